@@ -1,0 +1,373 @@
+"""Whisper ASR: batched decoding of speech windows, per-window language, segments and words.
+
+`WhisperASR(model, options)` wraps an already-built `whisper.model.Whisper`;
+`WhisperASR.from_pretrained(name_or_path)` loads one (see `voice.models`). The one verb is
+`transcribe(audio) -> Transcript`; the batch tool uses the two halves, `decode_windows` (many
+windows from many files in one model batch) and `assemble` (one file's windows back together).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+
+from voice.types import SAMPLE_RATE, Audio, Segment, Transcript, Word
+
+logger = logging.getLogger(__name__)
+
+SCRIPTS = ("simplified", "traditional", "original")
+_UNSPACED = {"zh", "ja", "th", "lo", "my", "yue"}  # languages written without spaces between words
+
+
+class ASRError(RuntimeError):
+    """The ASR model failed at run time; `retryable` says whether trying again may help."""
+
+    def __init__(self, message: str, retryable: bool = False):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+@dataclass(frozen=True)
+class ASROptions:
+    languages: tuple[str, ...] = ("en", "zh")  # candidates when the language is detected
+    language: str | None = None  # force one language and skip detection
+    task: str = "transcribe"  # or "translate" (to English)
+    beam_size: int | None = None  # None: greedy decoding at temperature 0 (fastest)
+    best_of: int = 5  # samples drawn at each fallback temperature
+    temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # fallback ladder
+    compression_ratio_threshold: float = 2.4  # above this a window is re-decoded (repetition)
+    logprob_threshold: float = -1.0  # below this a window is re-decoded
+    no_speech_threshold: float = 0.6  # with a low logprob, above this a window is silence
+    word_timestamps: bool = False  # per-word start/end from cross-attention alignment
+    chinese_script: str = "simplified"  # Chinese output: simplified, traditional or original
+    initial_prompt: str | None = None  # text that primes vocabulary (product names, ...)
+    max_new_tokens: int | None = None  # cap on tokens per window; None: the model's half context
+
+    def __post_init__(self):
+        if self.chinese_script not in SCRIPTS:
+            raise ValueError(f"chinese_script={self.chinese_script!r}; choose one of {SCRIPTS}")
+        if self.beam_size is not None and self.beam_size < 1:
+            raise ValueError("beam_size must be >= 1, or None for greedy decoding")
+        if not self.temperatures or self.temperatures[0] != 0.0:
+            raise ValueError("temperatures must start at 0.0, e.g. (0.0, 0.2, 0.4)")
+        if self.language is None and not self.languages:
+            raise ValueError("give languages to detect among, or force one with language=")
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    """One decoded window: segments carry absolute times (window offset added)."""
+
+    segments: tuple[Segment, ...]
+    language: str
+    language_probs: dict[str, float] = field(default_factory=dict)
+    duration_s: float = 0.0
+
+
+class WhisperASR:
+    """Transcribes with an openai-whisper model in batches of up to 30-second windows."""
+
+    streaming = False
+
+    def __init__(self, model, options: ASROptions = ASROptions(), name: str = "whisper"):
+        import whisper
+
+        self.model = model
+        self.name = name
+        self.device = next(model.parameters()).device
+        self.fp16 = next(model.parameters()).dtype == torch.float16
+        self.languages = tuple(whisper.tokenizer.LANGUAGES) if model.is_multilingual else ("en",)
+        bad = [
+            lang
+            for lang in (options.language, *options.languages)
+            if lang and lang not in self.languages
+        ]
+        if bad and not model.is_multilingual:
+            logger.info("model %s is English-only: languages %s ignored", name, bad)
+            options = replace(options, language="en", languages=("en",))
+        elif bad:
+            raise ValueError(
+                f"unknown language code(s) {bad}; Whisper knows {sorted(self.languages)}"
+            )
+        self.options = options
+        self._converters: dict[str, object] = {}
+
+    @classmethod
+    def from_pretrained(
+        cls, name_or_path: str, device: str | None = None, options: ASROptions = ASROptions()
+    ) -> WhisperASR:
+        """By official name ("base", "turbo", ...), checkpoint path, CT2 folder or packaged name."""
+        from voice.device import choose_device, half_precision
+        from voice.models import load_whisper
+
+        dev = choose_device(device)
+        model = load_whisper(name_or_path, dev)
+        if half_precision(dev):
+            model = model.half()
+        return cls(model, options, name=name_or_path)
+
+    # -- the one verb -------------------------------------------------------------------------
+
+    def transcribe(self, audio: Audio, vad=None) -> Transcript:
+        """Transcribe one piece of audio; `vad` (voice.vad) skips silence and cuts at pauses."""
+        from voice.vad import SpeechRegion, plan_windows
+
+        if audio.sample_rate != SAMPLE_RATE:
+            raise ValueError(
+                f"{audio.source}: audio must be {SAMPLE_RATE} Hz; use voice.audio.from_array"
+            )
+        regions = vad.speech(audio) if vad is not None else [SpeechRegion(0.0, audio.duration_s)]
+        spans = plan_windows(regions, audio.duration_s)
+        results = self.decode_windows(
+            [audio.slice(s, e).samples for s, e in spans], [s for s, _ in spans]
+        )
+        return self.assemble(results, audio.duration_s)
+
+    # -- batch halves -------------------------------------------------------------------------
+
+    def decode_windows(
+        self, windows: Sequence[np.ndarray], offsets_s: Sequence[float]
+    ) -> list[WindowResult]:
+        """Decode windows (each (n_samples,) at 16 kHz, <= 30 s) in one batch on the model."""
+        if not windows:
+            return []
+        try:
+            return self._decode_windows(windows, offsets_s)
+        except torch.cuda.OutOfMemoryError as e:
+            raise ASRError(
+                f"out of GPU memory decoding {len(windows)} windows; lower --batch-size", True
+            ) from e
+
+    @torch.no_grad()
+    def _decode_windows(self, windows, offsets_s) -> list[WindowResult]:
+        mels = [self._mel(w) for w in windows]
+        features = self.model.encoder(torch.stack(mels))
+        langs, probs = self._languages(features)
+        decoded: list = [None] * len(windows)
+        by_lang: dict[str, list[int]] = defaultdict(list)
+        for i, lang in enumerate(langs):
+            by_lang[lang].append(i)
+        for lang, idx in by_lang.items():
+            for i, res in zip(idx, self._decode_with_fallback(features[idx], lang), strict=True):
+                decoded[i] = res
+        out = []
+        for i, res in enumerate(decoded):
+            duration = len(windows[i]) / SAMPLE_RATE
+            tokenizer = self._tokenizer(langs[i])
+            spans = self._spans(res, tokenizer, langs[i], duration)
+            words = (
+                self._words(spans, tokenizer, mels[i], len(windows[i]))
+                if self.options.word_timestamps
+                else None
+            )
+            segments = tuple(
+                Segment(
+                    start_s=round(offsets_s[i] + s, 3),
+                    end_s=round(offsets_s[i] + e, 3),
+                    text=text,
+                    language=langs[i],
+                    avg_logprob=float(res.avg_logprob),
+                    no_speech_prob=float(res.no_speech_prob),
+                    words=tuple(
+                        replace(
+                            w,
+                            start_s=round(offsets_s[i] + w.start_s, 3),
+                            end_s=round(offsets_s[i] + w.end_s, 3),
+                        )
+                        for w in words[k]
+                    )
+                    if words
+                    else (),
+                )
+                for k, (s, e, text, _) in enumerate(spans)
+            )
+            out.append(WindowResult(segments, langs[i], probs[i], duration))
+        return out
+
+    def assemble(
+        self, results: Sequence[WindowResult], duration_s: float, speaker: str = ""
+    ) -> Transcript:
+        """One transcript from one stream's windows; the language is the duration-weighted vote."""
+        segments = tuple(replace(s, speaker=speaker) for r in results for s in r.segments)
+        votes: dict[str, float] = defaultdict(float)
+        for r in results:
+            if r.segments:
+                for lang, p in r.language_probs.items():
+                    votes[lang] += p * r.duration_s
+        total = sum(votes.values())
+        probs = (
+            {k: v / total for k, v in sorted(votes.items(), key=lambda kv: -kv[1])} if total else {}
+        )
+        language = next(iter(probs), self.options.language or "")
+        return Transcript(
+            text=join_texts(segments),
+            language=language,
+            duration_s=duration_s,
+            segments=segments,
+            language_probs=probs,
+            model=self.name,
+        )
+
+    # -- inside ------------------------------------------------------------------------------
+
+    def _mel(self, samples: np.ndarray) -> torch.Tensor:
+        import whisper
+
+        x = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
+        x = whisper.pad_or_trim(x, whisper.audio.N_SAMPLES)
+        mel = whisper.log_mel_spectrogram(x, self.model.dims.n_mels, device=self.device)
+        return mel.half() if self.fp16 else mel
+
+    def _tokenizer(self, language: str):
+        import whisper
+
+        return whisper.tokenizer.get_tokenizer(
+            self.model.is_multilingual,
+            num_languages=self.model.num_languages,
+            language=language,
+            task=self.options.task,
+        )
+
+    def _languages(self, features: torch.Tensor) -> tuple[list[str], list[dict[str, float]]]:
+        o = self.options
+        if o.language or not self.model.is_multilingual:
+            lang = o.language or "en"
+            return [lang] * len(features), [{lang: 1.0}] * len(features)
+        _, all_probs = self.model.detect_language(features, self._tokenizer("en"))
+        langs, probs = [], []
+        for p in all_probs:
+            sub = {lang: float(p.get(lang, 0.0)) for lang in o.languages}
+            total = sum(sub.values()) or 1.0
+            sub = {k: v / total for k, v in sub.items()}
+            langs.append(max(sub, key=sub.get))
+            probs.append(sub)
+        return langs, probs
+
+    def _decode_with_fallback(self, features: torch.Tensor, language: str) -> list:
+        import whisper
+
+        o = self.options
+        prompt = o.initial_prompt
+        best: list = [None] * len(features)
+        todo = list(range(len(features)))
+        for t in o.temperatures:
+            opts = whisper.DecodingOptions(
+                task=o.task,
+                language=language,
+                temperature=t,
+                sample_len=o.max_new_tokens,
+                beam_size=o.beam_size if t == 0 else None,
+                best_of=o.best_of if t > 0 else None,
+                prompt=prompt,
+                fp16=self.fp16,
+            )
+            for i, res in zip(todo, whisper.decode(self.model, features[todo], opts), strict=True):
+                best[i] = res
+            todo = [i for i in todo if self._needs_fallback(best[i])]
+            if not todo:
+                break
+        return best
+
+    def _needs_fallback(self, r) -> bool:
+        o = self.options
+        if r.no_speech_prob > o.no_speech_threshold and r.avg_logprob < o.logprob_threshold:
+            return False  # silence: decoding again will not help
+        return (
+            r.compression_ratio > o.compression_ratio_threshold
+            or r.avg_logprob < o.logprob_threshold
+        )
+
+    def _spans(
+        self, r, tokenizer, language: str, duration_s: float
+    ) -> list[tuple[float, float, str, list[int]]]:
+        """(start_s, end_s, text, text tokens) per segment, times relative to the window."""
+        o = self.options
+        if r.no_speech_prob > o.no_speech_threshold and r.avg_logprob < o.logprob_threshold:
+            return []
+        tb = tokenizer.timestamp_begin
+        raw: list[tuple[float, float, list[int]]] = []
+        start, toks = 0.0, []
+        for tok in r.tokens:
+            if tok >= tb:
+                t = min((tok - tb) * 0.02, duration_s)
+                if toks:
+                    raw.append((start, max(t, start), toks))
+                    toks = []
+                start = t
+            elif tok < tokenizer.eot:
+                toks.append(tok)
+        if toks:
+            raw.append((start, duration_s, toks))
+        spans = [(s, e, self._clean(tokenizer.decode(t), language), t) for s, e, t in raw]
+        return [sp for sp in spans if sp[2]]
+
+    def _clean(self, text: str, language: str) -> str:
+        text = cut_repetitions(text.strip())
+        if language == "zh" and self.options.chinese_script != "original":
+            text = self._opencc(self.options.chinese_script).convert(text)
+        return text
+
+    def _opencc(self, script: str):
+        if script not in self._converters:
+            try:
+                import opencc
+            except ImportError as e:
+                raise ImportError(
+                    "Chinese script conversion needs `opencc`: pip install 'contact-centre-agent[voice]', "
+                    "or set chinese_script='original'"
+                ) from e
+            self._converters[script] = opencc.OpenCC("t2s" if script == "simplified" else "s2t")
+        return self._converters[script]
+
+    def _words(self, spans, tokenizer, mel: torch.Tensor, n_samples: int) -> list[tuple[Word, ...]]:
+        """Word timings (relative to the window) from the cross-attention alignment heads."""
+        from whisper.audio import HOP_LENGTH
+        from whisper.timing import add_word_timestamps
+
+        dicts = [{"seek": 0, "start": s, "end": e, "tokens": toks} for s, e, _, toks in spans]
+        if not dicts:
+            return []
+        add_word_timestamps(
+            segments=dicts,
+            model=self.model,
+            tokenizer=tokenizer,
+            mel=mel,
+            num_frames=n_samples // HOP_LENGTH,
+            last_speech_timestamp=0.0,
+        )
+        return [
+            tuple(
+                Word(w["start"], w["end"], w["word"].strip(), float(w["probability"]))
+                for w in d.get("words", [])
+            )
+            for d in dicts
+        ]
+
+
+_REPEAT = re.compile(r"(.{2,60}?)(?:[\s,，、]*\1){3,}", re.DOTALL)
+
+
+def cut_repetitions(text: str) -> str:
+    """Collapse a phrase repeated four or more times in a row (a decoding loop) to one."""
+    return _REPEAT.sub(r"\1", text)
+
+
+def join_texts(segments: Sequence[Segment]) -> str:
+    """Segment texts joined as the language writes: spaces between English, none in Chinese."""
+    out = ""
+    for s in segments:
+        if s.speaker:
+            out += ("\n" if out else "") + f"{s.speaker}: {s.text}"
+        elif not out:
+            out = s.text
+        elif s.language in _UNSPACED and (out[-1:] > "\u2e80" or s.text[:1] > "\u2e80"):
+            out += s.text
+        else:
+            out += " " + s.text
+    return out
