@@ -193,8 +193,12 @@ class WhisperASR:
     def assemble(
         self, results: Sequence[WindowResult], duration_s: float, speaker: str = ""
     ) -> Transcript:
-        """One transcript from one stream's windows; the language is the duration-weighted vote."""
-        segments = tuple(replace(s, speaker=speaker) for r in results for s in r.segments)
+        """One transcript from windows, in time order; the language is the duration-weighted vote.
+
+        `speaker` labels every segment (one channel of a stereo call); "" keeps their labels.
+        """
+        segments = tuple(s if not speaker else replace(s, speaker=speaker) for r in results for s in r.segments)
+        segments = tuple(sorted(segments, key=lambda s: s.start_s))
         votes: dict[str, float] = defaultdict(float)
         for r in results:
             if r.segments:

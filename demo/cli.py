@@ -1,0 +1,37 @@
+"""`cca`: one command line; each subcommand is a `main(argv)` in the module that owns the work."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# subcommand -> (module, one-line help). Imported only when run, so `cca --help` stays fast.
+COMMANDS = {
+    "transcribe": ("voice.batch", "transcribe audio files and folders (txt, srt, vtt, json)"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: cca COMMAND [ARGS...]", "", "commands:"]
+    lines += [f"  {name:<12} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "Run `cca COMMAND --help` for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(
+            f"cca: unknown command {name!r}; available commands = {list(COMMANDS)}", file=sys.stderr
+        )
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    return module.main(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
