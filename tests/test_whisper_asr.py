@@ -252,3 +252,26 @@ def test_real_base_hears_chinese_in_simplified_characters(base_asr, tmp_path):
     assert t.language == "zh"
     assert "查询" in t.text
     assert "詢" not in t.text  # simplified, not traditional
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ASROptions(beam_size=2, max_new_tokens=6, temperatures=(0.0,)),
+        ASROptions(max_new_tokens=6, temperatures=(0.0, 0.5), best_of=2, logprob_threshold=0.0),
+    ],
+    ids=["beam-search", "best-of-n-fallback"],
+)
+def test_groups_of_hypotheses_work_on_a_batch_of_windows(tiny_model, options):
+    """Beam search and best-of-n sampling over several windows at once (openai-whisper's own
+    batched DecodingTask fails there; see _group_decoding_task)."""
+    asr = WhisperASR(tiny_model, options)
+    rng = np.random.default_rng(3)
+    windows = [rng.normal(0, 0.1, 16000 * n).astype(np.float32) for n in (2, 3, 4)]
+    results = asr.decode_windows(windows, [0.0, 0.0, 0.0])
+    assert len(results) == 3 and all(r.segments for r in results)
+    if options.beam_size:  # deterministic: the batch gives what one window at a time gives
+        alone = [asr.decode_windows([w], [0.0])[0] for w in windows]
+        assert [[s.text for s in r.segments] for r in results] == [
+            [s.text for s in r.segments] for r in alone
+        ]

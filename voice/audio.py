@@ -60,6 +60,18 @@ class AudioInfo:
     duration_s: float  # 0.0 when the container does not say
 
 
+def _size(n: float) -> str:
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n} GB"
+
+
+def _length(seconds: float) -> str:
+    return f"{seconds:.3g} s" if seconds < 120 else f"{seconds / 3600:.3g} h"
+
+
 def _ffmpeg(tool: str = "ffmpeg") -> str:
     exe = shutil.which(tool)
     if exe is None:
@@ -90,8 +102,7 @@ def _check_file(path: Path, limits: AudioLimits) -> None:
     if size > limits.max_bytes:
         raise AudioError(
             source,
-            f"file is {size / 1e6:.1f} MB, over the limit of {limits.max_bytes / 1e6:.1f} MB "
-            "(raise it with --max-bytes)",
+            f"file is {_size(size)}, over the limit of {_size(limits.max_bytes)} (raise it with --max-bytes)",
         )
 
 
@@ -108,7 +119,7 @@ def probe(path: str | Path, limits: AudioLimits = AudioLimits()) -> AudioInfo:
     if proc.returncode != 0:
         detail = proc.stderr.decode(errors="replace").strip().splitlines()
         reason = detail[-1] if detail else "ffprobe failed"
-        if "not on whitelist" in reason:
+        if any("not on whitelist" in line for line in detail):
             reason = "container format is not an allowed audio format"
         raise AudioError(str(path), f"not a readable audio file ({reason})")
     info = json.loads(proc.stdout or b"{}")
@@ -121,8 +132,8 @@ def probe(path: str | Path, limits: AudioLimits = AudioLimits()) -> AudioInfo:
     if duration > limits.max_duration_s:
         raise AudioError(
             str(path),
-            f"audio is {duration / 3600:.2f} h long, over the limit of "
-            f"{limits.max_duration_s / 3600:.2f} h (raise it with --max-duration)",
+            f"audio is {_length(duration)} long, over the limit of {_length(limits.max_duration_s)} "
+            "(raise it with --max-duration)",
         )
     return AudioInfo(
         format_name=fmt.get("format_name", ""),
@@ -147,13 +158,18 @@ def load_audio(
     """
     path = Path(path)
     info = info or probe(path, limits)
-    if channel is not None and channel >= info.channels:
+    if channel is not None and not 0 <= channel < info.channels:
         raise AudioError(str(path), f"has {info.channels} channel(s); channel {channel} asked for")
-    mix = ["-ac", "1"] if channel is None else ["-af", f"pan=mono|c0=c{channel}"]
+    if channel is not None:
+        mix = f"pan=mono|c0=c{channel}"
+    else:  # the plain average: ffmpeg's own downmix adds 3 dB and clips loud stereo
+        n = max(1, info.channels)
+        mix = "pan=mono|c0=" + "+".join(f"{1 / n:.6f}*c{i}" for i in range(n))
+    # Decode a little past the limit: a container that does not declare its length is caught here.
     cmd = [
         _ffmpeg(), "-nostdin", "-hide_banner", "-v", "error", *_safe_input_args(path),
-        "-map", "0:a:0", "-vn", "-sn", "-dn", "-t", str(limits.max_duration_s),
-        *mix, "-ar", str(SAMPLE_RATE), "-f", "f32le", "pipe:1",
+        "-map", "0:a:0", "-vn", "-sn", "-dn", "-t", str(limits.max_duration_s + 1.0),
+        "-af", mix, "-ar", str(SAMPLE_RATE), "-f", "f32le", "pipe:1",
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
@@ -165,6 +181,11 @@ def load_audio(
     samples = np.frombuffer(proc.stdout, dtype=np.float32)
     if samples.size == 0:
         raise AudioError(str(path), "zero-length audio (decoded to no samples)")
+    if samples.size / SAMPLE_RATE > limits.max_duration_s:
+        raise AudioError(
+            str(path),
+            f"audio runs over the limit of {_length(limits.max_duration_s)} (raise it with --max-duration)",
+        )
     if not np.isfinite(samples).all():
         samples = np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0)
     return Audio(np.clip(samples, -1.0, 1.0).copy(), SAMPLE_RATE, str(path))
@@ -184,8 +205,8 @@ def load_audio_bytes(
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         audio = load_audio(tmp, limits=limits)
-    except AudioError as e:
-        raise AudioError(name, e.problem) from None
+    except AudioError as e:  # name the upload, never the server's temporary file
+        raise AudioError(name, e.problem.replace(f"file:{tmp}", name).replace(tmp, name)) from None
     finally:
         os.unlink(tmp)
     return Audio(audio.samples, audio.sample_rate, name)
@@ -196,7 +217,10 @@ def from_array(samples: np.ndarray, sample_rate: int, source: str = "array") -> 
     x = np.asarray(samples)
     if x.size == 0:
         raise AudioError(source, "zero-length audio")
-    if np.issubdtype(x.dtype, np.integer):
+    if np.issubdtype(x.dtype, np.unsignedinteger):  # e.g. 8-bit WAV: silence is the mid value
+        mid = (float(np.iinfo(x.dtype).max) + 1) / 2
+        x = (x.astype(np.float32) - mid) / mid
+    elif np.issubdtype(x.dtype, np.integer):
         x = x.astype(np.float32) / float(np.iinfo(x.dtype).max)
     x = x.astype(np.float32)
     if x.ndim == 2:

@@ -156,10 +156,6 @@ class BatchTranscriber:
         for ch in channels:
             audio = load_audio(job.source, channel=ch, limits=o.limits, info=info)
             duration = max(duration, audio.duration_s)
-            if audio.duration_s > o.limits.max_duration_s:
-                raise AudioError(
-                    str(job.source), f"audio is longer than {o.limits.max_duration_s:.0f} s"
-                )
             spans = plan_windows(self.vad.speech(audio), audio.duration_s)
             windows.append([(audio.slice(s, e).samples, s) for s, e in spans])
             labels.append("" if ch is None else _label(ch, o.channel_labels))
@@ -364,6 +360,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--beam-size", type=int, default=None, help="beam search width (default: greedy)"
     )
+    p.add_argument(
+        "--temperatures",
+        default="0,0.2,0.4,0.6,0.8,1.0",
+        help="decoding temperatures tried in turn when a window decodes badly (repetition, low "
+        "confidence); 0 alone turns the fallback off (default 0,0.2,...,1.0)",
+    )
     p.add_argument("--word-timestamps", action="store_true", help="add per-word times to json")
     p.add_argument(
         "--chinese-script", default="simplified", choices=["simplified", "traditional", "original"]
@@ -412,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
             languages=tuple(x.strip() for x in args.languages.split(",") if x.strip()),
             language=None if args.language == "auto" else args.language,
             beam_size=args.beam_size,
+            temperatures=tuple(float(t) for t in args.temperatures.split(",")),
             word_timestamps=args.word_timestamps,
             chinese_script=args.chinese_script,
         )

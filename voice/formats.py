@@ -10,6 +10,9 @@ from pathlib import Path
 
 from voice.types import Transcript
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once at import, before any threads start
+
 
 def _clock(seconds: float, sep: str) -> str:
     ms = int(round(seconds * 1000))
@@ -31,10 +34,15 @@ def to_srt(t: Transcript, extra: dict) -> str:
     return "\n".join(blocks)
 
 
+def _vtt_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def to_vtt(t: Transcript, extra: dict) -> str:
     blocks = ["WEBVTT\n"]
     for s in t.segments:
-        text = f"<v {s.speaker}>{s.text}" if s.speaker else s.text
+        text = _vtt_escape(s.text)
+        text = f"<v {_vtt_escape(s.speaker)}>{text}" if s.speaker else text
         blocks.append(f"{_clock(s.start_s, '.')} --> {_clock(s.end_s, '.')}\n{text}\n")
     return "\n".join(blocks)
 
@@ -73,6 +81,10 @@ def write_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        # mkstemp makes the file owner-only: give it the mode a plain open() would have
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -89,7 +89,8 @@ def _not_found(name: str, why: str) -> ValueError:
 def _cached_conversion(sources: list[Path], config: Path | None, key: str) -> Path:
     from voice.ct2 import convert_ct2_checkpoint
 
-    stamp = "|".join(f"{p.resolve()}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in sources)
+    files = [*sources, *([config] if config else [])]  # config.json holds the alignment heads
+    stamp = "|".join(f"{p.resolve()}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
     digest = hashlib.sha256(stamp.encode()).hexdigest()[:12]
     out = cache_dir() / "whisper" / f"{key}-{digest}.pt"
     if not out.is_file():

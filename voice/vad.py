@@ -8,6 +8,7 @@ Two detectors behind one verb, `speech(audio) -> list[SpeechRegion]`:
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,11 +79,16 @@ class EnergyVAD:
     name = "energy"
 
     def __init__(
-        self, options: VADOptions = VADOptions(), frame_s: float = 0.03, min_dbfs: float = -50.0
+        self,
+        options: VADOptions = VADOptions(),
+        frame_s: float = 0.03,
+        min_dbfs: float = -50.0,
+        speech_dbfs: float = -35.0,
     ):
         self.options = options
         self.frame_s = frame_s
         self.min_dbfs = min_dbfs  # frames quieter than this are never speech
+        self.speech_dbfs = speech_dbfs  # frames louder than this are always speech
 
     def speech(self, audio: Audio) -> list[SpeechRegion]:
         n = max(1, int(self.frame_s * audio.sample_rate))
@@ -91,8 +97,10 @@ class EnergyVAD:
             return []
         x = audio.samples[: frames * n].reshape(frames, n)
         db = 10 * np.log10(np.mean(x * x, axis=1) + 1e-12)
+        # 12 dB over the quietest frames, but never over `speech_dbfs`: when speech fills the
+        # file, its quietest frames are speech too.
         floor = np.percentile(db, 10)
-        active = (db > max(self.min_dbfs, floor + 12.0)).astype(np.int8)
+        active = (db > max(self.min_dbfs, min(floor + 12.0, self.speech_dbfs))).astype(np.int8)
         edges = np.flatnonzero(np.diff(np.concatenate([[0], active, [0]])))
         regions = [
             (s * self.frame_s, e * self.frame_s)
@@ -148,9 +156,11 @@ def plan_windows(
             continue
         if start is not None:
             windows.append((start, end))
-        while e - s > max_window_s:
-            windows.append((s, s + max_window_s))
-            s += max_window_s
+        if e - s > max_window_s:  # cut into equal pieces: no sliver of a window at the end
+            n = math.ceil((e - s) / max_window_s)
+            step = (e - s) / n
+            windows += [(s + k * step, s + (k + 1) * step) for k in range(n - 1)]
+            s = s + (n - 1) * step
         start, end = s, e
     if start is not None and end > start:
         windows.append((start, end))

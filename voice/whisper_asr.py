@@ -274,7 +274,9 @@ class WhisperASR:
                 prompt=prompt,
                 fp16=self.fp16,
             )
-            for i, res in zip(todo, whisper.decode(self.model, features[todo], opts), strict=True):
+            for i, res in zip(
+                todo, _GroupDecodingTask(self.model, opts).run(features[todo]), strict=True
+            ):
                 best[i] = res
             todo = [i for i in todo if self._needs_fallback(best[i])]
             if not todo:
@@ -355,6 +357,34 @@ class WhisperASR:
             )
             for d in dicts
         ]
+
+
+def _group_decoding_task():
+    from whisper.decoding import DecodingTask
+
+    class GroupDecodingTask(DecodingTask):
+        """Beam search and best-of-n over a batch of several windows.
+
+        openai-whisper 20250625 repeats the tokens n_group times but not the audio features,
+        so any batch of more than one window fails in cross-attention; repeat them here. The
+        language is always given, so no detection runs on the repeated features.
+        """
+
+        def _get_audio_features(self, mel):
+            features = super()._get_audio_features(mel)
+            return features.repeat_interleave(self.n_group, dim=0) if self.n_group > 1 else features
+
+        def _detect_language(self, audio_features, tokens):
+            return super()._detect_language(audio_features[:: self.n_group], tokens)
+
+    return GroupDecodingTask
+
+
+def _GroupDecodingTask(model, options):  # noqa: N802 (built on first use: whisper is optional)
+    global _GroupDecodingTask
+    cls = _group_decoding_task()
+    _GroupDecodingTask = cls
+    return cls(model, options)
 
 
 _REPEAT = re.compile(r"(.{2,60}?)(?:[\s,，、]*\1){3,}", re.DOTALL)
