@@ -19,6 +19,14 @@ import torch
 
 from voice.types import SAMPLE_RATE, Audio, Segment, Transcript, Word
 
+try:
+    import whisper
+    from whisper.decoding import DecodingTask
+except ImportError as e:  # pragma: no cover - depends on the install
+    raise ImportError(
+        "Whisper ASR needs openai-whisper: pip install 'contact-centre-agent[voice]'"
+    ) from e
+
 logger = logging.getLogger(__name__)
 
 SCRIPTS = ("simplified", "traditional", "original")
@@ -76,8 +84,6 @@ class WhisperASR:
     streaming = False
 
     def __init__(self, model, options: ASROptions = ASROptions(), name: str = "whisper"):
-        import whisper
-
         self.model = model
         self.name = name
         self.device = next(model.parameters()).device
@@ -224,16 +230,12 @@ class WhisperASR:
     # -- inside ------------------------------------------------------------------------------
 
     def _mel(self, samples: np.ndarray) -> torch.Tensor:
-        import whisper
-
         x = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
         x = whisper.pad_or_trim(x, whisper.audio.N_SAMPLES)
         mel = whisper.log_mel_spectrogram(x, self.model.dims.n_mels, device=self.device)
         return mel.half() if self.fp16 else mel
 
     def _tokenizer(self, language: str):
-        import whisper
-
         return whisper.tokenizer.get_tokenizer(
             self.model.is_multilingual,
             num_languages=self.model.num_languages,
@@ -257,8 +259,6 @@ class WhisperASR:
         return langs, probs
 
     def _decode_with_fallback(self, features: torch.Tensor, language: str) -> list:
-        import whisper
-
         o = self.options
         prompt = o.initial_prompt
         best: list = [None] * len(features)
@@ -359,32 +359,20 @@ class WhisperASR:
         ]
 
 
-def _group_decoding_task():
-    from whisper.decoding import DecodingTask
+class _GroupDecodingTask(DecodingTask):
+    """Beam search and best-of-n over a batch of several windows.
 
-    class GroupDecodingTask(DecodingTask):
-        """Beam search and best-of-n over a batch of several windows.
+    openai-whisper 20250625 repeats the tokens n_group times but not the audio features, so any
+    batch of more than one window fails in cross-attention; repeat them here. The language is
+    always given, so no detection runs on the repeated features.
+    """
 
-        openai-whisper 20250625 repeats the tokens n_group times but not the audio features,
-        so any batch of more than one window fails in cross-attention; repeat them here. The
-        language is always given, so no detection runs on the repeated features.
-        """
+    def _get_audio_features(self, mel):
+        features = super()._get_audio_features(mel)
+        return features.repeat_interleave(self.n_group, dim=0) if self.n_group > 1 else features
 
-        def _get_audio_features(self, mel):
-            features = super()._get_audio_features(mel)
-            return features.repeat_interleave(self.n_group, dim=0) if self.n_group > 1 else features
-
-        def _detect_language(self, audio_features, tokens):
-            return super()._detect_language(audio_features[:: self.n_group], tokens)
-
-    return GroupDecodingTask
-
-
-def _GroupDecodingTask(model, options):  # noqa: N802 (built on first use: whisper is optional)
-    global _GroupDecodingTask
-    cls = _group_decoding_task()
-    _GroupDecodingTask = cls
-    return cls(model, options)
+    def _detect_language(self, audio_features, tokens):
+        return super()._detect_language(audio_features[:: self.n_group], tokens)
 
 
 _REPEAT = re.compile(r"(.{2,60}?)(?:[\s,，、]*\1){3,}", re.DOTALL)
