@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from itertools import pairwise
 
 import numpy as np
@@ -203,3 +204,15 @@ def test_silero_vad_finds_two_sentences_around_a_pause(tmp_path):
     assert first.start_s < 0.5 and second.end_s > audio.duration_s - 0.5
     assert gap_start - 1.0 < first.end_s < gap_start + 0.5  # the gap lies between the two
     assert gap_end - 0.5 < second.start_s < gap_end + 1.0
+
+
+def test_loading_silero_keeps_torch_threads():
+    """silero_vad's import sets torch to one thread for the whole process; we undo that.
+    In a fresh interpreter, since the import happens once per process."""
+    pytest.importorskip("silero_vad")
+    code = (
+        "import torch; torch.set_num_threads(2); from voice.vad import SileroVAD; SileroVAD.load(); "
+        "print(torch.get_num_threads())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "2"

@@ -45,6 +45,9 @@ class SileroVAD:
 
     @classmethod
     def load(cls, options: VADOptions = VADOptions()) -> SileroVAD:
+        import torch
+
+        threads = torch.get_num_threads()
         try:
             from silero_vad import load_silero_vad
         except ImportError as e:
@@ -52,6 +55,10 @@ class SileroVAD:
                 "Silero VAD needs the `silero-vad` and `onnxruntime` packages: "
                 "pip install 'contact-centre-agent[voice]' (or use --vad energy)"
             ) from e
+        finally:
+            # importing silero_vad calls torch.set_num_threads(1) for the whole process, which
+            # would halve Whisper's speed on a 2-core machine: put the thread count back
+            torch.set_num_threads(threads)
         return cls(load_silero_vad(onnx=True), options)
 
     def speech(self, audio: Audio) -> list[SpeechRegion]:
