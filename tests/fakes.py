@@ -21,6 +21,7 @@ class FakeASR:
     name: str = "fake-asr"
     fail_on_batch: int | None = None  # raise on this batch number (0-based), like a model crash
     options: ASROptions = ASROptions()
+    max_window_s: float = 30.0
 
     def __post_init__(self):
         self.batches: list[int] = []

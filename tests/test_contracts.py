@@ -12,7 +12,7 @@ from voice.vad import EnergyVAD, SileroVAD, SpeechRegion
 from voice.whisper_asr import ASROptions, WhisperASR, WindowResult
 
 
-def _asrs():
+def _asrs() -> list:
     yield pytest.param(lambda: FakeASR(), id="fake")
     yield pytest.param(
         lambda: WhisperASR(tiny_whisper(), ASROptions(max_new_tokens=6, temperatures=(0.0,))),
@@ -20,13 +20,13 @@ def _asrs():
     )
 
 
-def _vads():
+def _vads() -> list:
     yield pytest.param(FakeVAD, id="fake")
     yield pytest.param(EnergyVAD, id="energy")
     yield pytest.param(SileroVAD.load, id="silero")
 
 
-@pytest.mark.parametrize("make", _asrs())
+@pytest.mark.parametrize("make", list(_asrs()))
 def test_asr_protocol(make):
     asr = make()
     assert isinstance(asr.name, str) and asr.name
@@ -41,7 +41,7 @@ def test_asr_protocol(make):
     assert set(t.to_dict()) >= {"text", "language", "duration_s", "segments", "model"}
 
 
-@pytest.mark.parametrize("make", _vads())
+@pytest.mark.parametrize("make", list(_vads()))
 def test_vad_protocol(make):
     vad = make()
     assert isinstance(vad.name, str)

@@ -52,7 +52,9 @@ def test_english_only_model_forces_english():
 
 def test_decode_windows_shapes_and_invariants(asr):
     rng = np.random.default_rng(0)
-    windows = [rng.normal(0, 0.1, int(s * 16000)).astype(np.float32) for s in (3.0, 12.5, 30.0)]
+    windows = [
+        rng.normal(0, 0.1, int(s * 16000)).astype(np.float32) for s in (3.0, 12.5, asr.max_window_s)
+    ]
     offsets = [0.0, 40.0, 100.0]
     results = asr.decode_windows(windows, offsets)
     assert len(results) == 3
@@ -66,6 +68,17 @@ def test_decode_windows_shapes_and_invariants(asr):
             assert s.text and s.text == s.text.strip()
             assert s.language == r.language
     assert asr.decode_windows([], []) == []
+    with pytest.raises(ValueError, match="max_window_s"):
+        asr.decode_windows([np.zeros(16000 * 30, np.float32)], [0.0])
+
+
+def test_lead_in_silence_is_not_counted_in_times(tiny_model):
+    """Each window is decoded after `lead_pad_s` of silence; times still start at the window."""
+    asr = WhisperASR(tiny_model, ASROptions(max_new_tokens=8, temperatures=(0.0,), lead_pad_s=2.0))
+    assert asr.max_window_s == 28.0
+    (r,) = asr.decode_windows([tone(3.0)], [7.0])
+    assert r.duration_s == pytest.approx(3.0)
+    assert all(7.0 <= s.start_s <= s.end_s <= 10.0 + 1e-6 for s in r.segments)
 
 
 def test_batching_does_not_change_results(asr):
@@ -113,18 +126,57 @@ def test_timestamp_tokens_become_segments(asr):
     tb = tok.timestamp_begin
     hello, world = tok.encode(" hello"), tok.encode(" world")
     tokens = [tb + 0, *hello, tb + 50, tb + 60, *world, tb + 150]
-    spans = asr._spans(_result(tokens), tok, "en", duration_s=4.0)
+    spans, consumed = asr._spans(_result(tokens), tok, "en", duration_s=4.0)
     assert [(s, e, text) for s, e, text, _ in spans] == [(0.0, 1.0, "hello"), (1.2, 3.0, "world")]
-    # text after the last timestamp runs to the end of the window; times are clipped to it
-    spans = asr._spans(_result([tb + 0, *hello, tb + 400, *world]), tok, "en", duration_s=5.0)
-    assert [(s, e) for s, e, _, _ in spans] == [(0.0, 5.0), (5.0, 5.0)]
+    assert consumed == 4.0  # ends on a single timestamp: nothing left over
+    # text after the last timestamp with no pair before it runs to the end of the window
+    spans, consumed = asr._spans(_result([tb + 0, *hello, tb + 400, *world]), tok, "en", 5.0)
+    assert [(s, e) for s, e, _, _ in spans] == [(0.0, 5.0), (5.0, 5.0)] and consumed == 5.0
+
+
+def test_output_that_stops_at_a_timestamp_pair_leaves_the_rest_undecoded(asr):
+    """As openai-whisper reads it: the text after the last pair is unfinished, and the audio
+    from that pair on belongs to the next window (decode_windows decodes it again)."""
+    tok = asr._tokenizer("en")
+    tb = tok.timestamp_begin
+    hello, world = tok.encode(" hello"), tok.encode(" world")
+    tokens = [tb + 0, *hello, tb + 100, tb + 110, *world]  # "world" never closed
+    spans, consumed = asr._spans(_result(tokens), tok, "en", duration_s=20.0)
+    assert [(s, e, text) for s, e, text, _ in spans] == [(0.0, 2.0, "hello")]
+    assert consumed == 2.0
+    spans, consumed = asr._spans(_result([tb + 0, *hello, tb + 100, tb + 100]), tok, "en", 20.0)
+    assert [text for _, _, text, _ in spans] == ["hello"] and consumed == 2.0
+
+
+def test_rests_of_windows_are_decoded_again(tiny_model, monkeypatch):
+    asr = WhisperASR(tiny_model, ASROptions(max_new_tokens=8, temperatures=(0.0,), lead_pad_s=0.0))
+    tok = asr._tokenizer("en")
+    tb = tok.timestamp_begin
+    calls = []
+
+    def fake_decode(features, language, durations):
+        calls.append([round(d, 2) for d in durations])
+        # the first pass stops at 4 s in each window; later passes finish their windows
+        if len(calls) == 1:
+            tokens = [tb, *tok.encode(" first"), tb + 200, tb + 200]
+        else:
+            tokens = [tb, *tok.encode(" rest"), tb + 50]
+        return [_result(tokens) for _ in durations]
+
+    monkeypatch.setattr(asr, "_decode_with_fallback", fake_decode)
+    (r,) = asr.decode_windows([tone(10.0)], [100.0])
+    assert calls == [[10.0], [6.0]]
+    assert [(s.start_s, s.end_s, s.text) for s in r.segments] == [
+        (100.0, 104.0, "first"),
+        (104.0, 105.0, "rest"),
+    ]
 
 
 def test_no_speech_rule_drops_the_window(asr):
     tok = asr._tokenizer("en")
     tokens = [tok.timestamp_begin, *tok.encode(" thank you"), tok.timestamp_begin + 50]
-    assert asr._spans(_result(tokens, no_speech=0.9, logprob=-1.5), tok, "en", 2.0) == []
-    assert asr._spans(_result(tokens, no_speech=0.9, logprob=-0.3), tok, "en", 2.0) != []
+    assert asr._spans(_result(tokens, no_speech=0.9, logprob=-1.5), tok, "en", 2.0)[0] == []
+    assert asr._spans(_result(tokens, no_speech=0.9, logprob=-0.3), tok, "en", 2.0)[0] != []
 
 
 @pytest.mark.parametrize(

@@ -156,7 +156,7 @@ class BatchTranscriber:
         for ch in channels:
             audio = load_audio(job.source, channel=ch, limits=o.limits, info=info)
             duration = max(duration, audio.duration_s)
-            spans = plan_windows(self.vad.speech(audio), audio.duration_s)
+            spans = plan_windows(self.vad.speech(audio), audio.duration_s, self.asr.max_window_s)
             windows.append([(audio.slice(s, e).samples, s) for s, e in spans])
             labels.append("" if ch is None else _label(ch, o.channel_labels))
         p = _Prepared(job, duration, labels, windows)

@@ -9,6 +9,7 @@ windows from many files in one model batch) and `assemble` (one file's windows b
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections import defaultdict
 from collections.abc import Sequence
@@ -30,6 +31,7 @@ except ImportError as e:  # pragma: no cover - depends on the install
 logger = logging.getLogger(__name__)
 
 SCRIPTS = ("simplified", "traditional", "original")
+MIN_TAIL_S = 1.0  # an undecoded rest of a window shorter than this is not decoded again
 _UNSPACED = {"zh", "ja", "th", "lo", "my", "yue"}  # languages written without spaces between words
 
 
@@ -55,13 +57,19 @@ class ASROptions:
     word_timestamps: bool = False  # per-word start/end from cross-attention alignment
     chinese_script: str = "simplified"  # Chinese output: simplified, traditional or original
     initial_prompt: str | None = None  # text that primes vocabulary (product names, ...)
-    max_new_tokens: int | None = None  # cap on tokens per window; None: the model's half context
+    max_new_tokens: int | None = None  # cap on tokens per window; None: from its duration
+    max_tokens_per_s: float = 12.0  # no speech is faster; longer output is a loop (0: no cap)
+    lead_pad_s: float = (
+        0.5  # silence put before each window: Whisper drops a first word that starts at 0
+    )
 
     def __post_init__(self):
         if self.chinese_script not in SCRIPTS:
             raise ValueError(f"chinese_script={self.chinese_script!r}; choose one of {SCRIPTS}")
         if self.beam_size is not None and self.beam_size < 1:
             raise ValueError("beam_size must be >= 1, or None for greedy decoding")
+        if not 0.0 <= self.lead_pad_s <= 5.0:
+            raise ValueError("lead_pad_s must be between 0 and 5 seconds")
         if not self.temperatures or self.temperatures[0] != 0.0:
             raise ValueError("temperatures must start at 0.0, e.g. (0.0, 0.2, 0.4)")
         if self.language is None and not self.languages:
@@ -118,6 +126,15 @@ class WhisperASR:
             model = model.half()
         return cls(model, options, name=name_or_path)
 
+    @property
+    def max_window_s(self) -> float:
+        """The longest window to give `decode_windows`: 30 s less the lead-in silence."""
+        return whisper.audio.CHUNK_LENGTH - self.options.lead_pad_s
+
+    @property
+    def max_window_samples(self) -> int:
+        return int(round(self.max_window_s * SAMPLE_RATE))
+
     # -- the one verb -------------------------------------------------------------------------
 
     def transcribe(self, audio: Audio, vad=None) -> Transcript:
@@ -129,7 +146,7 @@ class WhisperASR:
                 f"{audio.source}: audio must be {SAMPLE_RATE} Hz; use voice.audio.from_array"
             )
         regions = vad.speech(audio) if vad is not None else [SpeechRegion(0.0, audio.duration_s)]
-        spans = plan_windows(regions, audio.duration_s)
+        spans = plan_windows(regions, audio.duration_s, self.max_window_s)
         results = self.decode_windows(
             [audio.slice(s, e).samples for s, e in spans], [s for s, _ in spans]
         )
@@ -140,7 +157,7 @@ class WhisperASR:
     def decode_windows(
         self, windows: Sequence[np.ndarray], offsets_s: Sequence[float]
     ) -> list[WindowResult]:
-        """Decode windows (each (n_samples,) at 16 kHz, <= 30 s) in one batch on the model."""
+        """Decode windows (each (n_samples,) at 16 kHz, <= max_window_s) in one batch on the model."""
         if not windows:
             return []
         try:
@@ -151,26 +168,62 @@ class WhisperASR:
             ) from e
 
     @torch.no_grad()
-    def _decode_windows(self, windows, offsets_s) -> list[WindowResult]:
-        mels = [self._mel(w) for w in windows]
+    def _decode_windows(self, windows, offsets_s, languages=None) -> list[WindowResult]:
+        too_long = [len(w) / SAMPLE_RATE for w in windows if len(w) > self.max_window_samples]
+        if too_long:
+            raise ValueError(
+                f"windows of {too_long} s are longer than max_window_s={self.max_window_s}; "
+                "cut audio with voice.vad.plan_windows(..., max_window_s=asr.max_window_s)"
+            )
+        lead = np.zeros(int(self.options.lead_pad_s * SAMPLE_RATE), np.float32)
+        padded = [np.concatenate([lead, w]) for w in windows]
+        mels = [self._mel(w) for w in padded]
         features = self.model.encoder(torch.stack(mels))
-        langs, probs = self._languages(features)
+        if languages is None:
+            langs, probs = self._languages(features)
+        else:
+            langs, probs = list(languages), [{lang: 1.0} for lang in languages]
         decoded: list = [None] * len(windows)
         by_lang: dict[str, list[int]] = defaultdict(list)
         for i, lang in enumerate(langs):
             by_lang[lang].append(i)
         for lang, idx in by_lang.items():
-            for i, res in zip(idx, self._decode_with_fallback(features[idx], lang), strict=True):
+            durations = [len(padded[i]) / SAMPLE_RATE for i in idx]
+            for i, res in zip(
+                idx, self._decode_with_fallback(features[idx], lang, durations), strict=True
+            ):
                 decoded[i] = res
-        return [
-            self._window_result(res, langs[i], probs[i], offsets_s[i], len(windows[i]), mels[i])
-            for i, res in enumerate(decoded)
-        ]
+        results, tails = [], []
+        for i, res in enumerate(decoded):
+            result, consumed_s = self._window_result(
+                res, langs[i], probs[i], offsets_s[i], len(padded[i]), mels[i]
+            )
+            results.append(result)
+            if MIN_TAIL_S <= consumed_s <= result.duration_s - MIN_TAIL_S:
+                tails.append((i, consumed_s))
+        if tails:
+            # Whisper stopped at a timestamp and left the rest of the window for "the next
+            # window" (as openai-whisper's sequential loop expects): decode those rests now.
+            rests = self._decode_windows(
+                [windows[i][int(c * SAMPLE_RATE) :] for i, c in tails],
+                [offsets_s[i] + c for i, c in tails],
+                [langs[i] for i, _ in tails],
+            )
+            for (i, _), rest in zip(tails, rests, strict=True):
+                results[i] = replace(results[i], segments=results[i].segments + rest.segments)
+        return results
 
-    def _window_result(self, res, language, probs, offset_s, n_samples, mel) -> WindowResult:
+    def _window_result(
+        self, res, language, probs, offset_s, n_samples, mel
+    ) -> tuple[WindowResult, float]:
+        """Segments of one decoded window, and how far into it (s) they reach.
+
+        `n_samples` and `mel` include the lead-in silence; the returned times do not.
+        """
         duration = n_samples / SAMPLE_RATE
+        lead_s = self.options.lead_pad_s
         tokenizer = self._tokenizer(language)
-        spans = self._spans(res, tokenizer, language, duration)
+        spans, consumed = self._spans(res, tokenizer, language, duration)
         words: list[tuple[Word, ...]] = [()] * len(spans)
         if self.options.word_timestamps and spans:
             words = self._words(spans, tokenizer, mel, n_samples)
@@ -180,8 +233,8 @@ class WhisperASR:
                 for sp, w in zip(spans, words, strict=True)
             ]
 
-        def shift(t: float) -> float:
-            return round(offset_s + t, 3)
+        def shift(t: float) -> float:  # window time (after the lead-in) to audio time
+            return round(offset_s + max(0.0, t - lead_s), 3)
 
         segments = tuple(
             Segment(
@@ -195,7 +248,9 @@ class WhisperASR:
             )
             for (s, e, text, _), ws in zip(spans, words, strict=True)
         )
-        return WindowResult(segments, language, probs, duration)
+        return WindowResult(segments, language, probs, duration - lead_s), max(
+            0.0, consumed - lead_s
+        )
 
     def assemble(
         self, results: Sequence[WindowResult], duration_s: float, speaker: str = ""
@@ -258,7 +313,23 @@ class WhisperASR:
             probs.append(sub)
         return langs, probs
 
-    def _decode_with_fallback(self, features: torch.Tensor, language: str) -> list:
+    def _sample_len(self, durations_s: list[float]) -> int | None:
+        """Tokens to allow a batch: enough for the fastest speech in its longest window.
+
+        A window that hallucinates runs to this length, and the whole batch with it, so a
+        5-second window gets ~76 tokens rather than the model's 224.
+        """
+        o = self.options
+        if o.max_new_tokens:
+            return o.max_new_tokens
+        if o.max_tokens_per_s <= 0:
+            return None
+        limit = self.model.dims.n_text_ctx // 2
+        return min(limit, math.ceil(o.max_tokens_per_s * max(durations_s)) + 16)
+
+    def _decode_with_fallback(
+        self, features: torch.Tensor, language: str, durations_s: list[float]
+    ) -> list:
         o = self.options
         prompt = o.initial_prompt
         best: list = [None] * len(features)
@@ -268,7 +339,7 @@ class WhisperASR:
                 task=o.task,
                 language=language,
                 temperature=t,
-                sample_len=o.max_new_tokens,
+                sample_len=self._sample_len([durations_s[i] for i in todo]),
                 beam_size=o.beam_size if t == 0 else None,
                 best_of=o.best_of if t > 0 else None,
                 prompt=prompt,
@@ -294,27 +365,40 @@ class WhisperASR:
 
     def _spans(
         self, r, tokenizer, language: str, duration_s: float
-    ) -> list[tuple[float, float, str, list[int]]]:
-        """(start_s, end_s, text, text tokens) per segment, times relative to the window."""
+    ) -> tuple[list[tuple[float, float, str, list[int]]], float]:
+        """(start_s, end_s, text, text tokens) per segment, and the seconds of the window they
+        account for; times relative to the window.
+
+        As in openai-whisper: output that ends on a pair of timestamps, or runs on without a
+        closing one, leaves the audio after its last finished segment undecoded (the model
+        expects that audio in the next window); the unfinished text is dropped.
+        """
         o = self.options
         if r.no_speech_prob > o.no_speech_threshold and r.avg_logprob < o.logprob_threshold:
-            return []
+            return [], duration_s
         tb = tokenizer.timestamp_begin
+        tokens = [t for t in r.tokens if t < tokenizer.eot or t >= tb]
+        single_ending = len(tokens) >= 2 and tokens[-1] >= tb and tokens[-2] < tb
+        pairs = [k for k in range(1, len(tokens)) if tokens[k] >= tb and tokens[k - 1] >= tb]
+        consumed = duration_s
+        if pairs and not single_ending:
+            consumed = min((tokens[pairs[-1] - 1] - tb) * 0.02, duration_s)
+            tokens = tokens[: pairs[-1]]
         raw: list[tuple[float, float, list[int]]] = []
         start, toks = 0.0, []
-        for tok in r.tokens:
+        for tok in tokens:
             if tok >= tb:
                 t = min((tok - tb) * 0.02, duration_s)
                 if toks:
                     raw.append((start, max(t, start), toks))
                     toks = []
                 start = t
-            elif tok < tokenizer.eot:
+            else:
                 toks.append(tok)
         if toks:
             raw.append((start, duration_s, toks))
         spans = [(s, e, self._clean(tokenizer.decode(t), language), t) for s, e, t in raw]
-        return [sp for sp in spans if sp[2]]
+        return [sp for sp in spans if sp[2]], consumed
 
     def _clean(self, text: str, language: str) -> str:
         text = cut_repetitions(text.strip())
