@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -64,7 +65,7 @@ def cca(files: list[Path], outdir: Path, args: argparse.Namespace) -> list[str]:
         raise Unavailable("no .venv/bin/cca and no demo/cli.py yet")
     return [*cli, "transcribe", *map(str, files), "-o", str(outdir), "--model", args.model,
             "--device", args.device, "--format", "json", "--batch-size", str(args.batch_size),
-            "--overwrite"]  # fmt: skip
+            "--overwrite", *shlex.split(args.cca_args)]  # fmt: skip
 
 
 def faster_whisper(files: list[Path], outdir: Path, args: argparse.Namespace) -> list[str]:
@@ -289,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--systems", default=",".join(RUNNERS), help=f"comma list of {list(RUNNERS)}")
     p.add_argument("--whisper-checkpoint", help="openai-whisper .pt for the whisper CLI "
                    "(default: voice.whisper_asr.checkpoint_path(model))")  # fmt: skip
+    p.add_argument("--cca-args", default="", help="extra options for cca transcribe, e.g. '--temperatures 0'")
     p.add_argument("--rebuild", action="store_true", help="rebuild the material")
     p.add_argument("-v", "--verbose", action="store_true", help="print the per-file table too")
     args = p.parse_args(argv)

@@ -12,9 +12,10 @@ import torch
 import whisper
 from conftest import tiny_whisper
 
+import voice.device
 import voice.models
 from voice.ct2 import write_ct2
-from voice.device import choose_device, half_precision
+from voice.device import choose_device, compute_dtype
 from voice.models import available_packaged, checkpoint_path, load_whisper
 
 HEADS = [[0, 1], [1, 0]]
@@ -170,14 +171,30 @@ def test_choose_device_cuda_without_cuda(monkeypatch, requested):
         choose_device(requested)
 
 
-@pytest.mark.parametrize("device,half", [("cpu", False), ("cuda", True), ("cuda:1", True)])
-def test_half_precision_only_on_cuda(device, half):
-    assert half_precision(torch.device(device)) is half
+@pytest.mark.parametrize(
+    "device, requested, bf16_cpu, want",
+    [
+        ("cpu", "auto", False, torch.float32),
+        ("cpu", "auto", True, torch.bfloat16),
+        ("cpu", "float32", True, torch.float32),
+        ("cuda", "auto", False, torch.float16),
+        ("cuda:1", "bfloat16", False, torch.bfloat16),
+    ],
+)
+def test_compute_dtype(monkeypatch, device, requested, bf16_cpu, want):
+    monkeypatch.setattr(voice.device, "cpu_has_bf16", lambda: bf16_cpu)
+    assert compute_dtype(torch.device(device), requested) == want
+
+
+@pytest.mark.parametrize("requested, message", [("int4", "not known"), ("float16", "for CUDA")])
+def test_compute_dtype_refuses_what_cannot_work(requested, message):
+    with pytest.raises(ValueError, match=message):
+        compute_dtype(torch.device("cpu"), requested)
 
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_choose_device_picks_cuda_when_present():
     device = choose_device(None)
-    assert device.type == "cuda" and half_precision(device)
+    assert device.type == "cuda" and compute_dtype(device) == torch.float16
     assert torch.ones(2, device=device).sum().item() == 2

@@ -342,6 +342,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if present)")
     p.add_argument(
+        "--compute-type",
+        default="auto",
+        choices=["auto", "float32", "bfloat16", "float16"],
+        help="activation dtype (default auto: float16 on CUDA, bfloat16 on a CPU that has it, else float32)",
+    )
+    p.add_argument(
         "--format", default="all", help="comma list of txt,srt,vtt,json, or all (default)"
     )
     p.add_argument(
@@ -365,6 +371,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="0,0.2,0.4,0.6,0.8,1.0",
         help="decoding temperatures tried in turn when a window decodes badly (repetition, low "
         "confidence); 0 alone turns the fallback off (default 0,0.2,...,1.0)",
+    )
+    p.add_argument(
+        "--fallback-on-low-confidence",
+        action="store_true",
+        help="also re-decode windows with a low average log-probability at higher temperatures, "
+        "as the whisper CLI does (slower on hard audio; by default only repetition loops are)",
     )
     p.add_argument("--word-timestamps", action="store_true", help="add per-word times to json")
     p.add_argument(
@@ -414,6 +426,8 @@ def main(argv: list[str] | None = None) -> int:
             languages=tuple(x.strip() for x in args.languages.split(",") if x.strip()),
             language=None if args.language == "auto" else args.language,
             beam_size=args.beam_size,
+            compute_type=args.compute_type,
+            fallback_on_low_confidence=args.fallback_on_low_confidence,
             temperatures=tuple(float(t) for t in args.temperatures.split(",")),
             word_timestamps=args.word_timestamps,
             chinese_script=args.chinese_script,

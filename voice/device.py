@@ -32,6 +32,36 @@ def choose_device(requested: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
-def half_precision(device: torch.device) -> bool:
-    """Whether to run in float16: on CUDA yes, on the CPU no (slower and less exact there)."""
-    return device.type == "cuda"
+COMPUTE_TYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def cpu_has_bf16() -> bool:
+    """Whether the CPU computes bfloat16 natively (AVX-512 BF16 or AMX), where it is ~2x float32."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def compute_dtype(device: torch.device, requested: str = "auto") -> torch.dtype:
+    """The dtype activations are computed in: float16 on CUDA, bfloat16 on a CPU that has it,
+    else float32; `requested` ("float32", "bfloat16", "float16") wins, and the choice is logged."""
+    if requested != "auto":
+        if requested not in COMPUTE_TYPES:
+            raise ValueError(
+                f"compute type {requested!r} not known; choose auto or one of {list(COMPUTE_TYPES)}"
+            )
+        if device.type == "cpu" and requested == "float16":
+            raise ValueError("float16 is for CUDA; on the CPU use bfloat16 or float32")
+        logger.info("compute=%s: asked for", requested)
+        return COMPUTE_TYPES[requested]
+    if device.type == "cuda":
+        logger.info("compute=float16: CUDA device")
+        return torch.float16
+    if cpu_has_bf16():
+        logger.info("compute=bfloat16: the CPU has AVX-512 BF16/AMX")
+        return torch.bfloat16
+    logger.info("compute=float32: the CPU has no native bfloat16")
+    return torch.float32

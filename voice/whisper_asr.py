@@ -52,13 +52,19 @@ class ASROptions:
     best_of: int = 5  # samples drawn at each fallback temperature
     temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # fallback ladder
     compression_ratio_threshold: float = 2.4  # above this a window is re-decoded (repetition)
-    logprob_threshold: float = -1.0  # below this a window is re-decoded
+    logprob_threshold: float = -1.0  # below this a window is unsure (see the next two)
+    fallback_on_low_confidence: bool = (
+        False  # also re-decode unsure windows, as openai-whisper does
+    )
     no_speech_threshold: float = 0.6  # with a low logprob, above this a window is silence
     word_timestamps: bool = False  # per-word start/end from cross-attention alignment
     chinese_script: str = "simplified"  # Chinese output: simplified, traditional or original
     initial_prompt: str | None = None  # text that primes vocabulary (product names, ...)
     max_new_tokens: int | None = None  # cap on tokens per window; None: from its duration
     max_tokens_per_s: float = 12.0  # no speech is faster; longer output is a loop (0: no cap)
+    compute_type: str = (
+        "auto"  # encoder dtype; auto: float16 on CUDA, bfloat16 on a CPU with it, else float32
+    )
     lead_pad_s: float = (
         0.5  # silence put before each window: Whisper drops a first word that starts at 0
     )
@@ -94,8 +100,16 @@ class WhisperASR:
     def __init__(self, model, options: ASROptions = ASROptions(), name: str = "whisper"):
         self.model = model
         self.name = name
+        from voice.device import compute_dtype
+
         self.device = next(model.parameters()).device
-        self.fp16 = next(model.parameters()).dtype == torch.float16
+        weights = next(model.parameters()).dtype
+        # activations in `dtype`; whisper's layers cast their float32 weights to it as they go
+        self.dtype = (
+            weights
+            if weights != torch.float32
+            else compute_dtype(self.device, options.compute_type)
+        )
         self.languages = tuple(whisper.tokenizer.LANGUAGES) if model.is_multilingual else ("en",)
         bad = [
             lang
@@ -117,13 +131,13 @@ class WhisperASR:
         cls, name_or_path: str, device: str | None = None, options: ASROptions = ASROptions()
     ) -> WhisperASR:
         """By official name ("base", "turbo", ...), checkpoint path, CT2 folder or packaged name."""
-        from voice.device import choose_device, half_precision
+        from voice.device import choose_device, compute_dtype
         from voice.models import load_whisper
 
         dev = choose_device(device)
         model = load_whisper(name_or_path, dev)
-        if half_precision(dev):
-            model = model.half()
+        if compute_dtype(dev, options.compute_type) == torch.float16:
+            model = model.half()  # weights too: on CUDA, half the memory and no casts
         return cls(model, options, name=name_or_path)
 
     @property
@@ -179,6 +193,8 @@ class WhisperASR:
         padded = [np.concatenate([lead, w]) for w in windows]
         mels = [self._mel(w) for w in padded]
         features = self.model.encoder(torch.stack(mels))
+        if features.dtype == torch.bfloat16:  # bfloat16 pays in the encoder's large matmuls;
+            features = features.float()  # the decoder's small steps are faster in float32
         if languages is None:
             langs, probs = self._languages(features)
         else:
@@ -288,7 +304,7 @@ class WhisperASR:
         x = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
         x = whisper.pad_or_trim(x, whisper.audio.N_SAMPLES)
         mel = whisper.log_mel_spectrogram(x, self.model.dims.n_mels, device=self.device)
-        return mel.half() if self.fp16 else mel
+        return mel.to(self.dtype)
 
     def _tokenizer(self, language: str):
         return whisper.tokenizer.get_tokenizer(
@@ -343,7 +359,7 @@ class WhisperASR:
                 beam_size=o.beam_size if t == 0 else None,
                 best_of=o.best_of if t > 0 else None,
                 prompt=prompt,
-                fp16=self.fp16,
+                fp16=self.dtype == torch.float16,
             )
             for i, res in zip(
                 todo, _GroupDecodingTask(self.model, opts).run(features[todo]), strict=True
@@ -358,10 +374,9 @@ class WhisperASR:
         o = self.options
         if r.no_speech_prob > o.no_speech_threshold and r.avg_logprob < o.logprob_threshold:
             return False  # silence: decoding again will not help
-        return (
-            r.compression_ratio > o.compression_ratio_threshold
-            or r.avg_logprob < o.logprob_threshold
-        )
+        if r.compression_ratio > o.compression_ratio_threshold:
+            return True  # a repetition loop
+        return o.fallback_on_low_confidence and r.avg_logprob < o.logprob_threshold
 
     def _spans(
         self, r, tokenizer, language: str, duration_s: float
@@ -448,12 +463,15 @@ class _GroupDecodingTask(DecodingTask):
 
     openai-whisper 20250625 repeats the tokens n_group times but not the audio features, so any
     batch of more than one window fails in cross-attention; repeat them here. The language is
-    always given, so no detection runs on the repeated features.
+    always given, so no detection runs on the repeated features. The decoder runs in the dtype
+    of the features it is given.
     """
 
     def _get_audio_features(self, mel):
-        features = super()._get_audio_features(mel)
-        return features.repeat_interleave(self.n_group, dim=0) if self.n_group > 1 else features
+        # WhisperASR always passes the encoder's output, in its compute dtype (bfloat16 too,
+        # which openai-whisper's own dtype check would refuse)
+        assert mel.shape[-2:] == (self.model.dims.n_audio_ctx, self.model.dims.n_audio_state)
+        return mel.repeat_interleave(self.n_group, dim=0) if self.n_group > 1 else mel
 
     def _detect_language(self, audio_features, tokens):
         return super()._detect_language(audio_features[:: self.n_group], tokens)
