@@ -72,13 +72,24 @@ def test_decode_windows_shapes_and_invariants(asr):
         asr.decode_windows([np.zeros(16000 * 30, np.float32)], [0.0])
 
 
-def test_lead_in_silence_is_not_counted_in_times(tiny_model):
-    """Each window is decoded after `lead_pad_s` of silence; times still start at the window."""
+def test_lead_in_silence_goes_before_audio_that_starts_talking(tiny_model, monkeypatch):
+    """A window at the start of the audio is decoded after `lead_pad_s` of silence (others
+    have real audio before their speech); times never count the added silence."""
     asr = WhisperASR(tiny_model, ASROptions(max_new_tokens=8, temperatures=(0.0,), lead_pad_s=2.0))
     assert asr.max_window_s == 28.0
-    (r,) = asr.decode_windows([tone(3.0)], [7.0])
-    assert r.duration_s == pytest.approx(3.0)
-    assert all(7.0 <= s.start_s <= s.end_s <= 10.0 + 1e-6 for s in r.segments)
+    seen = []
+    real = asr._decode_with_fallback
+
+    def spy(features, language, durations):
+        seen.extend(durations)
+        return real(features, language, durations)
+
+    monkeypatch.setattr(asr, "_decode_with_fallback", spy)
+    start, later = asr.decode_windows([tone(3.0), tone(3.0)], [0.0, 7.0])
+    assert sorted(seen[:2]) == [3.0, 5.0]  # 3 s of audio, and 3 s after 2 s of silence
+    assert start.duration_s == pytest.approx(3.0) and later.duration_s == pytest.approx(3.0)
+    assert all(0.0 <= s.start_s <= s.end_s <= 3.0 + 1e-6 for s in start.segments)
+    assert all(7.0 <= s.start_s <= s.end_s <= 10.0 + 1e-6 for s in later.segments)
 
 
 def test_batching_does_not_change_results(asr):

@@ -66,7 +66,7 @@ class ASROptions:
         "auto"  # encoder dtype; auto: float16 on CUDA, bfloat16 on a CPU with it, else float32
     )
     lead_pad_s: float = (
-        0.5  # silence put before each window: Whisper drops a first word that starts at 0
+        0.5  # silence put before audio that starts with speech (Whisper drops such a first word)
     )
 
     def __post_init__(self):
@@ -189,8 +189,13 @@ class WhisperASR:
                 f"windows of {too_long} s are longer than max_window_s={self.max_window_s}; "
                 "cut audio with voice.vad.plan_windows(..., max_window_s=asr.max_window_s)"
             )
-        lead = np.zeros(int(self.options.lead_pad_s * SAMPLE_RATE), np.float32)
-        padded = [np.concatenate([lead, w]) for w in windows]
+        # Whisper tends to drop a first word that starts at 0. VAD regions come with real audio
+        # before the speech, except where a recording starts talking: pad just those windows.
+        leads = [self.options.lead_pad_s if off <= 0.0 else 0.0 for off in offsets_s]
+        padded = [
+            np.concatenate([np.zeros(int(lead * SAMPLE_RATE), np.float32), w])
+            for lead, w in zip(leads, windows, strict=True)
+        ]
         mels = [self._mel(w) for w in padded]
         features = self.model.encoder(torch.stack(mels))
         if features.dtype == torch.bfloat16:  # bfloat16 pays in the encoder's large matmuls;
@@ -212,7 +217,7 @@ class WhisperASR:
         results, tails = [], []
         for i, res in enumerate(decoded):
             result, consumed_s = self._window_result(
-                res, langs[i], probs[i], offsets_s[i], len(padded[i]), mels[i]
+                res, langs[i], probs[i], offsets_s[i], len(padded[i]), mels[i], leads[i]
             )
             results.append(result)
             if MIN_TAIL_S <= consumed_s <= result.duration_s - MIN_TAIL_S:
@@ -230,14 +235,13 @@ class WhisperASR:
         return results
 
     def _window_result(
-        self, res, language, probs, offset_s, n_samples, mel
+        self, res, language, probs, offset_s, n_samples, mel, lead_s
     ) -> tuple[WindowResult, float]:
         """Segments of one decoded window, and how far into it (s) they reach.
 
-        `n_samples` and `mel` include the lead-in silence; the returned times do not.
+        `n_samples` and `mel` include `lead_s` of lead-in silence; the returned times do not.
         """
         duration = n_samples / SAMPLE_RATE
-        lead_s = self.options.lead_pad_s
         tokenizer = self._tokenizer(language)
         spans, consumed = self._spans(res, tokenizer, language, duration)
         words: list[tuple[Word, ...]] = [()] * len(spans)
