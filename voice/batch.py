@@ -247,13 +247,7 @@ class BatchTranscriber:
             return
         except Exception as e:  # a decoder or VAD crash on one file must not stop the batch
             logger.exception("preparing %s failed", fut.job.source)
-            record(
-                FileResult(
-                    str(fut.job.source),
-                    "failed",
-                    error=f"{fut.job.source}: {type(e).__name__}: {e}",
-                )
-            )
+            record(_failure(fut.job.source, f"{type(e).__name__}: {e}"))
             return
         if p.remaining == 0:  # silence: an empty transcript, still written
             record(self._finish(p, out_dir))
@@ -272,14 +266,7 @@ class BatchTranscriber:
             failed = {id(p): p for p, _, _ in batch}
             for p in failed.values():
                 p.remaining = -1
-                record(
-                    FileResult(
-                        str(p.job.source),
-                        "failed",
-                        p.duration_s,
-                        error=f"{p.job.source}: ASR failed: {e}",
-                    )
-                )
+                record(_failure(p.job.source, f"ASR failed: {e}", p.duration_s))
             # drop the rest of these files' windows
             keep = [item for item in pending if id(item[0]) not in failed]
             pending.clear()
@@ -295,14 +282,11 @@ class BatchTranscriber:
                 try:
                     record(self._finish(p, out_dir))
                 except OSError as e:
-                    record(
-                        FileResult(
-                            str(p.job.source),
-                            "failed",
-                            p.duration_s,
-                            error=f"{p.job.source}: writing output failed: {e}",
-                        )
-                    )
+                    record(_failure(p.job.source, f"writing output failed: {e}", p.duration_s))
+
+
+def _failure(source: Path, why: str, duration_s: float = 0.0) -> FileResult:
+    return FileResult(str(source), "failed", duration_s, error=f"{source}: {why}")
 
 
 def _label(channel: int, labels: tuple[str, ...]) -> str:
