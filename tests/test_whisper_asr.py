@@ -338,3 +338,33 @@ def test_groups_of_hypotheses_work_on_a_batch_of_windows(tiny_model, options):
         assert [[s.text for s in r.segments] for r in results] == [
             [s.text for s in r.segments] for r in alone
         ]
+
+
+@pytest.mark.weights
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
+def test_real_base_detects_language_per_window_in_a_mixed_call(base_asr, tmp_path):
+    """A call that switches from English to Chinese: each 30-second window gets its own
+    language, the segments say which, and the file's language is the majority."""
+    from voice.audio import load_audio
+    from voice.vad import SileroVAD
+
+    en = (
+        "Thank you for calling, my name is Sarah. How can I help you today? I am calling about my "
+        "order, it was supposed to arrive on Monday but it still has not shown up. Could you give "
+        "me your order number please? Thank you, I can see the parcel left our warehouse yesterday."
+    )
+    zh = "nin2 hao3, wo3 xiang3 cha2 xun2 yi1 xia4 wo3 de ding4 dan1."
+    parts = []
+    for i, (voice, text) in enumerate([("en-us", en), ("cmn-latn-pinyin", zh)]):
+        wav = tmp_path / f"{i}.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(wav), text], check=True)
+        parts.append(load_audio(wav).samples)
+    gap = np.zeros(16000 * 12, np.float32)  # long enough that the Chinese starts a new window
+    audio = Audio(np.concatenate([parts[0], gap, parts[1]]), source="mixed")
+    assert len(parts[0]) / 16000 < 29 < (len(parts[0]) + len(gap)) / 16000
+    t = base_asr.transcribe(audio, vad=SileroVAD.load())
+    langs = [s.language for s in t.segments]
+    assert "en" in langs and "zh" in langs
+    assert langs.index("zh") > len(langs) - 1 - langs[::-1].index("en")  # English, then Chinese
+    assert t.language == "en"
+    assert "查询" in "".join(s.text for s in t.segments if s.language == "zh")
