@@ -273,3 +273,22 @@ def test_cli_real_base_on_a_folder(tmp_path, capsys):
         doc = json.loads((tmp_path / "out" / f"{stem}.json").read_text())
         assert doc["language"] == "en"
         assert "return my order" in doc["text"].lower()
+
+
+def test_an_output_that_cannot_be_written_fails_that_file_only(tmp_path, monkeypatch):
+    good = write_wav(tmp_path / "good.wav", tone(2.0))
+    quiet = write_wav(tmp_path / "quiet.wav", np.zeros(16000 * 2, np.float32))
+    real = batch.write_transcript
+
+    def disk_full(t, base, formats, extra):
+        if base.name == "good":
+            raise OSError(28, "No space left on device")
+        return real(t, base, formats, extra)
+
+    monkeypatch.setattr(batch, "write_transcript", disk_full)
+    results, _ = run(
+        tmp_path, [Job(good, Path("good")), Job(quiet, Path("quiet"))], vad=EnergyVAD()
+    )
+    status = {Path(r.source).name: (r.status, r.error) for r in results}
+    assert status["good.wav"][0] == "failed" and "No space left" in status["good.wav"][1]
+    assert status["quiet.wav"] == ("done", "")

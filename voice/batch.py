@@ -250,7 +250,7 @@ class BatchTranscriber:
             record(_failure(fut.job.source, f"{type(e).__name__}: {e}"))
             return
         if p.remaining == 0:  # silence: an empty transcript, still written
-            record(self._finish(p, out_dir))
+            self._complete(p, out_dir, record)
             return
         for si, stream in enumerate(p.windows):
             pending.extend((p, si, wi) for wi in range(len(stream)))
@@ -279,10 +279,13 @@ class BatchTranscriber:
             p.windows[si][wi] = (np.empty(0, np.float32), p.windows[si][wi][1])  # free the samples
             p.remaining -= 1
             if p.remaining == 0:
-                try:
-                    record(self._finish(p, out_dir))
-                except OSError as e:
-                    record(_failure(p.job.source, f"writing output failed: {e}", p.duration_s))
+                self._complete(p, out_dir, record)
+
+    def _complete(self, p: _Prepared, out_dir: Path, record) -> None:
+        try:
+            record(self._finish(p, out_dir))
+        except OSError as e:  # a full disk or a read-only folder fails this file, not the run
+            record(_failure(p.job.source, f"writing output failed: {e}", p.duration_s))
 
 
 def _failure(source: Path, why: str, duration_s: float = 0.0) -> FileResult:
