@@ -213,9 +213,10 @@ class BatchTranscriber:
             if r.status == "failed" and progress:
                 bar.write(f"failed: {r.error}")
             wall = time.perf_counter() - t0
-            bar.set_postfix_str(
-                f"audio={audio_s / 3600:.2f}h rtf={wall / max(audio_s, 1e-9):.3f} failed={sum(x.status == 'failed' for x in results)}"
-            )
+            heard = f"{audio_s / 3600:.2f}h" if audio_s >= 3600 else f"{audio_s / 60:.1f}min"
+            failed = sum(x.status == "failed" for x in results)
+            rtf = wall / max(audio_s, 1e-9)
+            bar.set_postfix_str(f"audio={heard} rtf={rtf:.3f} failed={failed}")
             bar.update(1)
 
         pending: deque[tuple[_Prepared, int, int]] = deque()  # (file, stream, window)
