@@ -368,3 +368,27 @@ def test_real_base_detects_language_per_window_in_a_mixed_call(base_asr, tmp_pat
     assert langs.index("zh") > len(langs) - 1 - langs[::-1].index("en")  # English, then Chinese
     assert t.language == "en"
     assert "查询" in "".join(s.text for s in t.segments if s.language == "zh")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("beam_size", [None, 3])
+def test_cuda_float16_batches(tmp_path, beam_size):
+    """On a GPU: weights and activations in float16, several windows per batch, beam search too."""
+    from dataclasses import asdict
+
+    model = tiny_whisper()
+    path = tmp_path / "tiny.pt"
+    torch.save({"dims": asdict(model.dims), "model_state_dict": model.state_dict()}, path)
+    options = ASROptions(
+        max_new_tokens=8, temperatures=(0.0,), beam_size=beam_size, word_timestamps=True
+    )
+    asr = WhisperASR.from_pretrained(str(path), device="cuda", options=options)
+    assert asr.device.type == "cuda" and asr.dtype == torch.float16
+    results = asr.decode_windows([tone(2.0), tone(9.0, 330.0), tone(20.0)], [0.0, 5.0, 20.0])
+    assert len(results) == 3
+    assert all(
+        s.start_s >= off
+        for r, off in zip(results, (0.0, 5.0, 20.0), strict=True)
+        for s in r.segments
+    )
