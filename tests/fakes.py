@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from voice.text import join_texts
 from voice.types import SAMPLE_RATE, Segment, Transcript
 from voice.vad import SpeechRegion
-from voice.whisper_asr import ASROptions, WindowResult, join_texts
+from voice.whisper_asr import ASROptions, WindowResult
 
 
 @dataclass

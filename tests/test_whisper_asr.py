@@ -13,9 +13,10 @@ import pytest
 import torch
 
 from tests.conftest import SHARED, tiny_whisper, tone
+from voice.text import cut_repetitions, join_texts
 from voice.types import Audio, Segment
 from voice.vad import EnergyVAD
-from voice.whisper_asr import ASRError, ASROptions, WhisperASR, cut_repetitions, join_texts
+from voice.whisper_asr import ASRError, ASROptions, WhisperASR
 
 FAST = ASROptions(max_new_tokens=8, temperatures=(0.0,))
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -18,6 +17,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
+from voice.device import compute_dtype
+from voice.text import SCRIPTS, cut_repetitions, join_texts, to_script
 from voice.types import SAMPLE_RATE, Audio, Segment, Transcript, Word
 
 try:
@@ -30,9 +31,7 @@ except ImportError as e:  # pragma: no cover - depends on the install
 
 logger = logging.getLogger(__name__)
 
-SCRIPTS = ("simplified", "traditional", "original")
 MIN_TAIL_S = 1.0  # an undecoded rest of a window shorter than this is not decoded again
-_UNSPACED = {"zh", "ja", "th", "lo", "my", "yue"}  # languages written without spaces between words
 
 
 class ASRError(RuntimeError):
@@ -53,21 +52,18 @@ class ASROptions:
     temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # fallback ladder
     compression_ratio_threshold: float = 2.4  # above this a window is re-decoded (repetition)
     logprob_threshold: float = -1.0  # below this a window is unsure (see the next two)
-    fallback_on_low_confidence: bool = (
-        False  # also re-decode unsure windows, as openai-whisper does
-    )
+    # also re-decode unsure windows, as openai-whisper does
+    fallback_on_low_confidence: bool = False
     no_speech_threshold: float = 0.6  # with a low logprob, above this a window is silence
     word_timestamps: bool = False  # per-word start/end from cross-attention alignment
     chinese_script: str = "simplified"  # Chinese output: simplified, traditional or original
     initial_prompt: str | None = None  # text that primes vocabulary (product names, ...)
     max_new_tokens: int | None = None  # cap on tokens per window; None: from its duration
     max_tokens_per_s: float = 12.0  # no speech is faster; longer output is a loop (0: no cap)
-    compute_type: str = (
-        "auto"  # encoder dtype; auto: float16 on CUDA, bfloat16 on a CPU with it, else float32
-    )
-    lead_pad_s: float = (
-        0.5  # silence put before audio that starts with speech (Whisper drops such a first word)
-    )
+    # the encoder's dtype; auto: float16 on CUDA, bfloat16 on a CPU that has it, else float32
+    compute_type: str = "auto"
+    # silence put before audio that starts with speech (Whisper drops such a first word)
+    lead_pad_s: float = 0.5
 
     def __post_init__(self):
         if self.chinese_script not in SCRIPTS:
@@ -100,8 +96,6 @@ class WhisperASR:
     def __init__(self, model, options: ASROptions = ASROptions(), name: str = "whisper"):
         self.model = model
         self.name = name
-        from voice.device import compute_dtype
-
         self.device = next(model.parameters()).device
         weights = next(model.parameters()).dtype
         # activations in `dtype`; whisper's layers cast their float32 weights to it as they go
@@ -124,14 +118,13 @@ class WhisperASR:
                 f"unknown language code(s) {bad}; Whisper knows {sorted(self.languages)}"
             )
         self.options = options
-        self._converters: dict[str, object] = {}
 
     @classmethod
     def from_pretrained(
         cls, name_or_path: str, device: str | None = None, options: ASROptions = ASROptions()
     ) -> WhisperASR:
         """By official name ("base", "turbo", ...), checkpoint path, CT2 folder or packaged name."""
-        from voice.device import choose_device, compute_dtype
+        from voice.device import choose_device
         from voice.models import load_whisper
 
         dev = choose_device(device)
@@ -421,21 +414,7 @@ class WhisperASR:
 
     def _clean(self, text: str, language: str) -> str:
         text = cut_repetitions(text.strip())
-        if language == "zh" and self.options.chinese_script != "original":
-            text = self._opencc(self.options.chinese_script).convert(text)
-        return text
-
-    def _opencc(self, script: str):
-        if script not in self._converters:
-            try:
-                import opencc
-            except ImportError as e:
-                raise ImportError(
-                    "Chinese script conversion needs `opencc`: pip install 'contact-centre-agent[voice]', "
-                    "or set chinese_script='original'"
-                ) from e
-            self._converters[script] = opencc.OpenCC("t2s" if script == "simplified" else "s2t")
-        return self._converters[script]
+        return to_script(text, self.options.chinese_script) if language == "zh" else text
 
     def _words(self, spans, tokenizer, mel: torch.Tensor, n_samples: int) -> list[tuple[Word, ...]]:
         """Word timings (relative to the window) from the cross-attention alignment heads."""
@@ -479,26 +458,3 @@ class _GroupDecodingTask(DecodingTask):
 
     def _detect_language(self, audio_features, tokens):
         return super()._detect_language(audio_features[:: self.n_group], tokens)
-
-
-_REPEAT = re.compile(r"(.{2,60}?)(?:[\s,，、]*\1){3,}", re.DOTALL)
-
-
-def cut_repetitions(text: str) -> str:
-    """Collapse a phrase repeated four or more times in a row (a decoding loop) to one."""
-    return _REPEAT.sub(r"\1", text)
-
-
-def join_texts(segments: Sequence[Segment]) -> str:
-    """Segment texts joined as the language writes: spaces between English, none in Chinese."""
-    out = ""
-    for s in segments:
-        if s.speaker:
-            out += ("\n" if out else "") + f"{s.speaker}: {s.text}"
-        elif not out:
-            out = s.text
-        elif s.language in _UNSPACED and (out[-1:] > "\u2e80" or s.text[:1] > "\u2e80"):
-            out += s.text
-        else:
-            out += " " + s.text
-    return out
