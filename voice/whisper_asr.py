@@ -62,6 +62,7 @@ class ASROptions:
     max_tokens_per_s: float = 12.0  # no speech is faster; longer output is a loop (0: no cap)
     # the encoder's dtype; auto: float16 on CUDA, bfloat16 on a CPU that has it, else float32
     compute_type: str = "auto"
+    seed: int = 0  # for the sampling at fallback temperatures: the same input, the same output
     # silence put before audio that starts with speech (Whisper drops such a first word)
     lead_pad_s: float = 0.5
 
@@ -358,9 +359,11 @@ class WhisperASR:
                 prompt=prompt,
                 fp16=self.dtype == torch.float16,
             )
-            for i, res in zip(
-                todo, _GroupDecodingTask(self.model, opts).run(features[todo]), strict=True
-            ):
+            devices = [self.device] if self.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices):  # sampling is repeatable, and
+                torch.manual_seed(o.seed)  # the caller's random state is left alone
+                decoded = _GroupDecodingTask(self.model, opts).run(features[todo])
+            for i, res in zip(todo, decoded, strict=True):
                 best[i] = res
             todo = [i for i in todo if self._needs_fallback(best[i])]
             if not todo:
