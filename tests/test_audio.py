@@ -18,6 +18,7 @@ from voice.audio import (
     from_array,
     load_audio,
     load_audio_bytes,
+    load_channels,
     probe,
     resample,
 )
@@ -160,6 +161,16 @@ def test_stereo_mix_and_channel_pick(stereo_call, channel, present, absent):
         assert levels[hz] < 0.005, levels
     if channel is None:
         assert levels[500] == pytest.approx(levels[1500], rel=0.05)  # both sides, equally
+
+
+@requires_ffmpeg
+def test_load_channels_decodes_every_channel_in_one_pass(stereo_call):
+    left, right = load_channels(stereo_call)
+    assert abs(dominant_hz(left.samples) - 500) < 2 and abs(dominant_hz(right.samples) - 1500) < 2
+    np.testing.assert_allclose(left.samples, load_audio(stereo_call, channel=0).samples, atol=1e-4)
+    np.testing.assert_allclose(right.samples, load_audio(stereo_call, channel=1).samples, atol=1e-4)
+    (mono,) = load_channels(write_wav(stereo_call.parent / "mono.wav", sine(700, 1.0, SAMPLE_RATE)))
+    assert abs(mono.duration_s - 1.0) < 0.01
 
 
 @requires_ffmpeg

@@ -165,11 +165,29 @@ def load_audio(
     else:  # the plain average: ffmpeg's own downmix adds 3 dB and clips loud stereo
         n = max(1, info.channels)
         mix = "pan=mono|c0=" + "+".join(f"{1 / n:.6f}*c{i}" for i in range(n))
+    samples = _decode(path, limits, ["-af", mix])
+    return Audio(samples, SAMPLE_RATE, str(path))
+
+
+def load_channels(
+    path: str | Path, *, limits: AudioLimits = AudioLimits(), info: AudioInfo | None = None
+) -> list[Audio]:
+    """Each channel of a file as its own 16 kHz Audio, decoded in one pass (stereo calls)."""
+    path = Path(path)
+    info = info or probe(path, limits)
+    n = max(1, info.channels)
+    samples = _decode(path, limits, ["-ac", str(n)], channels=n)
+    frames = samples[: len(samples) // n * n].reshape(-1, n)
+    return [Audio(np.ascontiguousarray(frames[:, c]), SAMPLE_RATE, str(path)) for c in range(n)]
+
+
+def _decode(path: Path, limits: AudioLimits, mix: list[str], channels: int = 1) -> np.ndarray:
+    """ffmpeg to interleaved float32 at 16 kHz, checked and clipped to [-1, 1]."""
     # Decode a little past the limit: a container that does not declare its length is caught here.
     cmd = [
         _ffmpeg(), "-nostdin", "-hide_banner", "-v", "error", *_safe_input_args(path),
         "-map", "0:a:0", "-vn", "-sn", "-dn", "-t", str(limits.max_duration_s + 1.0),
-        "-af", mix, "-ar", str(SAMPLE_RATE), "-f", "f32le", "pipe:1",
+        *mix, "-ar", str(SAMPLE_RATE), "-f", "f32le", "pipe:1",
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
@@ -181,14 +199,14 @@ def load_audio(
     samples = np.frombuffer(proc.stdout, dtype=np.float32)
     if samples.size == 0:
         raise AudioError(str(path), "zero-length audio (decoded to no samples)")
-    if samples.size / SAMPLE_RATE > limits.max_duration_s:
+    if samples.size / channels / SAMPLE_RATE > limits.max_duration_s:
         raise AudioError(
             str(path),
             f"audio runs over the limit of {_length(limits.max_duration_s)} (raise it with --max-duration)",
         )
     if not np.isfinite(samples).all():
         samples = np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0)
-    return Audio(np.clip(samples, -1.0, 1.0).copy(), SAMPLE_RATE, str(path))
+    return np.clip(samples, -1.0, 1.0)
 
 
 def load_audio_bytes(

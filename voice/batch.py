@@ -23,7 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from voice.audio import AUDIO_EXTENSIONS, AudioError, AudioLimits, load_audio, probe
+from voice.audio import (
+    AUDIO_EXTENSIONS,
+    AudioError,
+    AudioLimits,
+    load_audio,
+    load_channels,
+    probe,
+)
 from voice.formats import parse_formats, write_transcript
 from voice.vad import plan_windows
 from voice.whisper_asr import WindowResult
@@ -151,14 +158,16 @@ class BatchTranscriber:
     def _prepare(self, job: Job) -> _Prepared:
         o = self.options
         info = probe(job.source, o.limits)
-        channels = list(range(info.channels)) if o.split_channels and info.channels > 1 else [None]
-        labels, windows, duration = [], [], 0.0
-        for ch in channels:
-            audio = load_audio(job.source, channel=ch, limits=o.limits, info=info)
-            duration = max(duration, audio.duration_s)
+        if o.split_channels and info.channels > 1:
+            streams = load_channels(job.source, limits=o.limits, info=info)
+            labels = [_label(ch, o.channel_labels) for ch in range(len(streams))]
+        else:
+            streams, labels = [load_audio(job.source, limits=o.limits, info=info)], [""]
+        windows = []
+        for audio in streams:
             spans = plan_windows(self.vad.speech(audio), audio.duration_s, self.asr.max_window_s)
             windows.append([(audio.slice(s, e).samples, s) for s, e in spans])
-            labels.append("" if ch is None else _label(ch, o.channel_labels))
+        duration = max(a.duration_s for a in streams)
         p = _Prepared(job, duration, labels, windows)
         p.results = [[None] * len(w) for w in windows]
         p.remaining = sum(len(w) for w in windows)
