@@ -26,14 +26,16 @@ class FakeASR:
 
     def __post_init__(self):
         self.batches: list[int] = []
+        self.prompts: list[str] = []  # the context each window was given, in decoding order
 
     def decode_windows(
-        self, windows: Sequence[np.ndarray], offsets_s: Sequence[float]
+        self, windows: Sequence[np.ndarray], offsets_s: Sequence[float], prompts=None
     ) -> list[WindowResult]:
         if self.fail_on_batch is not None and len(self.batches) == self.fail_on_batch:
             self.batches.append(len(windows))
             raise RuntimeError("fake model failure")
         self.batches.append(len(windows))
+        self.prompts += list(prompts or [""] * len(windows))
         out = []
         for w, off in zip(windows, offsets_s, strict=True):
             d = len(w) / SAMPLE_RATE

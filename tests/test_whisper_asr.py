@@ -81,9 +81,9 @@ def test_lead_in_silence_goes_before_audio_that_starts_talking(tiny_model, monke
     seen = []
     real = asr._decode_with_fallback
 
-    def spy(features, language, durations):
+    def spy(features, language, durations, rows=None):
         seen.extend(durations)
-        return real(features, language, durations)
+        return real(features, language, durations, rows)
 
     monkeypatch.setattr(asr, "_decode_with_fallback", spy)
     start, later = asr.decode_windows([tone(3.0), tone(3.0)], [0.0, 7.0])
@@ -164,10 +164,11 @@ def test_rests_of_windows_are_decoded_again(tiny_model, monkeypatch):
     asr = WhisperASR(tiny_model, ASROptions(max_new_tokens=8, temperatures=(0.0,), lead_pad_s=0.0))
     tok = asr._tokenizer("en")
     tb = tok.timestamp_begin
-    calls = []
+    calls, prompts = [], []
 
-    def fake_decode(features, language, durations):
+    def fake_decode(features, language, durations, rows=None):
         calls.append([round(d, 2) for d in durations])
+        prompts.append(rows)
         # the first pass stops at 4 s in each window; later passes finish their windows
         if len(calls) == 1:
             tokens = [tb, *tok.encode(" first"), tb + 200, tb + 200]
@@ -178,6 +179,9 @@ def test_rests_of_windows_are_decoded_again(tiny_model, monkeypatch):
     monkeypatch.setattr(asr, "_decode_with_fallback", fake_decode)
     (r,) = asr.decode_windows([tone(10.0)], [100.0])
     assert calls == [[10.0], [6.0]]
+    assert prompts[0] is None and prompts[1] == [
+        tok.encode(" first")
+    ]  # the rest reads what came before
     assert [(s.start_s, s.end_s, s.text) for s in r.segments] == [
         (100.0, 104.0, "first"),
         (104.0, 105.0, "rest"),
@@ -260,7 +264,7 @@ def test_word_timestamps_lie_inside_their_segment(tiny_model):
 def test_out_of_gpu_memory_is_a_retryable_asr_error(tiny_model, monkeypatch):
     asr = WhisperASR(tiny_model, FAST)
 
-    def boom(*_):
+    def boom(*_, **__):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory")
 
     monkeypatch.setattr(asr, "_decode_windows", boom)
@@ -418,3 +422,41 @@ def test_fallback_sampling_is_repeatable(tiny_model):
     after = torch.rand(1)
     torch.manual_seed(999)
     assert torch.equal(torch.rand(1), after)
+
+
+def test_each_window_in_a_batch_reads_its_own_context(tiny_model, monkeypatch):
+    """Per-window prompts in one batch: the decoder sees each window's own context, cut to the
+    shortest one's length, and each window decodes as openai-whisper decodes it alone with that
+    prompt."""
+    import whisper
+
+    asr = WhisperASR(
+        tiny_model,
+        ASROptions(language="en", max_new_tokens=6, temperatures=(0.0,), compute_type="float32"),
+    )
+    tok = asr._tokenizer("en")
+    prompts = ["my order number is late again", "the parcel never came to me", "where is it"]
+    rng = np.random.default_rng(7)
+    windows = [rng.normal(0, 0.1, 16000 * 4).astype(np.float32) for _ in prompts]
+    seen = []
+    real_forward = tiny_model.decoder.forward
+
+    def spy(x, xa, kv_cache=None):
+        seen.append(x.detach().clone())
+        return real_forward(x, xa, kv_cache=kv_cache)
+
+    monkeypatch.setattr(tiny_model.decoder, "forward", spy)
+    together = asr.decode_windows(windows, [5.0, 5.0, 5.0], prompts)
+    first = seen[0]  # the first step reads the whole prefix: <|startofprev|> context <|sot|> ...
+    shortest = min(len(tok.encode(" " + p)) for p in prompts)
+    for row, prompt in zip(first, prompts, strict=True):
+        assert row[0].item() == tok.sot_prev
+        assert row[1 : 1 + shortest].tolist() == tok.encode(" " + prompt)[-shortest:]
+        assert row[1 + shortest].item() == tok.sot
+    monkeypatch.undo()
+    for w, prompt, got in zip(windows, prompts, together, strict=True):
+        context = tok.encode(" " + prompt)[-shortest:]
+        mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(torch.from_numpy(w)), 80)
+        options = whisper.DecodingOptions(language="en", prompt=context, sample_len=6, fp16=False)
+        ref = whisper.decode(tiny_model, mel, options)
+        assert " ".join(s.text for s in got.segments) == cut_repetitions(ref.text.strip())

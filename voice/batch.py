@@ -32,6 +32,7 @@ from voice.audio import (
     probe,
 )
 from voice.formats import parse_formats, write_transcript
+from voice.text import join_texts
 from voice.vad import plan_windows
 from voice.whisper_asr import WindowResult
 
@@ -118,6 +119,9 @@ class BatchTranscriber:
         self.vad = vad
         self.options = options
         self.key = self._options_key()
+        # each window reads the text before it: a stream's windows go to the model in order,
+        # and batches are filled across files instead
+        self.in_order = bool(getattr(asr.options, "condition_on_previous_text", False))
 
     def _options_key(self) -> str:
         o = self.options
@@ -232,7 +236,8 @@ class BatchTranscriber:
         in_flight: set[Future] = set()
         with ThreadPoolExecutor(max_workers=max(1, o.workers), thread_name_prefix="decode") as pool:
             while todo or in_flight or pending:
-                while todo and len(in_flight) < 2 * max(1, o.workers):
+                ahead = max(2 * o.workers, o.batch_size if self.in_order else 0, 1)
+                while todo and len(in_flight) < ahead:
                     job = todo.popleft()
                     fut = pool.submit(self._prepare, job)
                     fut.job = job  # type: ignore[attr-defined]
@@ -263,14 +268,20 @@ class BatchTranscriber:
             self._complete(p, out_dir, record)
             return
         for si, stream in enumerate(p.windows):
-            pending.extend((p, si, wi) for wi in range(len(stream)))
+            pending.extend(
+                (p, si, wi) for wi in range(1 if self.in_order else len(stream)) if stream
+            )
 
     def _run_batch(self, pending: deque, out_dir: Path, record) -> None:
         batch = [pending.popleft() for _ in range(min(self.options.batch_size, len(pending)))]
         samples = [p.windows[si][wi][0] for p, si, wi in batch]
         offsets = [p.windows[si][wi][1] for p, si, wi in batch]
+        prompts = [
+            join_texts(p.results[si][wi - 1].segments) if self.in_order and wi > 0 else ""
+            for p, si, wi in batch
+        ]
         try:
-            decoded = self.asr.decode_windows(samples, offsets)
+            decoded = self.asr.decode_windows(samples, offsets, prompts)
         except Exception as e:
             logger.exception("model failed on a batch of %d windows", len(batch))
             failed = {id(p): p for p, _, _ in batch}
@@ -288,6 +299,8 @@ class BatchTranscriber:
             p.results[si][wi] = res
             p.windows[si][wi] = (np.empty(0, np.float32), p.windows[si][wi][1])  # free the samples
             p.remaining -= 1
+            if self.in_order and wi + 1 < len(p.windows[si]):
+                pending.append((p, si, wi + 1))
             if p.remaining == 0:
                 self._complete(p, out_dir, record)
 

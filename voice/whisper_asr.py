@@ -58,6 +58,8 @@ class ASROptions:
     word_timestamps: bool = False  # per-word start/end from cross-attention alignment
     chinese_script: str = "simplified"  # Chinese output: simplified, traditional or original
     initial_prompt: str | None = None  # text that primes vocabulary (product names, ...)
+    condition_on_previous_text: bool = True  # each window reads the text before it as context
+    max_prompt_tokens: int = 64  # how much of that text
     max_new_tokens: int | None = None  # cap on tokens per window; None: from its duration
     max_tokens_per_s: float = 12.0  # no speech is faster; longer output is a loop (0: no cap)
     # the encoder's dtype; auto: float16 on CUDA, bfloat16 on a CPU that has it, else float32
@@ -155,28 +157,43 @@ class WhisperASR:
             )
         regions = vad.speech(audio) if vad is not None else [SpeechRegion(0.0, audio.duration_s)]
         spans = plan_windows(regions, audio.duration_s, self.max_window_s)
-        results = self.decode_windows(
-            [audio.slice(s, e).samples for s, e in spans], [s for s, _ in spans]
-        )
+        windows = [audio.slice(s, e).samples for s, e in spans]
+        if not self.options.condition_on_previous_text:
+            return self.assemble(
+                self.decode_windows(windows, [s for s, _ in spans]), audio.duration_s
+            )
+        results: list[WindowResult] = []
+        for w, (s, _) in zip(windows, spans, strict=True):  # in order: each reads the last's text
+            prompt = join_texts(results[-1].segments) if results else ""
+            results += self.decode_windows([w], [s], [prompt])
         return self.assemble(results, audio.duration_s)
 
     # -- batch halves -------------------------------------------------------------------------
 
     def decode_windows(
-        self, windows: Sequence[np.ndarray], offsets_s: Sequence[float]
+        self,
+        windows: Sequence[np.ndarray],
+        offsets_s: Sequence[float],
+        prompts: Sequence[str] | None = None,
     ) -> list[WindowResult]:
-        """Decode windows (each (n_samples,) at 16 kHz, <= max_window_s) in one batch on the model."""
+        """Decode windows (each (n_samples,) at 16 kHz, <= max_window_s) in one batch on the model.
+
+        prompts: per window, the text heard just before it ("" for none), which the model reads
+        as context, as openai-whisper does with `condition_on_previous_text`.
+        """
         if not windows:
             return []
         try:
-            return self._decode_windows(windows, offsets_s)
+            return self._decode_windows(windows, offsets_s, prompts=prompts)
         except torch.cuda.OutOfMemoryError as e:
             raise ASRError(
                 f"out of GPU memory decoding {len(windows)} windows; lower --batch-size", True
             ) from e
 
     @torch.no_grad()
-    def _decode_windows(self, windows, offsets_s, languages=None) -> list[WindowResult]:
+    def _decode_windows(
+        self, windows, offsets_s, languages=None, prompts=None
+    ) -> list[WindowResult]:
         too_long = [len(w) / SAMPLE_RATE for w in windows if len(w) > self.max_window_samples]
         if too_long:
             raise ValueError(
@@ -202,12 +219,26 @@ class WhisperASR:
         by_lang: dict[str, list[int]] = defaultdict(list)
         for i, lang in enumerate(langs):
             by_lang[lang].append(i)
-        for lang, idx in by_lang.items():
-            durations = [len(padded[i]) / SAMPLE_RATE for i in idx]
-            for i, res in zip(
-                idx, self._decode_with_fallback(features[idx], lang, durations), strict=True
+        for lang, lang_idx in by_lang.items():
+            tokenizer = self._tokenizer(lang)
+            context = {
+                i: self._prompt_tokens(tokenizer, prompts[i] if prompts else "") for i in lang_idx
+            }
+            # windows with context and windows without decode apart: a batch shares one prompt length
+            for idx in (
+                [i for i in lang_idx if context[i]],
+                [i for i in lang_idx if not context[i]],
             ):
-                decoded[i] = res
+                if not idx:
+                    continue
+                durations = [len(padded[i]) / SAMPLE_RATE for i in idx]
+                rows = [context[i] for i in idx] if context[idx[0]] else None
+                for i, res in zip(
+                    idx,
+                    self._decode_with_fallback(features[idx], lang, durations, rows),
+                    strict=True,
+                ):
+                    decoded[i] = res
         results, tails = [], []
         for i, res in enumerate(decoded):
             result, consumed_s = self._window_result(
@@ -223,6 +254,7 @@ class WhisperASR:
                 [windows[i][int(c * SAMPLE_RATE) :] for i, c in tails],
                 [offsets_s[i] + c for i, c in tails],
                 [langs[i] for i, _ in tails],
+                [join_texts(results[i].segments) for i, _ in tails],
             )
             for (i, _), rest in zip(tails, rests, strict=True):
                 results[i] = replace(results[i], segments=results[i].segments + rest.segments)
@@ -341,11 +373,31 @@ class WhisperASR:
         limit = self.model.dims.n_text_ctx // 2
         return min(limit, math.ceil(o.max_tokens_per_s * max(durations_s)) + 16)
 
+    def _prompt_tokens(self, tokenizer, text: str) -> list[int]:
+        """The last `max_prompt_tokens` tokens of the context before a window, or [] for none."""
+        text = text.strip() if self.options.condition_on_previous_text else ""
+        if not text:
+            return []
+        return tokenizer.encode(" " + text)[-self.options.max_prompt_tokens :]
+
     def _decode_with_fallback(
-        self, features: torch.Tensor, language: str, durations_s: list[float]
+        self,
+        features: torch.Tensor,
+        language: str,
+        durations_s: list[float],
+        row_prompts: list[list[int]] | None = None,
     ) -> list:
+        """Decode at temperature 0, then again hotter where the output loops.
+
+        row_prompts: context tokens per window; all are cut to the shortest one's length, as
+        every row of a batch must start with the same number of tokens.
+        """
         o = self.options
-        prompt = o.initial_prompt
+        prompt, rows = o.initial_prompt, None
+        if row_prompts:
+            length = min(len(r) for r in row_prompts)
+            rows = torch.tensor([r[len(r) - length :] for r in row_prompts], device=self.device)
+            prompt = rows[0].tolist()
         best: list = [None] * len(features)
         todo = list(range(len(features)))
         for t in o.temperatures:
@@ -362,7 +414,9 @@ class WhisperASR:
             devices = [self.device] if self.device.type == "cuda" else []
             with torch.random.fork_rng(devices=devices):  # sampling is repeatable, and
                 torch.manual_seed(o.seed)  # the caller's random state is left alone
-                decoded = _GroupDecodingTask(self.model, opts).run(features[todo])
+                task = _GroupDecodingTask(self.model, opts)
+                task.row_prompts = None if rows is None else rows[todo]
+                decoded = task.run(features[todo])
             for i, res in zip(todo, decoded, strict=True):
                 best[i] = res
             todo = [i for i in todo if self._needs_fallback(best[i])]
@@ -459,5 +513,16 @@ class _GroupDecodingTask(DecodingTask):
         assert mel.shape[-2:] == (self.model.dims.n_audio_ctx, self.model.dims.n_audio_state)
         return mel.repeat_interleave(self.n_group, dim=0) if self.n_group > 1 else mel
 
+    row_prompts: torch.Tensor | None = None  # (n_audio, prompt length): each window's context
+
     def _detect_language(self, audio_features, tokens):
         return super()._detect_language(audio_features[:: self.n_group], tokens)
+
+    def _main_loop(self, audio_features, tokens):
+        # openai-whisper gives every row the same prompt; put each window's own context in its
+        # place (same length, so the rest of the sequence is where whisper expects it)
+        if self.row_prompts is not None:
+            tokens = tokens.clone()
+            length = self.row_prompts.shape[1]
+            tokens[:, 1 : 1 + length] = self.row_prompts.repeat_interleave(self.n_group, dim=0)
+        return super()._main_loop(audio_features, tokens)
