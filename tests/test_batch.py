@@ -92,8 +92,7 @@ def test_good_and_bad_files_the_run_goes_on(calls, tmp_path):
 def test_windows_from_many_files_share_a_batch(tmp_path):
     """Without context, all windows are ready at once: batches mix files and fill up."""
     files = [write_wav(tmp_path / f"f{i}.wav", tone(35.0)) for i in range(3)]  # 2 windows each
-    asr = FakeASR(options=ASROptions(condition_on_previous_text=False))
-    results, _ = run(tmp_path, [Job(f, Path(f.stem)) for f in files], asr=asr, batch_size=4)
+    results, asr = run(tmp_path, [Job(f, Path(f.stem)) for f in files], batch_size=4)
     assert all(r.status == "done" for r in results)
     assert asr.batches == [4, 2]  # the first batch already mixes windows of two files
     assert asr.prompts == [""] * 6
@@ -101,9 +100,8 @@ def test_windows_from_many_files_share_a_batch(tmp_path):
 
 def test_with_context_a_files_windows_go_in_order_and_read_the_text_before(tmp_path):
     files = [write_wav(tmp_path / f"f{i}.wav", tone(65.0)) for i in range(2)]  # 3 windows each
-    results, asr = run(
-        tmp_path, [Job(f, Path(f.stem)) for f in files], asr=FakeASR(text="one"), batch_size=8
-    )
+    asr = FakeASR(text="one", options=ASROptions(condition_on_previous_text=True))
+    results, _ = run(tmp_path, [Job(f, Path(f.stem)) for f in files], asr=asr, batch_size=8)
     assert all(r.status == "done" for r in results)
     assert asr.batches == [2, 2, 2]  # window k of both files together, never two of one file
     assert asr.prompts == ["", "", "one", "one", "one", "one"]

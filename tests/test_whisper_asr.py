@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -116,7 +117,9 @@ def test_silence_gives_empty_text_not_an_invented_sentence(asr):
     assert t.text == "" and t.segments == () and t.duration_s == pytest.approx(5.0)
 
 
-def test_long_audio_is_windowed_and_times_stay_inside(asr):
+@pytest.mark.parametrize("in_order", [False, True], ids=["parallel", "with-context"])
+def test_long_audio_is_windowed_and_times_stay_inside(tiny_model, in_order):
+    asr = WhisperASR(tiny_model, replace(FAST, condition_on_previous_text=in_order))
     audio = Audio(tone(70.0), source="long")
     t = asr.transcribe(audio)
     assert t.duration_s == pytest.approx(70.0)
@@ -161,7 +164,12 @@ def test_output_that_stops_at_a_timestamp_pair_leaves_the_rest_undecoded(asr):
 
 
 def test_rests_of_windows_are_decoded_again(tiny_model, monkeypatch):
-    asr = WhisperASR(tiny_model, ASROptions(max_new_tokens=8, temperatures=(0.0,), lead_pad_s=0.0))
+    asr = WhisperASR(
+        tiny_model,
+        ASROptions(
+            condition_on_previous_text=True, max_new_tokens=8, temperatures=(0.0,), lead_pad_s=0.0
+        ),
+    )
     tok = asr._tokenizer("en")
     tb = tok.timestamp_begin
     calls, prompts = [], []
@@ -432,7 +440,13 @@ def test_each_window_in_a_batch_reads_its_own_context(tiny_model, monkeypatch):
 
     asr = WhisperASR(
         tiny_model,
-        ASROptions(language="en", max_new_tokens=6, temperatures=(0.0,), compute_type="float32"),
+        ASROptions(
+            condition_on_previous_text=True,
+            language="en",
+            max_new_tokens=6,
+            temperatures=(0.0,),
+            compute_type="float32",
+        ),
     )
     tok = asr._tokenizer("en")
     prompts = ["my order number is late again", "the parcel never came to me", "where is it"]

@@ -388,6 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also re-decode windows with a low average log-probability at higher temperatures, "
         "as the whisper CLI does (slower on hard audio; by default only repetition loops are)",
     )
+    p.add_argument(
+        "--condition-on-previous-text",
+        action="store_true",
+        help="each window reads the text before it as context (as the whisper CLI does); a "
+        "file's windows then decode in order, batched across files",
+    )
     p.add_argument("--word-timestamps", action="store_true", help="add per-word times to json")
     p.add_argument(
         "--chinese-script", default="simplified", choices=["simplified", "traditional", "original"]
@@ -438,6 +444,7 @@ def main(argv: list[str] | None = None) -> int:
             beam_size=args.beam_size,
             compute_type=args.compute_type,
             fallback_on_low_confidence=args.fallback_on_low_confidence,
+            condition_on_previous_text=args.condition_on_previous_text,
             temperatures=tuple(float(t) for t in args.temperatures.split(",")),
             word_timestamps=args.word_timestamps,
             chinese_script=args.chinese_script,

@@ -58,7 +58,7 @@ class ASROptions:
     word_timestamps: bool = False  # per-word start/end from cross-attention alignment
     chinese_script: str = "simplified"  # Chinese output: simplified, traditional or original
     initial_prompt: str | None = None  # text that primes vocabulary (product names, ...)
-    condition_on_previous_text: bool = True  # each window reads the text before it as context
+    condition_on_previous_text: bool = False  # each window reads the text before it as context
     max_prompt_tokens: int = 64  # how much of that text
     max_new_tokens: int | None = None  # cap on tokens per window; None: from its duration
     max_tokens_per_s: float = 12.0  # no speech is faster; longer output is a loop (0: no cap)
