@@ -291,7 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--whisper-checkpoint", help="openai-whisper .pt for the whisper CLI "
                    "(default: voice.whisper_asr.checkpoint_path(model))")  # fmt: skip
     p.add_argument(
-        "--cca-args", default="", help="extra options for cca transcribe, e.g. '--temperatures 0'"
+        "--cca-args",
+        default="",
+        help="more options for cca transcribe, given with =: --cca-args='--beam-size 5'",
     )
     p.add_argument("--rebuild", action="store_true", help="rebuild the material")
     p.add_argument("-v", "--verbose", action="store_true", help="print the per-file table too")
