@@ -23,11 +23,12 @@ from voice.types import SAMPLE_RATE, Audio, Segment, Transcript, Word
 
 try:
     import whisper
-    from whisper.decoding import DecodingTask
 except ImportError as e:  # pragma: no cover - depends on the install
     raise ImportError(
         "Whisper ASR needs openai-whisper: pip install 'contact-centre-agent[voice]'"
     ) from e
+
+from voice.whisper_decoding import GroupDecodingTask, split_timestamps
 
 logger = logging.getLogger(__name__)
 
@@ -414,7 +415,7 @@ class WhisperASR:
             devices = [self.device] if self.device.type == "cuda" else []
             with torch.random.fork_rng(devices=devices):  # sampling is repeatable, and
                 torch.manual_seed(o.seed)  # the caller's random state is left alone
-                task = _GroupDecodingTask(self.model, opts)
+                task = GroupDecodingTask(self.model, opts)
                 task.row_prompts = None if rows is None else rows[todo]
                 decoded = task.run(features[todo])
             for i, res in zip(todo, decoded, strict=True):
@@ -436,36 +437,13 @@ class WhisperASR:
         self, r, tokenizer, language: str, duration_s: float
     ) -> tuple[list[tuple[float, float, str, list[int]]], float]:
         """(start_s, end_s, text, text tokens) per segment, and the seconds of the window they
-        account for; times relative to the window.
-
-        As in openai-whisper: output that ends on a pair of timestamps, or runs on without a
-        closing one, leaves the audio after its last finished segment undecoded (the model
-        expects that audio in the next window); the unfinished text is dropped.
-        """
+        account for (see `split_timestamps`); times relative to the window."""
         o = self.options
         if r.no_speech_prob > o.no_speech_threshold and r.avg_logprob < o.logprob_threshold:
             return [], duration_s
-        tb = tokenizer.timestamp_begin
-        tokens = [t for t in r.tokens if t < tokenizer.eot or t >= tb]
-        single_ending = len(tokens) >= 2 and tokens[-1] >= tb and tokens[-2] < tb
-        pairs = [k for k in range(1, len(tokens)) if tokens[k] >= tb and tokens[k - 1] >= tb]
-        consumed = duration_s
-        if pairs and not single_ending:
-            consumed = min((tokens[pairs[-1] - 1] - tb) * 0.02, duration_s)
-            tokens = tokens[: pairs[-1]]
-        raw: list[tuple[float, float, list[int]]] = []
-        start, toks = 0.0, []
-        for tok in tokens:
-            if tok >= tb:
-                t = min((tok - tb) * 0.02, duration_s)
-                if toks:
-                    raw.append((start, max(t, start), toks))
-                    toks = []
-                start = t
-            else:
-                toks.append(tok)
-        if toks:
-            raw.append((start, duration_s, toks))
+        raw, consumed = split_timestamps(
+            r.tokens, tokenizer.timestamp_begin, tokenizer.eot, duration_s
+        )
         spans = [(s, e, self._clean(tokenizer.decode(t), language), t) for s, e, t in raw]
         return [sp for sp in spans if sp[2]], consumed
 
@@ -496,33 +474,3 @@ class WhisperASR:
             )
             for d in dicts
         ]
-
-
-class _GroupDecodingTask(DecodingTask):
-    """Beam search and best-of-n over a batch of several windows.
-
-    openai-whisper 20250625 repeats the tokens n_group times but not the audio features, so any
-    batch of more than one window fails in cross-attention; repeat them here. The language is
-    always given, so no detection runs on the repeated features. The decoder runs in the dtype
-    of the features it is given.
-    """
-
-    def _get_audio_features(self, mel):
-        # WhisperASR always passes the encoder's output, in its compute dtype (bfloat16 too,
-        # which openai-whisper's own dtype check would refuse)
-        assert mel.shape[-2:] == (self.model.dims.n_audio_ctx, self.model.dims.n_audio_state)
-        return mel.repeat_interleave(self.n_group, dim=0) if self.n_group > 1 else mel
-
-    row_prompts: torch.Tensor | None = None  # (n_audio, prompt length): each window's context
-
-    def _detect_language(self, audio_features, tokens):
-        return super()._detect_language(audio_features[:: self.n_group], tokens)
-
-    def _main_loop(self, audio_features, tokens):
-        # openai-whisper gives every row the same prompt; put each window's own context in its
-        # place (same length, so the rest of the sequence is where whisper expects it)
-        if self.row_prompts is not None:
-            tokens = tokens.clone()
-            length = self.row_prompts.shape[1]
-            tokens[:, 1 : 1 + length] = self.row_prompts.repeat_interleave(self.n_group, dim=0)
-        return super()._main_loop(audio_features, tokens)
