@@ -233,6 +233,7 @@ def test_cli_end_to_end_exit_status_summary_and_progress(calls, tmp_path, tiny_c
         (["--model", "no-such-model"], "available models"),
         (["--batch-size", "0"], "--batch-size"),
         (["--vad", "nope"], "available VADs"),
+        (["--beam-size", "0"], "beam_size must be >= 1"),
     ],
 )
 def test_cli_bad_arguments_exit_2_with_the_fix(
