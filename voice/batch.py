@@ -17,7 +17,7 @@ import logging
 import sys
 import time
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -233,7 +233,9 @@ class BatchTranscriber:
             bar.update(1)
 
         pending: deque[tuple[_Prepared, int, int]] = deque()  # (file, stream, window)
-        in_flight: set[Future] = set()
+        # Decoded files are taken in input order, not as their threads finish: batches then
+        # form the same way on every run, and so do the transcripts.
+        in_flight: deque[Future] = deque()
         with ThreadPoolExecutor(max_workers=max(1, o.workers), thread_name_prefix="decode") as pool:
             while todo or in_flight or pending:
                 ahead = max(2 * o.workers, o.batch_size if self.in_order else 0, 1)
@@ -241,12 +243,9 @@ class BatchTranscriber:
                     job = todo.popleft()
                     fut = pool.submit(self._prepare, job)
                     fut.job = job  # type: ignore[attr-defined]
-                    in_flight.add(fut)
+                    in_flight.append(fut)
                 if len(pending) < o.batch_size and in_flight:
-                    ready, _ = wait(in_flight, timeout=None, return_when=FIRST_COMPLETED)
-                    for fut in ready:
-                        in_flight.discard(fut)
-                        self._take(fut, pending, out_dir, record)
+                    self._take(in_flight.popleft(), pending, out_dir, record)
                     if len(pending) < o.batch_size and (in_flight or todo):
                         continue
                 if pending:
