@@ -76,8 +76,12 @@ class _Prepared:
     duration_s: float
     labels: list[str]
     windows: list[list[tuple[np.ndarray, float]]]  # per stream: (samples, offset_s)
-    results: list[list[WindowResult | None]] = field(default_factory=list)
-    remaining: int = 0
+    results: list[list[WindowResult | None]] = field(init=False)
+    remaining: int = field(init=False)  # windows still to decode; -1 once the file has failed
+
+    def __post_init__(self):
+        self.results = [[None] * len(w) for w in self.windows]
+        self.remaining = sum(len(w) for w in self.windows)
 
 
 def expand_inputs(inputs: list[str]) -> list[Job]:
@@ -172,10 +176,7 @@ class BatchTranscriber:
             spans = plan_windows(self.vad.speech(audio), audio.duration_s, self.asr.max_window_s)
             windows.append([(audio.slice(s, e).samples, s) for s, e in spans])
         duration = max(a.duration_s for a in streams)
-        p = _Prepared(job, duration, labels, windows)
-        p.results = [[None] * len(w) for w in windows]
-        p.remaining = sum(len(w) for w in windows)
-        return p
+        return _Prepared(job, duration, labels, windows)
 
     def _finish(self, p: _Prepared, out_dir: Path) -> FileResult:
         labelled = [

@@ -53,10 +53,14 @@ PACKAGED = {
 }
 
 
+def _xdg_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+
+
 def cache_dir() -> Path:
     if os.environ.get("CCA_CACHE_DIR"):
         return Path(os.environ["CCA_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cca"
+    return _xdg_cache() / "cca"
 
 
 def _package_file(package: str, relative: str) -> Path | None:
@@ -115,7 +119,7 @@ def _packaged_checkpoint(name: str) -> Path:
 def _official_cached(name: str) -> Path | None:
     import whisper
 
-    root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "whisper"
+    root = _xdg_cache() / "whisper"  # where openai-whisper keeps its downloads
     path = root / os.path.basename(whisper._MODELS[name])
     return path if path.is_file() else None
 
@@ -150,7 +154,7 @@ def checkpoint_path(name_or_path: str) -> Path:
     if os.environ.get("CCA_OFFLINE") == "1":
         raise _not_found(name_or_path, "CCA_OFFLINE=1 forbids downloading it")
     logger.info("whisper %r: downloading with openai-whisper", name_or_path)
-    root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "whisper"
+    root = _xdg_cache() / "whisper"  # where openai-whisper keeps its downloads
     return Path(whisper._download(whisper._MODELS[name_or_path], str(root), False))
 
 
