@@ -8,6 +8,7 @@ import sys
 # subcommand -> (module, one-line help). Imported only when run, so `cca --help` stays fast.
 COMMANDS = {
     "transcribe": ("voice.batch", "transcribe audio files and folders (txt, srt, vtt, json)"),
+    "see": ("vision.see", "read screenshots: text, fields, kind, language (--json)"),
 }
 
 

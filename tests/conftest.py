@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 import wave
@@ -79,3 +80,46 @@ def speechlike(tmp_path) -> Path:
     sr = 16_000
     x = np.concatenate([tone(1.0), np.zeros(sr), tone(1.5, 330.0), np.zeros(sr // 2)])
     return write_wav(tmp_path / "speechlike.wav", x)
+
+
+TINY_TOKENIZER_SPECIALS = ["<|im_start|>", "<|im_end|>", "<image>", "<pad>"]
+
+
+@functools.cache
+def tiny_tokenizer():
+    """A real Hugging Face fast tokenizer (byte-level BPE, 400 tokens) trained in memory."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from fusion.fuse import CHATML
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=TINY_TOKENIZER_SPECIALS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    corpus = ["hello customer, your order refund is on its way. 您好，您的订单退款已处理。"] * 20
+    tok.train_from_iterator(corpus, trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<pad>",
+        additional_special_tokens=["<image>"],
+        chat_template=CHATML,
+    )
+
+
+def tiny_llama(vocab_size: int, hidden: int = 32, seed: int = 0):
+    """A two-layer Llama with random weights, for shapes and gradient flow."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=vocab_size, hidden_size=hidden, intermediate_size=2 * hidden,
+        num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+        max_position_embeddings=4096,
+    )  # fmt: skip
+    return LlamaForCausalLM(config)

@@ -115,4 +115,4 @@ def test_cli_unknown_command(capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "unknown command 'transcibe'" in captured.err
-    assert "available commands = ['transcribe']" in captured.err
+    assert f"available commands = {list(COMMANDS)}" in captured.err

@@ -1,0 +1,340 @@
+"""Structured values in plain text: order numbers, error codes, amounts, dates, emails, phones
+and tracking numbers, in English and Chinese.
+
+The OCR text of screenshots comes through here, and the NLU of spoken and typed turns shares this
+module, so every pattern also holds on ASR-style text: no layout, loose spacing, and Chinese
+numerals ("订单号一二三四五", "一百二十八元", "十一月二十九日").
+
+It is a table: for each kind a few compiled patterns, each with a priority and a small normaliser
+that turns a match into the canonical `value`, or None to reject it (February 30, too few digits).
+Where matches overlap, the higher priority wins, then the longer match: an email beats anything
+inside it, a cue ("order number", "快递单号") beats a bare shape, and a tracking number beats a
+phone number, which beats an amount. A field's span is its value without the cue: in "order 12345"
+the field is "12345". Matches never run across a line break.
+
+Choices:
+- "¥" alone means CNY: this product serves mainland China. Write "JPY 500" or "500円" for yen.
+- "11/29/2026" is read month first (US); when the first part is over 12 it is read day first.
+- A date without a year ("11月29日") gets the value "--11-29" (ISO 8601's form for an unknown
+  year), and February 29 is allowed there.
+- An amount is "<number with two decimals> <ISO 4217 code>" for every currency ("500.00 JPY"),
+  so values compare as text. "块" counts only where no Chinese character follows it, since
+  "一块手表" is one watch, not one yuan ("128块钱" is fine).
+- A 400 number ("400-820-8820") is a Chinese service line, "+864008208820", not a US number.
+- Full-width ASCII ("１２３", "：") is read as ASCII; spans still index the text as given.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Callable, Iterable
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+from vision.types import Field
+
+FIELD_KINDS = ("order_number", "error_code", "amount", "date", "email", "phone", "tracking_number")
+
+# ---------------------------------------------------------------- Chinese numerals
+
+_CN_DIGITS = {
+    ch: i
+    for i, chars in enumerate(
+        ("零〇", "一壹幺", "二两兩贰貳", "三叁參", "四肆", "五伍", "六陆陸", "七柒", "八捌", "九玖")
+    )
+    for ch in chars
+}
+_CN_UNITS = {"十": 10, "拾": 10, "百": 100, "佰": 100, "千": 1000, "仟": 1000}
+_CN_BIG = {"万": 10**4, "萬": 10**4, "亿": 10**8, "億": 10**8}
+_CN_NUMERALS = "".join(_CN_DIGITS) + "".join(_CN_UNITS) + "".join(_CN_BIG) + "点"
+_HOW = "write digits (一二三 or 123), units (十百千万亿, 拾佰仟), 两, 〇 and 点, e.g. 一百二十八 or 3万5千"
+
+
+def _junk(text: str, why: str) -> ValueError:
+    return ValueError(f"cannot read {text!r} as a number: {why}; {_HOW}")
+
+
+def _digit_string(s: str) -> str | None:
+    """Read "一二三四五" or "2026" digit by digit; None when something else is in it."""
+    out = []
+    for ch in s:
+        if ch in _CN_DIGITS:
+            out.append(str(_CN_DIGITS[ch]))
+        elif "0" <= ch <= "9":
+            out.append(ch)
+        else:
+            return None
+    return "".join(out)
+
+
+def _read_units(s: str, text: str) -> Decimal:
+    """Read a numeral with units: "一亿二千万", "三百零五", "3万5千", "一万五" (15000)."""
+    total = section = chunk = Decimal(0)  # above 亿, between 万 and 亿, below 万
+    num: Decimal | None = None  # the digit waiting for its unit
+    last_unit = 0  # the unit just before `num`: in "一万五" the 五 means 5000
+    smallest = 10**4  # small units must fall inside a chunk: 千 then 百 then 十
+    for tok in re.findall(r"[0-9]+(?:\.[0-9]+)?|\S", s):
+        if tok[0] in "0123456789" or tok in _CN_DIGITS:
+            if num is not None:
+                raise _junk(text, f"two digits in a row before {tok!r}")
+            if tok in _CN_DIGITS and _CN_DIGITS[tok] == 0:
+                last_unit = 0  # 零 only holds a place: 一百零五
+                continue
+            num = Decimal(tok) if tok[0] in "0123456789" else Decimal(_CN_DIGITS[tok])
+        elif tok in _CN_UNITS:
+            unit = _CN_UNITS[tok]
+            if unit >= smallest:
+                raise _junk(
+                    text, f"{tok!r} cannot follow a smaller unit (千 comes before 百 before 十)"
+                )
+            chunk += (1 if num is None else num) * unit
+            smallest, last_unit, num = unit, unit, None
+        elif tok in _CN_BIG:
+            big, n = _CN_BIG[tok], chunk + (num or 0)
+            if big == 10**8:
+                total, section = total + (section + n) * big, Decimal(0)
+            elif n == 0:
+                raise _junk(text, f"{tok!r} needs a number before it")
+            else:
+                section += n * big
+            chunk, num, smallest, last_unit = Decimal(0), None, 10**4, big
+        else:
+            raise _junk(text, f"{tok!r} is not a numeral")
+    if total == section == chunk == 0 and num is None:
+        raise _junk(text, "there is no digit in it")
+    if num is not None and last_unit >= 100:
+        num *= last_unit // 10  # spoken short forms: 三百五 = 350, 一万五 = 15000
+    return total + section + chunk + (num or 0)
+
+
+def parse_chinese_number(text: str) -> int | float:
+    """The value of a Chinese numeral: "一百二十八" -> 128, "3万5千" -> 35000, "三点五" -> 3.5,
+    "壹佰贰拾捌" -> 128, and digit by digit "一二三四五" -> 12345. A float only when the value
+    has a fractional part or is written with 点. Raises ValueError on anything else."""
+    s = text.strip()
+    if not s:
+        raise _junk(text, "it is empty")
+    whole, point, frac = s.partition("点")
+    if point and (not whole or not frac or "点" in frac):
+        raise _junk(text, "点 needs digits on both sides, once")
+    frac_digits = _digit_string(frac) if point else ""
+    if frac_digits is None:
+        raise _junk(text, "only digits may follow 点")
+    digits = _digit_string(whole)
+    value = Decimal(digits) if digits else _read_units(whole, text)
+    if point:
+        return float(value + Decimal(f"0.{frac_digits}"))
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+# ---------------------------------------------------------------- patterns and normalisers
+
+Normaliser = Callable[[re.Match[str]], "str | None"]
+_L, _R = r"(?<![0-9A-Za-z_])", r"(?![0-9A-Za-z_])"  # \b would see CJK characters as letters
+_SEP = r"[ \t]*(?:is|是|为)?[ \t]*[:#]?[ \t]*"  # between a cue and its value: "is", ":", "#"
+_ID = r"(?=[A-Za-z0-9-]*[0-9])[A-Za-z0-9][A-Za-z0-9-]{3,}"  # >= 4 characters, one a digit
+_CN_ID = f"[{''.join(_CN_DIGITS)}]{{4,}}"
+_FULLWIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+
+
+def _rx(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    return re.compile(pattern, flags)
+
+
+def _digits(s: str) -> str:
+    return re.sub(r"[^0-9]", "", s)
+
+
+def _order(m: re.Match[str]) -> str | None:
+    v = m["v"]
+    return _digit_string(v) if v[0] in _CN_DIGITS else v.upper()
+
+
+def _error(m: re.Match[str]) -> str | None:
+    v = m["v"]
+    return "0x" + v[2:].upper() if v[:2].lower() == "0x" else v.upper()
+
+
+_ISO = ("USD", "EUR", "GBP", "CNY", "JPY", "HKD", "AUD", "CAD")
+_CURRENCIES = {code: code for code in _ISO} | {
+    "$": "USD", "US$": "USD", "DOLLAR": "USD", "DOLLARS": "USD", "BUCKS": "USD", "美元": "USD",
+    "€": "EUR", "EURO": "EUR", "EUROS": "EUR", "欧元": "EUR", "£": "GBP", "英镑": "GBP",
+    "¥": "CNY", "￥": "CNY", "RMB": "CNY", "人民币": "CNY", "YUAN": "CNY", "元": "CNY",
+    "块": "CNY", "块钱": "CNY", "円": "JPY", "YEN": "JPY", "日元": "JPY",
+    "HK$": "HKD", "港元": "HKD", "港币": "HKD", "A$": "AUD", "C$": "CAD",
+}  # fmt: skip
+_NUM = r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?|[0-9]+(?:\.[0-9]+)?"
+_PREFIX = r"HK\$|US\$|A\$|C\$|\$|€|£|¥|￥|人民币|RMB|" + "|".join(_ISO)
+_SUFFIX = (
+    r"美元|欧元|英镑|日元|港元|港币|人民币|元|块钱|块(?![\u4e00-\u9fff])|円|dollars?|bucks|euros?|yuan|yen|rmb|"
+    + "|".join(_ISO)
+)
+
+
+def _amount(m: re.Match[str]) -> str | None:
+    n = m["n"]
+    if re.fullmatch(_NUM, n):
+        number = Decimal(n.replace(",", ""))
+    else:
+        try:
+            number = Decimal(str(parse_chinese_number(n)))
+        except ValueError:
+            return None
+    return f"{number.quantize(Decimal('0.01'), ROUND_HALF_UP)} {_CURRENCIES[m['c'].upper()]}"
+
+
+_MON = r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
+_MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_MONTHS = {name: i for i, name in enumerate(_MONTH_NAMES, 1)}
+_YEAR = r"(?P<y>(?:19|20)[0-9]{2})(?![0-9])"
+_DAY = r"(?P<d>[0-9]{1,2})(?:st|nd|rd|th)?"
+
+
+def _ymd(year: int, month: int, day: int) -> str | None:
+    try:
+        return date(year, month, day).isoformat()
+    except ValueError:
+        return None
+
+
+def _date_iso(m: re.Match[str]) -> str | None:
+    return _ymd(int(m["y"]), int(m["m"]), int(m["d"]))
+
+
+def _date_us(m: re.Match[str]) -> str | None:
+    a, b = int(m["a"]), int(m["b"])
+    month, day = (b, a) if a > 12 else (a, b)
+    return _ymd(int(m["y"]), month, day)
+
+
+def _date_named(m: re.Match[str]) -> str | None:
+    return _ymd(int(m["y"]), _MONTHS[m["mon"][:3].lower()], int(m["d"]))
+
+
+def _date_zh(m: re.Match[str]) -> str | None:
+    try:
+        month, day = int(parse_chinese_number(m["m"])), int(parse_chinese_number(m["d"]))
+    except ValueError:
+        return None  # "十十月"
+    if m["y"] is None:
+        return f"--{month:02d}-{day:02d}" if _ymd(2000, month, day) else None
+    return _ymd(int(_digit_string(m["y"]) or 0), month, day)
+
+
+def _phone_guess(digits: str, plus: bool) -> str | None:
+    """E.164 where the digits say which country, else the digits as written."""
+    if plus:
+        return "+" + digits if 8 <= len(digits) <= 15 else None
+    if digits.startswith("400") and len(digits) == 10:
+        return "+86" + digits  # a Chinese service line
+    if re.fullmatch(r"1[3-9][0-9]{9}", digits):
+        return "+86" + digits
+    if digits.startswith("0") and 10 <= len(digits) <= 12:
+        return "+86" + digits[1:]  # a Chinese landline with its trunk 0
+    if re.fullmatch(r"1?[2-9][0-9]{9}", digits):
+        return "+1" + digits[-10:]
+    return digits if 7 <= len(digits) <= 15 else None
+
+
+def _phone(m: re.Match[str]) -> str | None:
+    v = m.groupdict().get("v") or m[0]
+    return _phone_guess(_digits(v), v.startswith("+"))
+
+
+def _phone_us(m: re.Match[str]) -> str | None:
+    d = _digits(m[0])[-10:]
+    return "+86" + d if d.startswith("400") else "+1" + d
+
+
+def _tracking(m: re.Match[str]) -> str | None:
+    v = re.sub(r"\s", "", m["v"]).upper()
+    return v if len(v) >= 6 else None
+
+
+def _usps(m: re.Match[str]) -> str | None:
+    v = _digits(m["v"])
+    return v if 20 <= len(v) <= 22 else None
+
+
+_I = re.IGNORECASE
+# kind -> ((priority, pattern, normaliser), ...). Spans are the group "v" where a pattern has one.
+_RULES: dict[str, tuple[tuple[int, re.Pattern[str], Normaliser], ...]] = {
+    "email": (
+        (100, _rx(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![A-Za-z0-9-])"), lambda m: m[0].lower()),
+    ),
+    "tracking_number": (
+        (92, _rx(r"(?:tracking(?:[ \t]*(?:number|num|no\.?|id|code|#))?|waybill(?:[ \t]*(?:number|no\.?))?|快递单号|运单号码|运单编号|运单号|物流单号|物流编号|快递号)" + _SEP + r"(?P<v>(?=[A-Za-z0-9-]*[0-9])[A-Za-z0-9][A-Za-z0-9-]*(?: [0-9]{3,})*)" + _R, _I), _tracking),
+        (80, _rx(_L + r"(?P<v>1Z[0-9A-Z]{16}|SF[0-9]{12,13}|[A-Z]{2}[0-9]{9}[A-Z]{2})" + _R), _tracking),
+        (75, _rx(_L + r"(?P<v>9[2-5][0-9]{2}(?: ?[0-9]{4}){4}(?: ?[0-9]{1,2})?)" + _R), _usps),
+    ),
+    "order_number": (
+        (90, _rx(r"(?<![A-Za-z])order(?![a-z])(?:[ \t]*(?:number|num|no\.?|id|#))?" + _SEP + f"(?P<v>{_ID})" + _R, _I), _order),
+        (90, _rx(r"(?:订单编号|订单号码|订单号|订单|单号)" + _SEP + f"(?P<v>{_ID}{_R}|{_CN_ID})"), _order),
+        (70, _rx(_L + r"(?P<v>ORD(?:ER)?[-_]?(?=[A-Z0-9-]*[0-9])[A-Z0-9][A-Z0-9-]{3,})" + _R, _I), _order),
+        (70, _rx(r"(?<![0-9A-Za-z&#])#(?P<v>" + _ID + ")" + _R), _order),
+    ),
+    "error_code": (
+        (90, _rx(r"(?:(?<![A-Za-z])(?:error|err)(?:[ \t]*code)?(?:[ \t]*(?:no\.?|number|#))?|错误代码|错误码|错误编号|故障代码|故障码|错误|报错)" + _SEP + r"(?P<v>0x[0-9a-f]{4,16}|[a-z]{1,4}[-_]?[0-9]{2,}[a-z0-9-]*|[a-z]+(?:_[a-z0-9]+)+|[0-9]{3,6})" + _R, _I), _error),
+        (70, _rx(_L + r"(?P<v>0x[0-9A-Fa-f]{4,16}|ERR_[A-Z0-9_]+|E-?[0-9]{3,6})" + _R), _error),
+        (65, _rx(_L + r"(?P<v>[45][0-9]{2})[ \t]+(?:not found|forbidden|unauthori[sz]ed|bad request|internal server error|bad gateway|service unavailable|gateway time-?out|too many requests|method not allowed|request time-?out|conflict|gone)(?![a-z])", _I), _error),
+        (65, _rx(r"(?<![A-Za-z])HTTP(?:[ \t]*(?:error|status))?[ \t]*[:#]?[ \t]*(?P<v>[45][0-9]{2})" + _R, _I), _error),
+    ),
+    "date": (
+        (60, _rx(_L + r"(?P<y>(?:19|20)[0-9]{2})(?P<s>[-/.])(?P<m>[0-9]{1,2})(?P=s)(?P<d>[0-9]{1,2})(?![0-9])"), _date_iso),
+        (60, _rx(_L + r"(?P<a>[0-9]{1,2})(?P<s>[-/.])(?P<b>[0-9]{1,2})(?P=s)" + _YEAR), _date_us),
+        (60, _rx(_L + _DAY + r"[ \t]+(?:of[ \t]+)?(?P<mon>" + _MON + r")(?![a-z])\.?,?[ \t]+" + _YEAR, _I), _date_named),
+        (60, _rx(r"(?<![A-Za-z])(?P<mon>" + _MON + r")(?![a-z])\.?[ \t]+" + _DAY + r",?[ \t]+" + _YEAR, _I), _date_named),
+        (60, _rx(r"(?<![0-9])(?:(?P<y>[0-9]{4}|[〇零一二三四五六七八九]{4})[ \t]*年[ \t]*)?(?P<m>[0-9]{1,2}|[一二三四五六七八九十]{1,3})[ \t]*月[ \t]*(?P<d>[0-9]{1,2}|[一二三四五六七八九十]{1,3})[ \t]*[日号]"), _date_zh),
+    ),
+    "phone": (
+        (40, _rx(r"(?<![0-9A-Za-z+])\+[1-9][0-9 .()-]{6,20}[0-9](?![0-9])"), _phone),
+        (40, _rx(r"(?<![0-9A-Za-z+])(?:\+?86[ -]?)?1[3-9][0-9](?:[ -]?[0-9]{4}){2}" + _R), _phone),
+        (40, _rx(r"(?<![0-9A-Za-z+])(?:1[ .-]?)?(?:\([2-9][0-9]{2}\)[ ]?|[2-9][0-9]{2}[ .-])[0-9]{3}[ .-][0-9]{4}" + _R), _phone_us),
+        (40, _rx(_L + r"(?:0[1-9][0-9]{1,2}-[0-9]{7,8}|400[0-9]{7})" + _R), _phone),
+        (39, _rx(r"(?:(?<![A-Za-z])(?:phone|tel|mobile|call)(?:[ \t]*(?:number|no\.?))?|联系电话|电话号码|电话|手机号码|手机号|手机)" + _SEP + r"(?P<v>\+?[0-9][0-9 ()-]{5,18}[0-9])(?![0-9])", _I), _phone),
+    ),
+    "amount": (
+        (30, _rx(r"(?<![A-Za-z])(?P<c>" + _PREFIX + r")[ \t]*(?P<n>" + _NUM + r")(?:[ \t]*(?:元|块钱))?(?![0-9])", _I), _amount),
+        (30, _rx(r"(?<![0-9A-Za-z.," + _CN_NUMERALS + r"])(?P<n>[0-9" + _CN_NUMERALS + r"][0-9.," + _CN_NUMERALS + r"]*)[ \t]*(?P<c>" + _SUFFIX + r")(?![A-Za-z])", _I), _amount),
+    ),
+}  # fmt: skip
+
+
+def _wanted(kinds: Iterable[str] | None) -> set[str]:
+    if kinds is None:
+        return set(FIELD_KINDS)
+    wanted = {kinds} if isinstance(kinds, str) else set(kinds)
+    unknown = sorted(wanted - set(FIELD_KINDS))
+    if unknown:
+        raise ValueError(f"unknown field kind(s) {unknown}; choose from {FIELD_KINDS}")
+    return wanted
+
+
+def extract_fields(text: str, kinds: Iterable[str] | None = None) -> tuple[Field, ...]:
+    """Every field in `text`, sorted by where it starts, no two overlapping.
+
+    kinds: the kinds to return (all of FIELD_KINDS when None; one name may be given as a str).
+        Overlaps are settled among all kinds first, so filtering never turns an order number
+        into a phone: the answer is the full answer with the other kinds left out.
+    """
+    wanted = _wanted(kinds)
+    search = text.translate(_FULLWIDTH)  # same length, so spans index `text`
+    found: list[tuple[int, int, int, str, str]] = []  # priority, start, end, kind, value
+    for kind, rules in _RULES.items():
+        for priority, pattern, normalise in rules:
+            for m in pattern.finditer(search):
+                value = normalise(m)
+                if value:
+                    start, end = m.span("v") if m.groupdict().get("v") else m.span()
+                    found.append((priority, start, end, kind, value))
+    found.sort(key=lambda c: (-c[0], c[1] - c[2], c[1]))  # best first: priority, then length
+    starts: list[int] = []  # of the fields taken, which never overlap, kept sorted
+    taken: list[Field] = []
+    for _, start, end, kind, value in found:
+        i = bisect.bisect(starts, start)
+        if (i and taken[i - 1].span[1] > start) or (i < len(starts) and starts[i] < end):
+            continue  # overlaps a better field
+        starts.insert(i, start)
+        taken.insert(i, Field(kind, text[start:end], value, (start, end)))
+    return tuple(f for f in taken if f.kind in wanted)
