@@ -57,3 +57,22 @@ class FakeVAD:
 
     def speech(self, audio) -> list[SpeechRegion]:
         return [SpeechRegion(0.0, audio.duration_s)] if audio.duration_s > 0 else []
+
+
+@dataclass
+class FakeOCR:
+    """Reads `lines` (text, box) off every image; counts the images it saw."""
+
+    lines: tuple = (("Payment failed", (10, 10, 200, 30)), ("Error 0x80070005", (10, 40, 220, 60)))
+    name: str = "fake-ocr"
+    languages: tuple = ("en", "zh")
+
+    def __post_init__(self):
+        self.seen: list[str] = []
+
+    def read(self, image):
+        from vision.ocr import make_page
+        from vision.types import OCRLine
+
+        self.seen.append(image.source)
+        return make_page([OCRLine(text, box, 0.99) for text, box in self.lines])

@@ -4,7 +4,8 @@ photo, a chat capture, or something else, with a confidence.
 Three kinds of evidence are summed into one score per kind, then a softmax:
 - OCR cues: words of each kind in English and Chinese ("error", "失败"; "subtotal", "合计"),
   the fields found (an error code, amounts, an order number), and the layout (chat bubbles
-  alternate between the left and right halves; a photo carries little text);
+  alternate between the left and right halves; help pages ask questions; a photo carries
+  little text);
 - the encoder's trained head, when it has one: ImageNet's classifier puts screenshots in a few
   classes ("web site", "menu", "hand-held computer"), so their total probability tells a
   screenshot from a photo;
@@ -49,7 +50,10 @@ _WORDS = {
         r"\bagent\b|\bcustomer\b|\bsupport\b|\bhi\b|\bhello\b|\bthanks?\b|\bthank you\b|"
         r"\bsent\b|\bread\b|\btyping\b|\bonline\b|客服|您好|你好|谢谢|在线|已读|正在输入"
     ),
-    "other": r"\bsettings?\b|\baccount\b|\bprofile\b|\bhelp\b|\bfaq\b|设置|账户|帮助|常见问题",
+    "other": (
+        r"\bsettings?\b|\baccount\b|\bprofile\b|\bhelp\b|\bfaq\b|\bsearch\b|\bprivacy\b|"
+        r"\bnotifications?\b|\bhow (?:do|can|to)\b|设置|账户|帮助|常见问题|搜索|隐私|通知|如何|怎么"
+    ),
 }
 _PATTERNS = {k: re.compile(v, re.IGNORECASE) for k, v in _WORDS.items()}
 _CLOCK = re.compile(r"\b(?:[01]?\d|2[0-3]):[0-5]\d\b")
@@ -62,11 +66,12 @@ _FIELD_CUES = {
 
 @dataclass(frozen=True)
 class KindWeights:
-    words: float = 0.6  # per keyword hit, counted up to 4 per kind
+    words: float = 0.6  # per distinct keyword found, counted up to 4 per kind
     field: float = 1.2  # per cue field (an error code for a dialog; an order or tracking number)
     amounts: float = 0.5  # per amount, up to 4, for an order page
     clocks: float = 0.5  # per clock time, up to 4, for a chat
     bubbles: float = 2.0  # times the left/right alternation of short lines, for a chat
+    questions: float = 0.4  # per line ending in a question mark, up to 3, for an FAQ or help page
     little_text: float = 2.5  # for a photo, when the page has under 20 characters
     screen: float = 5.0  # times (screen-class probability - 0.5): screenshot against photo
     prototypes: float = 8.0  # times cosine similarity to each kind's prototype
@@ -96,12 +101,14 @@ class KindClassifier:
         s = dict.fromkeys(KINDS, 0.0)
         text = page.text
         for kind, pattern in _PATTERNS.items():
-            s[kind] += w.words * min(len(pattern.findall(text)), 4)
+            s[kind] += w.words * min(len({m.lower() for m in pattern.findall(text)}), 4)
         for f in fields:
             if f.kind in _FIELD_CUES:
                 s[_FIELD_CUES[f.kind]] += w.field
         s["order_page"] += w.amounts * min(sum(f.kind == "amount" for f in fields), 4)
         s["chat"] += w.clocks * min(len(_CLOCK.findall(text)), 4) + w.bubbles * _alternation(page)
+        questions = sum(ln.text.rstrip().endswith(("?", "？")) for ln in page.lines)
+        s["other"] += w.questions * min(questions, 3)
         n_chars = len(re.sub(r"\s", "", text))
         s["product_photo"] += w.little_text * (n_chars < 20) - 0.05 * min(n_chars, 100)
         if features is not None and features.label_probs is not None and self._screen.any():
