@@ -23,6 +23,7 @@ from torch import nn
 
 from vision.efficientnet_lite import (
     LITE_VARIANTS,
+    BlockConfig,
     EfficientNetLite,
     lite_config,
     load_lukemelas_state_dict,
@@ -154,9 +155,21 @@ class ImageEncoder:
         self.d_vision = self._probe_width()
 
     def _probe_width(self) -> int:
+        """d_vision from one forward pass; checks that the labels fit the head while at it."""
         with torch.no_grad():
-            x = torch.zeros(1, 3, 64, 64, device=self.device)
-            return int(self.backbone(x).shape[1])
+            fmap = self.backbone(torch.zeros(1, 3, 64, 64, device=self.device))
+            if self.labels:
+                try:
+                    n_classes = int(self.backbone.classify(fmap).shape[-1])
+                except ValueError as e:
+                    raise ValueError(
+                        f"labels were given but the backbone has no classifier: {e}"
+                    ) from e
+                if n_classes != len(self.labels):
+                    raise ValueError(
+                        f"{len(self.labels)} labels for a head with {n_classes} classes"
+                    )
+            return int(fmap.shape[1])
 
     @property
     def has_labels(self) -> bool:
@@ -239,6 +252,10 @@ class ImageEncoder:
         import torchvision
 
         enum = torchvision.models.get_model_weights(arch)
+        if weights and weights not in enum.__members__:
+            raise ValueError(
+                f"{arch} has no weights {weights!r}; available: {list(enum.__members__)}"
+            )
         w = enum[weights] if weights else enum.DEFAULT
         if os.environ.get("CCA_OFFLINE") == "1":
             raise RuntimeError(
@@ -295,6 +312,9 @@ class ImageEncoder:
         config = replace(
             EncoderConfig(), **{k: tuple(v) if k in ("mean", "std") else v for k, v in raw.items()}
         )
+        if "blocks" in config.arch_kwargs:  # JSON turned the BlockConfigs into dicts
+            blocks = tuple(BlockConfig(**b) for b in config.arch_kwargs["blocks"])
+            config = replace(config, arch_kwargs={**config.arch_kwargs, "blocks": blocks})
         backbone = build_backbone(config)
         backbone.load_state_dict(load_file(str(folder / "model.safetensors")))
         labels_file = folder / "labels.json"

@@ -47,7 +47,7 @@ class ImageError(ValueError):
 @dataclass(frozen=True)
 class ImageLimits:
     max_bytes: int = 20 * 1024**2  # refuse uploads larger than this before reading them
-    max_pixels: int = 40_000_000  # refuse canvases larger than this before decoding (8K x 5K)
+    max_pixels: int = 40_000_000  # refuse larger canvases before decoding (8K x 5K; at most 179 MP)
     max_side: int = 20_000  # refuse absurd aspect ratios (a 1 x 30,000,000 strip)
 
 
@@ -97,9 +97,13 @@ def _check_bytes(source: str, n: int, limits: ImageLimits) -> None:
     if n > limits.max_bytes:
         raise ImageError(
             source,
-            f"{n / 1024**2:.1f} MB is over the {limits.max_bytes / 1024**2:.0f} MB upload limit; "
+            f"{_size(n)} is over the {_size(limits.max_bytes)} upload limit; "
             "send a smaller screenshot or raise ImageLimits.max_bytes",
         )
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024**2:.3g} MB" if n >= 1024**2 else f"{n:,} bytes"
 
 
 def decode_image(
@@ -114,7 +118,9 @@ def decode_image(
         raise ImageError(source, f"{what}; send a PNG, JPEG or WebP image")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+            # our own limit decides, checked on the header below; Pillow itself still refuses
+            # anything over twice its MAX_IMAGE_PIXELS (179 MP) as it opens
+            warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
             im = PILImage.open(io.BytesIO(data), formats=[fmt])  # reads the header only
             _check_canvas(source, im.size, limits)
             if getattr(im, "n_frames", 1) > 1:
@@ -122,7 +128,7 @@ def decode_image(
             im.load()
     except ImageError:
         raise
-    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as e:
+    except PILImage.DecompressionBombError as e:
         raise ImageError(source, f"refused as a decompression bomb: {e}") from e
     except UnidentifiedImageError as e:
         raise ImageError(source, f"corrupt {fmt} file: the header cannot be read") from e
@@ -142,8 +148,8 @@ def _check_canvas(source: str, size: tuple[int, int], limits: ImageLimits) -> No
     if w * h > limits.max_pixels or max(w, h) > limits.max_side:
         raise ImageError(
             source,
-            f"{w}x{h} pixels ({w * h / 1e6:.1f} MP) is over the limit of "
-            f"{limits.max_pixels / 1e6:.0f} MP or {limits.max_side} px a side; refused before "
+            f"{w}x{h} pixels ({w * h / 1e6:.3g} MP) is over the limit of "
+            f"{limits.max_pixels / 1e6:.3g} MP or {limits.max_side} px a side; refused before "
             "decoding (a decompression bomb or a huge scan). Crop or scale the image down",
         )
 
@@ -154,8 +160,11 @@ def _to_rgb(im) -> np.ndarray:
 
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(im, dtype=np.float64)
-        top = arr.max() or 1.0
-        im = PILImage.fromarray((arr / top * 255).round().astype(np.uint8))
+        if im.mode.startswith("I;16") or arr.max() > 255:
+            arr = np.clip(arr, 0, 65535) / 257.0  # the 16-bit range onto 8 bits
+        elif im.mode == "F" and arr.max() <= 1.0:
+            arr = arr * 255.0  # floats in [0, 1]
+        im = PILImage.fromarray(np.clip(arr, 0, 255).round().astype(np.uint8))
     has_alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
     if has_alpha:
         rgba = im.convert("RGBA")
@@ -173,6 +182,8 @@ def from_array(rgb: np.ndarray, source: str = "array") -> Image:
         raise ImageError(source, f"expected an (h, w, 3) array, got shape {arr.shape}")
     if arr.dtype != np.uint8:
         raise ImageError(source, f"expected uint8 pixels, got {arr.dtype}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ImageError(source, f"empty canvas ({arr.shape[1]}x{arr.shape[0]})")
     if arr.shape[2] == 4:
         alpha = arr[:, :, 3:4].astype(np.float32) / 255.0
         arr = (arr[:, :, :3] * alpha + 255.0 * (1.0 - alpha)).round().astype(np.uint8)
