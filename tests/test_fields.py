@@ -356,3 +356,14 @@ def test_the_module_imports_only_the_stdlib_and_vision_types():
     }
     assert ours == {"vision.types"}
     assert "NLU" in (ast.get_docstring(tree) or "")
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("number TBA774503991994.", "TBA774503991994"),
+        ("JJD370410987873298994", "JJD370410987873298994"),
+    ],
+)
+def test_carrier_shapes_without_a_cue(text, value):
+    assert [(f.kind, f.value) for f in extract_fields(text)] == [("tracking_number", value)]

