@@ -132,3 +132,15 @@ def test_prompt_injection_in_a_screenshot_reaches_the_model_only_as_quoted_data(
     assert INJECTION not in fused.messages[0].content  # never in the system message
     assert any("screenshot 1" in w and "instruction" in w for w in fused.warnings)
     assert len(fused.images) == 1  # its features still travel as image tokens
+
+
+def test_auto_encoder_falls_back_to_ocr_cues_without_the_offline_extra(monkeypatch, caplog):
+    def missing(*args, **kwargs):
+        raise ImportError("packaged:efficientnet_lite0 needs the offline extra")
+
+    monkeypatch.setattr(ImageEncoder, "from_pretrained", classmethod(missing))
+    reader = ScreenshotReader.from_names("rapidocr", "auto")
+    assert reader.encoder is None
+    assert "OCR cues alone" in caplog.text and "offline extra" in caplog.text
+    with pytest.raises(ImportError):  # asked for by name, a missing encoder is an error
+        ScreenshotReader.from_names("rapidocr", "efficientnet_lite0")

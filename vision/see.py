@@ -40,10 +40,17 @@ class ScreenshotReader:
 
     @classmethod
     def from_names(
-        cls, ocr: str = "rapidocr", encoder: str | None = "efficientnet_lite0", device: str | None = None,
+        cls, ocr: str = "rapidocr", encoder: str | None = "auto", device: str | None = None,
         prototypes: str | None = None,
     ) -> ScreenshotReader:  # fmt: skip
-        enc = ImageEncoder.from_pretrained(encoder, device=device) if encoder else None
+        enc = None
+        if encoder == "auto":  # the packaged encoder when the offline extra is installed
+            try:
+                enc = ImageEncoder.from_pretrained("packaged:efficientnet_lite0", device=device)
+            except ImportError as e:
+                logger.warning("no image encoder (%s); the kind uses OCR cues alone", e)
+        elif encoder:
+            enc = ImageEncoder.from_pretrained(encoder, device=device)
         protos = dict(np.load(prototypes)) if prototypes else None
         return cls(
             load_ocr(ocr), enc, KindClassifier(labels=enc.labels if enc else (), prototypes=protos)
@@ -104,8 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--ocr", default="rapidocr", choices=available_ocr(), help="OCR engine (default rapidocr)"
     )
     p.add_argument(
-        "--encoder", default="efficientnet_lite0",
-        help="image encoder: a torchvision name, packaged:efficientnet_lite0 (default), a folder, or none",
+        "--encoder", default="auto",
+        help="image encoder: auto (packaged:efficientnet_lite0 when installed, else none), "
+        "a torchvision name, ARCH:FILE, a folder, or none",
     )  # fmt: skip
     p.add_argument("--kind-prototypes", default=None, help=".npz of per-kind mean embeddings")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if present)")
