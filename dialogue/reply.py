@@ -1,0 +1,176 @@
+"""The agent's words: deterministic English and Chinese templates, and the check that a language
+model's draft may be sent instead.
+
+The dialogue policy decides what to say (a `Decision` with a template key and slots); a language
+model may phrase it more naturally, but its draft is sent only if it is non-empty, short enough,
+in the customer's language, and promises nothing that no tool did this turn: no refund, discount,
+compensation, cancellation, return or delivery date unless an action of that kind succeeded or
+the facts given to it say so. Otherwise the template is sent. The agent never says it did
+something it did not do.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from dialogue.types import Action, Decision
+
+TEMPLATES: dict[str, dict[str, str]] = {
+    "greeting": {
+        "en": "Hello! I can help with orders, returns, exchanges, cancellations and your account. What can I do for you?",
+        "zh": "您好！我可以帮您查询订单、退货、换货、取消订单和管理账户。请问有什么可以帮您？",
+    },
+    "goodbye": {"en": "Thank you for contacting us. Goodbye!", "zh": "感谢您的来电，再见！"},
+    "ask_auth": {
+        "en": "Before I can look at your account, I need to verify who you are: please give me the email on your account, or your full name and zip code.",
+        "zh": "在查看您的账户之前，我需要先核实您的身份：请提供您账户的邮箱，或者您的姓名和邮编。",
+    },
+    "auth_failed": {
+        "en": "I could not find an account with {what}. Could you check it, or give me your email, or your full name and zip code?",
+        "zh": "没有找到与{what}对应的账户。请核对一下，或者提供您的邮箱，或姓名和邮编。",
+    },
+    "authenticated": {
+        "en": "Thank you, {name}, I have found your account. {next}",
+        "zh": "谢谢您，{name}，已找到您的账户。{next}",
+    },
+    "ask_order_id": {
+        "en": "Which order is it about? Your orders are: {orders}.",
+        "zh": "请问是哪一个订单？您的订单有：{orders}。",
+    },
+    "order_status": {
+        "en": "Order {order_id} is {status}.{tracking} It contains: {items}.",
+        "zh": "订单 {order_id} 的状态是：{status}。{tracking}订单内容：{items}。",
+    },
+    "ask_cancel_reason": {
+        "en": "I can cancel order {order_id}. Is it because it is no longer needed, or because it was ordered by mistake?",
+        "zh": "我可以为您取消订单 {order_id}。请问原因是不再需要，还是误下单？",
+    },
+    "ask_return_items": {
+        "en": "Which items of order {order_id} would you like to {verb}? It contains: {items}.",
+        "zh": "订单 {order_id} 中您想{verb}哪些商品？订单内容：{items}。",
+    },
+    "confirm_action": {
+        "en": "{summary} Shall I go ahead? Please answer yes or no.",
+        "zh": "{summary} 请问是否确认办理？请回答“是”或“否”。",
+    },
+    "ask_yes_no": {
+        "en": "Sorry, I need a clear yes or no first: {summary}",
+        "zh": "抱歉，我需要您先明确回答“是”或“否”：{summary}",
+    },
+    "action_done": {"en": "Done. {outcome}", "zh": "已办理。{outcome}"},
+    "action_dropped": {
+        "en": "All right, I have not changed anything. Is there anything else I can do?",
+        "zh": "好的，我没有做任何更改。还有什么可以帮您？",
+    },
+    "action_refused": {
+        "en": "I'm sorry, I can't do that: {why}",
+        "zh": "抱歉，这个操作无法办理：{why}",
+    },
+    "kb_answer": {"en": "{answer}", "zh": "{answer}"},
+    "kb_none": {
+        "en": "I'm not sure about that. Would you like me to connect you to a colleague?",
+        "zh": "这个问题我不太确定。需要我为您转接人工客服吗？",
+    },
+    "clarify": {
+        "en": "Sorry, I didn't quite get that. Could you tell me a bit more about what you need?",
+        "zh": "抱歉，我没有完全理解。能再具体说一下您需要什么帮助吗？",
+    },
+    "out_of_scope": {
+        "en": "I'm sorry, that is outside what I can help with here. I can help with orders, returns, exchanges and your account, or connect you to a colleague.",
+        "zh": "抱歉，这超出了我能处理的范围。我可以帮您处理订单、退换货和账户问题，也可以为您转接人工客服。",
+    },
+    "handoff": {
+        "en": "I'm connecting you to a colleague now; they will see everything we have said. {why}",
+        "zh": "正在为您转接人工客服，他们会看到我们之前的全部对话。{why}",
+    },
+    "stage_error": {
+        "en": "Sorry, something went wrong on our side while {stage}. Could you say that again, or type it?",
+        "zh": "抱歉，我们这边在{stage}时出了点问题。能请您再说一遍或者打字告诉我吗？",
+    },
+    "product_info": {
+        "en": "{product} comes in: {variants}.",
+        "zh": "{product}有以下款式：{variants}。",
+    },
+}
+
+_PROMISES = {
+    "refund": re.compile(r"\brefund(?:ed|s)?\b|退款|退钱|退还", re.I),
+    "discount": re.compile(
+        r"\bdiscount|\bcoupon|\bvoucher|\bcompensat|折扣|优惠券|补偿|代金券", re.I
+    ),
+    "cancelled": re.compile(r"\b(?:have|has|was|been) cancell?ed\b|已(?:经)?取消|已为您取消", re.I),
+    "returned": re.compile(
+        r"\breturn (?:is|has been) (?:requested|processed|approved)\b|退货已|已(?:为您)?(?:申请|办理)退货",
+        re.I,
+    ),
+    "delivery_date": re.compile(
+        r"\b(?:arrive|deliver(?:ed)?|ship(?:ped)?)\b[^.?!]{0,30}\b(?:by|on|tomorrow|today|within)\b|"
+        r"(?:明天|今天|后天|\d+天内)(?:送达|到货|发货)",
+        re.I,
+    ),
+}
+_ALLOWED_BY = {  # a promise of this kind may stand when one of these tools succeeded this turn
+    "refund": {
+        "cancel_pending_order",
+        "return_delivered_order_items",
+        "modify_pending_order_payment",
+    },
+    "cancelled": {"cancel_pending_order"},
+    "returned": {"return_delivered_order_items"},
+    "discount": set(),
+    "delivery_date": set(),
+}
+MAX_REPLY_CHARS = 700
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def render(key: str, language: str, slots: dict | None = None) -> str:
+    if key not in TEMPLATES:
+        raise KeyError(f"no reply template {key!r}; templates: {sorted(TEMPLATES)}")
+    text = TEMPLATES[key].get(language) or TEMPLATES[key]["en"]
+    return text.format_map(_Slots(slots or {})).strip()
+
+
+class _Slots(dict):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def check_draft(
+    draft: str, decision: Decision, actions: Sequence[Action], language: str, facts: str = ""
+) -> str:
+    """ "" when the model's draft may be sent, else the reason it may not."""
+    text = draft.strip()
+    if not text:
+        return "empty"
+    if len(text) > MAX_REPLY_CHARS:
+        return f"too long ({len(text)} characters)"
+    if language == "zh" and not _CJK.search(text):
+        return "not in Chinese"
+    if language == "en" and len(_CJK.findall(text)) > len(text) // 4:
+        return "not in English"
+    succeeded = {a.tool for a in actions if a.ok}
+    template_text = render(decision.template, language, decision.slots)
+    for kind, pattern in _PROMISES.items():
+        if pattern.search(text) and not (
+            succeeded & _ALLOWED_BY[kind] or pattern.search(facts) or pattern.search(template_text)
+        ):
+            return f"promises a {kind.replace('_', ' ')} that no tool gave"
+    return ""
+
+
+def phrase(
+    decision: Decision,
+    language: str,
+    actions: Sequence[Action] = (),
+    draft: str | None = None,
+    facts: str = "",
+) -> tuple[str, str]:
+    """(reply, source): the model's draft when it passes `check_draft`, else the template."""
+    if draft is not None:
+        why = check_draft(draft, decision, actions, language, facts)
+        if not why:
+            return draft.strip(), "model"
+        return render(decision.template, language, decision.slots), f"template ({why})"
+    return render(decision.template, language, decision.slots), "template"

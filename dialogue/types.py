@@ -1,0 +1,81 @@
+"""The record of one agent turn: what came in, what was understood, what was done, what was said."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Action:
+    """One tool call the agent made this turn, and what came back."""
+
+    tool: str
+    args: dict[str, Any]
+    ok: bool
+    result: dict[str, Any]  # the tool's data, or {"error": ..., "code": ...}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tool": self.tool, "args": self.args, "ok": self.ok, "result": self.result}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the dialogue policy chose to do this turn, before the reply is phrased.
+
+    kind: "answer" (from knowledge), "ask" (for something missing), "confirm" (a write waits for
+        a yes), "done" (a tool ran), "refuse" (outside policy), "clarify", "handoff", "smalltalk",
+        "error" (a stage failed)
+    template: the key of the reply template that says it deterministically
+    slots: the values the template and the language model may use (and nothing else)
+    """
+
+    kind: str
+    template: str
+    slots: dict[str, Any] = field(default_factory=dict)
+    handoff: bool = False
+    reason: str = ""  # why, for logs and the turn record
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One customer turn and the agent's answer: what `cca chat --json` prints per turn."""
+
+    session_id: str
+    index: int
+    text: str  # typed text
+    transcript: str  # what the ASR heard ("" when no audio)
+    language: str
+    intent: str
+    confidence: float
+    entities: tuple[dict[str, Any], ...]
+    sentiment: dict[str, Any]
+    screenshots: tuple[dict[str, Any], ...]  # kind, fields, language per screenshot
+    actions: tuple[Action, ...]
+    decision: Decision
+    reply: str
+    reply_source: str  # "model" or "template" (and why, when the model's draft was rejected)
+    handoff: bool
+    timings_ms: dict[str, float]
+    errors: tuple[str, ...] = ()  # a stage that failed, with its message; the turn still answered
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "session_id": self.session_id,
+            "turn": self.index,
+            "text": self.text,
+            "transcript": self.transcript,
+            "language": self.language,
+            "intent": self.intent,
+            "confidence": round(self.confidence, 4),
+            "entities": list(self.entities),
+            "sentiment": self.sentiment,
+            "screenshots": list(self.screenshots),
+            "actions": [a.to_dict() for a in self.actions],
+            "decision": {"kind": self.decision.kind, "reason": self.decision.reason},
+            "reply": self.reply,
+            "reply_source": self.reply_source,
+            "handoff": self.handoff,
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+            "errors": list(self.errors),
+        }

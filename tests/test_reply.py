@@ -1,0 +1,64 @@
+"""Reply templates and the check that keeps a model's draft from promising what no tool did."""
+
+from __future__ import annotations
+
+import pytest
+
+from dialogue.reply import MAX_REPLY_CHARS, TEMPLATES, check_draft, phrase, render
+from dialogue.types import Action, Decision
+
+DONE = Decision("done", "action_done", {"outcome": "Order #W1 is cancelled."})
+ASK = Decision("ask", "ask_auth")
+CANCEL_OK = Action("cancel_pending_order", {"order_id": "#W1"}, True, {"status": "cancelled"})
+CANCEL_REFUSED = Action(
+    "cancel_pending_order", {"order_id": "#W1"}, False, {"code": "needs_confirmation"}
+)
+
+
+@pytest.mark.parametrize("key", sorted(TEMPLATES))
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_every_template_renders_in_both_languages(key, language):
+    answer = {"en": "Returns are free.", "zh": "退货免费。"}[language]
+    text = render(key, language, {"name": "Ada", "order_id": "#W1", "answer": answer})
+    assert text and "{" not in text
+    assert any("\u4e00" <= c <= "\u9fff" for c in text) == (language == "zh")
+
+
+def test_render_errors_and_fallbacks():
+    with pytest.raises(KeyError, match="no reply template"):
+        render("nope", "en")
+    assert render("greeting", "fr") == render("greeting", "en")
+
+
+@pytest.mark.parametrize(
+    "draft, actions, language, facts, why",
+    [
+        ("", (), "en", "", "empty"),
+        ("x" * (MAX_REPLY_CHARS + 1), (), "en", "", "too long"),
+        ("Please tell me your email.", (), "zh", "", "not in Chinese"),
+        ("请告诉我您的邮箱。", (), "en", "", "not in English"),
+        ("I've issued you a full refund.", (), "en", "", "promises a refund"),
+        ("I've issued you a full refund.", (CANCEL_REFUSED,), "en", "", "promises a refund"),
+        ("Your order has been cancelled and refunded.", (CANCEL_OK,), "en", "", ""),
+        ("Refunds to gift cards are immediate.", (), "en", "gift card refunds are immediate", ""),
+        ("Here is a 20% discount for the trouble.", (CANCEL_OK,), "en", "", "promises a discount"),
+        ("It will arrive by Friday.", (), "en", "", "promises a delivery date"),
+        ("已为您退款，请查收。", (), "zh", "", "promises a refund"),
+        ("订单明天送达。", (), "zh", "", "promises a delivery date"),
+        ("好的，请提供您的邮箱地址。", (), "zh", "", ""),
+    ],
+)
+def test_check_draft(draft, actions, language, facts, why):
+    got = check_draft(draft, ASK, actions, language, facts)
+    assert (got == "") if why == "" else got.startswith(why)
+
+
+def test_phrase_falls_back_to_the_template_and_says_why():
+    reply, source = phrase(ASK, "en", (), draft="Sure! Refund approved.")
+    assert (
+        reply == render("ask_auth", "en")
+        and source == "template (promises a refund that no tool gave)"
+    )
+    reply, source = phrase(DONE, "en", (CANCEL_OK,), draft="All done: #W1 has been cancelled.")
+    assert source == "model" and reply == "All done: #W1 has been cancelled."
+    assert phrase(ASK, "zh") == (render("ask_auth", "zh"), "template")
