@@ -9,6 +9,7 @@ import sys
 COMMANDS = {
     "transcribe": ("voice.batch", "transcribe audio files and folders (txt, srt, vtt, json)"),
     "see": ("vision.see", "read screenshots: text, fields, kind, language (--json)"),
+    "kb": ("dialogue.knowledge", "the knowledge base: add Markdown/JSON/CSV files and folders; search (--json)"),
 }
 
 

