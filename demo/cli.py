@@ -9,7 +9,14 @@ import sys
 COMMANDS = {
     "transcribe": ("voice.batch", "transcribe audio files and folders (txt, srt, vtt, json)"),
     "see": ("vision.see", "read screenshots: text, fields, kind, language (--json)"),
-    "kb": ("dialogue.knowledge", "the knowledge base: add Markdown/JSON/CSV files and folders; search (--json)"),
+    "backoffice": (
+        "dialogue.backoffice",
+        "the retail back office: load users/orders/products into SQLite or PostgreSQL; show an order",
+    ),
+    "kb": (
+        "dialogue.knowledge",
+        "the knowledge base: add Markdown/JSON/CSV files and folders; search (--json)",
+    ),
 }
 
 
