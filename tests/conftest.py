@@ -123,3 +123,64 @@ def tiny_llama(vocab_size: int, hidden: int = 32, seed: int = 0):
         max_position_embeddings=4096,
     )  # fmt: skip
     return LlamaForCausalLM(config)
+
+
+def _pg_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    versions = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    return str(versions[-1]) if versions else None
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server for the session: CCA_TEST_POSTGRES_URL if set, else a throwaway
+    cluster started with initdb/pg_ctl (Debian package postgresql) in a temporary folder, else skip.
+    The server runs as the `postgres` user when the tests run as root (PostgreSQL refuses root)."""
+    import os
+    import socket
+
+    url = os.environ.get("CCA_TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if not (initdb and pg_ctl):
+        pytest.skip("no PostgreSQL: apt-get install postgresql, or set CCA_TEST_POSTGRES_URL")
+    import tempfile
+
+    # not under pytest's tmp_path: its parents are private to root, and the server may run as postgres
+    folder = Path(tempfile.mkdtemp(prefix="cca-pg-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        import pwd
+
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no postgres user to run the server")
+        shutil.chown(folder, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = folder / "data"
+    run = dict(check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [*as_user, initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"], **run
+    )
+    opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off"
+    subprocess.run(
+        [*as_user, pg_ctl, "-D", str(data), "-o", opts, "-l", str(folder / "log"), "-w", "start"],
+        **run,
+    )
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            [*as_user, pg_ctl, "-D", str(data), "-m", "fast", "stop"],
+            capture_output=True,
+            timeout=60,
+        )
+        shutil.rmtree(folder, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""The agent's tools on a real SQLite file (and PostgreSQL when CCA_TEST_POSTGRES_URL is set):
+"""The agent's tools on a real SQLite file and a real PostgreSQL server (see conftest.postgres_url):
 every tool's happy path, each policy refusal, the confirmation protocol and the audit rows, and
 the database state after each: refused or failed actions change nothing and audit nothing,
 executed ones write exactly one audit row."""
@@ -476,18 +476,9 @@ def test_a_failed_write_leaves_the_database_as_it_was(office):
     assert office.order("#W2")["status"] == "pending" and gift_card(office, "gift_card_1") == 30.0
 
 
-POSTGRES_URL = os.environ.get(
-    "CCA_TEST_POSTGRES_URL"
-)  # e.g. postgresql+psycopg://u:p@localhost/cca_test
-
-
-NO_POSTGRES = "set CCA_TEST_POSTGRES_URL to a PostgreSQL database (its retail_* tables, audit included, are emptied)"
-
-
-@pytest.mark.skipif(not POSTGRES_URL, reason=NO_POSTGRES)
 @pytest.mark.parametrize("case", WRITE_CASES, ids=[c.__name__.strip("_") for c in WRITE_CASES])
-def test_writes_on_postgresql(case, tmp_path):
-    office = BackOffice.open(POSTGRES_URL)
+def test_writes_on_postgresql(case, tmp_path, postgres_url):
+    office = BackOffice.open(postgres_url)
     try:
         with office.transaction() as db:
             db.execute(text("DELETE FROM retail_audit"))
@@ -497,9 +488,8 @@ def test_writes_on_postgresql(case, tmp_path):
         office.close()
 
 
-@pytest.mark.skipif(not POSTGRES_URL, reason=NO_POSTGRES)
-def test_the_same_flow_on_postgresql(tmp_path):
-    office = BackOffice.open(POSTGRES_URL)
+def test_the_same_flow_on_postgresql(tmp_path, postgres_url):
+    office = BackOffice.open(postgres_url)
     try:
         assert office.dialect == "postgresql"
         folder = write_dataset(tmp_path / "data")
