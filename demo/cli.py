@@ -13,6 +13,10 @@ COMMANDS = {
         "dialogue.backoffice",
         "the retail back office: load users/orders/products into SQLite or PostgreSQL; show an order",
     ),
+    "chat": (
+        "dialogue.chat",
+        "talk to the agent in a terminal, or run a scripted conversation (--script, --json)",
+    ),
     "kb": (
         "dialogue.knowledge",
         "the knowledge base: add Markdown/JSON/CSV files and folders; search (--json)",

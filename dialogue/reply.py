@@ -54,11 +54,18 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "en": "{summary} Shall I go ahead? Please answer yes or no.",
         "zh": "{summary} 请问是否确认办理？请回答“是”或“否”。",
     },
+    "ask_address": {
+        "en": "What is the new shipping address for order {order_id}? Please give the street, city, state and zip, for example: 12 Oak Street, Suite 3, Springfield, IL, 62704.",
+        "zh": "订单 {order_id} 的新收货地址是什么？请按“街道, 城市, 州, 邮编”提供，例如：12 Oak Street, Suite 3, Springfield, IL, 62704。",
+    },
     "ask_yes_no": {
         "en": "Sorry, I need a clear yes or no first: {summary}",
         "zh": "抱歉，我需要您先明确回答“是”或“否”：{summary}",
     },
-    "action_done": {"en": "Done. {outcome}", "zh": "已办理。{outcome}"},
+    "action_done": {
+        "en": "Done. This is now carried out: {outcome}",
+        "zh": "已为您办理完成：{outcome}",
+    },
     "action_dropped": {
         "en": "All right, I have not changed anything. Is there anything else I can do?",
         "zh": "好的，我没有做任何更改。还有什么可以帮您？",

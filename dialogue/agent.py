@@ -1,0 +1,270 @@
+"""The Agent: one conversation, turn by turn.
+
+`Agent(services).respond(CustomerTurn(text=..., audio=..., images=...)) -> Turn` runs the stages
+in order, timing each and recording any that fails on the turn instead of raising:
+
+    asr (audio -> transcript) + vision (images -> screenshots) -> nlu (intent, entities,
+    sentiment) -> knowledge (passages) -> policy (decision, tool calls) -> fusion + generator
+    (the reply phrased by the dialogue model, checked) or the template -> tts (when present)
+
+`AgentServices` holds the models and stores, built once and shared by every conversation; the
+Agent holds one conversation's state. Every part but the NLU and the back office is optional.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from dialogue.policy import DialoguePolicy, DialogueState, Understood
+from dialogue.reply import phrase, render
+from dialogue.tools import ToolSession
+from dialogue.types import Action, Decision, Turn
+from fusion.types import Fact, Message, TurnInput
+from vision.types import Image, Screenshot
+from voice.types import Audio
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class CustomerTurn:
+    """What the customer gave this turn, raw: typed text, audio, pictures (any may be empty)."""
+
+    text: str = ""
+    audio: Audio | None = None
+    images: tuple[Image, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class AgentServices:
+    """The shared parts. nlu: dialogue.nlu.NLU; office: dialogue.backoffice.BackOffice;
+    knowledge: dialogue.knowledge.KnowledgeBase; asr: voice.whisper_asr.WhisperASR (or anything
+    with transcribe(audio)); reader: vision.see.ScreenshotReader; fusion: fusion.fuse.Fusion;
+    generator: anything with generate(prompt) -> str; tts: anything with synthesize(text)."""
+
+    nlu: Any
+    office: Any
+    knowledge: Any = None
+    asr: Any = None
+    reader: Any = None
+    fusion: Any = None
+    generator: Any = None
+    tts: Any = None
+    policy: DialoguePolicy = DialoguePolicy()
+    knowledge_k: int = 3
+
+
+class Agent:
+    def __init__(self, services: AgentServices, session_id: str | None = None):
+        self.services = services
+        self.session_id = session_id or uuid.uuid4().hex[:12]
+        self.state = DialogueState(tools=ToolSession(services.office, self.session_id))
+        self.history: list[Message] = []
+        self.turns: list[Turn] = []
+
+    def respond(self, turn: CustomerTurn | TurnInput | str) -> Turn:
+        if isinstance(turn, str):
+            turn = CustomerTurn(text=turn)
+        timings: dict[str, float] = {}
+        errors: list[str] = []
+        svc = self.services
+
+        transcript = turn.transcript if isinstance(turn, TurnInput) else None
+        if isinstance(turn, CustomerTurn) and turn.audio is not None:
+            transcript = self._stage(
+                "asr", timings, errors, lambda: svc.asr.transcribe(turn.audio), needs=svc.asr
+            )
+        screenshots: tuple[Screenshot, ...] = (
+            turn.screenshots if isinstance(turn, TurnInput) else ()
+        )
+        if isinstance(turn, CustomerTurn) and turn.images:
+            read = self._stage(
+                "vision",
+                timings,
+                errors,
+                lambda: svc.reader.read(list(turn.images)),
+                needs=svc.reader,
+            )
+            screenshots = tuple(read or ())
+        heard = transcript.text.strip() if transcript else ""
+        words = " ".join(x for x in (turn.text.strip(), heard) if x)
+        screen_text = "\n".join(s.text for s in screenshots)
+        if not words and not screen_text:
+            decision = Decision(
+                "error",
+                "stage_error" if errors else "clarify",
+                {"stage": _stage_said(errors, self.state.language)},
+                reason="nothing understood",
+            )
+            return self._finish(turn, transcript, None, screenshots, decision, [], timings, errors)
+
+        language = (
+            transcript.language
+            if transcript and heard and transcript.language in ("en", "zh")
+            else None
+        )
+        nlu = self._stage(
+            "nlu", timings, errors, lambda: svc.nlu.analyse(words or screen_text, language=language)
+        )
+        if nlu is None:
+            decision = Decision(
+                "error",
+                "stage_error",
+                {"stage": _stage_said(errors, self.state.language)},
+                reason="nlu failed",
+            )
+            return self._finish(turn, transcript, None, screenshots, decision, [], timings, errors)
+        if nlu.language != self.state.language and nlu.entities:
+            # "我的邮箱是 a.b@example.com": the email's letters are not the customer's language
+            rest = list(words)
+            for e in nlu.entities:
+                rest[e.start : e.end] = [" "] * (e.end - e.start)
+            nlu = replace(nlu, language=_language_of("".join(rest), nlu.language))
+        entities = [e.to_dict() for e in nlu.entities]
+        for shot in screenshots:  # what a screenshot shows counts as said
+            entities += [
+                {"type": f.kind, "value": f.value, "start": -1, "end": -1, "source": shot.source}
+                for f in shot.fields
+            ]
+        passages: Sequence[Any] = ()
+        if svc.knowledge is not None:
+            passages = (
+                self._stage(
+                    "knowledge",
+                    timings,
+                    errors,
+                    lambda: svc.knowledge.search(words or screen_text, k=svc.knowledge_k),
+                )
+                or ()
+            )
+        understood = Understood(
+            text=words, language=nlu.language, intent=nlu.intent, confidence=nlu.confidence,
+            out_of_scope=nlu.out_of_scope, entities=entities, anger=nlu.sentiment.anger,
+            frustration=nlu.sentiment.frustration, sentiment=nlu.sentiment.label, passages=passages,
+        )  # fmt: skip
+        t0 = time.perf_counter()
+        try:
+            decision, actions = svc.policy.decide(self.state, understood)
+        except Exception as e:  # a bug or a dead database must not end the call
+            logger.exception("policy failed")
+            errors.append(f"policy: {e}")
+            decision, actions = (
+                Decision(
+                    "error",
+                    "stage_error",
+                    {"stage": _stage_said(["policy"], nlu.language)},
+                    reason="policy failed",
+                ),
+                [],
+            )
+        timings["policy"] = (time.perf_counter() - t0) * 1000
+        return self._finish(
+            turn, transcript, nlu, screenshots, decision, actions, timings, errors, passages
+        )
+
+    # ------------------------------------------------------------------ helpers
+    def _stage(self, name: str, timings: dict, errors: list, fn, needs: Any = True):
+        if needs is None:
+            errors.append(f"{name}: not configured in this agent")
+            return None
+        t0 = time.perf_counter()
+        try:
+            return fn()
+        except Exception as e:
+            logger.warning("stage %s failed: %s", name, e)
+            errors.append(f"{name}: {e}")
+            return None
+        finally:
+            timings[name] = (time.perf_counter() - t0) * 1000
+
+    def _finish(
+        self,
+        turn,
+        transcript,
+        nlu,
+        screenshots,
+        decision: Decision,
+        actions: list[Action],
+        timings,
+        errors,
+        passages=(),
+    ) -> Turn:
+        svc = self.services
+        language = nlu.language if nlu else self.state.language
+        facts = [Fact(f"tool:{a.tool}", _compact(a.result)) for a in actions] + [
+            Fact(f"kb:{p.source}", p.text) for p in passages
+        ]
+        draft = None
+        if svc.generator is not None and svc.fusion is not None and decision.kind != "error":
+            t0 = time.perf_counter()
+            try:
+                guide = render(decision.template, language, decision.slots)
+                fused = svc.fusion.fuse(
+                    TurnInput(
+                        text=getattr(turn, "text", ""),
+                        transcript=transcript,
+                        screenshots=screenshots,
+                    ),
+                    self.history,
+                    [Fact("policy:decision", f"{decision.kind}: {guide}"), *facts],
+                )
+                draft = svc.generator.generate(fused.prompt)
+            except Exception as e:
+                errors.append(f"generate: {e}")
+            timings["generate"] = (time.perf_counter() - t0) * 1000
+        reply, source = phrase(
+            decision, language, actions, draft, facts="\n".join(f.text for f in facts)
+        )
+        text = getattr(turn, "text", "")
+        self.history += [
+            Message(
+                "user",
+                " ".join(x for x in (text, transcript.text if transcript else "") if x)
+                or "(screenshot)",
+            ),
+            Message("assistant", reply),
+        ]
+        record = Turn(
+            session_id=self.session_id, index=len(self.turns), text=text,
+            transcript=transcript.text if transcript else "", language=language,
+            intent=nlu.intent if nlu else "", confidence=nlu.confidence if nlu else 0.0,
+            entities=tuple(e.to_dict() for e in nlu.entities) if nlu else (),
+            sentiment=nlu.sentiment.to_dict() if nlu else {},
+            screenshots=tuple({"source": s.source, "kind": s.kind.label, "language": s.language, "fields": s.fields_by_kind()} for s in screenshots),
+            actions=tuple(actions), decision=decision, reply=reply, reply_source=source,
+            handoff=decision.handoff, timings_ms=timings, errors=tuple(errors),
+        )  # fmt: skip
+        self.turns.append(record)
+        return record
+
+
+def _language_of(text: str, default: str) -> str:
+    from dialogue.nlu import detect_language
+
+    return detect_language(text) if text.strip() else default
+
+
+def _compact(data: dict) -> str:
+    import json
+
+    text = json.dumps(data, ensure_ascii=False, default=str)
+    return text if len(text) <= 1500 else text[:1500] + " ..."
+
+
+def _stage_said(errors: Sequence[str], language: str) -> str:
+    stage = errors[0].split(":", 1)[0] if errors else ""
+    en = {
+        "asr": "listening to your audio",
+        "vision": "reading your picture",
+        "nlu": "understanding your message",
+        "policy": "looking that up",
+    }
+    zh = {"asr": "识别您的语音", "vision": "读取您的图片", "nlu": "理解您的消息", "policy": "查询"}
+    return (zh if language == "zh" else en).get(
+        stage, "处理您的请求" if language == "zh" else "handling that"
+    )

@@ -1,0 +1,210 @@
+"""`cca chat`: talk to the agent in a terminal, or run a scripted conversation.
+
+    cca chat [--db URL] [--retail FOLDER] [--kb URL] [--audio FILE] [--image FILE]
+    cca chat --script TURNS.json [--json]
+
+Interactive: type a turn; `/audio PATH` and `/image PATH` (repeatable, then the text) add a
+recording or a screenshot to the next turn; `/quit` ends. `--script` runs a list of turns
+`[{"text"?, "audio"?, "image"?: path or list of paths}, ...]` and prints one JSON object per turn.
+The offline profile: the packaged NLU head and sentence encoder, the back office in SQLite, the
+knowledge base if one was built (`cca kb add`), the packaged Whisper base and RapidOCR loaded the
+first time a turn needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from dialogue.agent import Agent, AgentServices, CustomerTurn
+
+logger = logging.getLogger(__name__)
+
+
+class _Lazy:
+    """Builds a model the first time a turn needs it (Whisper takes seconds to load)."""
+
+    def __init__(self, build, what: str):
+        self._build, self._what, self._obj = build, what, None
+
+    def __getattr__(self, name):
+        if self._obj is None:
+            logger.info("loading %s", self._what)
+            self._obj = self._build()
+        return getattr(self._obj, name)
+
+
+def build_services(
+    db: str, kb: str | None = None, retail: str | None = None, asr_model: str = "base"
+) -> AgentServices:
+    from dialogue.backoffice import BackOffice
+    from dialogue.nlu import NLU
+
+    office = BackOffice.open(db)
+    if retail:
+        office.load_retail(retail, progress=False)
+    if office.counts().get("retail_orders", 0) == 0:
+        logger.warning(
+            "the back office at %s is empty: load data with --retail FOLDER or `cca backoffice load`",
+            db,
+        )
+    with office.reading() as session:
+        from sqlalchemy import select
+
+        from dialogue.retail_schema import Product
+
+        catalogue = list(session.scalars(select(Product.name)))
+    knowledge = None
+    if kb and (not kb.startswith("sqlite:///") or Path(kb.removeprefix("sqlite:///")).exists()):
+        from dialogue.knowledge import KnowledgeBase
+
+        knowledge = KnowledgeBase.open(kb)
+
+    def asr():
+        from voice.vad import SileroVAD
+        from voice.whisper_asr import WhisperASR
+
+        model, vad = WhisperASR.from_pretrained(asr_model), SileroVAD.load()
+
+        class _WithVAD:
+            def transcribe(self, audio):
+                return model.transcribe(audio, vad=vad)
+
+        return _WithVAD()
+
+    def reader():
+        from vision.see import ScreenshotReader
+
+        return ScreenshotReader.from_names()
+
+    return AgentServices(
+        nlu=NLU.load(catalogue=catalogue), office=office, knowledge=knowledge,
+        asr=_Lazy(asr, f"Whisper {asr_model}"), reader=_Lazy(reader, "the screenshot reader"),
+    )  # fmt: skip
+
+
+def load_turn(spec: dict, base: Path) -> CustomerTurn:
+    """One scripted or typed turn; paths are relative to the script's folder."""
+    from vision.image import load_image
+    from voice.audio import load_audio
+
+    audio = load_audio(base / spec["audio"]) if spec.get("audio") else None
+    images = spec.get("image") or []
+    images = [images] if isinstance(images, str) else images
+    return CustomerTurn(
+        text=spec.get("text", ""), audio=audio, images=tuple(load_image(base / p) for p in images)
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from dialogue.backoffice import DEFAULT_URL
+
+    p = argparse.ArgumentParser(prog="cca chat", description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--db", default=DEFAULT_URL, help=f"back office database (default {DEFAULT_URL})"
+    )
+    p.add_argument("--retail", default=None, help="load this retail data folder into --db first")
+    p.add_argument(
+        "--kb",
+        default="sqlite:///knowledge.db",
+        help="knowledge base (default sqlite:///knowledge.db, if it exists)",
+    )
+    p.add_argument("--script", default=None, help="a JSON list of turns to run")
+    p.add_argument("--json", action="store_true", help="print each turn as a JSON object")
+    p.add_argument("--audio", default=None, help="a recording for the first turn")
+    p.add_argument(
+        "--image", action="append", default=[], help="a screenshot for the first turn (repeatable)"
+    )
+    p.add_argument(
+        "--asr-model", default="base", help="Whisper model for audio turns (default base)"
+    )
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s"
+    )
+    try:
+        services = build_services(args.db, args.kb, args.retail, args.asr_model)
+    except (ImportError, FileNotFoundError, ValueError, RuntimeError) as e:
+        print(f"cca chat: {e}", file=sys.stderr)
+        return 2
+    agent = Agent(services)
+    if args.script:
+        path = Path(args.script)
+        try:
+            specs = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(specs, list):
+                raise ValueError("the script must be a JSON list of turns")
+        except (OSError, ValueError) as e:
+            print(f"cca chat: {path}: {e}", file=sys.stderr)
+            return 2
+        failed = 0
+        for i, spec in enumerate(specs):
+            try:
+                turn = load_turn(spec, path.parent)
+            except (ValueError, OSError, KeyError, TypeError) as e:  # a bad file: say so, go on
+                failed += 1
+                turn = CustomerTurn(text=spec.get("text", "") if isinstance(spec, dict) else "")
+                print(f"cca chat: turn {i}: {e}", file=sys.stderr)
+            _show(agent.respond(turn), args.json)
+        return 1 if failed else 0
+    first = (
+        {"text": "", "audio": args.audio, "image": args.image}
+        if (args.audio or args.image)
+        else None
+    )
+    if first:
+        _show(agent.respond(load_turn(first, Path.cwd())), args.json)
+    return _interactive(agent, args.json)
+
+
+def _interactive(agent: Agent, as_json: bool) -> int:
+    pending: dict = {"image": []}
+    print(
+        "Type to talk; /audio PATH or /image PATH attach to the next turn; /quit to end.",
+        file=sys.stderr,
+    )
+    for line in sys.stdin:
+        line = line.strip()
+        if line in ("/quit", "/exit"):
+            break
+        if line.startswith("/audio "):
+            pending["audio"] = line.split(" ", 1)[1]
+            continue
+        if line.startswith("/image "):
+            pending["image"].append(line.split(" ", 1)[1])
+            continue
+        if not line and not (pending.get("audio") or pending["image"]):
+            continue
+        try:
+            turn = load_turn({**pending, "text": line}, Path.cwd())
+        except (ValueError, OSError) as e:
+            print(f"could not use that file: {e}", file=sys.stderr)
+            turn = CustomerTurn(text=line)
+        pending = {"image": []}
+        _show(agent.respond(turn), as_json)
+    return 0
+
+
+def _show(turn, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(turn.to_dict(), ensure_ascii=False), flush=True)
+        return
+
+    def said(a) -> str:
+        if a.ok:
+            return a.tool
+        return f"{a.tool} ({'waits for yes' if a.result.get('code') == 'needs_confirmation' else 'refused'})"
+
+    tools = ", ".join(said(a) for a in turn.actions)
+    meta = f"[{turn.language} {turn.intent} {turn.confidence:.2f}{' | ' + tools if tools else ''}{' | HANDOFF' if turn.handoff else ''}]"
+    if turn.transcript:
+        print(f"  (heard: {turn.transcript})")
+    print(f"agent: {turn.reply}\n  {meta}", flush=True)

@@ -1,0 +1,462 @@
+"""The dialogue policy: what the agent does with a turn it has understood.
+
+`DialoguePolicy.decide(state, understood) -> (Decision, actions)` chooses one of: answer from
+knowledge, ask for what is missing, run a tool (a write only after the customer's explicit yes,
+which the back office's confirmation protocol enforces again), clarify, refuse, or hand over to a
+person. It is deterministic; the language model only phrases the decision (dialogue.reply).
+
+Hand over when: the customer asks for a person; anger or frustration is strong; the agent failed
+to help twice in a row; or the request is outside what the tools and knowledge cover.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dialogue.tools import ToolResult, ToolSession
+from dialogue.types import Action, Decision
+
+logger = logging.getLogger(__name__)
+
+ACCOUNT_TASKS = {
+    "order_status", "cancel_order", "return_item", "exchange_item", "change_address",
+    "change_payment", "modify_order_items", "refund_status", "account", "payment_issue",
+}  # fmt: skip
+HUMAN_TASKS = {
+    "exchange_item",
+    "change_payment",
+    "modify_order_items",
+    "payment_issue",
+}  # v1: a colleague
+KNOWLEDGE_INTENTS = {"delivery_options", "product_info", "complaint"}
+
+_YES = re.compile(
+    r"^\s*(?:yes|yeah|yep|sure|ok(?:ay)?|confirm(?:ed)?|go ahead|please do|do it|correct|right|是|是的|对|对的|好|好的|可以|确认|确定|没问题|行)\b",
+    re.I,
+)
+_NO = re.compile(
+    r"^\s*(?:no|nope|don'?t|do not|cancel that|stop|wait|不|不是|不要|不用|算了|先不|别)", re.I
+)
+_REASON_MISTAKE = re.compile(
+    r"mistake|wrong(?:ly)?|accident|by error|误|买错|下错|拍错|不小心", re.I
+)
+_REASON_UNNEEDED = re.compile(
+    r"no longer|don'?t need|do not need|not needed|changed my mind|不需要|不要了|用不上|不想要",
+    re.I,
+)
+_ALL_ITEMS = re.compile(
+    r"\b(?:all|everything|whole order|entire order)\b|全部|所有|整个订单|都退", re.I
+)
+_NAME = re.compile(  # the cue in any case, the name capitalised: "i am very angry" is no name
+    r"(?i:my name is|name's|i am|i'm|this is|我叫|我的名字是|我是)\s*(?P<first>[A-Z][a-z]+)\s+(?P<last>[A-Z][a-z]+)"
+)
+_ADDRESS = re.compile(
+    r"(?P<address1>\d+\s+[A-Za-z0-9 .'-]+?),\s*(?:(?P<address2>(?:suite|apt|apartment|unit|#)\s*[\w-]+),\s*)?"
+    r"(?P<city>[A-Za-z .'-]+?),\s*(?P<state>[A-Z]{2})\s*,?\s*(?P<zip>\d{5})",
+    re.I,
+)
+STATUS_FOR = {"cancel_order": "pending", "return_item": "delivered", "change_address": "pending"}
+STATUS_ZH = {
+    "pending": "待处理", "processed": "已处理", "delivered": "已送达", "cancelled": "已取消",
+    "return requested": "已申请退货", "exchange requested": "已申请换货",
+    "pending (items modified)": "待处理（商品已修改）",
+}  # fmt: skip
+WHY = {  # a refusal's code, said to the customer
+    "not_pending": ("that order is no longer pending, so it cannot be changed or cancelled.", "该订单已不是待处理状态，无法修改或取消。"),
+    "not_delivered": ("only delivered orders can be returned or exchanged.", "只有已送达的订单才能退货或换货。"),
+    "wrong_user": ("I can only help with the account we verified in this conversation.", "我只能处理本次对话中已验证的账户。"),
+    "not_found": ("I could not find that.", "没有找到相关信息。"),
+    "policy": ("our policy does not allow it.", "公司政策不允许这样操作。"),
+    "insufficient_balance": ("the gift card balance is not enough.", "礼品卡余额不足。"),
+}  # fmt: skip
+
+
+@dataclass
+class DialogueState:
+    """One conversation's memory (mutable, owned by one Agent)."""
+
+    tools: ToolSession
+    language: str = "en"
+    task: str | None = None  # the account task being served, kept across turns
+    slots: dict[str, Any] = field(default_factory=dict)  # order_id, reason, item_ids ...
+    failures: int = 0  # turns in a row where the agent could not help
+    handed_off: bool = False
+
+
+@dataclass(frozen=True)
+class Understood:
+    """The turn as the policy sees it."""
+
+    text: str
+    language: str
+    intent: str
+    confidence: float
+    out_of_scope: bool
+    entities: Sequence[dict[str, Any]]  # {"type", "value", ...}, screenshot fields included
+    anger: float = 0.0
+    frustration: float = 0.0
+    sentiment: str = "neutral"
+    passages: Sequence[Any] = ()  # knowledge passages for this turn (source, title, text, score)
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    anger_handoff: float = 0.6  # hand over at this much anger
+    frustration_handoff: float = 0.75
+    max_failures: int = 2  # hand over after this many unhelpful turns in a row
+    min_intent_confidence: float = 0.35  # below this the turn is unclear
+    handoff_intent_confidence: float = 0.5  # "talk to a person" must be at least this sure
+    switch_task_confidence: float = (
+        0.95  # a turn that fills a slot changes the task only if this sure
+    )
+    answer_chars: int = 400  # the most of a knowledge passage said as an answer
+
+
+class DialoguePolicy:
+    def __init__(self, config: PolicyConfig = PolicyConfig()):
+        self.config = config
+
+    def decide(self, state: DialogueState, u: Understood) -> tuple[Decision, list[Action]]:
+        state.language = u.language or state.language
+        actions: list[Action] = []
+        decision = self._decide(state, u, actions)
+        helped = decision.kind not in ("clarify", "refuse") and decision.template not in (
+            "kb_none",
+            "auth_failed",
+            "out_of_scope",
+        )
+        state.failures = 0 if helped else state.failures + 1
+        if decision.handoff:
+            state.handed_off = True
+        return decision, actions
+
+    # ------------------------------------------------------------------ the decision
+    def _decide(self, s: DialogueState, u: Understood, actions: list[Action]) -> Decision:
+        c = self.config
+        if s.tools.pending is not None:
+            answer = self._answer_to_pending(s, u, actions)
+            if answer is not None:
+                return answer
+        before = dict(s.slots)
+        self._collect_slots(s, u)
+        filled = (
+            s.slots != before
+        )  # the turn gave something a task needs (an email, an order id...)
+        sure = u.confidence >= c.handoff_intent_confidence
+        if u.intent == "talk_to_human" and sure and not filled:
+            return self._handoff(s, actions, "the customer asked for a person")
+        if u.anger >= c.anger_handoff or u.frustration >= c.frustration_handoff:
+            feeling = f"anger {u.anger:.2f}, frustration {u.frustration:.2f}"
+            return self._handoff(s, actions, f"strong negative feeling ({feeling})")
+        if s.failures >= c.max_failures:
+            return self._handoff(s, actions, f"{s.failures} turns in a row without help")
+        if u.intent == "greeting" and s.task is None and not filled:
+            return Decision("smalltalk", "greeting")
+        if u.intent == "thanks_goodbye" and not filled:
+            return Decision("smalltalk", "goodbye")
+        if u.intent in ("affirm", "deny") and not filled:
+            if s.task is None:
+                return Decision("clarify", "clarify", reason=f"{u.intent} with nothing pending")
+            filled = True  # a yes or no to the task's own question: ask it again
+        task_turn = u.intent in ACCOUNT_TASKS and u.confidence >= c.min_intent_confidence
+        if filled and s.task is not None and u.confidence < c.switch_task_confidence:
+            task_turn = False  # "my email is ..." while cancelling: still cancelling
+        if task_turn:
+            s.task = u.intent
+        if s.task is None or not (task_turn or filled):
+            if u.intent == "greeting":
+                return Decision("smalltalk", "greeting")
+            if u.out_of_scope or u.intent == "out_of_scope":
+                return Decision("refuse", "out_of_scope", reason="out of scope")
+            return self._from_knowledge(u)
+        if s.task in HUMAN_TASKS:
+            return self._handoff(s, actions, f"{s.task} needs a colleague for now")
+        if s.tools.user_id is None:
+            auth = self._authenticate(s, u, actions)
+            if auth is not None:
+                return auth
+        return self._serve(s, u, actions)
+
+    def _answer_to_pending(
+        self, s: DialogueState, u: Understood, actions: list[Action]
+    ) -> Decision | None:
+        pending = s.tools.pending
+        yes = u.intent == "affirm" or bool(_YES.search(u.text))
+        no = u.intent == "deny" or bool(_NO.search(u.text))
+        summary = pending.summary.get(s.language) or pending.summary["en"]
+        if yes and not no:
+            result = s.tools.confirm(True)
+            actions.append(_action(pending.tool, pending.args, result))
+            s.task, s.slots = None, {}
+            if result.ok:
+                return Decision(
+                    "done",
+                    "action_done",
+                    {"outcome": summary},
+                    reason=f"{pending.tool} confirmed and done",
+                )
+            return self._refused(result, s.language)
+        if no and not yes:
+            result = s.tools.confirm(False)
+            actions.append(_action(pending.tool, pending.args, result))
+            s.task, s.slots = None, {}
+            return Decision("done", "action_dropped", reason="the customer said no")
+        if u.intent in ACCOUNT_TASKS and u.intent != s.task and u.confidence >= 0.6:
+            s.tools.pending = None  # a new request: the old proposal lapses
+            return None
+        return Decision(
+            "confirm", "ask_yes_no", {"summary": summary}, reason="waiting for yes or no"
+        )
+
+    def _handoff(self, s: DialogueState, actions: list[Action], why: str) -> Decision:
+        if s.tools.user_id is not None:
+            result = s.tools.call(
+                "transfer_to_human_agents", {"summary": f"{why}; task: {s.task or '-'}"}
+            )
+            actions.append(_action("transfer_to_human_agents", {"summary": why}, result))
+        return Decision("handoff", "handoff", handoff=True, reason=why)
+
+    def _from_knowledge(self, u: Understood) -> Decision:
+        if u.passages:
+            best = u.passages[0]
+            text = best.text.strip()
+            if len(text) > self.config.answer_chars:
+                text = text[: self.config.answer_chars].rsplit(" ", 1)[0] + " ..."
+            return Decision(
+                "answer",
+                "kb_answer",
+                {"answer": text, "source": best.source},
+                reason=f"knowledge: {best.source}",
+            )
+        if u.intent == "out_of_scope" or u.out_of_scope:
+            return Decision("refuse", "out_of_scope", reason="out of scope")
+        if u.confidence < self.config.min_intent_confidence:
+            return Decision(
+                "clarify", "clarify", reason=f"unclear turn ({u.intent} {u.confidence:.2f})"
+            )
+        return Decision("answer", "kb_none", reason="no knowledge found")
+
+    # ------------------------------------------------------------------ slots and auth
+    def _collect_slots(self, s: DialogueState, u: Understood) -> None:
+        for e in u.entities:
+            kind, value = e["type"], str(e["value"])
+            if kind == "order_number":
+                s.slots["order_id"] = (
+                    "#" + value.lstrip("#").upper()
+                    if re.fullmatch(r"#?W\d{7}", value, re.I)
+                    else value
+                )
+            elif kind in ("email", "zip_code"):
+                s.slots[kind] = value
+            elif kind == "product":
+                s.slots.setdefault("products", []).append(value)
+        m = _NAME.search(u.text)
+        if m:
+            s.slots["first_name"], s.slots["last_name"] = m["first"].title(), m["last"].title()
+        if _REASON_MISTAKE.search(u.text):
+            s.slots["reason"] = "ordered by mistake"
+        elif _REASON_UNNEEDED.search(u.text):
+            s.slots["reason"] = "no longer needed"
+        if _ALL_ITEMS.search(u.text):
+            s.slots["all_items"] = True
+        a = _ADDRESS.search(u.text)
+        if a:
+            s.slots["address"] = {
+                k: (a[k] or "").strip() for k in ("address1", "address2", "city", "state", "zip")
+            } | {"country": "USA"}
+
+    def _authenticate(
+        self, s: DialogueState, u: Understood, actions: list[Action]
+    ) -> Decision | None:
+        tried = None
+        if "email" in s.slots:
+            tried, args = "find_user_id_by_email", {"email": s.slots.pop("email")}
+        elif {"first_name", "last_name", "zip_code"} <= set(s.slots):
+            tried = "find_user_id_by_name_zip"
+            args = {
+                "first_name": s.slots.pop("first_name"),
+                "last_name": s.slots.pop("last_name"),
+                "zip": s.slots.pop("zip_code"),
+            }
+        if tried is None:
+            return Decision("ask", "ask_auth", reason="not authenticated")
+        result = s.tools.call(tried, args)
+        actions.append(_action(tried, args, result))
+        if not result.ok:
+            what = (
+                args.get("email")
+                or f"{args.get('first_name')} {args.get('last_name')} {args.get('zip')}"
+            )
+            return Decision(
+                "ask", "auth_failed", {"what": what}, reason=f"authentication failed: {result.code}"
+            )
+        return None  # authenticated: serve the task in the same turn
+
+    # ------------------------------------------------------------------ tasks
+    def _serve(self, s: DialogueState, u: Understood, actions: list[Action]) -> Decision:
+        lang = s.language
+        if s.task == "account":
+            r = self._call(s, actions, "get_user_details", {"user_id": s.tools.user_id})
+            if not r.ok:
+                return self._refused(r, lang)
+            name = r.data.get("name", {})
+            return Decision(
+                "answer",
+                "authenticated",
+                {
+                    "name": f"{name.get('first_name', '')} {name.get('last_name', '')}".strip(),
+                    "next": "",
+                },
+                reason="account details",
+            )
+        order_id = s.slots.get("order_id")
+        if order_id is None:
+            return self._ask_order(s, actions)
+        r = self._call(s, actions, "get_order_details", {"order_id": order_id})
+        if not r.ok:
+            s.slots.pop("order_id", None)
+            return self._refused(r, lang)
+        order = r.data
+        if s.task in ("order_status", "refund_status"):
+            s.task = None
+            return Decision(
+                "answer", "order_status", _order_slots(order, lang), reason="order status"
+            )
+        if s.task == "cancel_order":
+            if "reason" not in s.slots:
+                return Decision(
+                    "ask",
+                    "ask_cancel_reason",
+                    {"order_id": order["order_id"]},
+                    reason="cancel needs a reason",
+                )
+            return self._propose(
+                s,
+                actions,
+                "cancel_pending_order",
+                {"order_id": order["order_id"], "reason": s.slots["reason"]},
+            )
+        if s.task == "return_item":
+            item_ids = self._pick_items(s, order)
+            if not item_ids:
+                verb = "退货" if lang == "zh" else "return"
+                return Decision(
+                    "ask",
+                    "ask_return_items",
+                    {"order_id": order["order_id"], "items": _items(order), "verb": verb},
+                    reason="return needs items",
+                )
+            payment = next(
+                (
+                    p["payment_method_id"]
+                    for p in order["payment_history"]
+                    if p["transaction_type"] == "payment"
+                ),
+                "",
+            )
+            return self._propose(
+                s,
+                actions,
+                "return_delivered_order_items",
+                {"order_id": order["order_id"], "item_ids": item_ids, "payment_method_id": payment},
+            )
+        if s.task == "change_address":
+            if "address" not in s.slots:
+                return Decision(
+                    "ask",
+                    "ask_address",
+                    {"order_id": order["order_id"]},
+                    reason="address change needs the new address",
+                )
+            return self._propose(
+                s,
+                actions,
+                "modify_pending_order_address",
+                {"order_id": order["order_id"], **s.slots["address"]},
+            )
+        return self._handoff(s, actions, f"{s.task} is not something I can do")
+
+    def _ask_order(self, s: DialogueState, actions: list[Action]) -> Decision:
+        r = self._call(s, actions, "list_user_orders", {"user_id": s.tools.user_id})
+        if not r.ok:
+            return self._refused(r, s.language)
+        want = STATUS_FOR.get(s.task or "")
+        orders = [o for o in r.data["orders"] if want is None or o["status"] == want]
+        if len(orders) == 1:  # the only order it can be: use it
+            s.slots["order_id"] = orders[0]["order_id"]
+            return self._serve(s, Understood("", s.language, s.task or "", 1.0, False, ()), actions)
+        shown = orders or r.data["orders"]
+        listing = (
+            ", ".join(f"{o['order_id']} ({_status(o['status'], s.language)})" for o in shown) or "-"
+        )
+        return Decision("ask", "ask_order_id", {"orders": listing}, reason="which order")
+
+    def _pick_items(self, s: DialogueState, order: dict) -> list[str]:
+        if s.slots.get("all_items"):
+            return [i["item_id"] for i in order["items"]]
+        wanted = {p.lower() for p in s.slots.get("products", [])}
+        return [i["item_id"] for i in order["items"] if i["name"].lower() in wanted]
+
+    def _propose(self, s: DialogueState, actions: list[Action], tool: str, args: dict) -> Decision:
+        result = self._call(s, actions, tool, args)
+        if result.code == "needs_confirmation":
+            summary = result.data["confirmation"]["summary"]
+            return Decision(
+                "confirm",
+                "confirm_action",
+                {"summary": summary.get(s.language) or summary["en"]},
+                reason=f"{tool} proposed",
+            )
+        s.task = None
+        return self._refused(result, s.language)
+
+    def _call(self, s: DialogueState, actions: list[Action], tool: str, args: dict) -> ToolResult:
+        result = s.tools.call(tool, args)
+        actions.append(_action(tool, args, result))
+        return result
+
+    def _refused(self, result: ToolResult, language: str) -> Decision:
+        en, zh = WHY.get(result.code, (result.error, result.error))
+        return Decision(
+            "refuse",
+            "action_refused",
+            {"why": zh if language == "zh" else en},
+            reason=f"{result.code}: {result.error}",
+        )
+
+
+def _action(tool: str, args: dict, result: ToolResult) -> Action:
+    data = result.data if result.ok else {"error": result.error, "code": result.code, **result.data}
+    return Action(tool, dict(args), result.ok, data)
+
+
+def _status(status: str, language: str) -> str:
+    return STATUS_ZH.get(status, status) if language == "zh" else status
+
+
+def _items(order: dict) -> str:
+    return ", ".join(
+        f"{i['name']} ({', '.join(str(v) for v in i['options'].values())})" for i in order["items"]
+    )
+
+
+def _order_slots(order: dict, language: str) -> dict[str, Any]:
+    ids = [t for f in order.get("fulfillments", []) for t in f["tracking_id"]]
+    if ids:
+        tracking = (
+            f" 物流单号：{', '.join(ids)}。"
+            if language == "zh"
+            else f" Tracking number: {', '.join(ids)}."
+        )
+    else:
+        tracking = ""
+    return {
+        "order_id": order["order_id"],
+        "status": _status(order["status"], language),
+        "tracking": tracking,
+        "items": _items(order),
+    }
