@@ -17,6 +17,14 @@ COMMANDS = {
         "dialogue.chat",
         "talk to the agent in a terminal, or run a scripted conversation (--script, --json)",
     ),
+    "eval": (
+        "dialogue.evaluate",
+        "evaluate the agent: `cca eval conversations` runs the scripted retail conversations",
+    ),
+    "nlu": (
+        "dialogue.nlu",
+        "intent, entities and sentiment of a turn, English or Chinese (--json); train/eval the intent head",
+    ),
     "kb": (
         "dialogue.knowledge",
         "the knowledge base: add Markdown/JSON/CSV files and folders; search (--json)",
