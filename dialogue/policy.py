@@ -32,6 +32,14 @@ HUMAN_TASKS = {
     "modify_order_items",
     "payment_issue",
 }  # v1: a colleague
+WRITE_TASKS = {
+    "cancel_order",
+    "return_item",
+    "exchange_item",
+    "change_address",
+    "change_payment",
+    "modify_order_items",
+}
 KNOWLEDGE_INTENTS = {"delivery_options", "product_info", "complaint"}
 
 _YES = re.compile(
@@ -83,6 +91,7 @@ class DialogueState:
     language: str = "en"
     task: str | None = None  # the account task being served, kept across turns
     slots: dict[str, Any] = field(default_factory=dict)  # order_id, reason, item_ids ...
+    last_task: str | None = None  # the task finished last, for a follow-up that names no task
     failures: int = 0  # turns in a row where the agent could not help
     handed_off: bool = False
 
@@ -109,6 +118,7 @@ class PolicyConfig:
     frustration_handoff: float = 0.75
     max_failures: int = 2  # hand over after this many unhelpful turns in a row
     min_intent_confidence: float = 0.35  # below this the turn is unclear
+    min_write_confidence: float = 0.6  # a cancel, return, ... with nothing else said needs this
     handoff_intent_confidence: float = 0.5  # "talk to a person" must be at least this sure
     switch_task_confidence: float = (
         0.95  # a turn that fills a slot changes the task only if this sure
@@ -124,11 +134,18 @@ class DialoguePolicy:
         state.language = u.language or state.language
         actions: list[Action] = []
         decision = self._decide(state, u, actions)
-        helped = decision.kind not in ("clarify", "refuse") and decision.template not in (
+        helped = decision.kind != "clarify" and decision.template not in (
             "kb_none",
             "auth_failed",
             "out_of_scope",
         )
+        if not helped and not decision.handoff and state.failures + 1 >= self.config.max_failures:
+            # the second turn in a row the agent cannot help: a person takes over now
+            decision = self._handoff(
+                state,
+                actions,
+                f"{state.failures + 1} turns in a row without help ({decision.reason})",
+            )
         state.failures = 0 if helped else state.failures + 1
         if decision.handoff:
             state.handed_off = True
@@ -141,11 +158,8 @@ class DialoguePolicy:
             answer = self._answer_to_pending(s, u, actions)
             if answer is not None:
                 return answer
-        before = dict(s.slots)
-        self._collect_slots(s, u)
-        filled = (
-            s.slots != before
-        )  # the turn gave something a task needs (an email, an order id...)
+        # the turn gave something a task needs (an email, an order id, a reason...), new or again
+        filled = self._collect_slots(s, u)
         sure = u.confidence >= c.handoff_intent_confidence
         if u.intent == "talk_to_human" and sure and not filled:
             return self._handoff(s, actions, "the customer asked for a person")
@@ -162,9 +176,23 @@ class DialoguePolicy:
             if s.task is None:
                 return Decision("clarify", "clarify", reason=f"{u.intent} with nothing pending")
             filled = True  # a yes or no to the task's own question: ask it again
-        task_turn = u.intent in ACCOUNT_TASKS and u.confidence >= c.min_intent_confidence
-        if filled and s.task is not None and u.confidence < c.switch_task_confidence:
-            task_turn = False  # "my email is ..." while cancelling: still cancelling
+        task_turn = u.intent in ACCOUNT_TASKS and u.confidence >= (
+            c.min_write_confidence
+            if u.intent in WRITE_TASKS and not filled
+            else c.min_intent_confidence
+        )  # a change to an order starts only on a clear request
+        if filled and s.task is not None and s.task != u.intent:
+            # "my email is ...", "the order is #W1" while cancelling: still cancelling. Only
+            # another change, said with certainty, replaces the task in hand.
+            task_turn = u.intent in WRITE_TASKS and u.confidence >= c.switch_task_confidence
+        if (
+            filled
+            and s.task is None
+            and (u.intent in HUMAN_TASKS or u.confidence < c.switch_task_confidence)
+        ):
+            # "the order number is W eight three..." after a finished task: the same kind of
+            # request again, not whatever the words of an id suggest
+            s.task, task_turn = s.last_task or "order_status", False
         if task_turn:
             s.task = u.intent
         if s.task is None or not (task_turn or filled):
@@ -185,13 +213,18 @@ class DialoguePolicy:
         self, s: DialogueState, u: Understood, actions: list[Action]
     ) -> Decision | None:
         pending = s.tools.pending
-        yes = u.intent == "affirm" or bool(_YES.search(u.text))
-        no = u.intent == "deny" or bool(_NO.search(u.text))
+        said_yes, said_no = bool(_YES.search(u.text)), bool(_NO.search(u.text))
+        if (
+            said_yes != said_no
+        ):  # the words are plain ("是的，确认取消" says yes, whatever 取消 means)
+            yes, no = said_yes, said_no
+        else:
+            yes, no = u.intent == "affirm", u.intent == "deny"
         summary = pending.summary.get(s.language) or pending.summary["en"]
         if yes and not no:
             result = s.tools.confirm(True)
             actions.append(_action(pending.tool, pending.args, result))
-            s.task, s.slots = None, {}
+            s.last_task, s.task, s.slots = s.task, None, {}
             if result.ok:
                 return Decision(
                     "done",
@@ -241,9 +274,12 @@ class DialoguePolicy:
         return Decision("answer", "kb_none", reason="no knowledge found")
 
     # ------------------------------------------------------------------ slots and auth
-    def _collect_slots(self, s: DialogueState, u: Understood) -> None:
+    def _collect_slots(self, s: DialogueState, u: Understood) -> bool:
+        """Keep what the turn says that a task needs; True when it said anything of that kind."""
+        found = False
         for e in u.entities:
             kind, value = e["type"], str(e["value"])
+            found = found or kind in ("order_number", "email", "zip_code", "product")
             if kind == "order_number":
                 s.slots["order_id"] = (
                     "#" + value.lstrip("#").upper()
@@ -268,6 +304,14 @@ class DialoguePolicy:
             s.slots["address"] = {
                 k: (a[k] or "").strip() for k in ("address1", "address2", "city", "state", "zip")
             } | {"country": "USA"}
+        said = (
+            m,
+            _REASON_MISTAKE.search(u.text),
+            _REASON_UNNEEDED.search(u.text),
+            _ALL_ITEMS.search(u.text),
+            a,
+        )
+        return found or any(x is not None for x in said)
 
     def _authenticate(
         self, s: DialogueState, u: Understood, actions: list[Action]
@@ -317,12 +361,12 @@ class DialoguePolicy:
         if order_id is None:
             return self._ask_order(s, actions)
         r = self._call(s, actions, "get_order_details", {"order_id": order_id})
-        if not r.ok:
-            s.slots.pop("order_id", None)
+        if not r.ok:  # not theirs, or no such order: drop the task rather than guess another order
+            s.task, s.slots = None, {}
             return self._refused(r, lang)
         order = r.data
         if s.task in ("order_status", "refund_status"):
-            s.task = None
+            s.last_task, s.task = s.task, None
             return Decision(
                 "answer", "order_status", _order_slots(order, lang), reason="order status"
             )
