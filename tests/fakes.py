@@ -76,3 +76,47 @@ class FakeOCR:
 
         self.seen.append(image.source)
         return make_page([OCRLine(text, box, 0.99) for text, box in self.lines])
+
+
+@dataclass
+class FakeNLU:
+    """Understands the turns it was given: text -> (intent, confidence, [(type, value)]); any other
+    turn is out of scope. Sentiment is the real lexicon's, so anger and frustration are real."""
+
+    script: dict
+    language: str = "en"
+
+    def analyse(self, text: str, language: str | None = None):
+        from dialogue.entities import Entity
+        from dialogue.nlu import NLUResult
+        from dialogue.sentiment import sentiment
+
+        intent, confidence, found = self.script.get(text, ("out_of_scope", 0.9, ()))
+        entities = []
+        for kind, value in found:
+            start = max(text.find(value), 0)
+            entities.append(Entity(kind, value, start, start + len(value)))
+        lang = language or ("zh" if any("\u4e00" <= c <= "\u9fff" for c in text) else self.language)
+        return NLUResult(
+            text,
+            lang,
+            intent,
+            confidence,
+            intent == "out_of_scope",
+            tuple(entities),
+            sentiment(text),
+        )
+
+
+@dataclass
+class FakeGenerator:
+    """A dialogue model that says `reply` to every prompt, and keeps the prompts."""
+
+    reply: str = "Sure."
+
+    def __post_init__(self):
+        self.prompts: list[str] = []
+
+    def generate(self, prompt: str) -> str:
+        self.prompts.append(prompt)
+        return self.reply
