@@ -16,6 +16,45 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "dialogue" / "data" / "conversations.json"
+HELDOUT = ROOT / "dialogue" / "data" / "conversations_heldout.json"
+# --heldout: other customers (another seed) and these rewordings of every customer turn, so that
+# a policy tuned on the first suite meets words it was not tuned on.
+REWORD = [
+    (r"^Hi, where is my order\?$", "Can you tell me where my package is right now?"),
+    (r"^I'd like to check the status of an order\.$", "What's happening with my order?"),
+    (r"^My email is (\S+)\.$", r"You can find my account under \1"),
+    (r"^My name is (\w+) (\w+) and my zip code is (\d+)\.$", r"I'm \1 \2, zip \3."),
+    (r"^It's order (#W\d+)\.$", r"Order number \1."),
+    (r"^Order (#W\d+) please\.$", r"The one I mean is \1."),
+    (r"^I want to cancel an order\.$", "Please cancel one of my orders."),
+    (r"^The order is (#W\d+)\.$", r"\1 is the order."),
+    (r"^I don't need it anymore\.$", "I changed my mind, I don't need it."),
+    (r"^I ordered it by mistake\.$", "It was a mistake, I clicked the wrong thing."),
+    (r"^Yes, please go ahead\.$", "Yes, do it."),
+    (r"^I'd like to return some items\.$", "I want to send some things back."),
+    (r"^All of the items, please\.$", "Everything in that order."),
+    (r"^Yes\.$", "Yes please."),
+    (r"^I need to return something\.$", "How do I return an item from my order?"),
+    (r"^Yes, that's right\.$", "Yes, correct."),
+    (
+        r"^I need to change the shipping address on my order\.$",
+        "Can you ship my order to a different address?",
+    ),
+    (r"^Please cancel my order\.$", "I'd like to cancel my order."),
+    (r"^No, wait, don't cancel it\.$", "No, please don't."),
+    (r"^Can I talk to a real person please\?$", "Get me a human agent."),
+    (r"^Give me a 50% discount on my next purchase\.$", "I want a coupon for 30% off."),
+    (r"^我要取消订单$", "帮我把订单取消掉"),
+    (r"^我的邮箱是 (\S+)$", r"我的账户邮箱：\1"),
+    (r"^订单号 (#W\d+)$", r"是这个订单 \1"),
+    (r"^我买错了$", "下单的时候选错了"),
+    (r"^我不需要了$", "现在用不上了，不需要了"),
+    (r"^是的，确认取消$", "确认"),
+    (r"^我想退货$", "我要退货"),
+    (r"^全部都退$", "所有商品都退"),
+    (r"^你好，我想查一下我的订单到哪了$", "我的快递到哪里了？"),
+    (r"^我要转人工客服$", "请帮我转人工"),
+]
 DIGITS_EN = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 DIGITS_ZH = "零一二三四五六七八九"
 
@@ -31,11 +70,21 @@ def spoken_zh(order_id: str) -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--retail", default=str(ROOT.parent / "shared" / "data" / "retail"))
+    p.add_argument("--heldout", action="store_true", help="other customers, reworded turns")
     args = p.parse_args()
+    import re
+
+    def reword(text: str) -> str:
+        for pattern, repl in REWORD if args.heldout else ():
+            new = re.sub(pattern, repl, text)
+            if new != text:
+                return new
+        return text
+
     folder = Path(args.retail)
     users = json.loads((folder / "users.json").read_text())
     orders = json.loads((folder / "orders.json").read_text())
-    rng = random.Random(7)
+    rng = random.Random(8 if args.heldout else 7)
 
     def pick(status: str, n: int, used: set) -> list[tuple[str, dict, str, dict]]:
         """(user_id, user, order_id, order) with the order in `status`, one per user."""
@@ -59,7 +108,7 @@ def main() -> int:
     def add(cid, lang, category, turns, writes=(), statuses=None, handoff=False, note=""):
         suite.append({
             "id": cid, "language": lang, "category": category, "note": note,
-            "turns": [t if isinstance(t, dict) else {"text": t} for t in turns],
+            "turns": [{**t, "text": reword(t.get("text", ""))} if isinstance(t, dict) else {"text": reword(t)} for t in turns],
             "expect": {"writes": list(writes), "orders": statuses or {}, "handoff": handoff},
         })  # fmt: skip
 
@@ -336,9 +385,10 @@ def main() -> int:
     for i, (_, u, oid, o) in enumerate(pick("pending", 1, used)):
         add(f"zh-spoken-{i}", "zh", "spoken_digits", ["我要取消订单", auth_zh(u), f"订单号是{spoken_zh(oid)}", "不需要了", "好的"],
             [{"tool": "cancel_pending_order", "args": {"order_id": oid, "reason": "no longer needed"}}], {oid: {"status": "cancelled"}})  # fmt: skip
-    OUT.write_text(json.dumps(suite, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    out = HELDOUT if args.heldout else OUT
+    out.write_text(json.dumps(suite, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     langs = {lang: sum(c["language"] == lang for c in suite) for lang in ("en", "zh")}
-    print(f"{len(suite)} conversations ({langs}) -> {OUT.relative_to(ROOT)}")
+    print(f"{len(suite)} conversations ({langs}) -> {out.relative_to(ROOT)}")
     return 0
 
 

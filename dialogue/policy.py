@@ -345,6 +345,7 @@ class DialoguePolicy:
         lang = s.language
         if s.task == "account":
             r = self._call(s, actions, "get_user_details", {"user_id": s.tools.user_id})
+            s.last_task, s.task = s.task, None  # answered: the next request starts afresh
             if not r.ok:
                 return self._refused(r, lang)
             name = r.data.get("name", {})

@@ -240,3 +240,47 @@ def test_run_conversation_scores_writes_statuses_and_handoff(office):
     assert not bad.success and bad.handoff is False
     summary = summarise([result, bad])
     assert summary["task_success"] == 0.5 and summary["handoff_recall"] == 0.0
+
+
+def test_account_details_end_that_task(office):
+    script = dict(
+        SCRIPT,
+        **{
+            "show my account": ("account", 0.95, ()),
+            "my email is alice@example.com": ("account", 0.9, (("email", "alice@example.com"),)),
+        },
+    )
+    a = Agent(AgentServices(nlu=FakeNLU(script), office=office))
+    talk(a, "show my account", "my email is alice@example.com")
+    assert a.state.task is None
+    turns = talk(a, "I want to cancel an order", "it's order #W1")
+    assert turns[-1].decision.template == "ask_cancel_reason"
+
+
+@pytest.mark.slow
+@pytest.mark.weights
+def test_cca_eval_conversations_on_the_real_back_office(capsys):
+    from tests.conftest import SHARED
+
+    retail = SHARED / "data" / "retail"
+    if not (retail / "orders.json").is_file():
+        pytest.skip(f"no retail data at {retail}")
+    from dialogue.evaluate import main
+
+    assert (
+        main(
+            [
+                "conversations",
+                "--retail",
+                str(retail),
+                "--only",
+                "cancel",
+                "--json",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert out["summary"]["conversations"] >= 8
+    assert out["summary"]["wrong_actions"] == 0 and out["summary"]["unconfirmed_actions"] == 0
