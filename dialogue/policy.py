@@ -12,11 +12,11 @@ to help twice in a row; or the request is outside what the tools and knowledge c
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from dialogue.slots import NO, YES, collect_slots
 from dialogue.tools import ToolResult, ToolSession
 from dialogue.types import Action, Decision
 
@@ -42,31 +42,6 @@ WRITE_TASKS = {
 }
 KNOWLEDGE_INTENTS = {"delivery_options", "product_info", "complaint"}
 
-_YES = re.compile(
-    r"^\s*(?:yes|yeah|yep|sure|ok(?:ay)?|confirm(?:ed)?|go ahead|please do|do it|correct|right|是|是的|对|对的|好|好的|可以|确认|确定|没问题|行)\b",
-    re.I,
-)
-_NO = re.compile(
-    r"^\s*(?:no|nope|don'?t|do not|cancel that|stop|wait|不|不是|不要|不用|算了|先不|别)", re.I
-)
-_REASON_MISTAKE = re.compile(
-    r"mistake|wrong(?:ly)?|accident|by error|误|买错|下错|拍错|不小心", re.I
-)
-_REASON_UNNEEDED = re.compile(
-    r"no longer|don'?t need|do not need|not needed|changed my mind|不需要|不要了|用不上|不想要",
-    re.I,
-)
-_ALL_ITEMS = re.compile(
-    r"\b(?:all|everything|whole order|entire order)\b|全部|所有|整个订单|都退", re.I
-)
-_NAME = re.compile(  # the cue in any case, the name capitalised: "i am very angry" is no name
-    r"(?i:my name is|name's|i am|i'm|this is|我叫|我的名字是|我是)\s*(?P<first>[A-Z][a-z]+)\s+(?P<last>[A-Z][a-z]+)"
-)
-_ADDRESS = re.compile(
-    r"(?P<address1>\d+\s+[A-Za-z0-9 .'-]+?),\s*(?:(?P<address2>(?:suite|apt|apartment|unit|#)\s*[\w-]+),\s*)?"
-    r"(?P<city>[A-Za-z .'-]+?),\s*(?P<state>[A-Z]{2})\s*,?\s*(?P<zip>\d{5})",
-    re.I,
-)
 STATUS_FOR = {"cancel_order": "pending", "return_item": "delivered", "change_address": "pending"}
 STATUS_ZH = {
     "pending": "待处理", "processed": "已处理", "delivered": "已送达", "cancelled": "已取消",
@@ -159,7 +134,7 @@ class DialoguePolicy:
             if answer is not None:
                 return answer
         # the turn gave something a task needs (an email, an order id, a reason...), new or again
-        filled = self._collect_slots(s, u)
+        filled = collect_slots(s.slots, u.text, u.entities)
         sure = u.confidence >= c.handoff_intent_confidence
         if u.intent == "talk_to_human" and sure and not filled:
             return self._handoff(s, actions, "the customer asked for a person")
@@ -213,7 +188,7 @@ class DialoguePolicy:
         self, s: DialogueState, u: Understood, actions: list[Action]
     ) -> Decision | None:
         pending = s.tools.pending
-        said_yes, said_no = bool(_YES.search(u.text)), bool(_NO.search(u.text))
+        said_yes, said_no = bool(YES.search(u.text)), bool(NO.search(u.text))
         if (
             said_yes != said_no
         ):  # the words are plain ("是的，确认取消" says yes, whatever 取消 means)
@@ -274,45 +249,6 @@ class DialoguePolicy:
         return Decision("answer", "kb_none", reason="no knowledge found")
 
     # ------------------------------------------------------------------ slots and auth
-    def _collect_slots(self, s: DialogueState, u: Understood) -> bool:
-        """Keep what the turn says that a task needs; True when it said anything of that kind."""
-        found = False
-        for e in u.entities:
-            kind, value = e["type"], str(e["value"])
-            found = found or kind in ("order_number", "email", "zip_code", "product")
-            if kind == "order_number":
-                s.slots["order_id"] = (
-                    "#" + value.lstrip("#").upper()
-                    if re.fullmatch(r"#?W\d{7}", value, re.I)
-                    else value
-                )
-            elif kind in ("email", "zip_code"):
-                s.slots[kind] = value
-            elif kind == "product":
-                s.slots.setdefault("products", []).append(value)
-        m = _NAME.search(u.text)
-        if m:
-            s.slots["first_name"], s.slots["last_name"] = m["first"].title(), m["last"].title()
-        if _REASON_MISTAKE.search(u.text):
-            s.slots["reason"] = "ordered by mistake"
-        elif _REASON_UNNEEDED.search(u.text):
-            s.slots["reason"] = "no longer needed"
-        if _ALL_ITEMS.search(u.text):
-            s.slots["all_items"] = True
-        a = _ADDRESS.search(u.text)
-        if a:
-            s.slots["address"] = {
-                k: (a[k] or "").strip() for k in ("address1", "address2", "city", "state", "zip")
-            } | {"country": "USA"}
-        said = (
-            m,
-            _REASON_MISTAKE.search(u.text),
-            _REASON_UNNEEDED.search(u.text),
-            _ALL_ITEMS.search(u.text),
-            a,
-        )
-        return found or any(x is not None for x in said)
-
     def _authenticate(
         self, s: DialogueState, u: Understood, actions: list[Action]
     ) -> Decision | None:
