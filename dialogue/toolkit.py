@@ -18,7 +18,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -289,7 +289,7 @@ def _run(session: ToolSession, name: str, args: dict[str, Any], *, execute: bool
             if writes and execute and out.ok:
                 db.add(
                     AuditEntry(
-                        at=datetime.now(timezone.utc),
+                        at=datetime.now(UTC),
                         session_id=session.session_id,
                         user_id=session.user_id,
                         tool=name,

@@ -133,10 +133,10 @@ class Fusion:
         history, facts = list(history), list(facts)
         trimmed: list[str] = []
         while True:
-            user_plain = self._user_content(turn, with_images=False)
-            user = self._user_content(turn, with_images=bool(shots)) if shots else user_plain
+            user_plain = self.user_content(turn, with_images=False)
+            user = self.user_content(turn, with_images=bool(shots)) if shots else user_plain
             messages = [
-                Message("system", self._system(language, facts)),
+                Message("system", self.system_content(language, facts)),
                 *history,
                 Message("user", user),
             ]
@@ -196,7 +196,8 @@ class Fusion:
             dicts, tokenize=False, add_generation_prompt=True, **kwargs
         )
 
-    def _system(self, language: str, facts: Sequence[Fact]) -> str:
+    def system_content(self, language: str, facts: Sequence[Fact] = ()) -> str:
+        """The system message: instructions, the reply language, and the facts quoted as data."""
         o = self.options
         text = o.system_prompt.format(
             company=o.company, language=LANGUAGE_NAMES.get(language, language)
@@ -208,7 +209,8 @@ class Fusion:
             text += "\n\nWhat the company's knowledge and tools say for this turn:\n" + blocks
         return text
 
-    def _user_content(self, turn: TurnInput, with_images: bool) -> str:
+    def user_content(self, turn: TurnInput, with_images: bool = False) -> str:
+        """The user message for a turn: typed text, then quoted transcript and screenshots."""
         o = self.options
         parts: list[str] = []
         if turn.text.strip():

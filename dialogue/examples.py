@@ -1,0 +1,130 @@
+"""Conversations to training examples: token ids and labels, loss on the agent's turns only.
+
+The prompt is what the Agent gives the model at inference: fusion's system message and user
+messages (a transcript or screenshot text quoted as data), rendered through the model's chat
+template. Each message is rendered and tokenized as its own piece, so the boundary between the
+turn header ("<start_of_turn>model\\n") and the reply is exact: labels cover the reply and the
+token that ends the turn, and everything else is -100.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from fusion.fuse import Fusion
+from fusion.types import Message, TurnInput
+from vision.types import Kind, OCRLine, PageText, Screenshot
+from voice.types import Transcript
+
+IGNORE = -100
+
+
+@dataclass(frozen=True)
+class Example:
+    conversation_id: str
+    input_ids: tuple[int, ...]
+    labels: tuple[int, ...]  # IGNORE where the model is not trained (system, customer, headers)
+    language: str = ""
+
+    @property
+    def n_target(self) -> int:
+        return sum(label != IGNORE for label in self.labels)
+
+
+def customer_message(turn, language: str, fusion: Fusion) -> str:
+    """A customer turn as the Agent would put it: typed text, quoted transcript and screenshot."""
+    transcript = None
+    if getattr(turn, "transcript", None):
+        transcript = Transcript(text=turn.transcript, language=language, duration_s=0.0)
+    shots = ()
+    if getattr(turn, "screenshot_text", None):
+        lines = tuple(
+            OCRLine(t, (0, 0, 1, 1), 1.0) for t in turn.screenshot_text.splitlines() if t.strip()
+        )
+        page = PageText(lines, language)
+        shots = (Screenshot("screenshot.png", 0, 0, page, (), Kind("other", 1.0)),)
+    return fusion.user_content(
+        TurnInput(text=turn.text or "", transcript=transcript, screenshots=shots)
+    )
+
+
+def messages_of(conv, fusion: Fusion) -> list[Message]:
+    out = [Message("system", fusion.system_content(conv.language))]
+    for turn in conv.turns:
+        if turn.role == "agent":
+            out.append(Message("assistant", turn.text))
+        else:
+            out.append(Message("user", customer_message(turn, conv.language, fusion)))
+    return out
+
+
+def _render(tokenizer, messages: Sequence[Message], generation: bool = False) -> str:
+    if not messages:
+        return ""
+    return tokenizer.apply_chat_template(
+        [m.to_dict() for m in messages], tokenize=False, add_generation_prompt=generation
+    )
+
+
+def encode(tokenizer, messages: Sequence[Message]) -> tuple[list[int], list[int]]:
+    """Token ids and labels for a conversation; labels only on assistant replies."""
+    ids: list[int] = []
+    labels: list[int] = []
+    done = ""
+    for i, m in enumerate(messages):
+        upto = _render(tokenizer, messages[: i + 1])
+        if not upto.startswith(done):
+            raise ValueError(
+                "the chat template does not render conversations by appending turns; it cannot be trained on turn by turn"
+            )
+        if m.role == "assistant":
+            head = _render(tokenizer, messages[:i], generation=True)[len(done) :]
+            body = upto[len(done) + len(head) :]
+            head_ids = tokenizer.encode(head, add_special_tokens=False)
+            body_ids = tokenizer.encode(body, add_special_tokens=False)
+            ids += head_ids + body_ids
+            labels += [IGNORE] * len(head_ids) + body_ids
+        else:
+            piece = tokenizer.encode(upto[len(done) :], add_special_tokens=False)
+            ids += piece
+            labels += [IGNORE] * len(piece)
+        done = upto
+    return ids, labels
+
+
+def build_example(conv, tokenizer, fusion: Fusion, max_len: int) -> Example | None:
+    """The conversation as one example; the oldest exchanges go first if it is over `max_len`.
+    None when no agent turn is left to learn from."""
+    messages = messages_of(conv, fusion)
+    while True:
+        ids, labels = encode(tokenizer, messages)
+        if len(ids) <= max_len or len(messages) <= 3:
+            break
+        messages = [messages[0], *messages[3:]]  # drop the oldest exchange, keep the system message
+        while len(messages) > 1 and messages[1].role != "user":
+            messages.pop(1)
+    if len(ids) > max_len:  # one exchange still too long: keep its end
+        ids, labels = ids[-max_len:], labels[-max_len:]
+    example = Example(conv.id, tuple(ids), tuple(labels), conv.language)
+    return example if example.n_target else None
+
+
+def build_examples(
+    conversations: Iterable, tokenizer, fusion: Fusion, max_len: int
+) -> list[Example]:
+    return [
+        e
+        for e in (build_example(c, tokenizer, fusion, max_len) for c in conversations)
+        if e is not None
+    ]
+
+
+def data_hash(paths: Sequence) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()[:16]
