@@ -19,12 +19,13 @@ COMMANDS = {
     ),
     "eval": (
         "dialogue.evaluate",
-        "evaluate the agent: `cca eval conversations` runs the scripted retail conversations",
+        "evaluate: `cca eval conversations` (the agent on scripted conversations), `cca eval dialogue` (the model)",
     ),
     "nlu": (
         "dialogue.nlu",
         "intent, entities and sentiment of a turn, English or Chinese (--json); train/eval the intent head",
     ),
+    "train": ("dialogue.train", "fine-tune the dialogue model from a TOML recipe (LoRA or full)"),
     "kb": (
         "dialogue.knowledge",
         "the knowledge base: add Markdown/JSON/CSV files and folders; search (--json)",

@@ -213,8 +213,17 @@ def summarise(results: list[ConversationResult]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["dialogue"]:
+        from dialogue.eval_dialogue import main as eval_dialogue
+
+        return eval_dialogue(argv[1:])
     p = argparse.ArgumentParser(prog="cca eval", description=__doc__.split("\n\n")[0])
-    p.add_argument("what", choices=["conversations"], help="what to evaluate")
+    p.add_argument(
+        "what",
+        choices=["conversations", "dialogue"],
+        help="what to evaluate (`cca eval dialogue --help`)",
+    )
     p.add_argument(
         "--suite", default=str(SUITE), help="conversations JSON (default: the project's suite)"
     )
