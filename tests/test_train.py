@@ -209,3 +209,13 @@ def test_no_training_examples_is_an_error(tmp_path):
     config, model, tok, _, dev = setup(tmp_path)
     with pytest.raises(ValueError, match="no training examples"):
         Trainer(config, model, tok, [], dev)
+
+
+def test_the_shipped_recipes_load():
+    from tests.conftest import ROOT
+
+    recipes = sorted((ROOT / "recipes").glob("*.toml"))
+    assert recipes
+    for path in recipes:
+        cfg = load_config(path)
+        assert cfg.model.name and cfg.run.out.startswith("runs/")
