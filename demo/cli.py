@@ -25,6 +25,10 @@ COMMANDS = {
         "dialogue.nlu",
         "intent, entities and sentiment of a turn, English or Chinese (--json); train/eval the intent head",
     ),
+    "convdata": (
+        "dialogue.converters",
+        "training conversations for the dialogue model: build (STC-3, ABCD, generated retail; redacted; train/dev/test), stats",
+    ),
     "train": ("dialogue.train", "fine-tune the dialogue model from a TOML recipe (LoRA or full)"),
     "kb": (
         "dialogue.knowledge",
