@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from dialogue.examples import IGNORE, build_examples, messages_of
-from dialogue.train import collate
+from dialogue.train import agent_token_loss, collate
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def perplexity(model, tokenizer, examples, batch_size: int = 4) -> float:
         chunk = examples[i : i + batch_size]
         batch = {k: v.to(device) for k, v in collate(chunk, pad).items()}
         n = int((batch["labels"][:, 1:] != IGNORE).sum())
-        total += model(**batch).loss.item() * n
+        total += agent_token_loss(model, batch).item() * n
         tokens += n
     return math.exp(total / max(tokens, 1))
 

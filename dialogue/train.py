@@ -133,6 +133,26 @@ def collate(batch: list[Example], pad_id: int) -> dict[str, torch.Tensor]:
     return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
+def agent_token_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The mean cross-entropy over target tokens, computing the output layer only where there is
+    a target. Gemma's vocabulary has 262,144 entries: full logits for every position of a batch
+    cost more than the rest of the network on a CPU, and most positions are the customer's."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    head, body = getattr(base, "lm_head", None), getattr(base, "model", None)
+    if head is None or body is None:  # not the usual decoder + head layout: the plain way
+        return model(**batch).loss
+    hidden = body(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+    ).last_hidden_state
+    targets = batch["labels"][:, 1:]
+    keep = targets != IGNORE
+    logits = head(hidden[:, :-1][keep]).float()
+    cap = getattr(base.config, "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    return torch.nn.functional.cross_entropy(logits, targets[keep])
+
+
 def wrap_lora(model, cfg: LoraConfig):
     if not cfg.enabled:
         return model
@@ -219,7 +239,7 @@ class Trainer:
             dtype=self.autocast or torch.float32,
             enabled=self.autocast is not None,
         ):
-            return self.model(**batch).loss
+            return agent_token_loss(self.model, batch)
 
     @torch.no_grad()
     def dev_loss(self) -> float:
@@ -459,14 +479,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_steps is not None:
         config = replace(config, optim=replace(config.optim, max_steps=args.max_steps))
     from dialogue.examples import data_hash
-    from dialogue.lm import load_model_and_tokenizer
-    from dialogue.template import ensure_chat_template
+    from dialogue.lm_load import load_pretrained, prepare_vocabulary
     from fusion.fuse import Fusion
 
     seed_everything(config.run.seed)
-    model, tokenizer = load_model_and_tokenizer(config.model.name)
-    if ensure_chat_template(tokenizer).added:
-        model.resize_token_embeddings(len(tokenizer))
+    try:
+        model, tokenizer = load_pretrained(config.model.name, dtype=torch.float32)
+    except (ImportError, OSError, ValueError) as e:
+        print(f"cca train: {e}", file=sys.stderr)
+        return 2
+    prepare_vocabulary(model, tokenizer)
     fusion = Fusion(tokenizer)
     try:
         train = load_examples(

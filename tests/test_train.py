@@ -219,3 +219,13 @@ def test_the_shipped_recipes_load():
     for path in recipes:
         cfg = load_config(path)
         assert cfg.model.name and cfg.run.out.startswith("runs/")
+
+
+def test_the_target_only_loss_equals_the_full_loss(tmp_path):
+    from dialogue.train import agent_token_loss, collate
+
+    config, model, tok, train, _ = setup(tmp_path)
+    batch = collate(train[:3], tok.pad_token_id)
+    model.eval()
+    with torch.no_grad():
+        assert torch.allclose(agent_token_loss(model, batch), model(**batch).loss, atol=1e-5)
