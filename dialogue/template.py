@@ -56,6 +56,8 @@ def stop_strings(tokenizer) -> tuple[str, ...]:
     """What ends the assistant's turn under this tokenizer's template."""
     template = getattr(tokenizer, "chat_template", "") or ""
     out = [t for t in ("<end_of_turn>", "<|im_end|>", "<|eot_id|>", "<|end|>") if t in template]
+    # a base model may run on into the next turn instead of closing its own: stop there too
+    out += [t for t in ("<start_of_turn>", "<|im_start|>") if t in template]
     if tokenizer.eos_token and tokenizer.eos_token not in out:
         out.append(tokenizer.eos_token)
     return tuple(out)
