@@ -38,8 +38,9 @@ class _Lazy:
 
 
 def build_services(
-    db: str, kb: str | None = None, retail: str | None = None, asr_model: str = "base"
-) -> AgentServices:
+    db: str, kb: str | None = None, retail: str | None = None, asr_model: str = "base",
+    lm: str | None = None, adapter: str | None = None,
+) -> AgentServices:  # fmt: skip
     from dialogue.backoffice import BackOffice
     from dialogue.nlu import NLU
 
@@ -80,9 +81,22 @@ def build_services(
 
         return ScreenshotReader.from_names()
 
+    generator = fusion = None
+    if lm:  # the dialogue model phrases the policy's decisions; without one, the templates do
+        from dialogue.lm import DialogueLM, GenerationOptions
+        from fusion.fuse import Fusion
+
+        model = DialogueLM.from_pretrained(lm, adapter=adapter)
+
+        class _Replies:
+            def generate(self, prompt: str) -> str:
+                return model.generate(prompt, GenerationOptions(max_new_tokens=120))
+
+        generator, fusion = _Replies(), Fusion(model.tokenizer)
     return AgentServices(
         nlu=NLU.load(catalogue=catalogue), office=office, knowledge=knowledge,
         asr=_Lazy(asr, f"Whisper {asr_model}"), reader=_Lazy(reader, "the screenshot reader"),
+        generator=generator, fusion=fusion,
     )  # fmt: skip
 
 
@@ -121,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--asr-model", default="base", help="Whisper model for audio turns (default base)"
     )
+    p.add_argument(
+        "--lm",
+        default=None,
+        help="a dialogue model to phrase replies (e.g. packaged:gemma-3-270m); default: templates",
+    )
+    p.add_argument("--adapter", default=None, help="a LoRA adapter for --lm (cca train's OUT/best)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -131,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s"
     )
     try:
-        services = build_services(args.db, args.kb, args.retail, args.asr_model)
+        services = build_services(
+            args.db, args.kb, args.retail, args.asr_model, args.lm, args.adapter
+        )
     except (ImportError, FileNotFoundError, ValueError, RuntimeError) as e:
         print(f"cca chat: {e}", file=sys.stderr)
         return 2
