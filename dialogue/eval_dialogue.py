@@ -49,7 +49,7 @@ def perplexity(model, tokenizer, examples, batch_size: int = 4) -> float:
 def turns_to_generate(conversations, fusion, max_turns: int):
     """(conversation id, language, prompt messages, customer text, reference reply) per agent turn."""
     out = []
-    for conv in conversations:
+    for conv in _interleaved(conversations):
         messages = messages_of(conv, fusion)
         for i, m in enumerate(messages):
             if m.role == "assistant" and i >= 2:
@@ -59,6 +59,18 @@ def turns_to_generate(conversations, fusion, max_turns: int):
         if len(out) >= max_turns:
             break
     return out[:max_turns]
+
+
+def _interleaved(conversations):
+    """English, Chinese, English, ... (and each source in turn), so a small sample has both."""
+    groups: dict[tuple[str, str], list] = {}
+    for c in conversations:
+        groups.setdefault((c.language, getattr(c, "source", "")), []).append(c)
+    queues = [list(g) for _, g in sorted(groups.items())]
+    while any(queues):
+        for q in queues:
+            if q:
+                yield q.pop(0)
 
 
 def generate_replies(lm, items, max_new_tokens: int, progress: bool = True) -> list[str]:
