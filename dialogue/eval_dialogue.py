@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.sources:
         convs = [c for c in convs if c.source in args.sources.split(",")]
-    convs = convs[: args.max_conversations]
+    convs = list(_interleaved(convs))[: args.max_conversations]  # both languages, every source
     report: dict = {"test": args.test, "conversations": len(convs), "models": {}}
     systems = [("base", None)] + ([("fine-tuned", args.adapter)] if args.adapter else [])
     replies_by: dict[str, list[str]] = {}
