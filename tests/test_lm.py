@@ -254,7 +254,11 @@ def test_a_tokenizer_without_template_gets_chatml_and_the_embeddings_grow():
     lm = DialogueLM(model, tok, device="cpu")
     assert lm.template.name == "chatml" and lm.template.added == 2 and tok.chat_template == CHATML
     assert model.get_input_embeddings().num_embeddings == len(tok) == n + 2
-    assert lm.stop_strings == ("<|im_end|>", "<eos>")
+    assert lm.stop_strings == (
+        "<|im_end|>",
+        "<|im_start|>",
+        "<eos>",
+    )  # a base model running on into a new turn stops too
     prompt = tok.apply_chat_template([{"role": "user", "content": "refund"}], tokenize=False, add_generation_prompt=True)  # fmt: skip
     assert tok.convert_tokens_to_ids("<|im_start|>") in lm.encode(prompt)
     assert isinstance(lm.generate(prompt, GenerationOptions(max_new_tokens=5)), str)
