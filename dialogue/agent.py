@@ -45,7 +45,8 @@ class AgentServices:
     """The shared parts. nlu: dialogue.nlu.NLU; office: dialogue.backoffice.BackOffice;
     knowledge: dialogue.knowledge.KnowledgeBase; asr: voice.whisper_asr.WhisperASR (or anything
     with transcribe(audio)); reader: vision.see.ScreenshotReader; fusion: fusion.fuse.Fusion;
-    generator: anything with generate(prompt) -> str; tts: anything with synthesize(text)."""
+    generator: anything with generate(prompt) -> str (and, declaring `takes_images = True`,
+    generate_fused(fused) for prompts with image soft tokens); tts: anything with synthesize(text)."""
 
     nlu: Any
     office: Any
@@ -213,7 +214,10 @@ class Agent:
                     self.history,
                     [Fact("policy:decision", f"{decision.kind}: {guide}"), *facts],
                 )
-                draft = svc.generator.generate(fused.prompt)
+                if fused.images and getattr(svc.generator, "takes_images", False):
+                    draft = svc.generator.generate_fused(fused)  # pictures as soft tokens
+                else:
+                    draft = svc.generator.generate(fused.prompt)
             except Exception as e:
                 errors.append(f"generate: {e}")
             timings["generate"] = (time.perf_counter() - t0) * 1000

@@ -76,23 +76,34 @@ def build_services(
 
         return _WithVAD()
 
+    encoder = {"name": "auto"}  # the projector's own encoder, when the adapter brings one
+
     def reader():
         from vision.see import ScreenshotReader
 
-        return ScreenshotReader.from_names()
+        return ScreenshotReader.from_names(encoder=encoder["name"])
 
     generator = fusion = None
     if lm:  # the dialogue model phrases the policy's decisions; without one, the templates do
         from dialogue.lm import DialogueLM, GenerationOptions
-        from fusion.fuse import Fusion
+        from fusion.fuse import Fusion, FusionOptions
 
         model = DialogueLM.from_pretrained(lm, adapter=adapter)
+        options = GenerationOptions(max_new_tokens=120)
 
         class _Replies:
-            def generate(self, prompt: str) -> str:
-                return model.generate(prompt, GenerationOptions(max_new_tokens=120))
+            takes_images = model.takes_images  # a projector came with the adapter
 
-        generator, fusion = _Replies(), Fusion(model.tokenizer)
+            def generate(self, prompt: str) -> str:
+                return model.generate(prompt, options)
+
+            def generate_fused(self, fused) -> str:
+                return model.generate_fused(fused, options)
+
+        per_image = model.projector.config.tokens_per_image if model.takes_images else 0
+        encoder["name"] = model.image_encoder or encoder["name"]
+        fusion_options = FusionOptions(image_tokens=model.takes_images, tokens_per_image=per_image or 16)  # fmt: skip
+        generator, fusion = _Replies(), Fusion(model.tokenizer, fusion_options)
     return AgentServices(
         nlu=NLU.load(catalogue=catalogue), office=office, knowledge=knowledge,
         asr=_Lazy(asr, f"Whisper {asr_model}"), reader=_Lazy(reader, "the screenshot reader"),

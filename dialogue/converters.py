@@ -2,7 +2,7 @@
 dialogues, every text redacted, split into train/dev/test by conversation group.
 
     cca convdata build [--out data/dialogue] [--sources stc3,abcd,retail] [--n-retail 1500]
-                       [--seed 0] [--data ../shared/data]
+                       [--seed 0] [--data ../shared/data] [--images]
     cca convdata stats [data/dialogue]
 
 `build` writes OUT/{train,dev,test}.jsonl (the `dialogue.convdata` format) and OUT/manifest.json:
@@ -10,6 +10,9 @@ counts per source, language and split, what the cleaning and the redaction remov
 of every output file and of every input file read. The inputs are read at run time from the
 shared data folder (--data, else $CCA_SHARED_DATA, else shared/data beside the checkout) and
 are never copied into the repository; the default OUT, data/dialogue, is meant to be git-ignored.
+With --images, every customer turn that carries screenshot text gets the picture too: the text
+rendered as an app page (vision.synth.render_lines) into OUT/images/, its path in the turn's
+`image` (relative to OUT), so that `cca train` trains the image projector with the model.
 `stats` prints the table and checks the files against the manifest's hashes.
 
 Licences of what goes in: STC-3 annotations CC-BY-4.0 (NTCIR-14 STC-3, sakai-lab/stc3-dataset);
@@ -125,6 +128,30 @@ def read_sources(
     return convs, notes
 
 
+def render_images(
+    convs: Sequence[Conversation], out: Path, progress: bool = True
+) -> tuple[list[Conversation], int]:
+    """(the conversations with `image` set on turns that carry screenshot text, pictures written)"""
+    from PIL import Image as PILImage
+
+    from vision.synth import render_lines
+
+    folder = out / "images"
+    folder.mkdir(parents=True, exist_ok=True)
+    done, n = [], 0
+    for conv in tqdm(convs, desc="images", unit="conv", disable=not progress, file=sys.stderr):
+        turns = list(conv.turns)
+        for i, t in enumerate(turns):
+            if t.role != "customer" or not t.screenshot_text or t.image:
+                continue
+            shot = render_lines(t.screenshot_text.splitlines(), conv.language, seed=n)
+            name = f"images/{conv.id}-{i}.png"
+            PILImage.fromarray(shot.image.rgb).save(out / name, optimize=True)
+            turns[i], n = replace(t, image=name), n + 1
+        done.append(replace(conv, turns=tuple(turns)))
+    return done, n
+
+
 def build(
     out: str | Path = DEFAULT_OUT,
     sources: Sequence[str] = SOURCES,
@@ -133,8 +160,10 @@ def build(
     seed: int = 0,
     ratios: Sequence[float] = DEFAULT_RATIOS,
     progress: bool = True,
+    images: bool = False,
 ) -> dict[str, Any]:
-    """Read, redact, split and write; returns the manifest (also written to OUT/manifest.json)."""
+    """Read, redact, split and write (and with `images` render the screenshots); returns the
+    manifest (also written to OUT/manifest.json)."""
     out, data_dir = Path(out), Path(data_dir) if data_dir else default_data_dir()
     ratios = check_ratios(ratios)  # before the reading, which takes a while
     convs, notes = read_sources(sources, data_dir, n_retail, seed)
@@ -143,8 +172,11 @@ def build(
         conv, r = redact_conversation(conv)
         redacted.append(conv)
         report += r
-    splits = split_conversations(redacted, seed, ratios)
     out.mkdir(parents=True, exist_ok=True)
+    n_images = 0
+    if images:
+        redacted, n_images = render_images(redacted, out, progress)
+    splits = split_conversations(redacted, seed, ratios)
     files = {}
     for name in SPLITS:
         path = out / f"{name}.jsonl"
@@ -164,6 +196,7 @@ def build(
         "counts": {
             "conversations": len(redacted),
             "turns": sum(len(c.turns) for c in redacted),
+            "images": n_images,
             "by_split": {name: len(splits[name]) for name in SPLITS},
             "by_source": by_source,
         },
@@ -239,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--n-retail", type=int, default=1500, help="generated retail conversations")
     b.add_argument("--seed", type=int, default=0, help="for the generator and the split")
     b.add_argument("--ratios", default="0.8,0.1,0.1", help="train,dev,test shares")
+    b.add_argument("--images", action="store_true", help="render the screenshots of customer turns into OUT/images")  # fmt: skip
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
     s = sub.add_parser("stats", help="print the counts of a built folder and check its hashes")
     s.add_argument("folder", type=Path, nargs="?", default=DEFAULT_OUT)
@@ -266,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         ratios = [float(x) for x in args.ratios.split(",")]
         sources = [x.strip() for x in args.sources.split(",") if x.strip()]
         t0 = time.perf_counter()
-        manifest = build(args.out, sources, args.data, args.n_retail, args.seed, ratios, progress=not args.no_progress)  # fmt: skip
+        manifest = build(args.out, sources, args.data, args.n_retail, args.seed, ratios, progress=not args.no_progress, images=args.images)  # fmt: skip
         counts = manifest["counts"]
         print(
             f"wrote {counts['conversations']} conversations ({counts['turns']} turns) to "

@@ -5,6 +5,11 @@ messages (a transcript or screenshot text quoted as data), rendered through the 
 template. Each message is rendered and tokenized as its own piece, so the boundary between the
 turn header ("<start_of_turn>model\\n") and the reply is exact: labels cover the reply and the
 token that ends the turn, and everything else is -100.
+
+A customer turn whose screenshot has encoder features (`features`, keyed by the turn's `image`
+path) gets the image placeholder tokens in its message, as the Agent's prompt has them, and the
+example carries those features in prompt order: the trainer projects them into the placeholders
+(fusion.projector), so the projector learns with the language model.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from dataclasses import dataclass
 
 from fusion.fuse import Fusion
 from fusion.types import Message, TurnInput
-from vision.types import Kind, OCRLine, PageText, Screenshot
+from vision.types import ImageFeatures, Kind, OCRLine, PageText, Screenshot
 from voice.types import Transcript
 
 IGNORE = -100
@@ -27,36 +32,54 @@ class Example:
     input_ids: tuple[int, ...]
     labels: tuple[int, ...]  # IGNORE where the model is not trained (system, customer, headers)
     language: str = ""
+    images: tuple[ImageFeatures, ...] = ()  # one per run of image placeholders, in prompt order
 
     @property
     def n_target(self) -> int:
         return sum(label != IGNORE for label in self.labels)
 
 
-def customer_message(turn, language: str, fusion: Fusion) -> str:
-    """A customer turn as the Agent would put it: typed text, quoted transcript and screenshot."""
+def customer_message(
+    turn, language: str, fusion: Fusion, features: ImageFeatures | None = None
+) -> str:
+    """A customer turn as the Agent would put it: typed text, quoted transcript and screenshot
+    (with its image placeholders when `features` are given)."""
     transcript = None
     if getattr(turn, "transcript", None):
         transcript = Transcript(text=turn.transcript, language=language, duration_s=0.0)
     shots = ()
-    if getattr(turn, "screenshot_text", None):
+    if getattr(turn, "screenshot_text", None) or features is not None:
         lines = tuple(
-            OCRLine(t, (0, 0, 1, 1), 1.0) for t in turn.screenshot_text.splitlines() if t.strip()
+            OCRLine(t, (0, 0, 1, 1), 1.0)
+            for t in (turn.screenshot_text or "").splitlines()
+            if t.strip()
         )
         page = PageText(lines, language)
-        shots = (Screenshot("screenshot.png", 0, 0, page, (), Kind("other", 1.0)),)
+        shot = Screenshot("screenshot.png", 0, 0, page, (), Kind("other", 1.0), features)
+        shots = (shot,)
     return fusion.user_content(
-        TurnInput(text=turn.text or "", transcript=transcript, screenshots=shots)
+        TurnInput(text=turn.text or "", transcript=transcript, screenshots=shots),
+        with_images=features is not None,
     )
 
 
-def messages_of(conv, fusion: Fusion) -> list[Message]:
+def turn_features(turn, features: dict[str, ImageFeatures] | None) -> ImageFeatures | None:
+    image = getattr(turn, "image", None)
+    return features.get(image) if features and image else None
+
+
+def messages_of(
+    conv, fusion: Fusion, features: dict[str, ImageFeatures] | None = None
+) -> list[Message]:
+    """The conversation as the Agent's messages; `features` maps a turn's image path to what
+    the encoder saw in it (turns whose image is not in it stay text only)."""
     out = [Message("system", fusion.system_content(conv.language))]
     for turn in conv.turns:
         if turn.role == "agent":
             out.append(Message("assistant", turn.text))
         else:
-            out.append(Message("user", customer_message(turn, conv.language, fusion)))
+            f = turn_features(turn, features)
+            out.append(Message("user", customer_message(turn, conv.language, fusion, f)))
     return out
 
 
@@ -94,10 +117,12 @@ def encode(tokenizer, messages: Sequence[Message]) -> tuple[list[int], list[int]
     return ids, labels
 
 
-def build_example(conv, tokenizer, fusion: Fusion, max_len: int) -> Example | None:
+def build_example(
+    conv, tokenizer, fusion: Fusion, max_len: int, features: dict[str, ImageFeatures] | None = None
+) -> Example | None:
     """The conversation as one example; the oldest exchanges go first if it is over `max_len`.
     None when no agent turn is left to learn from."""
-    messages = messages_of(conv, fusion)
+    messages = messages_of(conv, fusion, features)
     while True:
         ids, labels = encode(tokenizer, messages)
         if len(ids) <= max_len or len(messages) <= 3:
@@ -107,16 +132,43 @@ def build_example(conv, tokenizer, fusion: Fusion, max_len: int) -> Example | No
             messages.pop(1)
     if len(ids) > max_len:  # one exchange still too long: keep its end
         ids, labels = ids[-max_len:], labels[-max_len:]
-    example = Example(conv.id, tuple(ids), tuple(labels), conv.language)
+    images: tuple[ImageFeatures, ...] = ()
+    if features:
+        ids, labels, images = _keep_whole_images(conv, ids, labels, tokenizer, fusion, features)
+    example = Example(conv.id, tuple(ids), tuple(labels), conv.language, images)
     return example if example.n_target else None
 
 
+def _keep_whole_images(conv, ids, labels, tokenizer, fusion: Fusion, features):
+    """The features of the images whose placeholders survived the cuts (the latest ones: cuts
+    take the oldest text first), and the ids without the placeholders of an image cut in half."""
+    o = fusion.options
+    token = tokenizer.convert_tokens_to_ids(o.image_token)
+    given = [f for t in conv.turns if t.role != "agent" if (f := turn_features(t, features))]
+    slots = sum(i == token for i in ids)
+    whole, partial = divmod(slots, o.tokens_per_image)
+    if partial:  # the first run was cut: drop its remains (they are never trained on)
+        drop = set([k for k, i in enumerate(ids) if i == token][:partial])
+        ids = [i for k, i in enumerate(ids) if k not in drop]
+        labels = [x for k, x in enumerate(labels) if k not in drop]
+    if whole > len(given):
+        raise ValueError(
+            f"{conv.id}: the prompt has {slots} image placeholder tokens but the conversation has "
+            f"{len(given)} image(s); does its text contain {o.image_token!r}?"
+        )
+    return ids, labels, tuple(given[len(given) - whole :])
+
+
 def build_examples(
-    conversations: Iterable, tokenizer, fusion: Fusion, max_len: int
+    conversations: Iterable,
+    tokenizer,
+    fusion: Fusion,
+    max_len: int,
+    features: dict[str, ImageFeatures] | None = None,
 ) -> list[Example]:
     return [
         e
-        for e in (build_example(c, tokenizer, fusion, max_len) for c in conversations)
+        for e in (build_example(c, tokenizer, fusion, max_len, features) for c in conversations)
         if e is not None
     ]
 

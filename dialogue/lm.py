@@ -14,7 +14,10 @@ A conversation keeps its KV cache between turns (`lm.new_conversation()`): a pro
 with the tokens of the previous prompt and reply encodes only what follows them; where it
 departs earlier (history trimmed), the cache is cut back to the common prefix, or dropped.
 
-Image soft tokens (fusion.projector) go in through `generate_embeds`:
+Image soft tokens (fusion.projector): with a projector attached (`cca train` saves one beside
+the adapter when the data had pictures, and `from_pretrained` loads it), `generate_fused(fused)`
+projects `fused.images` into the prompt's placeholders; `takes_images` says whether it can.
+Underneath it is `generate_embeds`:
 
     ids = lm.encode(fused.prompt)
     embeds = merge_image_embeddings(lm.embed(ids), torch.tensor([ids]), image_token_id,
@@ -146,6 +149,25 @@ class DialogueLM:
         probe = tokenizer("", add_special_tokens=True)["input_ids"]
         bos = tokenizer.bos_token_id
         self._bos = [bos] if bos is not None and probe[:1] == [bos] else []
+        self.projector = None  # fusion.projector.ImageProjector, see attach_projector
+        self.image_encoder = ""  # the encoder the projector was trained on
+
+    @property
+    def takes_images(self) -> bool:
+        """True when image soft tokens can go in (a projector is attached)."""
+        return self.projector is not None
+
+    def attach_projector(self, projector, encoder: str = "") -> None:
+        """Use `projector` for the pictures of fused inputs; `encoder` names the image encoder
+        it was trained on (the screenshot reader must use the same)."""
+        d_model = self._net.get_input_embeddings().embedding_dim
+        if projector.config.d_model != d_model:
+            raise ValueError(
+                f"the projector gives {projector.config.d_model}-wide tokens and this model takes "
+                f"{d_model}: it was trained for another model"
+            )
+        self.projector = projector.to(self.device).eval()
+        self.image_encoder = encoder
 
     @classmethod
     def from_pretrained(
@@ -170,7 +192,15 @@ class DialogueLM:
                 logger.info("tokenizer from the adapter folder %s", adapter)
             prepare_vocabulary(model, tokenizer)  # before the adapter, whose shapes follow it
             model = load_adapter(model, adapter, merge=merge)
-        return cls(model, tokenizer, device=dev, dtype=dtype)
+        lm = cls(model, tokenizer, device=dev, dtype=dtype)
+        if adapter is not None:
+            from fusion.projector import ImageProjector
+
+            if ImageProjector.exists(adapter):
+                projector, encoder = ImageProjector.load(adapter)
+                lm.attach_projector(projector.to(dtype=dtype), encoder)
+                logger.info("image projector from %s (encoder %s)", adapter, encoder or "?")
+        return lm
 
     # ------------------------------------------------------------ helpers
 
@@ -225,6 +255,39 @@ class DialogueLM:
         if conversation is not None and conversation.busy:
             raise RuntimeError("this conversation is still streaming a reply: finish or close that stream first")  # fmt: skip
         return self._loop(ids, None, options, conversation)
+
+    def generate_fused(
+        self,
+        fused,
+        options: GenerationOptions = GenerationOptions(),
+        conversation: Conversation | None = None,
+    ) -> str:
+        return "".join(self.stream_fused(fused, options, conversation))
+
+    def stream_fused(
+        self,
+        fused,
+        options: GenerationOptions = GenerationOptions(),
+        conversation: Conversation | None = None,
+    ) -> Iterator[str]:
+        """As `stream`, from a fusion.FusedInput: its pictures go in as soft tokens through the
+        attached projector (a prompt with pictures runs without the conversation's KV cache)."""
+        if not fused.images:
+            return self.stream(fused.prompt, options, conversation)
+        if self.projector is None:
+            raise ValueError(
+                "the fused input has image placeholders but this model has no projector: load an "
+                "adapter trained with images, or fuse with FusionOptions(image_tokens=False)"
+            )
+        from fusion.projector import merge_image_embeddings
+
+        ids = self.encode(fused.prompt)
+        embeds = self.embed(ids)
+        with torch.inference_mode():
+            soft = self.projector.project(fused.images, self.device, embeds.dtype)
+            token = self.tokenizer.convert_tokens_to_ids(fused.image_token)
+            embeds = merge_image_embeddings(embeds, torch.tensor([ids], device=self.device), token, soft)  # fmt: skip
+        return self.stream_embeds(embeds, options)
 
     def generate_embeds(
         self,

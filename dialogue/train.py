@@ -2,7 +2,10 @@
 
 Loss on the agent's turns only (dialogue.examples); AdamW with weight decay off biases and norms;
 linear warmup then linear decay; gradient accumulation and clipping; LoRA through peft, or full
-fine-tuning; bf16 autocast on CUDA. The dev loss is measured every `eval.every` optimizer steps:
+fine-tuning; bf16 autocast on CUDA. When training conversations carry screenshot images (a
+turn's `image`), the image encoder reads them once and the fusion projector (fusion.projector)
+trains jointly: its soft tokens fill the image placeholders of the prompt, and it is saved beside
+the adapter (OUT/best/projector.*). The dev loss is measured every `eval.every` optimizer steps:
 the best adapter is kept in OUT/best, training stops after `eval.patience` evaluations without
 improvement, and OUT/last holds everything needed to resume at the same step with the same state
 (weights, optimizer, schedule, data order, random generators). Metrics go to OUT/metrics.jsonl
@@ -74,6 +77,14 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class ImagesConfig:
+    enabled: bool = True  # train the projector when the data has images (False: their text only)
+    encoder: str = "efficientnet_lite0"  # vision.encoder.ImageEncoder.from_pretrained name
+    tokens_per_image: int = 16  # soft tokens per picture (a square number)
+    lr: float = 1e-3  # the projector starts from random weights: a higher rate than LoRA's
+
+
+@dataclass(frozen=True)
 class RunConfig:
     out: str = "runs/dialogue"
     seed: int = 0
@@ -88,11 +99,13 @@ class TrainConfig:
     lora: LoraConfig = field(default_factory=LoraConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    images: ImagesConfig = field(default_factory=ImagesConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
 
 def load_config(path: str | Path) -> TrainConfig:
-    """A TOML recipe: sections [model] [data] [lora] [optim] [eval] [run]; unknown keys are errors."""
+    """A TOML recipe: sections [model] [data] [lora] [optim] [eval] [images] [run]; unknown keys
+    are errors."""
     raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     parts = {}
     for f in fields(TrainConfig):
@@ -120,7 +133,8 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def collate(batch: list[Example], pad_id: int) -> dict[str, torch.Tensor]:
+def collate(batch: list[Example], pad_id: int) -> dict:
+    """Padded tensors, and under "images" the examples' image features, batch-major."""
     n = max(len(e.input_ids) for e in batch)
     ids = torch.full((len(batch), n), pad_id, dtype=torch.long)
     labels = torch.full((len(batch), n), IGNORE, dtype=torch.long)
@@ -130,20 +144,23 @@ def collate(batch: list[Example], pad_id: int) -> dict[str, torch.Tensor]:
         ids[i, :k] = torch.tensor(e.input_ids)
         labels[i, :k] = torch.tensor(e.labels)
         mask[i, :k] = 1
-    return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+    images = [f for e in batch for f in e.images]
+    return {"input_ids": ids, "labels": labels, "attention_mask": mask, "images": images}
 
 
-def agent_token_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+def agent_token_loss(
+    model, batch: dict[str, torch.Tensor], inputs_embeds: torch.Tensor | None = None
+) -> torch.Tensor:
     """The mean cross-entropy over target tokens, computing the output layer only where there is
     a target. Gemma's vocabulary has 262,144 entries: full logits for every position of a batch
-    cost more than the rest of the network on a CPU, and most positions are the customer's."""
+    cost more than the rest of the network on a CPU, and most positions are the customer's.
+    `inputs_embeds` (image soft tokens merged in) replaces the ids as the input when given."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     head, body = getattr(base, "lm_head", None), getattr(base, "model", None)
+    given = {"input_ids": batch["input_ids"]} if inputs_embeds is None else {"inputs_embeds": inputs_embeds}  # fmt: skip
     if head is None or body is None:  # not the usual decoder + head layout: the plain way
-        return model(**batch).loss
-    hidden = body(
-        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-    ).last_hidden_state
+        return model(**given, attention_mask=batch["attention_mask"], labels=batch["labels"]).loss
+    hidden = body(**given, attention_mask=batch["attention_mask"]).last_hidden_state
     targets = batch["labels"][:, 1:]
     keep = targets != IGNORE
     logits = head(hidden[:, :-1][keep]).float()
@@ -190,14 +207,30 @@ class Trainer:
     """Trains `model` (already built, LoRA-wrapped or not) on examples; see the module docstring."""
 
     def __init__(
-        self, config: TrainConfig, model, tokenizer, train: list[Example], dev: list[Example]
+        self,
+        config: TrainConfig,
+        model,
+        tokenizer,
+        train: list[Example],
+        dev: list[Example],
+        projector=None,
+        image_token: str = "<image>",
     ):
+        """`projector` (fusion.projector.ImageProjector) is needed when examples carry images;
+        `image_token` is the placeholder the prompts hold (fusion.FusionOptions.image_token)."""
         if not train:
             raise ValueError(
                 "no training examples: check [data] train and that its conversations have agent turns"
             )
         self.config, self.model, self.tokenizer = config, model, tokenizer
         self.train_set, self.dev_set = train, dev
+        self.projector = projector
+        if projector is None and any(e.images for e in (*train, *dev)):
+            raise ValueError(
+                "the examples carry images but no projector was given: pass an ImageProjector, "
+                "or build the examples without image features ([images] enabled = false)"
+            )
+        self.image_token_id = tokenizer.convert_tokens_to_ids(image_token) if projector else None
         self.out = Path(config.run.out)
         self.device = torch.device(
             config.run.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -208,13 +241,20 @@ class Trainer:
         for name, p in self.model.named_parameters():
             if p.requires_grad:
                 (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
-        self.optimizer = torch.optim.AdamW(
-            [
-                {"params": decay, "weight_decay": o.weight_decay},
-                {"params": no_decay, "weight_decay": 0.0},
-            ],
-            lr=o.lr,
-        )
+        groups = [
+            {"params": decay, "weight_decay": o.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+        if projector is not None:
+            projector.to(self.device).train()
+            groups.append(
+                {
+                    "params": list(projector.parameters()),
+                    "weight_decay": o.weight_decay,
+                    "lr": config.images.lr,
+                }  # fmt: skip
+            )
+        self.optimizer = torch.optim.AdamW(groups, lr=o.lr)
         per_epoch = math.ceil(len(train) / (o.batch_size * o.grad_accum))
         self.total_steps = o.max_steps or per_epoch * o.epochs
         warmup = max(1, int(o.warmup_ratio * self.total_steps))
@@ -232,14 +272,31 @@ class Trainer:
         self.autocast = torch.bfloat16 if self.device.type == "cuda" else None
 
     # ------------------------------------------------------------------ loss
-    def _loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def _loss(self, batch: dict) -> torch.Tensor:
+        images = batch.pop("images", [])
         batch = {k: v.to(self.device) for k, v in batch.items()}
         with torch.autocast(
             self.device.type,
             dtype=self.autocast or torch.float32,
             enabled=self.autocast is not None,
         ):
-            return agent_token_loss(self.model, batch)
+            embeds = None
+            if images:
+                from fusion.projector import merge_image_embeddings
+
+                embeds = self.model.get_input_embeddings()(batch["input_ids"])
+                soft = self.projector.project(images, self.device, embeds.dtype)
+                embeds = merge_image_embeddings(
+                    embeds, batch["input_ids"], self.image_token_id, soft
+                )
+            return agent_token_loss(self.model, batch, embeds)
+
+    def named_trainables(self) -> dict[str, torch.nn.Parameter]:
+        """What the optimizer changes: the model's trainable parameters and the projector's."""
+        out = {n: p for n, p in self.model.named_parameters() if p.requires_grad}
+        if self.projector is not None:
+            out |= {f"projector.{n}": p for n, p in self.projector.named_parameters()}
+        return out
 
     @torch.no_grad()
     def dev_loss(self) -> float:
@@ -247,6 +304,8 @@ class Trainer:
         if not self.dev_set:
             return math.nan
         self.model.eval()
+        if self.projector is not None:
+            self.projector.eval()
         total, tokens = 0.0, 0
         for i in range(0, len(self.dev_set), self.config.optim.batch_size):
             chunk = self.dev_set[i : i + self.config.optim.batch_size]
@@ -254,6 +313,8 @@ class Trainer:
             total += self._loss(collate(chunk, self.pad_id)).item() * n
             tokens += n
         self.model.train()
+        if self.projector is not None:
+            self.projector.train()
         return total / max(tokens, 1)
 
     # ------------------------------------------------------------------ the loop
@@ -303,7 +364,9 @@ class Trainer:
                     micro += 1
                     if micro % o.grad_accum and st.position < len(order):
                         continue
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), o.max_grad_norm)
+                    torch.nn.utils.clip_grad_norm_(
+                        list(self.named_trainables().values()), o.max_grad_norm
+                    )
                     self.optimizer.step()
                     self.scheduler.step()
                     self.optimizer.zero_grad(set_to_none=True)
@@ -367,6 +430,8 @@ class Trainer:
         folder.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(folder)  # a peft model saves only its adapter
         self.tokenizer.save_pretrained(folder)
+        if self.projector is not None:
+            self.projector.save(folder, encoder=self.config.images.encoder)
         (folder / "cca_run.json").write_text(
             json.dumps(
                 {
@@ -380,9 +445,7 @@ class Trainer:
 
     def save_checkpoint(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        trainable = {
-            n: p.detach().cpu().clone() for n, p in self.model.named_parameters() if p.requires_grad
-        }
+        trainable = {n: p.detach().cpu().clone() for n, p in self.named_trainables().items()}
         tmp = folder / "state.pt.tmp"
         torch.save(
             {
@@ -395,7 +458,7 @@ class Trainer:
 
     def load_checkpoint(self, folder: Path) -> None:
         ck = torch.load(folder / "state.pt", map_location="cpu", weights_only=False)
-        params = dict(self.model.named_parameters())
+        params = self.named_trainables()
         with torch.no_grad():
             for n, v in ck["trainable"].items():
                 params[n].copy_(v.to(params[n].device))
@@ -446,18 +509,90 @@ def plot_losses(metrics: Path, png: Path) -> None:
     plt.close(fig)
 
 
-def load_examples(
-    path: str, tokenizer, fusion, config: DataConfig, limit: int = 0
-) -> list[Example]:
+def read_conversations(path: str, config: DataConfig, limit: int = 0) -> list:
     from dialogue.convdata import read_jsonl
-    from dialogue.examples import build_examples
 
     convs = read_jsonl(path)
     if config.sources:
         convs = [c for c in convs if c.source in config.sources]
-    if limit:
-        convs = convs[:limit]
-    return build_examples(convs, tokenizer, fusion, config.max_len)
+    return convs[:limit] if limit else convs
+
+
+def image_paths(convs, jsonl: str) -> dict[str, Path]:
+    """A turn's `image` -> the file (a relative path is relative to the JSONL file's folder)."""
+    base = Path(jsonl).parent
+    return {
+        t.image: (Path(t.image) if Path(t.image).is_absolute() else base / t.image)
+        for c in convs
+        for t in c.turns
+        if t.image
+    }
+
+
+def encode_images(
+    paths: dict[str, Path], encoder, cache: dict[Path, object], progress: bool = True
+) -> dict[str, object]:
+    """The encoder's features of every picture (read once; `cache` is shared across files). A
+    picture that cannot be read is logged and left out: its turn trains on its text alone."""
+    from tqdm import tqdm
+
+    from vision.image import ImageError, load_image
+
+    todo = sorted({p for p in paths.values() if p not in cache})
+    bar = tqdm(total=len(todo), desc="images", unit="img", disable=not progress or not todo, file=sys.stderr)  # fmt: skip
+    for start in range(0, len(todo), encoder.batch_size):
+        chunk, read = todo[start : start + encoder.batch_size], {}
+        for path in chunk:
+            try:
+                read[path] = load_image(path)
+            except (ImageError, OSError) as e:
+                logger.warning("image left out, its turn keeps its text: %s", e)
+                cache[path] = None
+        for path, feats in zip(read, encoder.encode(list(read.values())), strict=True):
+            cache[path] = feats
+        bar.update(len(chunk))
+    bar.close()
+    return {key: cache[p] for key, p in paths.items() if cache.get(p) is not None}
+
+
+def load_examples(
+    path: str, tokenizer, fusion, config: DataConfig, limit: int = 0, images=None
+) -> list[Example]:
+    """Examples from a JSONL file; `images` (encoder, cache) adds image features to the turns
+    that have a picture."""
+    from dialogue.examples import build_examples
+
+    convs = read_conversations(path, config, limit)
+    features = encode_images(image_paths(convs, path), *images) if images else None
+    return build_examples(convs, tokenizer, fusion, config.max_len, features)
+
+
+def has_images(path: str, config: DataConfig, limit: int = 0) -> bool:
+    return bool(image_paths(read_conversations(path, config, limit), path))
+
+
+def image_setup(config: TrainConfig, model, tokenizer):
+    """(encoder, projector, fusion options) when [images] is on and the training data has
+    pictures, else (None, None, text-only fusion options). Adds the placeholder token to the
+    tokenizer (and rows to the embeddings) when it is not one token yet."""
+    from fusion.fuse import FusionOptions
+
+    opts = FusionOptions()
+    if not config.images.enabled or not has_images(config.data.train, config.data, config.data.max_train):  # fmt: skip
+        return None, None, replace(opts, image_tokens=False)
+    from fusion.projector import ImageProjector, ProjectorConfig
+    from vision.encoder import ImageEncoder
+
+    encoder = ImageEncoder.from_pretrained(config.images.encoder, device=config.run.device or None)
+    if len(tokenizer.encode(opts.image_token, add_special_tokens=False)) != 1:
+        tokenizer.add_special_tokens({"additional_special_tokens": [opts.image_token]})
+    if len(tokenizer) > model.get_input_embeddings().num_embeddings:
+        model.resize_token_embeddings(len(tokenizer))
+    hidden = model.get_input_embeddings().embedding_dim
+    projector = ImageProjector(
+        ProjectorConfig(encoder.d_vision, hidden, tokens_per_image=config.images.tokens_per_image)
+    )
+    return encoder, projector, replace(opts, tokens_per_image=config.images.tokens_per_image)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -489,23 +624,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cca train: {e}", file=sys.stderr)
         return 2
     prepare_vocabulary(model, tokenizer)
-    fusion = Fusion(tokenizer)
     try:
-        train = load_examples(
-            config.data.train, tokenizer, fusion, config.data, config.data.max_train
-        )
-        dev = load_examples(config.data.dev, tokenizer, fusion, config.data, config.data.max_dev)
-    except (OSError, ValueError) as e:
+        encoder, projector, fusion_options = image_setup(config, model, tokenizer)
+        fusion = Fusion(tokenizer, fusion_options)
+        images = (encoder, {}, not args.no_progress) if encoder else None
+        d = config.data
+        train = load_examples(d.train, tokenizer, fusion, d, d.max_train, images)
+        dev = load_examples(d.dev, tokenizer, fusion, d, d.max_dev, images)
+    except (ImportError, OSError, ValueError) as e:
         print(f"cca train: {e}", file=sys.stderr)
         return 2
     model = wrap_lora(model, config.lora)
-    trainer = Trainer(config, model, tokenizer, train, dev)
+    trainer = Trainer(config, model, tokenizer, train, dev, projector, fusion_options.image_token)
     Path(config.run.out).mkdir(parents=True, exist_ok=True)
     run = {
         "config": _plain(config),
         "data_hash": data_hash([config.data.train, config.data.dev]),
         "train_examples": len(train),
         "dev_examples": len(dev),
+        "train_images": sum(len(e.images) for e in train),
     }
     (Path(config.run.out) / "run.json").write_text(json.dumps(run, indent=2))
     print(

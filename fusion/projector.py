@@ -9,9 +9,11 @@ fine-tuning (gradients flow through the merge) and is optional at inference: a p
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -71,6 +73,41 @@ class ImageProjector(nn.Module):
         x = torch.from_numpy(np.stack([f.patches for f in features])).to(param.device, param.dtype)
         out = self(x, grids.pop())
         return out.to(device or out.device, dtype or out.dtype)
+
+    # ------------------------------------------------------------ files
+    WEIGHTS = "projector.safetensors"
+    CONFIG = "projector.json"
+
+    def save(self, folder: str | Path, encoder: str = "") -> None:
+        """projector.safetensors and projector.json (its config and the image encoder it was
+        trained on, which must read the pictures at inference) into `folder`."""
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        save_file(state, str(folder / self.WEIGHTS))
+        meta = {"config": asdict(self.config), "encoder": encoder}
+        (folder / self.CONFIG).write_text(json.dumps(meta, indent=2))
+
+    @classmethod
+    def exists(cls, folder: str | Path) -> bool:
+        return (Path(folder) / cls.WEIGHTS).is_file()
+
+    @classmethod
+    def load(cls, folder: str | Path) -> tuple[ImageProjector, str]:
+        """(the projector saved in `folder`, the name of the encoder it was trained on)."""
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        if not cls.exists(folder):
+            raise FileNotFoundError(
+                f"no {cls.WEIGHTS} in {folder}: it holds no trained projector (train with images)"
+            )
+        meta = json.loads((folder / cls.CONFIG).read_text())
+        projector = cls(ProjectorConfig(**meta["config"]))
+        projector.load_state_dict(load_file(str(folder / cls.WEIGHTS)))
+        return projector.eval(), meta.get("encoder", "")
 
 
 def merge_image_embeddings(

@@ -477,6 +477,25 @@ def test_build_writes_redacted_splits_and_a_manifest(shared, tmp_path, capsys):
     assert json.loads((again / "manifest.json").read_text())["files"] == manifest["files"]
 
 
+def test_build_with_images_renders_every_screenshot(shared, tmp_path):
+    from vision.image import load_image
+
+    out = tmp_path / "out"
+    assert build(shared, out, "--images") == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    turns = [t for s in SPLITS for c in read_jsonl(out / f"{s}.jsonl") for t in c.turns]
+    shots = [t for t in turns if t.screenshot_text]
+    assert shots and manifest["counts"]["images"] == len(shots)
+    assert all(t.image and t.image.startswith("images/") for t in shots)
+    assert not any(t.image for t in turns if not t.screenshot_text)
+    picture = load_image(out / shots[0].image)
+    assert picture.width == 640 and picture.height > 80
+    plain = tmp_path / "plain"
+    assert build(shared, plain) == 0  # without --images the text is the same, with no image paths
+    texts = [t.screenshot_text for s in SPLITS for c in read_jsonl(plain / f"{s}.jsonl") for t in c.turns if t.screenshot_text]  # fmt: skip
+    assert sorted(texts) == sorted(t.screenshot_text for t in shots)
+
+
 def test_stats_checks_hashes(shared, tmp_path, capsys):
     out = tmp_path / "out"
     assert build(shared, out, "--sources", "retail") == 0

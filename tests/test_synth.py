@@ -199,3 +199,16 @@ def test_fonts_are_found_overridden_or_named_in_the_error(monkeypatch, tmp_path)
         synth.render("chat", "zh", 0)
     with pytest.raises(FileNotFoundError, match="fonts-dejavu-core"):
         synth.font_files("en")
+
+
+def test_render_lines_draws_exactly_the_lines():
+    lines = ["订单详情", "订单编号：#W1234567", "状态：已发货", "Blue kettle x1"]
+    shot = synth.render_lines(lines, "zh", seed=3)
+    assert shot.lines == tuple(lines) and shot.language == "zh"
+    assert shot.image.width == 640 and shot.image.height > 4 * 30
+    again = synth.render_lines(lines, "zh", seed=3)
+    assert np.array_equal(shot.image.rgb, again.image.rgb)
+    with pytest.raises(ValueError, match="non-empty lines"):
+        synth.render_lines(["a\nb"], "en", seed=0)
+    with pytest.raises(ValueError, match="unknown language"):
+        synth.render_lines(["a"], "fr", seed=0)

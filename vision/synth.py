@@ -449,6 +449,32 @@ def render(
     return SynthScreenshot(image, kind, language, tuple(page.lines), fields)
 
 
+def render_lines(
+    lines: Sequence[str], language: str, seed: int, *, width: int = 640
+) -> SynthScreenshot:
+    """A plain app page showing exactly `lines`: the first as its bold title, the rest as rows
+    (an order page a customer captured, when the text is already known, as in generated
+    training dialogues). The same pixels for the same arguments."""
+    rows = [t for t in lines if t.strip()]
+    if not rows or any(t != t.splitlines()[0] for t in rows):
+        raise ValueError(f"lines must be non-empty lines without line breaks, got {list(lines)!r}")
+    if language not in LANGUAGES:
+        raise ValueError(f"unknown language {language!r}; choose one of {LANGUAGES}")
+    rng = random.Random(f"lines/{language}/{seed}")
+    cjk = any(ord(c) >= 0x2E80 for c in "".join(rows))
+    page = _Page(width, rng.choice(_PAPER), font_files("zh" if cjk else language), rng)
+    hh, step = rng.randint(52, 60), int(page.size * 2.2)
+    page.shape("rectangle", (0, 0, page.w, hh), fill="white")
+    page.shape("rectangle", (0, hh, page.w, hh), fill=(226, 228, 232))
+    page.text(page.m, hh / 2, rows[0], rng.randint(18, 22), bold=True, anchor="lm")
+    y = hh + 12
+    for line in rows[1:]:
+        y += step
+        page.text(page.m, y, line)
+    img = Image(page.render(24), source=f"synth:lines/{language}/{seed}", format="PNG")
+    return SynthScreenshot(img, "order_page", language, tuple(page.lines))
+
+
 def render_set(n: int, seed: int = 0) -> list[SynthScreenshot]:
     """n screenshots cycling through the kinds and alternating the languages: each block of 4
     holds every kind and both languages twice; any 8 in a row hold every (kind, language) once."""
