@@ -25,6 +25,10 @@ COMMANDS = {
         "dialogue.nlu",
         "intent, entities and sentiment of a turn, English or Chinese (--json); train/eval the intent head",
     ),
+    "privacy": (
+        "dialogue.records.cli",
+        "records: eval (redaction recall/precision), erase, retention, rotate-key, new-key, export (training JSONL)",
+    ),
     "convdata": (
         "dialogue.converters",
         "training conversations for the dialogue model: build (STC-3, ABCD, generated retail; redacted; train/dev/test), stats",

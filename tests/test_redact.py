@@ -109,7 +109,7 @@ def test_cards(digits, luhn, card):
 
 def test_report_adds_up():
     r = RedactionReport(email=1, zip=2) + RedactionReport(email=3, card=1)
-    assert r.to_dict() == {"email": 4, "phone": 0, "card": 1, "address": 0, "zip": 2}
+    assert {k: v for k, v in r.to_dict().items() if v} == {"email": 4, "card": 1, "zip": 2}
     assert r.total == 7
     assert set(r.to_dict()) == set(PLACEHOLDERS)
 
@@ -138,6 +138,11 @@ def test_redact_value_by_key_and_by_content():
         "note": "call <PHONE>",
         "n": 3,
     }
-    assert report.to_dict() == {"email": 1, "phone": 1, "card": 0, "address": 1, "zip": 1}
+    assert {k: v for k, v in report.to_dict().items() if v} == {
+        "email": 1,
+        "phone": 1,
+        "address": 1,
+        "zip": 1,
+    }
     assert redact_value(out)[0] == out  # placeholders are not counted again
     assert redact_value(None) == (None, RedactionReport())

@@ -1,0 +1,118 @@
+"""The database under the conversation store: engines with the settings it needs, the Alembic
+upgrade, and key rotation over every encrypted column and recording file."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, select, text, update
+from sqlalchemy.engine import make_url
+
+from dialogue.records import schema as s
+
+if TYPE_CHECKING:
+    from dialogue.records.store import Store
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+ENCRYPTED = (
+    ("turns", "transcript_enc"),
+    ("turns", "screenshot_text_enc"),
+    ("recordings", "audio_enc"),
+)
+
+
+def database_url(db: str) -> str:
+    """An SQLAlchemy URL as given, or a bare file path as an SQLite URL."""
+    return db if "://" in db else f"sqlite:///{db}"
+
+
+def sqlite_file(url: str) -> Path | None:
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
+        return Path(u.database)
+    return None
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with the settings the store needs: for SQLite, WAL, foreign keys, a 30 s busy
+    timeout, and BEGIN IMMEDIATE so that a writer holds the lock from its first statement."""
+    path = sqlite_file(url)
+    if make_url(url).get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event below starts them
+        cur = dbapi_connection.cursor()
+        for pragma in ("journal_mode=WAL", "busy_timeout=30000", "foreign_keys=ON"):
+            cur.execute(f"PRAGMA {pragma}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to `revision` with the Alembic migrations of this package."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # two processes opening a new database at once
+            conn.execute(text("SELECT pg_advisory_xact_lock(7261530)"))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def rotate_key(store: Store) -> dict[str, int]:
+    """Re-encrypt every ciphertext not under the current key (the first of the keyring);
+    the old keys must still be in the keyring. Returns the count per table.column. One
+    transaction per table, so a rotation that stops half way can simply be run again."""
+    counts: dict[str, int] = {}
+    current = store.keyring.current_id
+    for table_name, column in ENCRYPTED:
+        table = s.metadata.tables[table_name]
+        purpose = (
+            "recordings.audio"
+            if table_name == "recordings"
+            else f"turns.{column.removesuffix('_enc')}"
+        )
+        n = 0
+        with store.transaction() as conn:
+            for rid, blob in conn.execute(
+                select(table.c.id, table.c[column]).where(table.c[column].is_not(None))
+            ).all():
+                if store.keyring.blob_key_id(bytes(blob)) != current:
+                    fresh = store.keyring.encrypt(
+                        store.keyring.decrypt(bytes(blob), purpose), purpose
+                    )
+                    conn.execute(update(table).where(table.c.id == rid).values({column: fresh}))
+                    n += 1
+            if table_name == "recordings":
+                for (path,) in conn.execute(
+                    select(table.c.path).where(table.c.path.is_not(None))
+                ).all():
+                    p = Path(path)
+                    blob = p.read_bytes()
+                    if store.keyring.blob_key_id(blob) != current:
+                        tmp = p.with_suffix(".tmp")
+                        tmp.write_bytes(
+                            store.keyring.encrypt(store.keyring.decrypt(blob, purpose), purpose)
+                        )
+                        tmp.replace(p)
+                        n += 1
+            store._audit(conn, "rotate_key", table_name, "", column=column, n=n)
+        counts[f"{table_name}.{column}"] = n
+    logger.info("re-encrypted %s with key id %s", counts, current.hex())
+    return counts

@@ -1,0 +1,416 @@
+"""Personal data in English and Chinese text, found and replaced by typed placeholders.
+
+    redact("card 4111 1111 1111 1111, cvv 123, call 13812345678").text
+    -> "card [CARD], cvv [CVV], call [PHONE]"
+
+Types: CARD (13-19 digits with an issuer prefix and the Luhn check, written "4111 1111 ...",
+"4111-1111-...", "four one one one ..." or "四一一一..."; after a card cue any run of 4+ digits),
+CVV and EXPIRY (after their cue: "CVV", "security code", "安全码"; "expires", "valid thru",
+"有效期"), PHONE (US and international formats, +86 mobiles 1[3-9]xxxxxxxxx, Chinese landlines,
+spoken or Chinese digits after a phone cue), EMAIL (also "ann dot lee at gmail dot com"), CN_ID
+(an 18-character resident ID with a good ISO 7064 MOD 11-2 check character and birth date),
+BANK_ACCOUNT (digits after "account number", "账号"; an IBAN with a good mod-97 check), ADDRESS
+(en: house number, street name, suffix, and optionally unit, city, state, zip; zh: ...省/市/区,
+a road and a house number), NAME (after "my name is", "this is X speaking", "Mr.", "我叫",
+"我是" + a surname, "我的名字是"), ZIP (a zip or postal code after its cue).
+
+Kept: order numbers, tracking numbers and error codes as `vision.fields.extract_fields` reads
+them (a number they claim is no card or phone unless a cue says so), amounts, and dates without
+an expiry cue. Placeholders are typed, never numbered, so nothing can be mapped back.
+
+`redact` sees one text; `dialogue.records.redactor.Redactor` keeps the state of a conversation
+(a card number given in two turns, a cue at the end of one turn and its value in the next).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from dialogue.records.digits import Run, card_prefix, digit_runs, is_card_number, is_cn_id
+from vision.fields import extract_fields
+
+TYPES = (
+    "EMAIL",
+    "CN_ID",
+    "CARD",
+    "BANK_ACCOUNT",
+    "CVV",
+    "EXPIRY",
+    "PHONE",
+    "ADDRESS",
+    "NAME",
+    "ZIP",
+)
+PRIORITY = {t: i for i, t in enumerate(TYPES)}  # where two candidates overlap, the earlier wins
+LANGUAGES = (None, "en", "zh")
+_KEEP = ("order_number", "tracking_number", "error_code")  # numbers that are not personal
+_I = re.IGNORECASE
+
+
+def placeholder(kind: str) -> str:
+    """The text that replaces a value of `kind`: "[CARD]"."""
+    return f"[{kind}]"
+
+
+@dataclass(frozen=True)
+class Span:
+    """One value found: its type and where it is in the original text."""
+
+    type: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Redaction:
+    """The redacted text and what was replaced (spans index the original text)."""
+
+    text: str
+    spans: tuple[Span, ...]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(s.type for s in self.spans))
+
+
+# ---------------------------------------------------------------- cues
+
+_STOP = r"[.。!?！？;；\n]"
+CUES = {
+    "CARD": r"(?:(?:credit|debit|bank|payment|visa|master ?card|amex)[ \t]+)?card(?:[ \t]*(?:number|no\.?|num|#)|[ \t]+is)|信用卡号?|借记卡号?|银行卡号|卡号",
+    "CVV": r"(?<![A-Za-z])(?:cvv2?|cvc2?|cvn|cid|security[ \t]+code|card[ \t]+verification[ \t]+(?:code|value|number))(?![A-Za-z])|(?:three|3|four|4)[ -]digits?(?:[ \t]+code)?[ \t]+on[ \t]+the[ \t]+back|安全码|校验码|背面的?(?:三|3)位(?:数字|数|码)?",
+    "EXPIRY": r"(?<![A-Za-z])(?:expir(?:y|es|ation)(?:[ \t]+date)?|exp\.?(?:[ \t]+date)?|valid[ \t]+(?:thru|through|until|till)|good[ \t]+(?:thru|through))(?![A-Za-z])|有效期(?:至|到)?|到期(?:日|时间)?|过期时间",
+    "BANK_ACCOUNT": r"(?<![A-Za-z])(?:(?:bank|checking|savings)[ \t]+)?(?:account|acct\.?)[ \t]*(?:number|no\.?|num|#)|routing[ \t]+number|sort[ \t]+code|银行账号|银行账户|收款账户|账户号码?|账号",
+    "PHONE": r"(?<![A-Za-z])(?:(?:tele)?phone(?:[ \t]+number)?|mobile(?:[ \t]+number)?|cell(?:[ \t]+number)?|call[ \t]+me(?:[ \t]+(?:at|on))?|reach[ \t]+me[ \t]+(?:at|on)|text[ \t]+me[ \t]+at)(?![A-Za-z])|联系电话|电话号码?|手机号码?|手机|联系方式|打我电话",
+}
+_CUE_RX = {k: re.compile(v, _I) for k, v in CUES.items()}
+# what may stand between a cue and its value
+_FILLER = re.compile(
+    r"[ \t:：#,，]*(?:(?:is|are|was|it's|its|are|on|of|at|number|是|为|到|至|的)[ \t:：#,，]*){0,3}",
+    _I,
+)
+
+
+def _run_after(runs: list[Run], text: str, pos: int, max_gap: int = 24) -> Run | None:
+    """The digit run that follows a cue ending at `pos`, unless a sentence ends first."""
+    for run in runs:
+        if run.start < pos:
+            continue
+        gap = text[pos : run.start]
+        if len(gap) <= max_gap and not re.search(_STOP, gap):
+            return run
+        return None
+    return None
+
+
+# ---------------------------------------------------------------- one rule per type
+
+
+def _cards(text: str, runs: list[Run]) -> list[tuple[str, int, int, bool]]:
+    out = []
+    preferred = {16: 0, 15: 1, 19: 2}  # the usual lengths first, so a run does not eat a neighbour
+    for run in runs:
+        windows = [w for w in run.windows(13, 19) if is_card_number(w[2])]
+        windows.sort(key=lambda w: (preferred.get(len(w[2]), 3), -len(w[2]), w[0]))
+        for start, end, _ in windows:
+            out.append(("CARD", start, end, False))
+    for m in _CUE_RX["CARD"].finditer(text):
+        run = _run_after(runs, text, m.end())
+        if run and 4 <= len(run.digits) <= 19:
+            out.append(("CARD", run.start, run.end, True))
+    return out
+
+
+def _cued(
+    kind: str, text: str, runs: list[Run], lo: int, hi: int
+) -> list[tuple[str, int, int, bool]]:
+    out = []
+    for m in _CUE_RX[kind].finditer(text):
+        run = _run_after(runs, text, m.end())
+        if run and lo <= len(run.digits) <= hi:
+            out.append((kind, run.start, run.end, True))
+    return out
+
+
+_MONTHS = r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
+_EXPIRY_VALUE = re.compile(
+    r"(?:0?[1-9]|1[0-2])[ \t]*[/\-.][ \t]*(?:20)?[0-9]{2}(?![0-9])"
+    r"|(?:" + _MONTHS + r")\.?,?[ \t]+(?:20)?[0-9]{2}(?![0-9])"
+    r"|(?:20)?[0-9]{2}[ \t]*年[ \t]*(?:0?[1-9]|1[0-2])[ \t]*月份?"
+    r"|(?:0?[1-9]|1[0-2])[ \t]*月[ \t/]*(?:20)?[0-9]{2}[ \t]*年?",
+    _I,
+)
+
+
+def _expiry(text: str, runs: list[Run]) -> list[tuple[str, int, int, bool]]:
+    out = []
+    for m in _CUE_RX["EXPIRY"].finditer(text):
+        pos = m.end() + len(_FILLER.match(text, m.end())[0])
+        v = _EXPIRY_VALUE.match(text, pos)
+        if v:
+            out.append(("EXPIRY", v.start(), v.end(), True))
+            continue
+        run = _run_after(runs, text, m.end())  # spoken: "oh three two seven", "零三二七"
+        if run and len(run.digits) in (4, 6) and 1 <= int(run.digits[:2]) <= 12:
+            out.append(("EXPIRY", run.start, run.end, True))
+    return out
+
+
+_CN_ID_ASCII = re.compile(
+    r"(?<![0-9A-Za-z])[1-9][0-9]{5}[ \t-]?[0-9]{8}[ \t-]?[0-9]{3}[0-9Xx](?![0-9A-Za-z])"
+)
+
+
+def _cn_ids(text: str, runs: list[Run]) -> list[tuple[str, int, int, bool]]:
+    out = [
+        ("CN_ID", m.start(), m.end(), False)
+        for m in _CN_ID_ASCII.finditer(text)
+        if is_cn_id(re.sub(r"[ \t-]", "", m[0]))
+    ]
+    for run in runs:
+        for start, end, digits in run.windows(17, 18):
+            if len(digits) == 18 and is_cn_id(digits):
+                out.append(("CN_ID", start, end, False))
+            elif len(digits) == 17:
+                x = re.match(r"[ \t]*(?:[Xx叉]|艾克斯)", text[end:])
+                if x and is_cn_id(digits + "X"):
+                    out.append(("CN_ID", start, end + x.end(), False))
+    return out
+
+
+_IBAN = re.compile(
+    r"(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?(?![A-Za-z0-9])"
+)
+
+
+def _iban_ok(value: str) -> bool:
+    v = value.replace(" ", "")
+    n = "".join(str(int(c, 36)) for c in v[4:] + v[:4])
+    return 15 <= len(v) <= 34 and int(n) % 97 == 1
+
+
+def _accounts(text: str, runs: list[Run]) -> list[tuple[str, int, int, bool]]:
+    out = []
+    for m in _CUE_RX["BANK_ACCOUNT"].finditer(text):
+        run = _run_after(runs, text, m.end())
+        if run and 6 <= len(run.digits) <= 34:
+            kind = "CARD" if is_card_number(run.digits) else "BANK_ACCOUNT"
+            out.append((kind, run.start, run.end, True))
+    out += [("BANK_ACCOUNT", *m.span(), False) for m in _IBAN.finditer(text) if _iban_ok(m[0])]
+    return out
+
+
+_LANDLINE = re.compile(
+    r"(?<![0-9])(?:\(0[1-9][0-9]{1,2}\)[ -]?|0[1-9][0-9]{1,2}[ -])[0-9]{3,4}[ -]?[0-9]{4}(?![0-9])"
+)
+_NANP = re.compile(r"1?[2-9][0-9]{2}[2-9][0-9]{6}")
+
+
+def _phones(text: str, runs: list[Run], fields) -> list[tuple[str, int, int, bool]]:
+    out = [("PHONE", *f.span, False) for f in fields if f.kind == "phone"]
+    out += [("PHONE", *m.span(), False) for m in _LANDLINE.finditer(text)]
+    for run in runs:
+        if not run.spoken:
+            continue  # written digits are read by vision.fields, which knows order numbers
+        for start, end, digits in run.windows(10, 11):
+            if re.fullmatch(r"1[3-9][0-9]{9}", digits) or _NANP.fullmatch(digits):
+                out.append(("PHONE", start, end, False))
+    out += _cued("PHONE", text, runs, 7, 15)
+    return out
+
+
+_SPOKEN_EMAIL = re.compile(
+    r"(?<![A-Za-z0-9._-])[A-Za-z0-9._-]+(?:[ \t]+(?:dot|underscore|dash)[ \t]+[A-Za-z0-9-]+)*"
+    r"[ \t]+(?:at|@)[ \t]+[A-Za-z0-9-]+(?:[ \t]*(?:\.|(?<![A-Za-z])dot(?![A-Za-z]))[ \t]*[A-Za-z0-9-]+)*?"
+    r"[ \t]*(?:\.|(?<![A-Za-z])dot(?![A-Za-z]))[ \t]*(?:com|net|org|edu|gov|io|cn|co|uk|de|info|me)(?![A-Za-z])",
+    _I,
+)
+
+
+def _emails(text: str, fields) -> list[tuple[str, int, int, bool]]:
+    out = [("EMAIL", *f.span, False) for f in fields if f.kind == "email"]
+    return out + [("EMAIL", *m.span(), False) for m in _SPOKEN_EMAIL.finditer(text)]
+
+
+# addresses: the shapes of dialogue.redact before this module, plus lowercase ones after a cue
+_STREET_SUFFIX = (
+    r"street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|way|court|ct|place|pl|"
+    r"terrace|ter|circle|cir|parkway|pkwy|highway|hwy|square|sq|trail|trl"
+)
+_NAME_WORD = r"(?:[A-Z][A-Za-z'-]*|[0-9]+(?:st|nd|rd|th))"  # "Sunset", "1st"; not "shirts"
+_UNIT = r"(?:,?[ \t]*(?i:suite|ste\.?|apt\.?|apartment|unit|floor|fl\.?|#)[ \t]*[A-Za-z0-9-]+)"
+_CITY_STATE_ZIP = (
+    r"(?:(?:,[ \t]*|[ \t]{2,})[A-Za-z][A-Za-z .'-]{1,30}?,[ \t]*[A-Za-z]{2}[ \t]*,?[ \t]*[0-9]{5}(?:-[0-9]{4})?"
+    r"(?:,[ \t]*(?:USA|US|United States))?)"
+)
+_ADDRESS_TAIL = r")\b(?:\.(?=[ \t]*,|[ \t]+[A-Za-z0-9]))?" + _UNIT + "?" + _CITY_STATE_ZIP + "?"
+_ADDRESS_EN = re.compile(
+    r"(?<![0-9A-Za-z])[0-9]{1,6}[ \t]+(?:"
+    + _NAME_WORD
+    + r"[ \t]+){1,3}(?i:"
+    + _STREET_SUFFIX
+    + _ADDRESS_TAIL
+)
+_ADDRESS_EN_CUED = re.compile(
+    r"(?i:(?:live|located|address(?:[ \t]+is)?|ship(?:ped)?(?:[ \t]+it)?|deliver(?:ed)?(?:[ \t]+it)?|send[ \t]+it)[ \t]+(?:at|to|is)?[ \t]*)"
+    r"(?P<v>[0-9]{1,6}[ \t]+(?i:[a-z0-9'-]+[ \t]+){1,3}(?i:" + _STREET_SUFFIX + _ADDRESS_TAIL + ")"
+)
+_HAN = r"(?:(?![我你您他她们在住是的了到寄送址为和从往去至于来请把]|地址)[\u4e00-\u9fff])"
+_ADDRESS_ZH = re.compile(
+    r"(?:" + _HAN + r"{1,5}(?:省|自治区))?(?:" + _HAN + r"{1,5}市)?(?:" + _HAN + r"{1,5}(?:区|县))?"
+    + _HAN + r"{1,8}(?:路|街|大街|大道|巷|弄|胡同)[ \t]*[0-9一二三四五六七八九十百零]+[ \t]*号"
+    r"(?:[ \t]*[0-9A-Za-z一二三四五六七八九十]+[ \t]*(?:号楼|栋|幢|楼|单元|室|层))*"
+)  # fmt: skip
+_ZIP = re.compile(
+    r"(?:(?<![A-Za-z])(?:zip(?:[ \t]*code)?|post(?:al)?[ \t]*code)|邮编|邮政编码)"
+    r"[ \t]*(?:is|:|：|是|为)?[ \t]*(?P<v>[0-9]{5,6}(?:-[0-9]{4})?)(?![0-9])",
+    _I,
+)
+
+
+def _addresses(text: str, language: str | None) -> list[tuple[str, int, int, bool]]:
+    out = []
+    if language in (None, "en"):
+        out += [("ADDRESS", *m.span(), False) for m in _ADDRESS_EN.finditer(text)]
+        out += [("ADDRESS", *m.span("v"), True) for m in _ADDRESS_EN_CUED.finditer(text)]
+    if language in (None, "zh"):
+        out += [("ADDRESS", *m.span(), False) for m in _ADDRESS_ZH.finditer(text)]
+    return out + [("ZIP", *m.span("v"), True) for m in _ZIP.finditer(text)]
+
+
+# names
+_NAME_STOP = {
+    "and", "but", "from", "calling", "speaking", "here", "with", "my", "the", "a", "an", "is",
+    "i", "im", "zip", "phone", "email", "not", "just", "so", "also", "please", "on",
+    "about", "at", "to", "for", "of", "in", "it", "this", "that", "your", "you", "we", "our",
+}  # fmt: skip
+_NOT_NAMES = {
+    "sorry", "fine", "good", "okay", "ok", "calling", "looking", "trying", "going", "here", "not",
+    "afraid", "happy", "sure", "still", "really", "very", "so", "just", "having", "getting",
+    "the", "a", "an", "glad", "interested", "writing", "wondering", "back", "done", "new",
+}  # fmt: skip
+_WORD = r"[A-Za-z][A-Za-z'’-]*"
+_EN_NAME_CUES = re.compile(
+    r"(?<![A-Za-z])(?:my[ \t]+(?:full[ \t]+)?name[ \t]+is|my[ \t]+name'?s|the[ \t]+name[ \t]+is|name:|"
+    r"call[ \t]+me|i[ \t]+am[ \t]+called|i'm[ \t]+called)[ \t]+(?P<v>"
+    + _WORD
+    + r"(?:[ \t]+"
+    + _WORD
+    + r"){0,2})",
+    _I,
+)
+_EN_NAME_CAPS = re.compile(
+    r"(?<![A-Za-z])(?:(?i:this[ \t]+is|it's|it[ \t]+is)[ \t]+(?P<a>[A-Z][a-z'’-]+(?:[ \t]+[A-Z][a-z'’-]+)?)(?=[ \t]+(?i:speaking|here|calling|from)\b)"
+    r"|(?i:i'm|i[ \t]+am)[ \t]+(?P<b>[A-Z][a-z'’-]+(?:[ \t]+[A-Z][a-z'’-]+)?)(?=[ \t]*[,.!]|[ \t]+(?i:and|from|here|speaking|calling)\b|$)"
+    r"|(?:Mr|Mrs|Ms|Miss|Dr)\.?[ \t]+(?P<c>[A-Z][a-z'’-]+(?:[ \t]+[A-Z][a-z'’-]+)?))"
+)
+_SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁"
+    "任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武"
+    "戴莫孔向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮"
+    "柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉"
+)
+_COMPOUND = "欧阳|司马|上官|诸葛|东方|慕容|令狐|皇甫|尉迟|长孙"
+_NAME_HAN_STOP = "，。,.!?！？、 \t的了吗呢啊呀吧想要在是和跟给我你他她这那有没不就也都还会能请帮"
+_HONORIFIC = r"(?:先生|女士|小姐|老师|经理|同学)"
+_ZH_HAN_NAME = r"[^\s" + re.escape(_NAME_HAN_STOP) + r"\x00-\x7f]"
+_ZH_NAME = re.compile(
+    r"(?:我叫|我的名字(?:是|叫)|名字(?:是|叫)|本人|我姓名是|姓名[：:]?)[ \t]*(?P<a>(?:(?!" + _HONORIFIC + ")" + _ZH_HAN_NAME + r"){1,3}|[A-Z][a-z]+(?:[ \t]+[A-Z][a-z]+)?)"
+    r"|(?:我是|这里是|我这边是)(?P<b>(?:" + _COMPOUND + "|[" + _SURNAMES + r"])(?:(?!" + _HONORIFIC + ")" + _ZH_HAN_NAME + r"){0,2})(?=" + _HONORIFIC + r"|[，。,.!?！？ \t]|$)"
+    r"|我姓(?P<c>" + _COMPOUND + "|[" + _SURNAMES + "])"
+)  # fmt: skip
+
+
+def _names(text: str, language: str | None) -> list[tuple[str, int, int, bool]]:
+    out = []
+    if language in (None, "en"):
+        for m in _EN_NAME_CUES.finditer(text):
+            words = list(re.finditer(_WORD, m["v"]))
+            keep = []
+            for w in words:
+                if w[0].lower().strip("'’") in _NAME_STOP:
+                    break
+                keep.append(w)
+            if keep:
+                out.append(("NAME", m.start("v"), m.start("v") + keep[-1].end(), True))
+        for m in _EN_NAME_CAPS.finditer(text):
+            g = next(k for k in "abc" if m[k])
+            if m[g].split()[0].lower() not in _NOT_NAMES:
+                out.append(("NAME", *m.span(g), True))
+    if language in (None, "zh"):
+        for m in _ZH_NAME.finditer(text):
+            g = next(k for k in "abc" if m[k])
+            out.append(("NAME", *m.span(g), True))
+    return out
+
+
+# ---------------------------------------------------------------- putting it together
+
+
+def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def find_pii(text: str, language: str | None = None) -> tuple[Span, ...]:
+    """Every personal value in `text`, sorted by start, no two overlapping.
+
+    language: "en", "zh" or None (both); it picks the name and address rules. Numbers, emails
+        and the other structured types are looked for in every language.
+    """
+    if language not in LANGUAGES:
+        raise ValueError(f"unknown language {language!r}; choose from {LANGUAGES}")
+    if not text:
+        return ()
+    fields = extract_fields(text)
+    keep = [f.span for f in fields if f.kind in _KEEP]
+    runs = digit_runs(text)
+    found = (
+        _emails(text, fields)
+        + _cn_ids(text, runs)
+        + _cards(text, runs)
+        + _accounts(text, runs)
+        + _cued("CVV", text, runs, 3, 4)
+        + _expiry(text, runs)
+        + _phones(text, runs, fields)
+        + _addresses(text, language)
+        + _names(text, language)
+    )
+    found = [c for c in found if c[3] or not any(_overlaps(c[1:3], k) for k in keep)]
+    found.sort(key=lambda c: (PRIORITY[c[0]], not c[3], c[1] - c[2], c[1]))
+    taken: list[Span] = []
+    for kind, start, end, _ in found:
+        if start < end and not any(_overlaps((start, end), (s.start, s.end)) for s in taken):
+            taken.append(Span(kind, start, end))
+    return tuple(sorted(taken, key=lambda s: s.start))
+
+
+def apply_spans(
+    text: str, spans: Iterable[Span], placeholders: Mapping[str, str] | None = None
+) -> str:
+    """`text` with every span replaced by its type's placeholder (`placeholders` overrides)."""
+    out = text
+    for s in sorted(spans, key=lambda s: s.start, reverse=True):
+        mark = (placeholders or {}).get(s.type) or placeholder(s.type)
+        out = out[: s.start] + mark + out[s.end :]
+    return out
+
+
+def redact(
+    text: str, language: str | None = None, placeholders: Mapping[str, str] | None = None
+) -> Redaction:
+    """`text` with personal data replaced by "[CARD]", "[PHONE]", ... (see the module doc)."""
+    spans = find_pii(text, language)
+    return Redaction(apply_spans(text, spans, placeholders), spans)
+
+
+def trailing_card_fragment(text: str) -> Run | None:
+    """The digit run at the very end of `text` when it could begin a card number (a customer
+    reading a card in two turns): an issuer prefix and fewer than 19 digits."""
+    runs = digit_runs(text)
+    if not runs or text[runs[-1].end :].strip(" \t.,，。-") != "":
+        return None
+    run = runs[-1]
+    return run if card_prefix(run.digits) and len(run.digits) < 19 else None
