@@ -218,10 +218,14 @@ def main(argv: list[str] | None = None) -> int:
         from dialogue.eval_dialogue import main as eval_dialogue
 
         return eval_dialogue(argv[1:])
+    if argv[:1] == ["injection"]:
+        from dialogue.injection_eval import main as eval_injection
+
+        return eval_injection(argv[1:])
     p = argparse.ArgumentParser(prog="cca eval", description=__doc__.split("\n\n")[0])
     p.add_argument(
         "what",
-        choices=["conversations", "dialogue"],
+        choices=["conversations", "dialogue", "injection"],
         help="what to evaluate (`cca eval dialogue --help`)",
     )
     p.add_argument(

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from dialogue.reply import quote_risk
 from dialogue.slots import NO, YES, collect_slots
 from dialogue.tools import ToolResult, ToolSession
 from dialogue.types import Action, Decision
@@ -229,8 +230,15 @@ class DialoguePolicy:
         return Decision("handoff", "handoff", handoff=True, reason=why)
 
     def _from_knowledge(self, u: Understood) -> Decision:
-        if u.passages:
-            best = u.passages[0]
+        safe = []
+        for p in u.passages:
+            risk = quote_risk(p.text)
+            if risk:
+                logger.warning("knowledge passage %s not quoted: it %s", p.source, risk)
+            else:
+                safe.append(p)
+        if safe:
+            best = safe[0]
             text = best.text.strip()
             if len(text) > self.config.answer_chars:
                 text = text[: self.config.answer_chars].rsplit(" ", 1)[0] + " ..."

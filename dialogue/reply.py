@@ -144,6 +144,31 @@ class _Slots(dict):
         return ""
 
 
+_NEGATED = re.compile(
+    r"(?:\bnot?\b|n't|cannot|unable|\bno\b|不|无法|没有|未)[^.!?。！？]{0,40}$", re.IGNORECASE
+)
+_PERSONAL = re.compile(
+    r"#?\bW\d{7}\b|[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.IGNORECASE
+)  # a customer's order id or email address: no FAQ should hold one
+
+
+def quote_risk(passage: str) -> str:
+    """ "" when a knowledge passage may be read out to a customer word for word, else why not:
+    it reads like an instruction to the agent, promises what no tool grants (a discount or
+    compensation, not negated), or holds an order id or email address (someone's data). Anyone
+    who can edit the knowledge base could otherwise speak through the agent."""
+    from fusion.fuse import looks_like_instruction
+
+    if looks_like_instruction(passage):
+        return "reads like an instruction"
+    for m in _PROMISES["discount"].finditer(passage):
+        if not _NEGATED.search(passage[: m.start()]):
+            return f"promises {m.group(0).strip()!r}"
+    if _PERSONAL.search(passage):
+        return "holds an order id or an email address"
+    return ""
+
+
 def check_draft(
     draft: str, decision: Decision, actions: Sequence[Action], language: str, facts: str = ""
 ) -> str:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -132,7 +133,10 @@ api_keys = Table(
     Column("id", Integer, primary_key=True),
     Column("name", String(128), nullable=False, unique=True),
     Column("role", String(16), nullable=False),
-    Column("key_hash", String(64), nullable=False, unique=True),  # sha256 of the key
+    Column("key_hash", String(64), nullable=False, unique=True),  # scrypt of the secret, hex
     Column("created_at", Float, nullable=False),
     Column("revoked_at", Float),
+    Column("key_id", String(24)),  # the public part of the key, to find its row (revision 0002)
+    Column("salt", String(32)),  # per-key scrypt salt, hex (revision 0002)
+    Index("ix_api_keys_key_id", "key_id", unique=True),
 )

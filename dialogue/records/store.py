@@ -20,6 +20,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import threading
@@ -137,6 +138,13 @@ class Store:
         engine = make_engine(database_url(db))
         upgrade(engine)
         return cls(engine, keyring, actor, Path(recordings_dir) if recordings_dir else None)
+
+    def as_actor(self, actor: str) -> Store:
+        """This store (engine, keys, per-conversation redaction state) writing its audit rows
+        as `actor`; `dialogue.records.access` gives each authenticated principal one."""
+        other = copy.copy(self)
+        other.actor = actor
+        return other
 
     def close(self) -> None:
         self.engine.dispose()
@@ -405,12 +413,15 @@ class Store:
         return [dict(r) for r in rows]
 
     def audit_log(self, limit: int = 1000) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        """The newest `limit` audit rows, oldest first. The read itself is audited (after
+        the rows are taken, so it shows in the next read)."""
+        with self.transaction() as conn:
             rows = (
                 conn.execute(select(s.audit_log).order_by(s.audit_log.c.id.desc()).limit(limit))
                 .mappings()
                 .all()
             )
+            self._audit(conn, "read", "audit_log", "", n=len(rows))
         return [dict(r) for r in reversed(rows)]
 
     # ------------------------------------------------------------ keys
