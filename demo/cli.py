@@ -8,6 +8,8 @@ import sys
 # subcommand -> (module, one-line help). Imported only when run, so `cca --help` stays fast.
 COMMANDS = {
     "transcribe": ("voice.batch", "transcribe audio files and folders (txt, srt, vtt, json)"),
+    "say": ("voice.say", "text to speech into a WAV file, English or Chinese (--voice, --rate, --list-voices)"),
+    "demo": ("demo.app", "the web app: chat by text, voice and screenshots, with what the agent understood and did (--check)"),
     "see": ("vision.see", "read screenshots: text, fields, kind, language (--json)"),
     "backoffice": (
         "dialogue.backoffice",
@@ -19,7 +21,7 @@ COMMANDS = {
     ),
     "eval": (
         "dialogue.evaluate",
-        "evaluate: `cca eval conversations` (the agent on scripted conversations), `cca eval dialogue` (the model)",
+        "evaluate: `cca eval conversations` (the agent on scripted conversations), `cca eval dialogue` (the model), `cca eval injection` (prompt-injection attempts)",
     ),
     "nlu": (
         "dialogue.nlu",
@@ -28,6 +30,10 @@ COMMANDS = {
     "privacy": (
         "dialogue.records.cli",
         "records: eval (redaction recall/precision), erase, retention, rotate-key, new-key, export (training JSONL)",
+    ),
+    "export-training-data": (
+        "dialogue.records.export_cli",
+        "consented, redacted stored conversations as dialogue JSONL for `cca train`",
     ),
     "convdata": (
         "dialogue.converters",

@@ -14,6 +14,9 @@ ROLES = ("system", "user", "assistant")
 class Message:
     role: str  # one of ROLES
     content: str
+    interrupted: bool = (
+        False  # an assistant message the caller cut short: content is what was heard
+    )
 
     def to_dict(self) -> dict[str, str]:
         return {"role": self.role, "content": self.content}

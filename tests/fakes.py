@@ -120,3 +120,31 @@ class FakeGenerator:
     def generate(self, prompt: str) -> str:
         self.prompts.append(prompt)
         return self.reply
+
+
+@dataclass
+class FakeTTS:
+    """Says every text as a tone (`freq` Hz, 0.05 s per character) at `sample_rate`; declares
+    `languages`; records (text, language) per call; raises on every call when `fail` is set."""
+
+    name: str = "fake-tts"
+    languages: frozenset = frozenset({"en", "zh"})
+    sample_rate: int = 24_000
+    freq: float = 220.0
+    fail: bool = False
+
+    def __post_init__(self):
+        self.calls: list[tuple[str, str]] = []
+
+    def synthesize(self, text: str, language: str):
+        from voice.types import Audio
+
+        self.calls.append((text, language))
+        if self.fail:
+            raise RuntimeError(f"{self.name} is broken")
+        t = np.arange(int(0.05 * len(text) * self.sample_rate)) / self.sample_rate
+        return Audio(
+            (0.3 * np.sin(2 * np.pi * self.freq * t)).astype(np.float32),
+            self.sample_rate,
+            self.name,
+        )

@@ -1,0 +1,173 @@
+"""What every app builds once: the agent's services, a speaker, and the conversation store.
+
+    runtime = build_runtime(RuntimeOptions(db="sqlite:///retail.db"))
+    conversation = runtime.start("web")        # one conversation: its own Agent and record
+    turn = conversation.respond(CustomerTurn(text="where is my order?"))  # answered, stored
+    speech = runtime.speak(turn.reply, turn.language)  # voice.types.Audio, or None
+
+The apps (the Gradio demo, the phone bridge) share this so that they behave the same. Tests build
+a `Runtime` directly from fakes: `Runtime(services=AgentServices(...), speaker=tone_speaker)`.
+
+Records: when a store URL is given (`RuntimeOptions.records`, else `CCA_RECORDS_DB`), every turn
+is written there with `Store.add_turn_record` (redacted, encrypted with `CCA_RECORDS_KEY`). A store
+that fails mid-call is logged and the conversation goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from dialogue.agent import Agent, AgentServices, CustomerTurn
+from dialogue.types import Turn
+from fusion.types import TurnInput
+
+logger = logging.getLogger(__name__)
+
+ENV_RECORDS_DB = "CCA_RECORDS_DB"  # the conversation store's URL, when --records is not given
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    db: str = "sqlite:///retail.db"  # the back office (dialogue.backoffice)
+    kb: str | None = "sqlite:///knowledge.db"  # the knowledge base, used when it exists
+    retail: str | None = None  # a retail data folder loaded into `db` first
+    asr_model: str = "base"  # Whisper model for audio turns, loaded on the first one
+    lm: str | None = None  # a dialogue model to phrase replies; None: the templates
+    adapter: str | None = None  # a LoRA adapter for `lm`
+    tts: str = "offline"  # voice.tts profile; None of its voices loading means text only
+    records: str | None = None  # conversation store URL; None: $CCA_RECORDS_DB, else not stored
+
+
+class _Recorded:
+    """The knowledge base of one conversation, keeping the passages of its latest search."""
+
+    def __init__(self, knowledge):
+        self._knowledge = knowledge
+        self.last: list = []
+
+    def search(self, query: str, k: int = 5):
+        self.last = list(self._knowledge.search(query, k=k))
+        return self.last
+
+
+class Conversation:
+    """One customer's conversation: its Agent, the knowledge passages of its latest turn, its id
+    in the store. Not shared between customers; `respond` takes one turn at a time."""
+
+    def __init__(self, runtime: Runtime, channel: str):
+        svc = runtime.services
+        self.knowledge = _Recorded(svc.knowledge) if svc.knowledge is not None else None
+        self.agent = Agent(replace(svc, knowledge=self.knowledge))
+        self.store = runtime.store
+        self.channel = channel
+        self.conversation_id: str | None = None
+        self.store_errors: list[str] = []
+        self._lock = threading.Lock()
+
+    @property
+    def passages(self) -> list:
+        """The knowledge passages (dialogue.knowledge.Passage) the latest turn searched."""
+        return list(self.knowledge.last) if self.knowledge is not None else []
+
+    @property
+    def history(self) -> list:
+        """The Agent's message history (dialogue.voice_agent.AgentResponder edits it on a
+        barge-in), so that a Conversation can stand in for the Agent behind a voice session."""
+        return self.agent.history
+
+    def respond(self, turn: CustomerTurn | TurnInput | str) -> Turn:
+        with self._lock:
+            if self.knowledge is not None:
+                self.knowledge.last = []
+            record = self.agent.respond(turn)
+            self._store(record)
+            return record
+
+    def _store(self, turn: Turn) -> None:
+        if self.store is None:
+            return
+        try:
+            if self.conversation_id is None:
+                self.conversation_id = self.store.start_conversation(
+                    self.channel, language=turn.language
+                )
+            self.store.add_turn_record(self.conversation_id, turn)
+        except Exception as e:  # a full disk or a dead database must not end the conversation
+            logger.exception("could not store turn %d", turn.index)
+            self.store_errors.append(f"records: {e}")
+
+    def end(self) -> None:
+        if self.store is not None and self.conversation_id is not None:
+            try:
+                self.store.end_conversation(self.conversation_id)
+            except Exception:
+                logger.exception("could not end conversation %s", self.conversation_id)
+
+
+@dataclass
+class Runtime:
+    services: AgentServices
+    speaker: Any = None  # voice.tts.Speaker (or anything with synthesize(text, language, rate))
+    store: Any = None  # dialogue.records.store.Store, or None: turns are not stored
+    notes: list[str] = field(default_factory=list)  # what was left out at start-up, and why
+
+    def start(self, channel: str = "web") -> Conversation:
+        return Conversation(self, channel)
+
+    def speak(self, text: str, language: str, sample_rate: int | None = None):
+        """The reply as speech (voice.types.Audio), or None when there is no voice or it fails."""
+        if self.speaker is None or not text.strip():
+            return None
+        try:
+            return self.speaker.synthesize(text, language, sample_rate)
+        except Exception as e:  # text still reaches the customer
+            logger.warning("could not speak the reply (%s: %s)", type(e).__name__, e)
+            return None
+
+
+def load_voice_or_fallback(profile: str):
+    """The profile's Speaker; else espeak-ng alone; else None (text only), each choice logged."""
+    from voice.tts import Speaker, load_speaker
+
+    try:
+        return load_speaker(profile)
+    except (RuntimeError, ValueError) as e:
+        logger.warning("tts: %s; trying espeak-ng alone", e)
+    try:
+        from voice.tts_backends import EspeakTTS
+
+        return Speaker([EspeakTTS.from_system()])
+    except (OSError, RuntimeError) as e:
+        logger.warning("tts: no voice at all (%s): replies are text only", e)
+        return None
+
+
+def open_store(url: str | None):
+    """The conversation store at `url` (else $CCA_RECORDS_DB), or None when neither is set.
+    Raises the store's own error (no key: how to make one) when a URL is set but unusable."""
+    url = url or os.environ.get(ENV_RECORDS_DB) or None
+    if not url:
+        logger.info("records: not stored (set --records URL or %s to keep them)", ENV_RECORDS_DB)
+        return None
+    from dialogue.records.store import Store
+
+    return Store.open(url, actor="demo")
+
+
+def build_runtime(options: RuntimeOptions = RuntimeOptions()) -> Runtime:
+    from dialogue.chat import build_services
+
+    services = build_services(
+        options.db, options.kb, options.retail, options.asr_model, options.lm, options.adapter
+    )
+    notes = []
+    if services.knowledge is None:
+        notes.append(f"no knowledge base at {options.kb} (build one with `cca kb add`)")
+    speaker = load_voice_or_fallback(options.tts)
+    if speaker is None:
+        notes.append("no voice loads here: replies are text only (apt-get install espeak-ng)")
+    return Runtime(services, speaker, open_store(options.records), notes)

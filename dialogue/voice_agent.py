@@ -1,0 +1,56 @@
+"""The Agent behind a live voice session: `voice.session.Responder` over `dialogue.agent.Agent`.
+
+    session = VoiceSession(vad, asr, AgentResponder(Agent(services)), tts, ...)
+
+`respond(transcript)` hands the already recognised transcript to the Agent (a `TurnInput`, so the
+Agent does not run its own ASR) and turns its `Turn` into a `Reply`: the reply text and language,
+the Agent's stage timings, a handoff, the end of the call after a goodbye, and what the reply asked
+for (an email, an order number, an address), which lets the session wait longer for it.
+`played(heard)` after a barge-in replaces the last assistant message of the Agent's history with
+what the caller heard, marked `interrupted`, so the next reply builds on what was said; the
+`Turn` record keeps the full reply.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from dialogue.agent import Agent
+from fusion.types import Message, TurnInput
+from voice.session import Reply
+from voice.types import Transcript
+
+logger = logging.getLogger(__name__)
+
+# reply template -> what it asks the caller for (voice.endpoint.EXPECTS)
+EXPECT = {
+    "ask_auth": "email",
+    "auth_failed": "email",
+    "ask_order_id": "order_number",
+    "ask_address": "address",
+}
+END_CALL = {"goodbye"}
+
+
+class AgentResponder:
+    def __init__(self, agent: Agent):
+        self.agent = agent
+
+    def respond(self, transcript: Transcript) -> Reply:
+        turn = self.agent.respond(TurnInput(transcript=transcript))
+        return Reply(
+            text=turn.reply,
+            language=turn.language,
+            timings_ms=dict(turn.timings_ms),
+            handoff=turn.handoff,
+            end_call=turn.decision.template in END_CALL,
+            expect=EXPECT.get(turn.decision.template, ""),
+        )
+
+    def played(self, heard: str) -> None:
+        history = self.agent.history
+        for i in range(len(history) - 1, -1, -1):
+            if history[i].role == "assistant":
+                history[i] = Message("assistant", heard, interrupted=True)
+                return
+        logger.warning("played() with no assistant message in the history")

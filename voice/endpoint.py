@@ -1,0 +1,156 @@
+"""When has the caller finished their turn, and is what they said during our reply only "uh-huh"?
+
+The endpointing rule (`Endpointer.silence_needed`):
+
+- The turn ends after `base_silence_s` (0.65 s) of silence following speech.
+- It ends only after `long_silence_s` (1.5 s) when the caller is in the middle of an identifier:
+  a quick partial transcript of the turn so far (run after `partial_after_s` of silence) ends in
+  a digit, a number word ("seven", "七"), a spelled single letter, or an email connector ("at",
+  "dot", "underscore", "@", "."), or holds an "@" with no complete "name@host.tld" yet;
+- or when the agent's last reply asked for an identifier (`expect`: "digits", "order_number",
+  "phone", "email", "address") and the partial transcript has none yet: the caller is probably
+  looking it up. When the partial already holds a complete one and ends in ordinary words, the
+  base silence applies again.
+- Until a partial transcript is known, the agent's question alone decides.
+- A turn is cut at `max_turn_s` of speech whatever the pauses.
+
+`is_backchannel(text)`: only listener words ("ok", "yeah", "uh-huh", "right", "嗯", "对", "好的",
+"是"...), which do not take the turn from the agent.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+EXPECTS = ("digits", "order_number", "phone", "email", "address")
+
+BACKCHANNELS_EN = {
+    "ok", "okay", "k", "yeah", "yea", "yep", "yes", "yup", "uh-huh", "uh huh", "uhhuh", "mhm",
+    "mm", "mmm", "hmm", "mm-hmm", "mmhmm", "um", "uh", "ah", "oh", "right", "alright",
+    "all right", "sure", "got it", "i see", "cool", "fine", "great", "oh okay", "ok ok",
+}  # fmt: skip
+BACKCHANNELS_ZH = {
+    "嗯", "嗯嗯", "对", "对对", "对对对", "好", "好的", "是", "是的", "行", "哦", "噢", "啊",
+    "明白", "知道了", "好好", "嗯好", "嗯对", "对的",
+}  # fmt: skip
+
+NUMBER_WORDS = {
+    "zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "double", "triple", "hundred", "thousand",
+}  # fmt: skip
+ZH_NUMBER_CHARS = set("零〇一二三四五六七八九十幺两百千")
+EMAIL_CONNECTORS = {"at", "dot", "underscore", "dash", "hyphen", "@", ".", "_", "-", "点", "艾特"}
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)*\.[a-z]{2,}", re.IGNORECASE)
+_SPOKEN_EMAIL = re.compile(r"\b\w+ at \w+ dot (com|net|org|edu|cn|co|io)\b", re.IGNORECASE)
+_WORD = re.compile(r"[A-Za-z0-9@.#_+'-]+|[\u4e00-\u9fff]|\w+")
+
+
+@dataclass(frozen=True)
+class EndpointOptions:
+    base_silence_s: float = 0.65  # silence that ends an ordinary turn
+    long_silence_s: float = 1.5  # silence that ends a turn in the middle of digits or an email
+    partial_after_s: float = 0.25  # silence before the quick partial transcript is taken
+    max_turn_s: float = 30.0  # a turn is cut after this much time from its first speech
+
+    def __post_init__(self):
+        if not 0 < self.partial_after_s < self.base_silence_s <= self.long_silence_s:
+            raise ValueError(
+                "need 0 < partial_after_s < base_silence_s <= long_silence_s; got "
+                f"{self.partial_after_s}, {self.base_silence_s}, {self.long_silence_s}"
+            )
+
+
+def _tokens(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def _normal(text: str) -> str:
+    t = re.sub(r"[^\w\s\u4e00-\u9fff'-]", " ", text.lower())
+    return re.sub(r"\s+", " ", t).strip()
+
+
+def is_backchannel(text: str) -> bool:
+    """Whether `text` is nothing but listener words (an empty text is not a backchannel)."""
+    t = _normal(text)
+    if not t:
+        return False
+    if t in BACKCHANNELS_EN or t.replace(" ", "") in BACKCHANNELS_ZH:
+        return True
+    parts = re.split(r"[\s,，。、]+", t)
+    return all(p in BACKCHANNELS_EN or p in BACKCHANNELS_ZH for p in parts if p) or (
+        bool(re.fullmatch(r"[\u4e00-\u9fff]+", t.replace(" ", "")))
+        and _zh_backchannel(t.replace(" ", ""))
+    )
+
+
+def _zh_backchannel(t: str) -> bool:
+    """ "嗯嗯好的", "对对是的": a run of Chinese listener words."""
+    words = sorted(BACKCHANNELS_ZH, key=len, reverse=True)
+    i = 0
+    while i < len(t):
+        w = next((w for w in words if t.startswith(w, i)), None)
+        if w is None:
+            return False
+        i += len(w)
+    return True
+
+
+def _is_number_token(tok: str) -> bool:
+    return (
+        any(c.isdigit() for c in tok)
+        or tok in NUMBER_WORDS
+        or (len(tok) == 1 and tok in ZH_NUMBER_CHARS)
+    )
+
+
+def mid_identifier(text: str) -> str:
+    """ "digits" or "email" when `text` stops in the middle of one, else ""."""
+    toks = _tokens(text)
+    if not toks:
+        return ""
+    last = toks[-1].rstrip(".")
+    if "@" in text and not _EMAIL.search(text):
+        return "email"
+    if toks[-1] in EMAIL_CONNECTORS or last in EMAIL_CONNECTORS:
+        return "email"
+    if _is_number_token(last) or last.startswith("#"):
+        return "digits"
+    if len(last) == 1 and last.isalpha() and last.isascii() and last not in ("a", "i"):
+        return "digits"  # a spelled letter of "W 1 2 3" or an email name
+    return ""
+
+
+def has_identifier(text: str, expect: str) -> bool:
+    """Whether `text` already holds what the agent asked for."""
+    if expect == "email":
+        return bool(_EMAIL.search(text) or _SPOKEN_EMAIL.search(text))
+    digits = sum(_is_number_token(t) for t in _tokens(text))
+    if expect == "address":
+        return digits >= 2 and len(_tokens(text)) >= 4
+    return digits >= 3 or any(sum(c.isdigit() for c in t) >= 3 for t in _tokens(text))
+
+
+class Endpointer:
+    """How much silence ends the current turn, and whether the turn has run too long."""
+
+    def __init__(self, options: EndpointOptions = EndpointOptions()):
+        self.options = options
+
+    def silence_needed(self, partial: str | None, expect: str = "") -> tuple[float, str]:
+        """(seconds, reason). `partial`: the quick transcript of the turn so far, None when not
+        known yet; `expect`: what the agent's last reply asked for (one of EXPECTS, or "")."""
+        o = self.options
+        if partial is not None:
+            kind = mid_identifier(partial)
+            if kind:
+                return o.long_silence_s, f"partial transcript ends mid-{kind}"
+            if expect and not has_identifier(partial, expect):
+                return o.long_silence_s, f"asked for {expect}, none heard yet"
+            return o.base_silence_s, "complete"
+        if expect:
+            return o.long_silence_s, f"asked for {expect}"
+        return o.base_silence_s, "base"
+
+    def too_long(self, turn_s: float) -> bool:
+        return turn_s >= self.options.max_turn_s
