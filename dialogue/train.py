@@ -231,6 +231,7 @@ class Trainer:
                 "or build the examples without image features ([images] enabled = false)"
             )
         self.image_token_id = tokenizer.convert_tokens_to_ids(image_token) if projector else None
+        self.only_image_token_added = False  # set by whoever grew the vocabulary for it alone
         self.out = Path(config.run.out)
         self.device = torch.device(
             config.run.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -428,7 +429,11 @@ class Trainer:
     # ------------------------------------------------------------------ checkpoints
     def save_model(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(folder)  # a peft model saves only its adapter
+        # a peft model saves only its adapter; the image placeholder's embedding row is never
+        # read (the projector's tokens replace it), so growing the vocabulary for it alone does
+        # not make peft save the whole 262k-row embedding matrix with the adapter
+        kw = {"save_embedding_layers": False} if self.only_image_token_added else {}
+        self.model.save_pretrained(folder, **kw)
         self.tokenizer.save_pretrained(folder)
         if self.projector is not None:
             self.projector.save(folder, encoder=self.config.images.encoder)
@@ -625,7 +630,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     prepare_vocabulary(model, tokenizer)
     try:
+        rows = model.get_input_embeddings().num_embeddings
         encoder, projector, fusion_options = image_setup(config, model, tokenizer)
+        added_image_token = model.get_input_embeddings().num_embeddings == rows + 1
         fusion = Fusion(tokenizer, fusion_options)
         images = (encoder, {}, not args.no_progress) if encoder else None
         d = config.data
@@ -636,6 +643,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     model = wrap_lora(model, config.lora)
     trainer = Trainer(config, model, tokenizer, train, dev, projector, fusion_options.image_token)
+    trainer.only_image_token_added = added_image_token
     Path(config.run.out).mkdir(parents=True, exist_ok=True)
     run = {
         "config": _plain(config),

@@ -201,3 +201,18 @@ def test_the_saved_pair_answers_a_fused_prompt(tmp_path):
     assert isinstance(lm.generate_fused(fused, options), str)
     with pytest.raises(ValueError, match="another model"):
         lm.attach_projector(ImageProjector(ProjectorConfig(D_VISION, 64, tokens_per_image=PER_IMAGE)))  # fmt: skip
+
+
+def test_a_vocabulary_grown_for_the_placeholder_alone_keeps_the_adapter_small(tmp_path):
+    """The placeholder's embedding row is never read, so the adapter holds no embedding matrix."""
+    from safetensors import safe_open
+
+    config, _, tok, train, dev, projector = setup(tmp_path, steps=1)
+    model = tiny_llama(len(tok), seed=0)
+    model.resize_token_embeddings(len(tok) + 1)  # as when "<image>" had to be added
+    trainer = Trainer(config, wrap_lora(model, config.lora), tok, train, dev, projector)
+    trainer.only_image_token_added = True
+    trainer.save_model(tmp_path / "saved")
+    with safe_open(str(tmp_path / "saved" / "adapter_model.safetensors"), "pt") as f:
+        names = list(f.keys())
+    assert names and all("lora_" in n for n in names)
