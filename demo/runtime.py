@@ -19,6 +19,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from dialogue.agent import Agent, AgentServices, CustomerTurn
@@ -28,6 +29,9 @@ from fusion.types import TurnInput
 logger = logging.getLogger(__name__)
 
 ENV_RECORDS_DB = "CCA_RECORDS_DB"  # the conversation store's URL, when --records is not given
+# A small made-up shop (3 customers, 7 orders), loaded when the back office is empty, so that the
+# apps answer order questions out of the box: e.g. alice@example.com, order #W2378156.
+SAMPLE_RETAIL = Path(__file__).resolve().parent / "samples" / "retail"
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,16 @@ class Runtime:
             return None
 
 
+def _empty_back_office(db: str) -> bool:
+    from dialogue.backoffice import BackOffice
+
+    try:
+        return BackOffice.open(db).counts().get("retail_orders", 0) == 0
+    except Exception as e:  # noqa: BLE001 - build_services reports an unusable database itself
+        logger.debug("could not count the orders at %s: %s", db, e)
+        return False
+
+
 def load_voice_or_fallback(profile: str):
     """The profile's Speaker; else espeak-ng alone; else None (text only), each choice logged."""
     from voice.tts import Speaker, load_speaker
@@ -160,6 +174,10 @@ def open_store(url: str | None):
 
 def build_runtime(options: RuntimeOptions = RuntimeOptions()) -> Runtime:
     from dialogue.chat import build_services
+
+    if options.retail is None and SAMPLE_RETAIL.is_dir() and _empty_back_office(options.db):
+        logger.info("the back office at %s is empty: loading the sample shop %s", options.db, SAMPLE_RETAIL)  # fmt: skip
+        options = replace(options, retail=str(SAMPLE_RETAIL))
 
     services = build_services(
         options.db, options.kb, options.retail, options.asr_model, options.lm, options.adapter
