@@ -8,8 +8,22 @@ import sys
 # subcommand -> (module, one-line help). Imported only when run, so `cca --help` stays fast.
 COMMANDS = {
     "transcribe": ("voice.batch", "transcribe audio files and folders (txt, srt, vtt, json)"),
-    "say": ("voice.say", "text to speech into a WAV file, English or Chinese (--voice, --rate, --list-voices)"),
-    "demo": ("demo.app", "the web app: chat by text, voice and screenshots, with what the agent understood and did (--check)"),
+    "say": (
+        "voice.say",
+        "text to speech into a WAV file, English or Chinese (--voice, --rate, --list-voices)",
+    ),
+    "demo": (
+        "demo.app",
+        "the web app: chat by text, voice and screenshots, with what the agent understood and did (--check)",
+    ),
+    "phone": (
+        "demo.phone",
+        "the phone line: a Twilio Media Streams bridge (webhook, media stream, screenshot uploads)",
+    ),
+    "phone-sim": (
+        "demo.phone_sim",
+        "call the phone bridge as Twilio would: stream a WAV, send DTMF, N callers; latency JSON",
+    ),
     "see": ("vision.see", "read screenshots: text, fields, kind, language (--json)"),
     "backoffice": (
         "dialogue.backoffice",

@@ -39,7 +39,12 @@ def perplexity(model, tokenizer, examples, batch_size: int = 4) -> float:
     total, tokens = 0.0, 0
     for i in range(0, len(examples), batch_size):
         chunk = examples[i : i + batch_size]
-        batch = {k: v.to(device) for k, v in collate(chunk, pad).items()}
+        batch = collate(chunk, pad)
+        if batch.pop("images"):
+            raise ValueError(
+                "perplexity here is on text-only examples; build them without image features"
+            )
+        batch = {k: v.to(device) for k, v in batch.items()}
         n = int((batch["labels"][:, 1:] != IGNORE).sum())
         total += agent_token_loss(model, batch).item() * n
         tokens += n

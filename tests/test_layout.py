@@ -18,7 +18,7 @@ ALLOWED = {
     "dialogue": {"voice", "vision", "fusion"},
     "demo": {"voice", "vision", "fusion", "dialogue"},
 }
-WEB_PACKAGES = {"gradio", "websockets", "fastapi", "uvicorn", "starlette"}
+WEB_PACKAGES = {"gradio", "websockets", "fastapi", "uvicorn", "starlette", "aiohttp", "playwright"}
 
 
 def imported_modules(source: str, module: str) -> set[str]:
