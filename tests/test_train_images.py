@@ -61,7 +61,12 @@ def conv(i: int) -> Conv:
         f"c{i}",
         "en",
         (
-            Turn("customer", "what is the status of this order?", screenshot_text="Order", image=f"{i}.png"),  # fmt: skip
+            Turn(
+                "customer",
+                "what is the status of this order?",
+                screenshot_text="Order",
+                image=f"{i}.png",
+            ),  # fmt: skip
             Turn("agent", f"your order is {status}"),
         ),
     )
