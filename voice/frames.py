@@ -3,7 +3,10 @@
 `StreamResampler(from_rate, to_rate).process(samples)` converts frame by frame (a polyphase
 windowed-sinc filter, 16 zero crossings) with no clicks at frame edges, so 20 ms phone frames at
 8 kHz become 16 kHz for the VAD and the ASR, and 16 kHz audio becomes 48 kHz for a browser.
-`voice.audio.resample` (ffmpeg's soxr) stays the choice for whole files.
+`voice.audio.resample` (ffmpeg's soxr) stays the choice for whole files. It is not
+`voice.codec.StreamResampler` (soxr's stream, used for the TTS output) on purpose: soxr's HQ
+stream holds back about 65 ms of 8 kHz input before its first output, and on the caller's side
+every millisecond is barge-in and endpointing delay; this filter lags 1 ms.
 """
 
 from __future__ import annotations
