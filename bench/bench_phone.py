@@ -2,7 +2,7 @@
 packaged Whisper behind the streaming VAD, the offline Speaker, the bridge on loopback and the
 Twilio simulator (demo/phone_sim.py) as callers.
 
-    python bench/bench_phone.py [--retail /work/shared/data/retail] [--max-callers 8]
+    python bench/bench_phone.py [--retail ../shared/data/retail] [--max-callers 8]
                                 [--soak-s 1800] [--wav demo/samples/return-en-phone.wav]
 
 Load: waves of 1, 2, 4, ... callers at once, each saying the WAV and waiting `--tail-s`; a wave
@@ -124,7 +124,7 @@ async def bench(args, bridge) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--retail", default=str(ROOT.parent / "shared/data/retail"))
+    p.add_argument("--retail", default=str(ROOT / "demo/samples/retail"), help="retail data loaded into a fresh back office (default: the sample shop; ../shared/data/retail for the full one)")  # fmt: skip
     p.add_argument("--wav", default=str(ROOT / "demo/samples/return-en-phone.wav"))
     p.add_argument("--max-callers", type=int, default=8)
     p.add_argument("--p95-ms", type=float, default=2000.0)
