@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from demo.phone_privacy import CallPrivacy, redact_tree
 from demo.phone_wire import Start, TwilioSerializer, twilio_update_call, twiml_dial
 from demo.runtime import Conversation
 from dialogue.voice_agent import AgentResponder
@@ -138,10 +139,11 @@ class Recorder:
         self.caller = bytearray()  # mu-law, as received
         self.agent: list[tuple[int, bytes]] = []  # (caller sample at send time, mu-law frame)
 
-    def wav(self) -> bytes:
+    def wav(self, privacy: CallPrivacy | None = None) -> bytes:
         n = max([len(self.caller)] + [at + len(b) for at, b in self.agent])
         out = np.zeros((n, 2), np.float32)
-        out[: len(self.caller), 0] = mulaw_decode(bytes(self.caller))
+        caller = mulaw_decode(bytes(self.caller))
+        out[: len(self.caller), 0] = privacy.silence(caller) if privacy else caller
         for at, b in self.agent:
             out[at : at + len(b), 1] += mulaw_decode(b)
         buf = io.BytesIO()
@@ -167,6 +169,7 @@ class Call:
         self._send, self._hang_up = send, hang_up
         self.sid = start.stream_sid
         self.recorder = Recorder()
+        self.privacy = CallPrivacy(self.recorder.rate)  # what the records keep of the caller
         self.entries: list[dict[str, Any]] = []  # the transcript: who said what, when
         self.marks_sent: dict[str, float] = {}  # name -> time sent, until echoed
         self.mark_delays_ms: list[float] = []  # sent -> echoed: what the provider had buffered
@@ -206,6 +209,7 @@ class Call:
     async def on_digit(self, digit: str) -> None:
         if self._digit_timer is not None:
             self._digit_timer.cancel()
+        self.privacy.keypad_started(len(self.recorder.caller))
         if digit == "#":
             await self._flush_digits()
             return
@@ -226,7 +230,12 @@ class Call:
 
     async def text_turn(self, text: str, source: str) -> None:
         """A turn that did not come through the microphone: keypad digits, an uploaded picture."""
-        self.entries.append({"t_s": self._now(), "role": "caller", "source": source, "text": text})
+        kept = (
+            self.privacy.keypad_ended(len(self.recorder.caller), text)
+            if source == "keypad"
+            else self.privacy.redactor.redact(text).text
+        )
+        self.entries.append({"t_s": self._now(), "role": "caller", "source": source, "text": kept})
         if source == "upload":
             reply = await self.session.clock.offload(self.responder.respond_screenshots)
             if reply is None:  # a spoken turn took the picture first
@@ -279,14 +288,16 @@ class Call:
                 self._thinking = True  # a caller turn is on its way to a reply
             elif e.kind in ("playback_started", "error") or (e.kind == "transcript" and not e.text.strip()):  # fmt: skip
                 self._thinking = False
+            if e.kind == "speech_ended":
+                self.privacy.speech_ended(e.data.get("start_s", 0.0), e.data.get("end_s", 0.0))
             if e.kind == "transcript":
                 self.entries.append({"t_s": self._now(), "role": "caller", "source": "voice",
-                                     "text": e.text, "language": e.data.get("language")})  # fmt: skip
+                                     "text": self.privacy.caller_said(e.text), "language": e.data.get("language")})  # fmt: skip
             elif e.kind == "reply":
                 self._reply_entry(e.text, e.data.get("handoff", False))
             elif e.kind == "barge_in":
                 self.entries.append({"t_s": self._now(), "role": "event", "text": "barge_in",
-                                     "heard": e.text})  # fmt: skip
+                                     "heard": self.privacy.agent_said(e.text)})  # fmt: skip
                 if e.data.get("was_playing"):
                     await self._send(self.serializer.encode_clear(self.sid))
             elif e.kind == "playback_started":
@@ -305,7 +316,8 @@ class Call:
                 self._spawn(self._finish(e.text, after=None))
 
     def _reply_entry(self, text: str, handoff: bool) -> None:
-        self.entries.append({"t_s": self._now(), "role": "agent", "text": text, "handoff": handoff})
+        kept = self.privacy.agent_said(text)
+        self.entries.append({"t_s": self._now(), "role": "agent", "text": kept, "handoff": handoff})
 
     # -- the end of the call ------------------------------------------------------------------
 
@@ -380,14 +392,14 @@ class Call:
         if conv.store is not None:  # the turns were stored as they happened (demo.runtime)
             if conv.conversation_id is None:
                 conv.conversation_id = conv.store.start_conversation("phone", started_at=self._t0_wall())  # fmt: skip
-            conv.store.add_recording(conv.conversation_id, self.recorder.wav())
+            conv.store.add_recording(conv.conversation_id, self.recorder.wav(self.privacy))
             conv.end()
             logger.info("call %s: %d turns and the recording stored as %s", self.sid, len(turns), conv.conversation_id)  # fmt: skip
         elif self.options.out_dir is not None:
             folder = Path(self.options.out_dir) / (self.start.call_sid or self.sid)
             folder.mkdir(parents=True, exist_ok=True)
-            (folder / "recording.wav").write_bytes(self.recorder.wav())
-            record = {**self.result(), "turns": [t.to_dict() for t in turns]}
+            (folder / "recording.wav").write_bytes(self.recorder.wav(self.privacy))
+            record = redact_tree({**self.result(), "turns": [t.to_dict() for t in turns]})
             text = json.dumps(record, ensure_ascii=False, indent=1, default=str)
             (folder / "transcript.json").write_text(text, encoding="utf-8")
             logger.info("call %s: recording and transcript in %s", self.sid, folder)

@@ -460,3 +460,22 @@ def test_an_uploaded_screenshot_joins_the_call(office, tmp_path):
     roles = [(e["role"], e.get("source", "")) for e in record["entries"] if e["role"] != "metrics"]
     assert roles == [("caller", "voice"), ("agent", ""), ("caller", "upload"), ("agent", "")]
     assert result["marks_echoed"] == 2
+
+
+def test_a_card_typed_on_the_keypad_never_reaches_the_records(office, tmp_path):
+    bridge, _ = make_bridge(office, tmp_path)
+    card = "4111111111111111"
+
+    async def go():
+        runner, base = await serving(bridge)
+        try:
+            async with aiohttp.ClientSession() as s:
+                opts = SimOptions(tail_s=2.5, dtmf=card + "#", dtmf_at_s=0.3)
+                return await sim_call(s, base, np.zeros(8000, np.float32), options=opts)
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(go())
+    (folder,) = (tmp_path / "calls").iterdir()
+    text = (folder / "transcript.json").read_text()
+    assert card not in text and "[CARD]" in text

@@ -1,0 +1,74 @@
+"""What a phone call keeps must not hold what the caller should not have to trust us with.
+
+`CallPrivacy` follows one call: every caller text (a voice turn's transcript, keypad digits) goes
+through the call's own `dialogue.records.redactor.Redactor` (so a card number read out over two
+turns is caught), the call's transcript keeps only the redacted text, and the caller's side of
+the recording is silenced where a turn held personal data (the whole utterance: the streaming
+ASR gives no word timestamps) and for the whole of every keypad entry (a card typed on the keypad
+is a pause in the recording as well as in the transcript).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from dialogue.records.pii import redact
+from dialogue.records.redactor import Redactor
+
+
+class CallPrivacy:
+    def __init__(self, rate: int = 8000, language: str | None = None):
+        self.rate = rate
+        self.redactor = Redactor(language)
+        self.silenced: list[tuple[int, int]] = []  # caller sample ranges to zero in the recording
+        self._speech: tuple[float, float] | None = None  # the latest caller utterance, seconds
+        self._keypad_from: int | None = None
+
+    def speech_ended(self, start_s: float, end_s: float) -> None:
+        self._speech = (start_s, end_s)
+
+    def caller_said(self, text: str) -> str:
+        """The redacted text of a voice turn; its audio is marked for silencing when it held any."""
+        r = self.redactor.redact(text, role="customer")
+        if r.spans and self._speech is not None:
+            a, b = self._speech
+            self.silenced.append((int(a * self.rate), int(b * self.rate) + 1))
+        return r.text
+
+    def keypad_started(self, at_sample: int) -> None:
+        if self._keypad_from is None:
+            self._keypad_from = at_sample
+
+    def keypad_ended(self, at_sample: int, digits: str) -> str:
+        """The redacted keypad text; the recording is silenced from the first key to now."""
+        if self._keypad_from is not None:
+            self.silenced.append((self._keypad_from, at_sample))
+            self._keypad_from = None
+        return self.redactor.redact(digits, role="customer").text
+
+    def agent_said(self, text: str) -> str:
+        return self.redactor.redact(text, role="agent").text
+
+    def silence(self, caller: np.ndarray, end_sample: int | None = None) -> np.ndarray:
+        """`caller` samples with the marked ranges zeroed (and a keypad entry still open at the
+        end, up to `end_sample`)."""
+        out = caller.copy()
+        ranges = list(self.silenced)
+        if self._keypad_from is not None:
+            ranges.append((self._keypad_from, end_sample or len(out)))
+        for a, b in ranges:
+            out[max(0, a) : max(0, b)] = 0.0
+        return out
+
+
+def redact_tree(value: Any) -> Any:
+    """Every string inside `value` (dicts, lists) redacted: for records written outside the store."""
+    if isinstance(value, str):
+        return redact(value).text
+    if isinstance(value, dict):
+        return {k: redact_tree(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_tree(v) for v in value]
+    return value
