@@ -331,10 +331,33 @@ def test_metrics_add_up():
     assert m.voice_to_voice_ms == pytest.approx(650 + 300 + 100, abs=50)
 
 
+def test_a_backchannel_as_long_as_the_rule_allows_is_not_cut_by_the_vads_hangover():
+    """0.7 s of "uh-huh" is under backchannel_max_s (0.8 s); the VAD's end hangover must not
+    count as speech."""
+    audio = timeline((0.3, None), (1.0, HZ["where is my order"]), (2.0, None),
+                     (0.7, HZ["uh-huh"]), (6.0, None))  # fmt: skip
+    result, _, responder, _, _ = run([LONG_REPLY], audio)
+    assert "barge_in" not in kinds(result) and "backchannel" in kinds(result)
+    assert responder.heard == []
+
+
+def test_the_turn_waits_for_its_partial_transcript_instead_of_transcribing_again():
+    """ASR slower than the gap between the partial (0.25 s of silence) and the endpoint (0.65 s):
+    the partial of the same speech is awaited, not queued behind by a second transcription."""
+    audio = timeline((0.3, None), (1.0, HZ["where is my order"]), (4.0, None))
+    result, _, responder, _, asr = run([Reply("It shipped.")], audio, latency=(0.6, 0, 0))
+    assert responder.transcripts == ["where is my order"]
+    assert asr.heard.count("where is my order") == 1  # one transcription of the turn
+    (m,) = result.metrics
+    assert m.asr_ms == pytest.approx(
+        200, abs=60
+    )  # its 0.6 s less the 0.4 s it ran before the endpoint
+
+
 def test_speech_during_the_thinking():
     # the caller goes on 0.7 s after stopping: the endpoint has fired, the reply is not out yet
     audio = timeline((0.3, None), (1.0, HZ["where is my order"]), (0.7, None),
-                     (0.6, HZ["thanks"]), (3.0, None))  # fmt: skip
+                     (1.0, HZ["thanks"]), (3.0, None))  # fmt: skip
     opts = SessionOptions(partial_asr=False)
     # still transcribing: the new speech joins the turn, the responder sees one turn
     result, _, responder, _, _ = run([Reply("OK.")], audio, options=opts, latency=(1.0, 0, 0))

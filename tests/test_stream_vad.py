@@ -100,7 +100,10 @@ def test_backchannels(text, expected):
     [("my order number is 4 5", "digits"), ("it's W 1 2", "digits"), ("seven eight", "digits"),
      ("订单号是三五七", "digits"), ("my email is alice at", "email"), ("alice@exa", "email"),
      ("alice dot", "email"), ("alice@example.com", ""), ("where is my order", ""),
-     ("order 4567 please", "")],
+     ("order 4567 please", ""),
+     # said in full, as Whisper writes a finished sentence: no more to wait for
+     ("the zip code is 94105.", ""), ("订单号是W8632149。", ""), ("the pending one.", ""),
+     ("my card is 4111 1111 1111 1111.", "digits"), ("W8632149", "digits")],
 )  # fmt: skip
 def test_mid_identifier(text, expected):
     assert mid_identifier(text) == expected
@@ -116,6 +119,11 @@ def test_endpointer_rule():
     assert e.silence_needed("it's alice@example.com thanks", "email")[0] == 0.65
     assert e.silence_needed("order 4567 please", "order_number")[0] == 0.65
     assert has_identifier("alice at example dot com", "email")
+    assert has_identifier("Bob at example.com.", "email")  # as Whisper writes it
+    # asked for an email, the caller says something else in full: no long wait
+    assert e.silence_needed("Thank you, goodbye.", "email") == (0.65, "complete")
+    assert e.silence_needed("Let me check.", "email")[0] == 1.5
+    assert e.silence_needed("稍等", "order_number")[0] == 1.5
     assert e.too_long(30.0) and not e.too_long(29.0)
 
 

@@ -117,3 +117,19 @@ def test_script_runs(text, runs):
 def test_guess_language():
     assert guess_language("hello") == "en"
     assert guess_language("hello 您好") == "zh"
+
+
+@pytest.mark.parametrize(
+    "text, pieces",
+    [
+        ("在查看您的账户之前，我需要先核实您的身份。", ["在查看您的账户之前，", "我需要先核实您的身份。"]),
+        ("Before I can look at your account, I need to verify who you are.", ["Before I can look at your account,", "I need to verify who you are."]),
+        ("Your total is 1,200 dollars and it shipped today.", ["Your total is 1,200 dollars and it shipped today."]),
+        ("好的。请稍等。", ["好的。", "请稍等。"]),
+        ("Order #W2378156 is pending. It contains: T-Shirt.", ["Order #W2378156 is pending.", "It contains: T-Shirt."]),
+    ],
+)  # fmt: skip
+def test_a_long_first_sentence_is_cut_at_a_clause_for_the_first_audio(text, pieces):
+    from voice.tts_text import speech_pieces
+
+    assert speech_pieces(text) == pieces

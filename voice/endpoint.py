@@ -8,9 +8,10 @@ The endpointing rule (`Endpointer.silence_needed`):
   a digit, a number word ("seven", "七"), a spelled single letter, or an email connector ("at",
   "dot", "underscore", "@", "."), or holds an "@" with no complete "name@host.tld" yet;
 - or when the agent's last reply asked for an identifier (`expect`: "digits", "order_number",
-  "phone", "email", "address") and the partial transcript has none yet: the caller is probably
-  looking it up. When the partial already holds a complete one and ends in ordinary words, the
-  base silence applies again.
+  "phone", "email", "address"), the partial transcript has none yet and the caller is on their
+  way to it: a word or two so far, or a phrase for looking it up ("let me check", "稍等"). A
+  partial that holds a complete identifier (said in full: "...94105.", "...W8632149。") or is
+  another whole sentence ends the turn at the base silence.
 - Until a partial transcript is known, the agent's question alone decides.
 - A turn is cut at `max_turn_s` of speech whatever the pauses.
 
@@ -42,7 +43,12 @@ NUMBER_WORDS = {
 ZH_NUMBER_CHARS = set("零〇一二三四五六七八九十幺两百千")
 EMAIL_CONNECTORS = {"at", "dot", "underscore", "dash", "hyphen", "@", ".", "_", "-", "点", "艾特"}
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)*\.[a-z]{2,}", re.IGNORECASE)
-_SPOKEN_EMAIL = re.compile(r"\b\w+ at \w+ dot (com|net|org|edu|cn|co|io)\b", re.IGNORECASE)
+_SPOKEN_EMAIL = re.compile(
+    r"\b\w+ at [\w-]+(?: dot |\.)(com|net|org|edu|cn|co|io)\b", re.IGNORECASE
+)  # "alice at example dot com", and Whisper's "Alice at example.com"
+# a whole identifier as Whisper writes it: an order number, a zip code, a phone, a CN ID
+_COMPLETE_ID = re.compile(r"(?:w\d{7}|\d{5}|\d{10,11}|\d{17}[\dx])", re.IGNORECASE)
+_NOT_A_NUMBER_BEFORE_ONE = {"the", "that", "this", "which", "another", "other", "last", "first", "new", "old", "pending", "delivered", "blue", "red", "big", "small", "same", "right", "wrong"}  # fmt: skip
 _WORD = re.compile(r"[A-Za-z0-9@.#_+'-]+|[\u4e00-\u9fff]|\w+")
 
 
@@ -114,6 +120,11 @@ def mid_identifier(text: str) -> str:
         return "email"
     if toks[-1] in EMAIL_CONNECTORS or last in EMAIL_CONNECTORS:
         return "email"
+    finished = text.rstrip().endswith((".", "。", "!", "?", "！", "？"))
+    if finished and _COMPLETE_ID.fullmatch(last.lstrip("#")):
+        return ""  # "the zip code is 94105." or "订单号是W8632149。": said in full
+    if last == "one" and len(toks) > 1 and toks[-2] in _NOT_A_NUMBER_BEFORE_ONE:
+        return ""  # "the pending one."
     if _is_number_token(last) or last.startswith("#"):
         return "digits"
     if len(last) == 1 and last.isalpha() and last.isascii() and last not in ("a", "i"):
@@ -131,6 +142,19 @@ def has_identifier(text: str, expect: str) -> bool:
     return digits >= 3 or any(sum(c.isdigit() for c in t) >= 3 for t in _tokens(text))
 
 
+_LOOKING = re.compile(
+    r"\b(?:let me (?:check|see|find|look|get)|hold on|one (?:moment|sec(?:ond)?)|just a (?:moment|sec(?:ond)?)|"
+    r"wait|give me a (?:moment|sec(?:ond)?)|it'?s|is|um+|uh+|er+|so)\W*$|(?:等一下|稍等|我看看|我找一下|我查一下|是|呃|嗯|那个)\W*$",
+    re.IGNORECASE,
+)
+
+
+def looking_it_up(partial: str) -> bool:
+    """Whether a caller asked for an identifier is still on their way to it: a word or two so
+    far ("um", "it's"), or a phrase for looking it up ("let me check", "稍等")."""
+    return len(_tokens(partial)) <= 2 or bool(_LOOKING.search(partial.strip()))
+
+
 class Endpointer:
     """How much silence ends the current turn, and whether the turn has run too long."""
 
@@ -145,8 +169,8 @@ class Endpointer:
             kind = mid_identifier(partial)
             if kind:
                 return o.long_silence_s, f"partial transcript ends mid-{kind}"
-            if expect and not has_identifier(partial, expect):
-                return o.long_silence_s, f"asked for {expect}, none heard yet"
+            if expect and not has_identifier(partial, expect) and looking_it_up(partial):
+                return o.long_silence_s, f"asked for {expect}, caller looking it up"
             return o.base_silence_s, "complete"
         if expect:
             return o.long_silence_s, f"asked for {expect}"

@@ -130,7 +130,16 @@ def _trim(text: str, share: float) -> str:
 def _join(parts: list[str]) -> str:
     out = ""
     for p in parts:
-        if out and not (_HAN.search(out[-1]) and _HAN.search(p[:1] or "x")):
+        cjk_end = bool(_HAN.search(out[-1:] or "x")) or out[-1:] in (
+            "，",
+            "。",
+            "！",
+            "？",
+            "；",
+            "：",
+            "、",
+        )
+        if out and not (cjk_end and _HAN.search(p[:1] or "x")):
             out += " "
         out += p
     return out

@@ -59,7 +59,7 @@ from voice.session_types import (
     TurnMetrics,
 )
 from voice.stream_vad import VAD_RATE, StreamVAD
-from voice.tts_text import split_sentences
+from voice.tts_text import speech_pieces
 from voice.types import Audio, Transcript
 
 logger = logging.getLogger(__name__)
@@ -126,6 +126,7 @@ class VoiceSession:
         self._partial: Transcript | None = None
         self._partial_upto = -1.0  # speech end the partial covers
         self._partial_asked = -1.0
+        self._partial_job: tuple[float, asyncio.Task] | None = None  # (speech end, its partial)
         self._speaking: _Speaking | None = None
         self._probe: _Probe | None = None
         self._idle_since = 0.0
@@ -253,33 +254,40 @@ class VoiceSession:
             and self._partial_asked < speech_end
         ):
             self._partial_asked = speech_end
-            self._spawn(self._take_partial(self._turn_start, speech_end))
+            task = self._spawn(self._take_partial(self._turn_start, speech_end))
+            self._partial_job = (speech_end, task)
         partial = self._partial.text if self._partial_upto >= speech_end else None
         needed, reason = self.endpointer.silence_needed(partial, self._expect)
         if silence >= needed:
             self._end_turn(needed, reason)
 
-    async def _take_partial(self, start_s: float, end_s: float) -> None:
+    async def _take_partial(self, start_s: float, end_s: float) -> Transcript | None:
         audio = self._audio(start_s - self.options.preroll_s, end_s + 0.1)
         transcript = await self._asr(audio)
         if transcript is not None and self.vad.time_s - self.vad.silence_s <= end_s:
             self._partial, self._partial_upto = transcript, end_s
             self._emit("partial", transcript.text)
+        return transcript
 
     def _end_turn(self, needed: float, reason: str) -> None:
         vad = self.vad
         speech_end = vad.time_s - vad.silence_s if not vad.speaking else self.now_s
         start = self._turn_start
         reuse = self._partial if self._partial_upto >= speech_end else None
+        pending = None  # the partial of this very speech, still being transcribed: wait for it
+        job = self._partial_job
+        if reuse is None and job is not None and job[0] == speech_end and not job[1].done():
+            pending = job[1]
+        self._partial_job = None
         self._turn_start, self._partial, self._partial_upto = None, None, -1.0
         sp = _Speaking(start)
         sp.times["speech_end"] = self._clock_at(speech_end)
         sp.times["endpoint"] = self.clock.now()
         sp.info.update(speech_s=speech_end - start, needed=needed, reason=reason,
-                       reused=reuse is not None)  # fmt: skip
+                       reused=reuse is not None or pending is not None)  # fmt: skip
         audio = self._audio(start - self.options.preroll_s, speech_end + 0.1)
         self._speaking = sp
-        self._spawn(self._answer(sp, audio, reuse))
+        self._spawn(self._answer(sp, audio, reuse, pending))
 
     # -- barge-in -----------------------------------------------------------------------------
 
@@ -288,7 +296,10 @@ class VoiceSession:
         if p is None or sp is None:
             return
         if self.vad.speaking:
-            if self.now_s - p.onset_s >= o.backchannel_max_s:
+            # the length of the speech itself, to the end of its last voiced chunk: the VAD
+            # still says "speaking" through its end hangover after a short "uh-huh"
+            voiced_to = self.vad.time_s - self.vad.silence_s
+            if voiced_to - p.onset_s >= o.backchannel_max_s:
                 self._interrupt("speech longer than a backchannel")
             elif not p.launched and self.now_s - p.detected_s >= o.barge_in_probe_s:
                 p.launched = True
@@ -335,7 +346,13 @@ class VoiceSession:
 
     # -- the agent's turn ---------------------------------------------------------------------
 
-    async def _answer(self, sp: _Speaking, audio: Audio, reuse: Transcript | None) -> None:
+    async def _answer(
+        self, sp: _Speaking, audio: Audio, reuse: Transcript | None, pending=None
+    ) -> None:
+        """`reuse`: the partial transcript of exactly this speech; `pending`: the task still
+        making it (the same audio: waiting is faster than transcribing it again)."""
+        if reuse is None and pending is not None:
+            reuse = await pending
         transcript = reuse or await self._asr(audio)
         sp.times["asr"] = self.clock.now()
         if sp.interrupted:
@@ -382,7 +399,7 @@ class VoiceSession:
         self.player.reset()
         if language not in self.tts.languages:
             language = self._language
-        for sentence in split_sentences(text) or [text]:
+        for sentence in speech_pieces(text) or [text]:
             index = self.player.add_sentence(sentence)
             chunks = iter(self.tts.stream(sentence, language, self.out_rate))
             while not sp.interrupted:
@@ -501,10 +518,11 @@ class VoiceSession:
         for q in self._subscribers:
             q.put_nowait(event)
 
-    def _spawn(self, coro) -> None:
+    def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
+        return task
 
     def _task_done(self, task: asyncio.Task) -> None:
         self._tasks.discard(task)
