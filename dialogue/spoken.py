@@ -17,6 +17,10 @@ Chinese: a run of digit characters read one by one (一二三四 -> 1234, 幺三
 are always digits) of three or more, or two with 幺/〇 in them, and 两 alone -> 2 ("两件" -> "2件").
 A run touching a unit (十百千万亿) or 点 is a numeral with units and is left to
 `vision.fields.parse_chinese_number` ("一百二十八元", "两百块").
+
+Email addresses said aloud: "alice dot smith at example dot com", and ASR's "Alice at
+example.com", become "alice.smith@example.com" (the domain must end in a known top-level domain,
+and "look at", "me at" are not addresses).
 """
 
 from __future__ import annotations
@@ -139,13 +143,40 @@ def _chinese_runs(text: str) -> list[tuple[int, int, str]]:
     return out
 
 
+_TLD = r"(?:com|net|org|edu|gov|info|biz|io|co|cn|uk|de|fr|jp|hk|tw|sg|au|ca|us)"
+_SPOKEN_EMAIL = re.compile(
+    r"(?<![\w@.])(?P<local>[A-Za-z0-9][\w+-]*(?:\s+(?:dot|underscore|dash)\s+[A-Za-z0-9][\w+-]*)*)"
+    r"\s+(?:at|艾特)\s+"
+    rf"(?P<domain>[A-Za-z0-9][\w-]*(?:(?:\s+dot\s+|\s*[.。]\s*)[A-Za-z0-9][\w-]*)*(?:\s+dot\s+|\s*[.。]\s*){_TLD})\b",
+    re.IGNORECASE,
+)
+_EMAIL_WORDS = {"dot": ".", "underscore": "_", "dash": "-"}
+_NOT_A_NAME = {"me", "us", "you", "him", "her", "them", "it", "look", "looking", "is", "am", "be", "was"}  # fmt: skip
+
+
+def _spoken_emails(text: str) -> list[tuple[int, int, str]]:
+    """ "alice dot smith at example dot com" and ASR's "Alice at example.com" -> the address."""
+    out = []
+    for m in _SPOKEN_EMAIL.finditer(text):
+        local = m.group("local")
+        if local.lower() in _NOT_A_NAME:
+            continue
+        words = re.split(r"\s+", f"{local} @ {m.group('domain')}".replace("。", " dot "))
+        address = "".join(_EMAIL_WORDS.get(w.lower(), w) for w in words).lower()
+        out.append((m.start(), m.end(), address))
+    return out
+
+
 def normalise_spoken(text: str) -> Normalised:
-    """`text` with spoken digit readings written as digits (see the module docstring)."""
-    edits = []
+    """`text` with spoken digit readings written as digits and spoken email addresses written
+    as addresses (see the module docstring)."""
+    edits = _spoken_emails(text)
+    taken = [(a, b) for a, b, _ in edits]
     for start, end, digits in _english_runs(text):
         start, digits = _with_prefix(text, start, digits)
         edits.append((start, end, digits))
     edits += _chinese_runs(text)
+    edits = [e for e in edits if (e[0], e[1]) in taken or not any(a < e[1] and e[0] < b for a, b in taken)]  # fmt: skip
     edits.sort()
     parts: list[str] = []
     pieces = []

@@ -182,3 +182,22 @@ def test_spoken_offsets_map_back_everywhere():
     assert n.to_original(16, 16) == (26, 26)
     with pytest.raises(ValueError, match="outside"):
         n.to_original(0, 99)
+
+
+@pytest.mark.parametrize(
+    "said, address",
+    [
+        ("Alice at example.com.", "alice@example.com"),  # as Whisper writes it
+        ("my email is alice dot smith at example dot com", "alice.smith@example.com"),
+        ("it's bob_2 at mail dot example dot co dot uk", "bob_2@mail.example.co.uk"),
+        ("邮箱是 alice at example dot com", "alice@example.com"),
+    ],
+)
+def test_a_spoken_email_is_an_email(said, address):
+    found = [e for e in extract_entities(said) if e.type == "email"]
+    assert [e.value for e in found] == [address]
+
+
+@pytest.mark.parametrize("said", ["look at example.com", "I am at home", "meet me at noon dot"])
+def test_at_is_not_always_an_email(said):
+    assert not [e for e in extract_entities(said) if e.type == "email"]
