@@ -6,6 +6,8 @@ import importlib
 import sys
 
 # subcommand -> (module, one-line help). Imported only when run, so `cca --help` stays fast.
+HEARS_CUSTOMERS = ("demo", "phone", "chat")  # every log line of these is redacted first
+
 COMMANDS = {
     "transcribe": ("voice.batch", "transcribe audio files and folders (txt, srt, vtt, json)"),
     "say": (
@@ -74,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         print(usage())
         return 0
     name, rest = argv[0], argv[1:]
+    if name in HEARS_CUSTOMERS:  # their log lines may quote what a customer said
+        from dialogue.records.redactor import redact_all_logging
+
+        redact_all_logging()
     if name not in COMMANDS:
         print(
             f"cca: unknown command {name!r}; available commands = {list(COMMANDS)}", file=sys.stderr

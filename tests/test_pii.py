@@ -168,3 +168,23 @@ def test_privacy_eval_meets_the_structured_targets(capsys):
     assert generate(50, seed=3) == generate(50, seed=3)  # deterministic
     assert main(["--n", "100"]) == 0
     assert "CARD" in capsys.readouterr().out
+
+
+def test_every_log_line_of_the_process_is_redacted(caplog):
+    import logging
+
+    from dialogue.records.redactor import redact_all_logging
+
+    old = logging.getLogRecordFactory()
+    try:
+        redact_all_logging()
+        with caplog.at_level(logging.INFO):
+            logging.getLogger("demo.anything").info(
+                "caller said %s", "my card is 4111 1111 1111 1111"
+            )
+        assert "4111" not in caplog.text and "[CARD]" in caplog.text
+    finally:
+        logging.setLogRecordFactory(old)
+        import dialogue.records.redactor as r
+
+        r._REDACTING_FACTORY_INSTALLED = False

@@ -130,6 +130,28 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+_REDACTING_FACTORY_INSTALLED = False
+
+
+def redact_all_logging(language: str | None = None) -> None:
+    """Redact the message of every log record the process makes, whichever logger or handler
+    writes it (a log record factory, so that handlers made later by `logging.basicConfig` are
+    covered too). The apps that hear customers (`cca demo`, `cca phone`, `cca chat`) call it."""
+    global _REDACTING_FACTORY_INSTALLED
+    if _REDACTING_FACTORY_INSTALLED:
+        return
+    make = logging.getLogRecordFactory()
+    redacting = RedactingFilter(language=language)
+
+    def factory(*args, **kwargs) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        redacting.filter(record)
+        return record
+
+    logging.setLogRecordFactory(factory)
+    _REDACTING_FACTORY_INSTALLED = True
+
+
 def words_text(words: Sequence[Any]) -> str:
     """The transcript the spans of `silence_spans` index: the words' texts joined as given."""
     return "".join(w.text for w in words)
