@@ -184,3 +184,16 @@ def postgres_url():
             timeout=60,
         )
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def office(tmp_path):
+    """The small retail back office of tests/retail_fixture.py, loaded into a fresh SQLite file
+    (test files that need another one define their own `office`)."""
+    from dialogue.backoffice import BackOffice
+    from tests.retail_fixture import write_dataset
+
+    office = BackOffice.open(f"sqlite:///{tmp_path / 'retail.db'}")
+    office.load_retail(write_dataset(tmp_path / "data"), progress=False)
+    yield office
+    office.close()

@@ -9,10 +9,9 @@ import json
 
 import numpy as np
 import pytest
-from retail_fixture import snapshot, write_dataset
+from retail_fixture import snapshot
 
 from dialogue.agent import Agent, AgentServices, CustomerTurn
-from dialogue.backoffice import BackOffice
 from dialogue.evaluate import run_conversation, summarise
 from fusion.fuse import Fusion
 from tests.conftest import tiny_tokenizer
@@ -39,14 +38,6 @@ SCRIPT = {
     "tell me a joke": ("out_of_scope", 0.9, ()),
     "look at this": ("order_status", 0.9, ()),
 }
-
-
-@pytest.fixture
-def office(tmp_path):
-    office = BackOffice.open(f"sqlite:///{tmp_path / 'retail.db'}")
-    office.load_retail(write_dataset(tmp_path / "data"), progress=False)
-    yield office
-    office.close()
 
 
 def agent(office, **extra) -> Agent:

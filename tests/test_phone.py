@@ -15,7 +15,6 @@ import aiohttp
 import numpy as np
 import pytest
 from aiohttp import web
-from retail_fixture import write_dataset
 from test_session import ToneASR, ToneTTS, timeline
 
 from demo.phone import PhoneBridge, PhoneOptions
@@ -36,7 +35,6 @@ from demo.phone_wire import (
 )  # fmt: skip
 from demo.runtime import Runtime
 from dialogue.agent import AgentServices
-from dialogue.backoffice import BackOffice
 from tests.fakes import FakeNLU, FakeOCR
 from vision.see import ScreenshotReader
 from voice.codec import mulaw_encode
@@ -53,14 +51,6 @@ SCRIPT = {
     "I have a screenshot": ("order_status", 0.9, ()),
     "45": ("order_status", 0.9, ()),
 }
-
-
-@pytest.fixture
-def office(tmp_path):
-    office = BackOffice.open(f"sqlite:///{tmp_path / 'retail.db'}")
-    office.load_retail(write_dataset(tmp_path / "data"), progress=False)
-    yield office
-    office.close()
 
 
 class Captured:

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-from retail_fixture import write_dataset
 from test_session import ToneASR, ToneTTS, timeline
 
 from dialogue.agent import Agent, AgentServices
-from dialogue.backoffice import BackOffice
 from dialogue.voice_agent import AgentResponder
 from fusion.types import Message
 from tests.fakes import FakeNLU
@@ -24,14 +21,6 @@ SCRIPT = {
     "I want to cancel an order": ("cancel_order", 0.97, ()),
     "bye": ("thanks_goodbye", 0.99, ()),
 }
-
-
-@pytest.fixture
-def office(tmp_path):
-    office = BackOffice.open(f"sqlite:///{tmp_path / 'retail.db'}")
-    office.load_retail(write_dataset(tmp_path / "data"), progress=False)
-    yield office
-    office.close()
 
 
 def agent(office) -> Agent:
