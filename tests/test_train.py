@@ -32,6 +32,7 @@ class Turn:
     text: str
     transcript: str | None = None
     screenshot_text: str | None = None
+    image: str | None = None
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ beside the adapter, resumes with the rest, and the saved pair answers a fused pr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -25,27 +25,11 @@ from dialogue.train import (
 from fusion.fuse import Fusion, FusionOptions
 from fusion.projector import ImageProjector, ProjectorConfig
 from tests.conftest import tiny_llama, tiny_tokenizer
+from tests.test_train import Conv, Turn  # the same stand-ins for dialogue.convdata's types
 from vision.types import ImageFeatures
 
 PER_IMAGE = 4
 D_VISION = 8
-
-
-@dataclass(frozen=True)
-class Turn:
-    role: str
-    text: str
-    transcript: str | None = None
-    screenshot_text: str | None = None
-    image: str | None = None
-
-
-@dataclass(frozen=True)
-class Conv:
-    id: str
-    language: str
-    turns: tuple
-    source: str = "test"
 
 
 def features(seed: int) -> ImageFeatures:
