@@ -78,7 +78,8 @@ def database_url(db: str) -> str:
     return db if "://" in db else f"sqlite:///{db}"
 
 
-def _sqlite_file(url: str) -> Path | None:
+def sqlite_file(url: str) -> Path | None:
+    """The file of an SQLite URL; None for other databases and in-memory SQLite."""
     u = make_url(url)
     if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
         return Path(u.database)
@@ -91,7 +92,7 @@ def stored_encoder(db: str) -> tuple[str, int] | None:
     Creates nothing: a missing SQLite file stays missing.
     """
     url = database_url(db)
-    path = _sqlite_file(url)
+    path = sqlite_file(url)
     if path is not None and not path.exists():
         return None
     engine = create_engine(url)
@@ -110,7 +111,7 @@ class KnowledgeStore:
 
     def __init__(self, db: str):
         self.url = database_url(db)
-        path = _sqlite_file(self.url)
+        path = sqlite_file(self.url)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         self.engine = create_engine(self.url)

@@ -12,6 +12,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, select, text, update
 from sqlalchemy.engine import make_url
 
+from dialogue.kb_store import sqlite_file
 from dialogue.records import schema as s
 
 if TYPE_CHECKING:
@@ -25,18 +26,6 @@ ENCRYPTED = (
     ("turns", "screenshot_text_enc"),
     ("recordings", "audio_enc"),
 )
-
-
-def database_url(db: str) -> str:
-    """An SQLAlchemy URL as given, or a bare file path as an SQLite URL."""
-    return db if "://" in db else f"sqlite:///{db}"
-
-
-def sqlite_file(url: str) -> Path | None:
-    u = make_url(url)
-    if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
-        return Path(u.database)
-    return None
 
 
 def make_engine(url: str) -> Engine:

@@ -49,16 +49,23 @@ conversations = Table(
     Column("ended_at", Float),
     CheckConstraint("channel IN ('chat', 'web', 'phone')", name="ck_conversations_channel"),
 )
-turns = Table(
-    "turns",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column(
+
+
+def _conversation_id() -> Column:
+    """The owning conversation: its rows go when it goes."""
+    return Column(
         "conversation_id",
         ForeignKey("conversations.id", ondelete="CASCADE"),
         nullable=False,
         index=True,
-    ),
+    )
+
+
+turns = Table(
+    "turns",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _conversation_id(),
     Column("idx", Integer, nullable=False),  # 0, 1, ... within the conversation
     Column("role", String(16), nullable=False),
     Column("text", Text, nullable=False, default=""),
@@ -79,12 +86,7 @@ recordings = Table(
     "recordings",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column(
-        "conversation_id",
-        ForeignKey("conversations.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
+    _conversation_id(),
     Column("turn_idx", Integer),
     Column("audio_enc", LargeBinary),  # the encrypted audio bytes, or NULL when in a file
     Column("path", String(1024)),  # a file holding the encrypted audio bytes
@@ -95,12 +97,7 @@ feedback = Table(
     "feedback",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column(
-        "conversation_id",
-        ForeignKey("conversations.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
+    _conversation_id(),
     Column("turn_idx", Integer),  # NULL: about the whole conversation
     Column("rating", Integer),  # 1 (bad) .. 5 (good)
     Column("comment", Text, nullable=False, default=""),

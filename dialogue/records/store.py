@@ -34,9 +34,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
+from dialogue.kb_store import database_url
 from dialogue.records import schema as s
 from dialogue.records.crypto import Keyring
-from dialogue.records.db import database_url, make_engine, rotate_key, upgrade
+from dialogue.records.db import make_engine, rotate_key, upgrade
 from dialogue.records.pii import redact
 from dialogue.records.redactor import Redactor
 from dialogue.types import Turn
@@ -336,17 +337,17 @@ class Store:
 
     # ------------------------------------------------------------ reads
 
-    def conversation(self, conversation_id: str) -> dict[str, Any]:
+    def _read_one(self, table, what: str, key):
+        """The row of `table` with id `key` (KeyError when there is none), its read audited."""
         with self.transaction() as conn:
-            row = (
-                conn.execute(select(s.conversations).where(s.conversations.c.id == conversation_id))
-                .mappings()
-                .first()
-            )
+            row = conn.execute(select(table).where(table.c.id == key)).mappings().first()
             if row is None:
-                raise KeyError(f"no conversation {conversation_id!r} in the store")
-            self._audit(conn, "read", "conversation", conversation_id)
-        return dict(row)
+                raise KeyError(f"no {what} {key!r} in the store")
+            self._audit(conn, "read", what, key)
+        return row
+
+    def conversation(self, conversation_id: str) -> dict[str, Any]:
+        return dict(self._read_one(s.conversations, "conversation", conversation_id))
 
     def conversation_ids(self, consented_only: bool = False) -> list[str]:
         q = select(s.conversations.c.id).order_by(s.conversations.c.started_at)
@@ -386,15 +387,7 @@ class Store:
 
     def recording(self, recording_id: int) -> bytes:
         """The decrypted audio bytes of a recording."""
-        with self.transaction() as conn:
-            row = (
-                conn.execute(select(s.recordings).where(s.recordings.c.id == recording_id))
-                .mappings()
-                .first()
-            )
-            if row is None:
-                raise KeyError(f"no recording {recording_id} in the store")
-            self._audit(conn, "read", "recording", recording_id)
+        row = self._read_one(s.recordings, "recording", recording_id)
         blob = row["audio_enc"] if row["path"] is None else Path(row["path"]).read_bytes()
         return self.keyring.decrypt(bytes(blob), "recordings.audio")
 
