@@ -32,7 +32,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dialogue.lm import DialogueLM, GenerationOptions  # noqa: E402
+from dialogue.lm.decoding import GenerationOptions  # noqa: E402
+from dialogue.lm.model import DialogueLM  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 SYSTEM = {

@@ -1,6 +1,6 @@
 """How many calls the phone bridge holds, on the offline profile: the real Agent (templates), the
 packaged Whisper behind the streaming VAD, the offline Speaker, the bridge on loopback and the
-Twilio simulator (demo/phone_sim.py) as callers.
+Twilio simulator (demo/phone/sim.py) as callers.
 
     python bench/bench_phone.py [--retail ../shared/data/retail] [--max-callers 8]
                                 [--soak-s 1800] [--wav demo/samples/return-en-phone.wav]
@@ -33,9 +33,9 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from demo.phone import PhoneBridge, PhoneOptions, session_factory  # noqa: E402
-from demo.phone_call import CallOptions  # noqa: E402
-from demo.phone_sim import SimOptions, load_caller, run_callers  # noqa: E402
+from demo.phone.bridge import PhoneBridge, PhoneOptions, session_factory  # noqa: E402
+from demo.phone.call import CallOptions  # noqa: E402
+from demo.phone.sim import SimOptions, load_caller, run_callers  # noqa: E402
 
 
 class FixedASR:
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tail-s", type=float, default=8.0)
     p.add_argument("--soak-s", type=float, default=180.0, help="0: no soak (goal: 1800)")
     p.add_argument("--port", type=int, default=18765)
-    p.add_argument("--tts", default="offline", help="voice.tts profile (default offline)")
+    p.add_argument("--tts", default="offline", help="voice.tts.speaker profile (default offline)")
     p.add_argument("--vad", choices=("silero", "energy"), default="silero")
     p.add_argument("--asr-model", default="base",
                    help="packaged Whisper model (base, tiny.en), or `fixed`: a stand-in that "

@@ -130,7 +130,7 @@ def trim(x: np.ndarray, rate: int, margin_s: float = 0.03) -> np.ndarray:
 def caller_audio(calls, voices: dict[str, str], rate: int) -> dict[tuple[str, int], np.ndarray]:
     """(call name, line index) -> the caller's samples at `rate`, synthesized once and cached."""
     from voice.codec import resample
-    from voice.tts import Speaker, load_voice
+    from voice.tts.speaker import Speaker, load_voice
 
     speakers, out = {}, {}
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -157,7 +157,7 @@ class TimedTTS:
     for its first sentence, so nothing plays before all of it is made."""
 
     def __init__(self, speaker, whole: bool = False):
-        from voice.tts_text import split_sentences
+        from voice.tts.text import split_sentences
 
         self.speaker, self.whole, self._split = speaker, whole, split_sentences
         self.languages = speaker.languages
@@ -336,10 +336,10 @@ SYSTEMS = ("streaming", "naive")
 
 def build_session(system: str, runtime, asr, call: Call, rate: int, echo: bool):
     from dialogue.voice_agent import AgentResponder
-    from voice.echo import EchoCanceller
-    from voice.endpoint import EndpointOptions
-    from voice.session import SessionOptions, VoiceSession
-    from voice.stream_vad import SileroStream, StreamVAD
+    from voice.live.echo import EchoCanceller
+    from voice.live.endpoint import EndpointOptions
+    from voice.live.session import SessionOptions, VoiceSession
+    from voice.live.stream_vad import SileroStream, StreamVAD
 
     naive = system == "naive"
     tts = TimedTTS(runtime.speaker, whole=naive)
@@ -589,7 +589,7 @@ def line_rows(results: dict[str, list[dict]]) -> list[list[str]]:
 
 
 def load(args):
-    from demo.phone import SerialASR
+    from demo.phone.bridge import SerialASR
     from demo.runtime import RuntimeOptions, build_runtime
     from fusion.types import TurnInput
     from voice.types import Transcript
@@ -615,7 +615,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--line-echo", action="store_true",
                    help="the agent's voice comes back 120 ms later at 0.3, with the echo canceller on")  # fmt: skip
     p.add_argument("--caller-voice", default="en=kokoro:jm_kumo,zh=kokoro:jf_nezumi",
-                   help="the caller's voice.tts voice per language (the agent's: piper, kokoro)")  # fmt: skip
+                   help="the caller's voice.tts.speaker voice per language (the agent's: piper, kokoro)")  # fmt: skip
     p.add_argument("--asr-model", default="base", help="Whisper model (multilingual for zh)")
     p.add_argument(
         "--gap-s", type=float, default=0.5, help="caller's pause after the agent finished"

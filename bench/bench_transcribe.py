@@ -48,7 +48,7 @@ def whisper_cli(files: list[Path], outdir: Path, args: argparse.Namespace) -> li
     """openai-whisper's own CLI with its default options, all files in one call."""
     ckpt = args.whisper_checkpoint
     if ckpt is None:
-        from voice.models import checkpoint_path
+        from voice.asr.models import checkpoint_path
 
         ckpt = checkpoint_path(args.model)
     return [str(BIN / "whisper"), *map(str, files), "--model", str(ckpt), "--device", args.device,
@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
                    "whisper CLI 5, faster-whisper 5, cca greedy)")  # fmt: skip
     p.add_argument("--systems", default=",".join(RUNNERS), help=f"comma list of {list(RUNNERS)}")
     p.add_argument("--whisper-checkpoint", help="openai-whisper .pt for the whisper CLI "
-                   "(default: voice.whisper_asr.checkpoint_path(model))")  # fmt: skip
+                   "(default: voice.asr.whisper.checkpoint_path(model))")  # fmt: skip
     p.add_argument(
         "--cca-args",
         default="",

@@ -23,8 +23,8 @@ OUT = BENCH / "out"
 sys.path.insert(0, str(BENCH.parent))
 
 from voice.codec import resample  # noqa: E402
-from voice.tts import Speaker, SpeakerOptions, available_voices, load_voice  # noqa: E402
-from voice.tts_text import normalize  # noqa: E402
+from voice.tts.speaker import Speaker, SpeakerOptions, available_voices, load_voice  # noqa: E402
+from voice.tts.text import normalize  # noqa: E402
 from voice.types import Audio  # noqa: E402
 
 EN = [
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"voices: {voices} (installed: {list(installed)})", file=sys.stderr)
     asr = None
     if not args.no_asr:
-        from voice.whisper_asr import WhisperASR
+        from voice.asr.whisper import WhisperASR
 
         asr = WhisperASR.from_pretrained("packaged:base")
     sentences = {"en": EN[: args.n], "zh": ZH[: args.n]}

@@ -32,19 +32,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-len", type=int, default=320)
     args = p.parse_args(argv)
 
-    from dialogue.examples import build_examples
-    from dialogue.lm import DialogueLM
-    from dialogue.train import (
+    from dialogue.lm.examples import build_examples
+    from dialogue.lm.model import DialogueLM
+    from dialogue.lm.recipe import (
         DataConfig,
         ImagesConfig,
         OptimConfig,
         RunConfig,
         TrainConfig,
-        Trainer,
-        encode_images,
-        image_paths,
-        read_conversations,
     )
+    from dialogue.lm.train import Trainer
+    from dialogue.lm.train_data import encode_images, image_paths, read_conversations
     from fusion.fuse import Fusion, FusionOptions
     from vision.encoder import ImageEncoder
 

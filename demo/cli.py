@@ -9,26 +9,29 @@ import sys
 HEARS_CUSTOMERS = ("demo", "phone", "chat")  # every log line of these is redacted first
 
 COMMANDS = {
-    "transcribe": ("voice.batch", "transcribe audio files and folders (txt, srt, vtt, json)"),
+    "transcribe": (
+        "voice.asr.transcribe",
+        "transcribe audio files and folders (txt, srt, vtt, json)",
+    ),
     "say": (
-        "voice.say",
+        "voice.tts.say",
         "text to speech into a WAV file, English or Chinese (--voice, --rate, --list-voices)",
     ),
     "demo": (
-        "demo.app",
+        "demo.web.app",
         "the web app: chat by text, voice and screenshots, with what the agent understood and did (--check)",
     ),
     "phone": (
-        "demo.phone",
+        "demo.phone.bridge",
         "the phone line: a Twilio Media Streams bridge (webhook, media stream, screenshot uploads)",
     ),
     "phone-sim": (
-        "demo.phone_sim",
+        "demo.phone.sim",
         "call the phone bridge as Twilio would: stream a WAV, send DTMF, N callers; latency JSON",
     ),
     "see": ("vision.see", "read screenshots: text, fields, kind, language (--json)"),
     "backoffice": (
-        "dialogue.backoffice",
+        "domains.retail.backoffice",
         "the retail back office: load users/orders/products into SQLite or PostgreSQL; show an order",
     ),
     "chat": (
@@ -36,11 +39,11 @@ COMMANDS = {
         "talk to the agent in a terminal, or run a scripted conversation (--script, --json)",
     ),
     "eval": (
-        "dialogue.evaluate",
+        "dialogue.evals.cli",
         "evaluate: `cca eval conversations` (the agent on scripted conversations), `cca eval dialogue` (the model), `cca eval injection` (prompt-injection attempts)",
     ),
     "nlu": (
-        "dialogue.nlu",
+        "dialogue.nlu.understand",
         "intent, entities and sentiment of a turn, English or Chinese (--json); train/eval the intent head",
     ),
     "privacy": (
@@ -52,12 +55,15 @@ COMMANDS = {
         "consented, redacted stored conversations as dialogue JSONL for `cca train`",
     ),
     "convdata": (
-        "dialogue.converters",
+        "dialogue.lm.converters",
         "training conversations for the dialogue model: build (STC-3, ABCD, generated retail; redacted; train/dev/test), stats",
     ),
-    "train": ("dialogue.train", "fine-tune the dialogue model from a TOML recipe (LoRA or full)"),
+    "train": (
+        "dialogue.lm.train_cli",
+        "fine-tune the dialogue model from a TOML recipe (LoRA or full)",
+    ),
     "kb": (
-        "dialogue.knowledge",
+        "dialogue.knowledge.base",
         "the knowledge base: add Markdown/JSON/CSV files and folders; search (--json)",
     ),
 }

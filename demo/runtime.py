@@ -36,13 +36,13 @@ SAMPLE_RETAIL = Path(__file__).resolve().parent / "samples" / "retail"
 
 @dataclass(frozen=True)
 class RuntimeOptions:
-    db: str = "sqlite:///retail.db"  # the back office (dialogue.backoffice)
+    db: str = "sqlite:///retail.db"  # the back office (domains.retail.backoffice)
     kb: str | None = "sqlite:///knowledge.db"  # the knowledge base, used when it exists
     retail: str | None = None  # a retail data folder loaded into `db` first
     asr_model: str = "base"  # Whisper model for audio turns, loaded on the first one
     lm: str | None = None  # a dialogue model to phrase replies; None: the templates
     adapter: str | None = None  # a LoRA adapter for `lm`
-    tts: str = "offline"  # voice.tts profile; None of its voices loading means text only
+    tts: str = "offline"  # voice.tts.speaker profile; None of its voices loading means text only
     records: str | None = None  # conversation store URL; None: $CCA_RECORDS_DB, else not stored
 
 
@@ -74,7 +74,7 @@ class Conversation:
 
     @property
     def passages(self) -> list:
-        """The knowledge passages (dialogue.knowledge.Passage) the latest turn searched."""
+        """The knowledge passages (dialogue.knowledge.base.Passage) the latest turn searched."""
         return list(self.knowledge.last) if self.knowledge is not None else []
 
     @property
@@ -115,7 +115,9 @@ class Conversation:
 @dataclass
 class Runtime:
     services: AgentServices
-    speaker: Any = None  # voice.tts.Speaker (or anything with synthesize(text, language, rate))
+    speaker: Any = (
+        None  # voice.tts.speaker.Speaker (or anything with synthesize(text, language, rate))
+    )
     store: Any = None  # dialogue.records.store.Store, or None: turns are not stored
     notes: list[str] = field(default_factory=list)  # what was left out at start-up, and why
 
@@ -134,7 +136,7 @@ class Runtime:
 
 
 def _empty_back_office(db: str) -> bool:
-    from dialogue.backoffice import BackOffice
+    from domains.retail.backoffice import BackOffice
 
     try:
         return BackOffice.open(db).counts().get("retail_orders", 0) == 0
@@ -145,14 +147,14 @@ def _empty_back_office(db: str) -> bool:
 
 def load_voice_or_fallback(profile: str):
     """The profile's Speaker; else espeak-ng alone; else None (text only), each choice logged."""
-    from voice.tts import Speaker, load_speaker
+    from voice.tts.speaker import Speaker, load_speaker
 
     try:
         return load_speaker(profile)
     except (RuntimeError, ValueError) as e:
         logger.warning("tts: %s; trying espeak-ng alone", e)
     try:
-        from voice.tts_backends import EspeakTTS
+        from voice.tts.backends import EspeakTTS
 
         return Speaker([EspeakTTS.from_system()])
     except (OSError, RuntimeError) as e:

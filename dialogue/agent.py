@@ -20,12 +20,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from dialogue.policy import DialoguePolicy, DialogueState, Understood
-from dialogue.reply import phrase, render
-from dialogue.tools import ToolSession
+from dialogue.knowledge.base import Retriever
+from dialogue.lm.generator import Generator
+from dialogue.policy.decide import DialoguePolicy
+from dialogue.policy.reply import phrase, render
+from dialogue.policy.state import DialogueState, Understood
 from dialogue.types import Action, Decision, Turn
+from domains.retail.tools import ToolSession
 from fusion.types import Fact, Message, TurnInput
 from vision.types import Image, Screenshot
+from voice.asr.stt import SpeechToText
 from voice.types import Audio
 
 logger = logging.getLogger(__name__)
@@ -42,20 +46,19 @@ class CustomerTurn:
 
 @dataclass(frozen=True, eq=False)
 class AgentServices:
-    """The shared parts. nlu: dialogue.nlu.NLU; office: dialogue.backoffice.BackOffice;
-    knowledge: dialogue.knowledge.KnowledgeBase; asr: voice.whisper_asr.WhisperASR (or anything
-    with transcribe(audio)); reader: vision.see.ScreenshotReader; fusion: fusion.fuse.Fusion;
-    generator: anything with generate(prompt) -> str (and, declaring `takes_images = True`,
-    generate_fused(fused) for prompts with image soft tokens); tts: anything with synthesize(text)."""
+    """The services an agent is built from, each behind its seam: the NLU, the back office, a
+    `Retriever` for the knowledge, `SpeechToText`, a screenshot reader (vision.see.ScreenshotReader),
+    the fusion module (fusion.fuse.Fusion), the dialogue model's `Generator` (templates alone when
+    None) and a speaker (voice.tts.speaker.Speaker)."""
 
-    nlu: Any
-    office: Any
-    knowledge: Any = None
-    asr: Any = None
-    reader: Any = None
-    fusion: Any = None
-    generator: Any = None
-    tts: Any = None
+    nlu: Any  # dialogue.nlu.understand.NLU: analyse(text, language) -> NLUResult
+    office: Any  # the domain's back office, handed to the tools' session
+    knowledge: Retriever | None = None
+    asr: SpeechToText | None = None
+    reader: Any = None  # vision.see.ScreenshotReader: read(images) -> list[Screenshot]
+    fusion: Any = None  # fusion.fuse.Fusion: fuse(...) -> FusedInput
+    generator: Generator | None = None
+    tts: Any = None  # voice.tts.speaker.Speaker
     policy: DialoguePolicy = DialoguePolicy()
     knowledge_k: int = 3
 
@@ -221,10 +224,20 @@ class Agent:
             except Exception as e:
                 errors.append(f"generate: {e}")
             timings["generate"] = (time.perf_counter() - t0) * 1000
-        reply, source = phrase(
-            decision, language, actions, draft, facts="\n".join(f.text for f in facts)
-        )
         text = getattr(turn, "text", "")
+        customer = "\n".join(
+            [m.content for m in self.history if m.role == "user"]
+            + [text, transcript.text if transcript else ""]
+            + [s.text for s in screenshots]
+        )
+        reply, source = phrase(
+            decision,
+            language,
+            actions,
+            draft,
+            facts="\n".join(f.text for f in facts),
+            customer=customer,
+        )
         self.history += [
             Message(
                 "user",
@@ -248,7 +261,7 @@ class Agent:
 
 
 def _language_of(text: str, default: str) -> str:
-    from dialogue.nlu import detect_language
+    from dialogue.nlu.understand import detect_language
 
     return detect_language(text) if text.strip() else default
 

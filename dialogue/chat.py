@@ -41,8 +41,8 @@ def build_services(
     db: str, kb: str | None = None, retail: str | None = None, asr_model: str = "base",
     lm: str | None = None, adapter: str | None = None,
 ) -> AgentServices:  # fmt: skip
-    from dialogue.backoffice import BackOffice
-    from dialogue.nlu import NLU
+    from dialogue.nlu.understand import NLU
+    from domains.retail.backoffice import BackOffice
 
     office = BackOffice.open(db)
     if retail:
@@ -55,26 +55,23 @@ def build_services(
     with office.reading() as session:
         from sqlalchemy import select
 
-        from dialogue.retail_schema import Product
+        from domains.retail.schema import Product
 
         catalogue = list(session.scalars(select(Product.name)))
     knowledge = None
     if kb and (not kb.startswith("sqlite:///") or Path(kb.removeprefix("sqlite:///")).exists()):
-        from dialogue.knowledge import KnowledgeBase
+        from dialogue.knowledge.base import KnowledgeBase
 
         knowledge = KnowledgeBase.open(kb)
 
     def asr():
-        from voice.vad import SileroVAD
-        from voice.whisper_asr import WhisperASR
+        from voice.asr.stt import WithVAD
+        from voice.asr.vad import SileroVAD
+        from voice.asr.whisper import WhisperASR
 
         model, vad = WhisperASR.from_pretrained(asr_model), SileroVAD.load()
 
-        class _WithVAD:
-            def transcribe(self, audio):
-                return model.transcribe(audio, vad=vad)
-
-        return _WithVAD()
+        return WithVAD(model, vad)
 
     encoder = {"name": "auto"}  # the projector's own encoder, when the adapter brings one
 
@@ -85,25 +82,18 @@ def build_services(
 
     generator = fusion = None
     if lm:  # the dialogue model phrases the policy's decisions; without one, the templates do
-        from dialogue.lm import DialogueLM, GenerationOptions
+        from dialogue.lm.decoding import GenerationOptions
+        from dialogue.lm.generator import LMGenerator
+        from dialogue.lm.model import DialogueLM
         from fusion.fuse import Fusion, FusionOptions
 
         model = DialogueLM.from_pretrained(lm, adapter=adapter)
         options = GenerationOptions(max_new_tokens=120)
 
-        class _Replies:
-            takes_images = model.takes_images  # a projector came with the adapter
-
-            def generate(self, prompt: str) -> str:
-                return model.generate(prompt, options)
-
-            def generate_fused(self, fused) -> str:
-                return model.generate_fused(fused, options)
-
         per_image = model.projector.config.tokens_per_image if model.takes_images else 0
         encoder["name"] = model.image_encoder or encoder["name"]
         fusion_options = FusionOptions(image_tokens=model.takes_images, tokens_per_image=per_image or 16)  # fmt: skip
-        generator, fusion = _Replies(), Fusion(model.tokenizer, fusion_options)
+        generator, fusion = LMGenerator(model, options, lm), Fusion(model.tokenizer, fusion_options)
     return AgentServices(
         nlu=NLU.load(catalogue=catalogue), office=office, knowledge=knowledge,
         asr=_Lazy(asr, f"Whisper {asr_model}"), reader=_Lazy(reader, "the screenshot reader"),
@@ -125,7 +115,7 @@ def load_turn(spec: dict, base: Path) -> CustomerTurn:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from dialogue.backoffice import DEFAULT_URL
+    from domains.retail.backoffice import DEFAULT_URL
 
     p = argparse.ArgumentParser(prog="cca chat", description=__doc__.split("\n\n")[0])
     p.add_argument(

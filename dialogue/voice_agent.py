@@ -1,4 +1,4 @@
-"""The Agent behind a live voice session: `voice.session.Responder` over `dialogue.agent.Agent`.
+"""The Agent behind a live voice session: `voice.live.session.Responder` over `dialogue.agent.Agent`.
 
     session = VoiceSession(vad, asr, AgentResponder(Agent(services)), tts, ...)
 
@@ -17,12 +17,12 @@ import logging
 
 from dialogue.agent import Agent
 from fusion.types import Message, TurnInput
-from voice.session import Reply
+from voice.live.session import Reply
 from voice.types import Transcript
 
 logger = logging.getLogger(__name__)
 
-# reply template -> what it asks the caller for (voice.endpoint.EXPECTS)
+# reply template -> what it asks the caller for (voice.live.endpoint.EXPECTS)
 EXPECT = {
     "ask_auth": "email",
     "auth_failed": "email",

@@ -190,10 +190,29 @@ def postgres_url():
 def office(tmp_path):
     """The small retail back office of tests/retail_fixture.py, loaded into a fresh SQLite file
     (test files that need another one define their own `office`)."""
-    from dialogue.backoffice import BackOffice
+    from domains.retail.backoffice import BackOffice
     from tests.retail_fixture import write_dataset
 
     office = BackOffice.open(f"sqlite:///{tmp_path / 'retail.db'}")
     office.load_retail(write_dataset(tmp_path / "data"), progress=False)
     yield office
     office.close()
+
+
+def tiny_vits(seed: int = 0):
+    """A Coqui VITS with random weights, small enough to build in a second: (model, config)."""
+    import torch
+    from TTS.tts.configs.vits_config import VitsArgs, VitsConfig
+    from TTS.tts.models.vits import Vits
+
+    torch.manual_seed(seed)
+    args = VitsArgs(
+        hidden_channels=16, hidden_channels_ffn_text_encoder=32, num_heads_text_encoder=2,
+        num_layers_text_encoder=1, num_layers_flow=1, num_layers_posterior_encoder=1,
+        resblock_kernel_sizes_decoder=[3], resblock_dilation_sizes_decoder=[[1, 3, 5]],
+        upsample_rates_decoder=[8, 8, 4], upsample_initial_channel_decoder=16,
+        upsample_kernel_sizes_decoder=[16, 16, 8],
+    )  # fmt: skip
+    config = VitsConfig(model_args=args, use_phonemes=False, text_cleaner="basic_cleaners")
+    model = Vits(config).eval()  # builds its tokenizer from the config
+    return model, config

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from retail_fixture import write_dataset
 
 from demo.runtime import Runtime
 from dialogue.agent import AgentServices
-from dialogue.backoffice import BackOffice
-from dialogue.knowledge import Passage
+from dialogue.knowledge.base import Passage
+from domains.retail.backoffice import BackOffice
 from tests.fakes import FakeNLU, FakeOCR
+from tests.retail_fixture import write_dataset
 from vision.see import ScreenshotReader
 from voice.types import Audio, Transcript
 
@@ -23,7 +23,7 @@ HEARD = "where is my order"
 SCRIPT = {
     HEARD: ("order_status", 0.95, ()),
     "Where is my order?": ("order_status", 0.95, ()),
-    "Hello, where is my order?": ("order_status", 0.95, ()),  # demo.app.CHECK_TEXT
+    "Hello, where is my order?": ("order_status", 0.95, ()),  # demo.web.app.CHECK_TEXT
     "my email is alice@example.com": ("order_status", 0.6, (("email", "alice@example.com"),)),
     "hello": ("greeting", 0.99, ()),
 }

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from voice.text import join_texts
+from voice.asr.text import join_texts
+from voice.asr.types import ASROptions, WindowResult
+from voice.asr.vad import SpeechRegion
 from voice.types import SAMPLE_RATE, Segment, Transcript
-from voice.vad import SpeechRegion
-from voice.whisper_asr import ASROptions, WindowResult
 
 
 @dataclass
@@ -42,6 +42,11 @@ class FakeASR:
             seg = Segment(off, off + d, self.text, self.language)
             out.append(WindowResult((seg,), self.language, {self.language: 1.0}, d))
         return out
+
+    def transcribe(self, audio) -> Transcript:
+        if audio.duration_s <= 0:
+            return self.assemble([], 0.0)
+        return self.assemble(self.decode_windows([audio.samples], [0.0]), audio.duration_s)
 
     def assemble(self, results, duration_s: float, speaker: str = "") -> Transcript:
         segs = tuple(sorted((s for r in results for s in r.segments), key=lambda s: s.start_s))
@@ -87,9 +92,9 @@ class FakeNLU:
     language: str = "en"
 
     def analyse(self, text: str, language: str | None = None):
-        from dialogue.entities import Entity
-        from dialogue.nlu import NLUResult
-        from dialogue.sentiment import sentiment
+        from dialogue.nlu.entities import Entity
+        from dialogue.nlu.sentiment import sentiment
+        from dialogue.nlu.understand import NLUResult
 
         intent, confidence, found = self.script.get(text, ("out_of_scope", 0.9, ()))
         entities = []
@@ -113,6 +118,8 @@ class FakeGenerator:
     """A dialogue model that says `reply` to every prompt, and keeps the prompts."""
 
     reply: str = "Sure."
+    name: str = "fake-generator"
+    takes_images: bool = False
 
     def __post_init__(self):
         self.prompts: list[str] = []
@@ -120,6 +127,29 @@ class FakeGenerator:
     def generate(self, prompt: str) -> str:
         self.prompts.append(prompt)
         return self.reply
+
+    def stream(self, prompt: str):
+        self.prompts.append(prompt)
+        yield from (w + " " for w in self.reply.split(" ")[:-1])
+        yield self.reply.split(" ")[-1]
+
+
+@dataclass
+class FakeRetriever:
+    """Finds the `passages` (source, text) that share a word with the query, most shared first."""
+
+    passages: tuple = (
+        ("faq.md#refunds", "Refunds reach the card within 5 to 7 business days."),
+        ("faq.md#returns", "Items can be returned within 30 days of delivery."),
+    )
+
+    def search(self, query: str, k: int = 5):
+        from dialogue.knowledge.base import Passage
+
+        words = set(query.lower().split())
+        scored = [(len(words & set(t.lower().split())), s, t) for s, t in self.passages]
+        hits = sorted((x for x in scored if x[0]), key=lambda x: -x[0])[:k]
+        return [Passage(s, s, t, float(n), i + 1, None) for i, (n, s, t) in enumerate(hits)]
 
 
 @dataclass

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from dialogue.retail_schema import Base
+from domains.retail.schema import Base
 
 
 def _address(street: str, zip_: str) -> dict[str, str]:

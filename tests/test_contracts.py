@@ -1,15 +1,32 @@
-"""Every implementation of a seam keeps its protocol: the fakes as well as the real ones."""
+"""Every implementation of a seam keeps its protocol: the fakes as well as the real ones.
+
+The seams: speech-to-text (`voice.asr.stt.SpeechToText`, and the window interface the batch
+uses), VAD, text-to-speech (`voice.tts.speaker.TTSBackend`), OCR (`vision.ocr.OCREngine`), the
+dialogue model (`dialogue.lm.generator.Generator`), the retriever
+(`dialogue.knowledge.base.Retriever`) and a tool (`dialogue.policy.toolkit.Tool`)."""
 
 from __future__ import annotations
+
+import importlib.util
+import shutil
 
 import numpy as np
 import pytest
 
-from tests.conftest import tiny_whisper, tone
-from tests.fakes import FakeASR, FakeVAD
+from tests.conftest import (
+    requires_espeak,
+    tiny_llama,
+    tiny_tokenizer,
+    tiny_vits,
+    tiny_whisper,
+    tone,
+)
+from tests.fakes import FakeASR, FakeGenerator, FakeOCR, FakeRetriever, FakeTTS, FakeVAD
+from voice.asr.stt import SpeechToText, WithVAD
+from voice.asr.types import ASROptions, WindowResult
+from voice.asr.vad import EnergyVAD, SileroVAD, SpeechRegion
+from voice.asr.whisper import WhisperASR
 from voice.types import Audio, Segment, Transcript
-from voice.vad import EnergyVAD, SileroVAD, SpeechRegion
-from voice.whisper_asr import ASROptions, WhisperASR, WindowResult
 
 
 def _asrs() -> list:
@@ -51,3 +68,181 @@ def test_vad_protocol(make):
     assert all(isinstance(r, SpeechRegion) for r in regions)
     assert all(0.0 <= r.start_s < r.end_s <= audio.duration_s + 1e-6 for r in regions)
     assert [r.start_s for r in regions] == sorted(r.start_s for r in regions)
+
+
+def _stts():
+    yield pytest.param(lambda: FakeASR(), id="fake")
+    yield pytest.param(
+        lambda: WithVAD(
+            WhisperASR(tiny_whisper(), ASROptions(max_new_tokens=6, temperatures=(0.0,))),
+            EnergyVAD(),
+        ),
+        id="whisper-tiny-random+energy",
+    )
+
+
+@pytest.mark.parametrize("make", list(_stts()))
+def test_speech_to_text_protocol(make):
+    stt = make()
+    assert isinstance(stt, SpeechToText) and stt.name
+    sr = 16000
+    audio = Audio(np.concatenate([np.zeros(sr, np.float32), tone(1.5), np.zeros(sr, np.float32)]))
+    t = stt.transcribe(audio)
+    assert isinstance(t, Transcript) and t.duration_s == pytest.approx(audio.duration_s)
+    assert all(0.0 <= s.start_s <= s.end_s <= audio.duration_s + 0.5 for s in t.segments)
+    assert (t.text == "") == (not t.segments)
+    empty = stt.transcribe(Audio(np.zeros(0, np.float32)))
+    assert empty.text == "" and empty.segments == ()
+
+
+def _ttss():
+    yield pytest.param(lambda: FakeTTS(), id="fake")
+
+    def espeak():
+        from voice.tts.speaker import load_voice
+
+        return load_voice("espeak")
+
+    yield pytest.param(espeak, id="espeak-ng", marks=requires_espeak)
+
+    def coqui():
+        from voice.tts.backends import CoquiTTS
+
+        model, config = tiny_vits()
+        return CoquiTTS(model, languages={"en"}, sample_rate=config.audio.sample_rate, name="tiny")
+
+    yield pytest.param(
+        coqui,
+        id="coqui-vits-tiny-random",
+        marks=pytest.mark.skipif(importlib.util.find_spec("TTS") is None, reason="needs coqui-tts"),
+    )
+
+
+@pytest.mark.parametrize("make", list(_ttss()))
+def test_text_to_speech_protocol(make):
+    from voice.tts.speaker import TTSBackend
+
+    tts = make()
+    assert isinstance(tts, TTSBackend) and tts.name and tts.sample_rate > 0
+    assert tts.languages and set(tts.languages) <= {"en", "zh"}
+    for language in sorted(tts.languages):
+        text = "Your order has shipped." if language == "en" else "您的订单已发货。"
+        audio = tts.synthesize(text, language)
+        assert isinstance(audio, Audio) and audio.sample_rate == tts.sample_rate
+        assert audio.samples.dtype == np.float32 and audio.samples.ndim == 1
+        assert audio.duration_s > 0.1 and np.isfinite(audio.samples).all()
+
+
+def _ocrs():
+    from vision.ocr import load_ocr
+
+    yield pytest.param(lambda: FakeOCR(), id="fake")
+    yield pytest.param(lambda: load_ocr("rapidocr"), id="rapidocr")
+    yield pytest.param(
+        lambda: load_ocr("tesseract"),
+        id="tesseract",
+        marks=pytest.mark.skipif(shutil.which("tesseract") is None, reason="needs tesseract"),
+    )
+
+
+@pytest.mark.parametrize("make", list(_ocrs()))
+def test_ocr_protocol(make):
+    from vision.ocr import OCREngine
+    from vision.synth import render_lines
+    from vision.types import PageText
+
+    ocr = make()
+    assert isinstance(ocr, OCREngine) and ocr.name and set(ocr.languages) >= {"en"}
+    shot = render_lines(["Payment failed", "Order ORD-12345"], "en", seed=0)
+    page = ocr.read(shot.image)
+    assert isinstance(page, PageText) and page.lines
+    h, w = shot.image.rgb.shape[:2]
+    for line in page.lines:
+        x0, y0, x1, y1 = line.box
+        assert 0 <= x0 <= x1 <= w + 1 and 0 <= y0 <= y1 <= h + 1 and 0 <= line.confidence <= 1
+    assert [line.box[1] for line in page.lines] == sorted(line.box[1] for line in page.lines)
+
+
+def _generators():
+    yield pytest.param(lambda: FakeGenerator("Your refund is on its way."), id="fake")
+
+    def tiny():
+        from dialogue.lm.decoding import GenerationOptions
+        from dialogue.lm.generator import LMGenerator
+        from dialogue.lm.model import DialogueLM
+
+        tok = tiny_tokenizer()
+        lm = DialogueLM(tiny_llama(len(tok)), tok, device="cpu")
+        return LMGenerator(lm, GenerationOptions(max_new_tokens=8), "tiny-llama")
+
+    yield pytest.param(tiny, id="dialogue-lm-tiny-random")
+
+
+@pytest.mark.parametrize("make", list(_generators()))
+def test_generator_protocol(make):
+    from dialogue.lm.generator import Generator
+
+    gen = make()
+    assert isinstance(gen, Generator) and gen.name and isinstance(gen.takes_images, bool)
+    prompt = "<|user|>\nwhere is my refund?\n<|assistant|>\n"
+    whole = gen.generate(prompt)
+    pieces = list(gen.stream(prompt))
+    assert isinstance(whole, str) and all(isinstance(p, str) for p in pieces)
+    assert "".join(pieces) == whole  # greedy: the stream adds up to the whole reply
+
+
+def _retrievers():
+    yield pytest.param(lambda tmp_path: FakeRetriever(), id="fake")
+
+    def kb(tmp_path):
+        from dialogue.embed import HashingEncoder
+        from dialogue.knowledge.base import KnowledgeBase
+
+        (tmp_path / "faq.md").write_text(
+            "# Refunds\n\nRefunds reach the card within 5 to 7 business days.\n\n"
+            "# Returns\n\nItems can be returned within 30 days of delivery.\n",
+            encoding="utf-8",
+        )
+        base = KnowledgeBase(f"sqlite:///{tmp_path / 'kb.db'}", HashingEncoder(dim=64))
+        base.add([tmp_path / "faq.md"], progress=False)
+        return base
+
+    yield pytest.param(kb, id="knowledge-base-hashing")
+
+
+@pytest.mark.parametrize("make", list(_retrievers()))
+def test_retriever_protocol(make, tmp_path):
+    from dialogue.knowledge.base import Passage, Retriever
+
+    r = make(tmp_path)
+    assert isinstance(r, Retriever)
+    hits = r.search("how many days until refunds reach my card", k=2)
+    assert 1 <= len(hits) <= 2 and all(isinstance(p, Passage) for p in hits)
+    assert "Refunds" in hits[0].text and hits[0].source
+    assert [p.score for p in hits] == sorted((p.score for p in hits), reverse=True)
+    assert len(r.search("refunds", k=1)) <= 1
+
+
+def _tools():
+    from dialogue.policy.toolkit import TOOLS
+
+    __import__("domains.retail.tools")
+    return sorted(TOOLS)
+
+
+@pytest.mark.parametrize("name", _tools())
+def test_tool_protocol(name, office):
+    """Every tool declares a JSON schema, and a call with no arguments is refused with a code,
+    never raised, never written."""
+    from dialogue.policy.toolkit import CODES, TOOLS, Tool, ToolResult, ToolSession
+
+    tool = TOOLS[name]
+    assert isinstance(tool, Tool) and isinstance(tool.writes, bool)
+    params = tool.params
+    assert params["type"] == "object" and params["description"]
+    assert set(params["required"]) <= set(params["properties"])
+    session = ToolSession(office, "contract")
+    result = tool.fn(session) if params["required"] else None
+    if result is not None:
+        assert isinstance(result, ToolResult) and not result.ok and result.code in CODES
+        assert session.pending is None

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -74,6 +75,17 @@ class OCROptions:
     min_confidence: float = 0.5  # drop lines the recogniser is less sure of than this
     max_side: int = 2000  # the detector scales longer images down to this many pixels
     languages: tuple[str, ...] = ("en", "zh")  # tesseract only: RapidOCR reads both in one model
+
+
+@runtime_checkable
+class OCREngine(Protocol):
+    """The OCR seam: `read(image) -> PageText`, lines in reading order with boxes and confidence.
+    A picture with no text gives a page with no lines; an engine failure raises `OCRError`."""
+
+    name: str
+    languages: tuple[str, ...]
+
+    def read(self, image: Image) -> PageText: ...
 
 
 class RapidOCRBackend:

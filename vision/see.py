@@ -20,7 +20,7 @@ from vision.encoder import ImageEncoder
 from vision.fields import extract_fields
 from vision.image import ACCEPTED, ImageError, ImageLimits, load_image
 from vision.kind import KindClassifier
-from vision.ocr import OCRError, available_ocr, load_ocr
+from vision.ocr import OCREngine, OCRError, available_ocr, load_ocr
 from vision.types import Image, Screenshot
 
 logger = logging.getLogger(__name__)
@@ -32,7 +32,10 @@ class ScreenshotReader:
     """OCR (required), an image encoder (optional) and the kind classifier, composed."""
 
     def __init__(
-        self, ocr, encoder: ImageEncoder | None = None, classifier: KindClassifier | None = None
+        self,
+        ocr: OCREngine,
+        encoder: ImageEncoder | None = None,
+        classifier: KindClassifier | None = None,
     ):
         self.ocr = ocr
         self.encoder = encoder

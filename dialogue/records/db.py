@@ -4,19 +4,18 @@ upgrade, and key rotation over every encrypted column and recording file."""
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, select, text, update
 from sqlalchemy.engine import make_url
 
-from dialogue.kb_store import sqlite_file
+from dialogue.knowledge.store import sqlite_file
 from dialogue.records import schema as s
-
-if TYPE_CHECKING:
-    from dialogue.records.store import Store
+from dialogue.records.crypto import Keyring
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +63,17 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
 
 
-def rotate_key(store: Store) -> dict[str, int]:
+class KeyedStore(Protocol):
+    """What key rotation needs of a store (`dialogue.records.store.Store` is one)."""
+
+    keyring: Keyring
+
+    def transaction(self) -> AbstractContextManager[Any]: ...
+
+    def _audit(self, conn: Any, action: str, table: str, row_id: str, **detail: Any) -> None: ...
+
+
+def rotate_key(store: KeyedStore) -> dict[str, int]:
     """Re-encrypt every ciphertext not under the current key (the first of the keyring);
     the old keys must still be in the keyring. Returns the count per table.column. One
     transaction per table, so a rotation that stops half way can simply be run again."""

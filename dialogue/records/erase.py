@@ -18,8 +18,8 @@ from pathlib import Path
 
 from sqlalchemy import Connection, delete, func, insert, select
 
-from dialogue.convdata import Conversation, ConvTurn, write_jsonl
-from dialogue.intents import LABELS
+from dialogue.lm.convdata import Conversation, ConvTurn, write_jsonl
+from dialogue.nlu.intents import LABELS
 from dialogue.records import schema as s
 from dialogue.records.store import Store
 
@@ -154,7 +154,7 @@ def apply_retention(store: Store, days: float, now: float | None = None) -> Remo
 
 
 def export_training_data(store: Store, out: Path, good_rating: int = 4) -> int:
-    """Write the consented conversations as dialogue JSONL (`dialogue.convdata`) to `out`, and
+    """Write the consented conversations as dialogue JSONL (`dialogue.lm.convdata`) to `out`, and
     register the file for erasure. A turn rated `good_rating` or better is listed in
     meta["good_turns"]; a corrected reply replaces the agent's text, listed in
     meta["corrected_turns"]. Returns the number of conversations written."""

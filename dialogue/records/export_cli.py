@@ -10,7 +10,7 @@ The retraining loop, each step a command:
    so nothing unredacted is ever exported; supervisors rate turns and correct replies
    (`Store.add_feedback`);
 3. export: this command writes the consented conversations, corrected replies in place of the
-   agent's, as `dialogue.convdata` JSONL (meta: conversation_id, good_turns, corrected_turns), and
+   agent's, as `dialogue.lm.convdata` JSONL (meta: conversation_id, good_turns, corrected_turns), and
    registers the file so that a later erasure removes its lines too;
 4. train: append the export to the base training split (its ids, records-<uuid>, do not clash),
    `cat data/dialogue/train.jsonl runs/records-train.jsonl > runs/train-plus.jsonl`, point a

@@ -16,88 +16,34 @@ Guarantees:
   writing at once wait for each other instead of failing; PostgreSQL locks the conversation row.
 - `Store.open` upgrades the schema to the newest Alembic revision.
 - Every read and change through this API writes an audit row (who, when, what, which record).
+
+The rows it writes and reads back (`TurnIn`, `StoredTurn`) are in `dialogue.records.rows`.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
-from dialogue.kb_store import database_url
+from dialogue.knowledge.store import database_url
 from dialogue.records import schema as s
 from dialogue.records.crypto import Keyring
 from dialogue.records.db import make_engine, rotate_key, upgrade
 from dialogue.records.pii import redact
 from dialogue.records.redactor import Redactor
+from dialogue.records.rows import StoredTurn, TurnIn, email_hash, turn_rows
 from dialogue.types import Turn
 
 logger = logging.getLogger(__name__)
-
-
-def email_hash(email: str) -> str:
-    return hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
-
-
-@dataclass(frozen=True)
-class TurnIn:
-    """One row to write: a customer or agent turn. Texts are redacted on the way in."""
-
-    role: str  # "customer" or "agent"
-    text: str = ""
-    transcript: str | None = None  # what the ASR heard; encrypted
-    screenshot_text: str | None = None  # OCR text of a screenshot; encrypted
-    language: str = ""
-    intent: str = ""
-    entities: Sequence[dict[str, Any]] = ()
-    sentiment: dict[str, Any] = field(default_factory=dict)
-    actions: Sequence[dict[str, Any]] = ()
-    latency: dict[str, float] = field(default_factory=dict)  # stage -> milliseconds
-    errors: Sequence[str] = ()
-
-
-@dataclass(frozen=True)
-class StoredTurn:
-    """A turn as read back: redacted text, decrypted transcript and screenshot text."""
-
-    idx: int
-    role: str
-    text: str
-    transcript: str | None
-    screenshot_text: str | None
-    language: str
-    intent: str
-    entities: list[dict[str, Any]]
-    sentiment: dict[str, Any]
-    actions: list[dict[str, Any]]
-    latency: dict[str, float]
-    errors: list[str]
-
-
-def turn_rows(turn: Turn) -> tuple[TurnIn, TurnIn]:
-    """The customer row and the agent row of one `dialogue.types.Turn`."""
-    shots = "\n".join(str(sh.get("text", "")) for sh in turn.screenshots if sh.get("text"))
-    customer = TurnIn(
-        role="customer", text=turn.text, transcript=turn.transcript or None,
-        screenshot_text=shots or None, language=turn.language, intent=turn.intent,
-        entities=list(turn.entities), sentiment=dict(turn.sentiment),
-    )  # fmt: skip
-    agent = TurnIn(
-        role="agent", text=turn.reply, language=turn.language,
-        actions=[a.to_dict() for a in turn.actions], latency=dict(turn.timings_ms),
-        errors=list(turn.errors),
-    )  # fmt: skip
-    return customer, agent
 
 
 def _redact_json(value: Any) -> Any:

@@ -1,0 +1,388 @@
+"""`cca phone`: the phone line. A Twilio Media Streams bridge: one VoiceSession per call.
+
+    cca phone --port 8080 --public-url https://line.example.com [--auth-token TOKEN]
+              [--transfer-to sip:desk@pbx.example.com] [--sms-from +15550100] [--out calls/]
+
+One aiohttp server on one port (the provider needs HTTP and WebSocket; `websockets` serves no
+POST bodies, aiohttp does both and brings the client the simulator uses):
+- POST /voice: the incoming-call webhook. Answers TwiML that connects the call's audio to
+  wss://HOST/media with a one-time stream token as a <Parameter>.
+- GET /media: the media stream (demo/phone/wire.py has the message format). Caller audio goes
+  into the session; the agent's voice comes back in 20 ms mu-law frames, a mark after each
+  reply, `clear` on a barge-in; keypad digits (ended by # or a pause) are a text turn.
+- GET/POST /upload[/CODE]: a screenshot during the call (demo/phone/upload.py). A caller who
+  mentions a screenshot, a picture or a photo is offered a single-use code (by SMS when
+  --sms-from is set and the caller's number is known).
+
+Security: with an auth token (--auth-token or $TWILIO_AUTH_TOKEN) every webhook must carry a
+valid X-Twilio-Signature (else 403 and a log line), and a media stream is accepted only with
+the one-time token its verified webhook issued, within `stream_token_ttl_s`. Without one, both
+are open (a warning says so): for a local simulator only.
+
+Records: each call's turns and its recording (caller left, agent right) go to the conversation
+store when $CCA_RECORDS_DB (or --records) and $CCA_RECORDS_KEY are set; else, with --out, to
+OUT/CALL_SID/recording.wav and transcript.json. A hand-over (the agent's Reply.handoff) moves the
+call with the provider's REST API to --transfer-to, with a summary (intent, orders, language).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import secrets
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from aiohttp import WSMsgType, web
+
+from demo.phone.call import Call, CallOptions
+from demo.phone.responder import CallResponder
+from demo.phone.upload import UploadLinks, UploadPages
+from demo.phone.wire import (
+    Connected,
+    Dtmf,
+    HttpRequest,
+    Mark,
+    Media,
+    Start,
+    Stop,
+    TwilioSerializer,
+    WireError,
+    signature_ok,
+    twilio_sms,
+    twiml_stream,
+)
+
+logger = logging.getLogger(__name__)
+
+ENV_TOKEN, ENV_ACCOUNT = "TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID"
+OFFER_WORDS = re.compile(r"screen ?shot|picture|photo|image|截图|图片|照片", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class PhoneOptions:
+    public_url: str = ""  # https://HOST as the provider reaches us; default: the request's host
+    auth_token: str = ""  # verify webhooks and announce streams; "" leaves both open
+    stream_token_ttl_s: float = 60.0  # a webhook's stream token must be used this soon
+    max_bad_messages: int = 50  # malformed messages on one stream before it is closed
+    sms_from: str = ""  # the number upload links are texted from ("" reads the code out)
+    call: CallOptions = field(default_factory=CallOptions)
+
+
+async def aiohttp_client(request: HttpRequest) -> int:
+    """Sends a provider API request; returns the HTTP status."""
+    import aiohttp
+
+    auth = aiohttp.BasicAuth(*request.auth)
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as s,
+        s.request(request.method, request.url, data=request.form, auth=auth) as r,
+    ):
+        return r.status
+
+
+class PhoneBridge:
+    """`new_session(responder) -> VoiceSession` makes each call's session (8 kHz in and out);
+    `runtime` (demo.runtime.Runtime) gives each call its conversation; `reader` reads uploads."""
+
+    def __init__(self, runtime, new_session: Callable, options: PhoneOptions = PhoneOptions(), *,
+                 http: Callable | None = aiohttp_client, links: UploadLinks | None = None,
+                 reader=None):  # fmt: skip
+        self.runtime, self.new_session, self.options = runtime, new_session, options
+        self.http, self.reader = http, reader
+        self.links = links or UploadLinks()
+        self.serializer = TwilioSerializer()
+        self.calls: dict[str, Call] = {}
+        self.finished: list[dict] = []  # results of the last calls (bounded)
+        self._announced: dict[str, tuple[str, str, float]] = {}  # token -> (CallSid, From, expiry)
+        self._host = ""
+        self._lock = threading.Lock()
+        if not options.auth_token:
+            logger.warning("no auth token: webhook signatures are not checked and any media "
+                           "stream is accepted; set %s or --auth-token for a real line", ENV_TOKEN)  # fmt: skip
+
+    def app(self) -> web.Application:
+        pages = UploadPages(self.links, self._on_image)
+        app = web.Application(client_max_size=pages.limits.max_bytes + 65536)
+        app.on_startup.append(self._started)
+        app.add_routes([web.post("/voice", self.voice), web.get("/media", self.media),
+                        web.get("/health", self.health), *pages.routes()])  # fmt: skip
+        return app
+
+    # -- the webhook --------------------------------------------------------------------------
+
+    def _base(self, request: web.Request) -> str:
+        if self.options.public_url:
+            return self.options.public_url.rstrip("/")
+        proto = request.headers.get("X-Forwarded-Proto", request.scheme).split(",")[0].strip()
+        return f"{proto}://{request.host}"
+
+    async def voice(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        params = [(k, v) for k, v in form.items() if isinstance(v, str)]
+        base = self._base(request)
+        if self.options.auth_token:
+            url = base + request.path_qs
+            given = request.headers.get("X-Twilio-Signature", "")
+            if not signature_ok(url, params, self.options.auth_token, given):
+                logger.warning("webhook from %s refused (403): %s X-Twilio-Signature for %s",
+                               request.remote, "invalid" if given else "no", url)  # fmt: skip
+                return web.Response(status=403, text="forbidden: bad or missing X-Twilio-Signature")  # fmt: skip
+        self._host = base
+        call_sid, caller = str(form.get("CallSid", "")), str(form.get("From", ""))
+        token = secrets.token_urlsafe(24)
+        now = time.monotonic()
+        self._announced = {t: a for t, a in self._announced.items() if a[2] > now}
+        self._announced[token] = (call_sid, caller, now + self.options.stream_token_ttl_s)
+        ws_url = re.sub(r"^http", "ws", base) + "/media"
+        logger.info("call %s from %s: streaming to %s", call_sid, caller or "?", ws_url)
+        twiml = twiml_stream(ws_url, {"token": token, "caller": caller})
+        return web.Response(text=twiml, content_type="text/xml")
+
+    def _admit(self, start: Start) -> str:
+        """Why this stream may not start ("" when it may)."""
+        s = self.serializer
+        if (start.encoding, start.sample_rate, start.channels) != (s.encoding, s.sample_rate, 1):
+            return (f"media format {start.encoding} {start.sample_rate} Hz x{start.channels}; "
+                    f"this bridge takes {s.encoding} {s.sample_rate} Hz mono")  # fmt: skip
+        if not self.options.auth_token:
+            return ""
+        announced = self._announced.pop(start.custom.get("token", ""), None)
+        if announced is None:
+            return "no stream token from a verified webhook (an unannounced stream)"
+        call_sid, _, expires = announced
+        if time.monotonic() > expires:
+            return "its stream token expired"
+        if call_sid and call_sid != start.call_sid:
+            return f"callSid {start.call_sid} is not the one the webhook announced"
+        return ""
+
+    # -- the media stream ---------------------------------------------------------------------
+
+    async def media(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(max_msg_size=1 << 20)
+        await ws.prepare(request)
+        call: Call | None = None
+        out: asyncio.Task | None = None
+        bad, reason, sid = 0, "stream closed", "?"
+
+        async def send(text: str) -> None:
+            if not ws.closed:
+                with contextlib.suppress(ConnectionError):
+                    await ws.send_str(text)
+
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    if msg.type == WSMsgType.BINARY:
+                        bad += 1
+                        logger.warning("call %s: a binary frame (%d bytes); the protocol is JSON "
+                                       "text; ignored", sid, len(msg.data))  # fmt: skip
+                    continue
+                try:
+                    m = self.serializer.parse(msg.data)
+                except WireError as e:
+                    bad += 1
+                    logger.warning("call %s: bad message ignored: %s", sid, e)
+                    if bad > self.options.max_bad_messages:
+                        reason = f"over {self.options.max_bad_messages} bad messages"
+                        logger.error("call %s: %s; closing the stream", sid, reason)
+                        break
+                    continue
+                if isinstance(m, Start):
+                    if call is not None:
+                        logger.warning("call %s: a second start message ignored", sid)
+                        continue
+                    sid = m.stream_sid
+                    refused = self._admit(m)
+                    if refused:
+                        logger.warning("media stream %s (call %s) from %s refused: %s", sid,
+                                       m.call_sid, request.remote, refused)  # fmt: skip
+                        await ws.close(code=1008, message=b"stream refused")
+                        return ws
+                    call = self._new_call(m, send, ws)
+                    out = asyncio.create_task(call.run_output())
+                    await call.begin()
+                elif isinstance(m, Connected):
+                    logger.debug("stream connected: %s %s", m.protocol, m.version)
+                elif call is None:
+                    logger.warning("stream %s: %s before start; ignored", sid, type(m).__name__)
+                elif isinstance(m, Media):
+                    if m.track == "inbound":
+                        await call.feed(m.payload)
+                elif isinstance(m, Mark):
+                    await call.on_mark(m.name)
+                elif isinstance(m, Dtmf):
+                    await call.on_digit(m.digit)
+                elif isinstance(m, Stop):
+                    reason = "hangup"
+                    break
+        finally:
+            if call is not None:
+                result = await call.close(reason)
+                if out is not None:
+                    out.cancel()
+                self.calls.pop(sid, None)
+                self.finished = [*self.finished[-99:], result]
+                logger.info("call %s ended: %s", sid, result["ended"])
+            if not ws.closed:
+                await ws.close()
+        return ws
+
+    def _new_call(self, start: Start, send, ws) -> Call:
+        caller = start.custom.get("caller", "")
+        conversation = self.runtime.start("phone")
+        responder = CallResponder(conversation, offer=lambda said: self._offer(start, caller, said))
+        session = self.new_session(responder)
+        o = self.options
+        options = replace(o.call, auth_token=o.call.auth_token or o.auth_token)
+        call = Call(start, session, responder, send, options=options, serializer=self.serializer,
+                    http=self.http, hang_up=ws.close)  # fmt: skip
+        self.calls[start.stream_sid] = call
+        logger.info("call %s (stream %s) started; %d on the line", start.call_sid,
+                    start.stream_sid, len(self.calls))  # fmt: skip
+        return call
+
+    async def health(self, request: web.Request) -> web.Response:
+        return web.json_response({"calls": len(self.calls), "finished": len(self.finished)})
+
+    # -- screenshots --------------------------------------------------------------------------
+
+    def _offer(self, start: Start, caller: str, said: str) -> str:
+        """Runs in the responder's worker thread: a sentence offering an upload link, or ""."""
+        if not OFFER_WORDS.search(said) or self.reader is None:
+            return ""
+        with self._lock:
+            code = self.links.issue(start.stream_sid)
+        minutes = f"{round(self.links.ttl_s / 60)} minutes"
+        o, base = self.options, self.options.public_url or self._host or "this line's web address"
+        account = o.call.account_sid or start.account_sid
+        if o.sms_from and caller and self.http is not None and account and o.auth_token:
+            link = f"{base.rstrip('/')}/upload/{code}"
+            request = twilio_sms(account, o.auth_token, caller, o.sms_from,
+                                 f"Send your screenshot here (works once, for {minutes}): {link}")  # fmt: skip
+            asyncio.run_coroutine_threadsafe(self.http(request), self._loop)
+            return f"I've sent you a text message with a link for your screenshot. It works for {minutes}."  # fmt: skip
+        spaced = " ".join(code[:3]) + ", " + " ".join(code[3:])
+        return (f"You can send me a screenshot: open {base.rstrip('/')}/upload and enter the code "
+                f"{spaced}. It works once, for {minutes}.")  # fmt: skip
+
+    async def _on_image(self, call_id: str, image) -> str:
+        call = self.calls.get(call_id)
+        if call is None:
+            raise LookupError(call_id)
+        shots = await asyncio.to_thread(self.reader.read, [image])
+        await call.add_screenshots(shots)
+        return "The agent has your picture. You can go back to the call."
+
+    async def _started(self, app: web.Application) -> None:
+        self._loop = asyncio.get_running_loop()
+
+    async def serve(self, host: str, port: int) -> web.AppRunner:
+        runner = web.AppRunner(self.app(), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        return runner
+
+
+# -- the command line -----------------------------------------------------------------------------
+
+
+class SerialASR:
+    """One shared ASR model for every call, one transcription at a time (Whisper's decoder
+    installs hooks on the model, so two threads may not decode with it at once)."""
+
+    def __init__(self, asr):
+        self.asr, self._lock = asr, threading.Lock()
+
+    def transcribe(self, audio):
+        with self._lock:
+            return self.asr.transcribe(audio)
+
+
+def session_factory(runtime, vad: str = "silero", session_options=None) -> Callable:
+    """Each call's VoiceSession over the runtime's ASR and speaker, at 8 kHz in and out."""
+    from voice.live.session import SessionOptions, VoiceSession
+    from voice.live.stream_vad import EnergyStream, SileroStream, StreamVAD
+
+    if runtime.speaker is None:
+        raise RuntimeError("the phone line needs a voice: install the offline extra or espeak-ng")
+    asr = SerialASR(runtime.services.asr)
+    options = session_options or SessionOptions()
+
+    def new_session(responder):
+        scorer = SileroStream.load() if vad == "silero" else EnergyStream()
+        return VoiceSession(StreamVAD(scorer), asr, responder, runtime.speaker, options,
+                            in_rate=8000, out_rate=8000)  # fmt: skip
+
+    return new_session
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cca phone", description=__doc__.split("\n\n")[0])
+    p.add_argument("--host", default="0.0.0.0", help="listen address (default 0.0.0.0)")
+    p.add_argument("--port", type=int, default=8080, help="listen port (default 8080)")
+    p.add_argument("--public-url", default="", help="https://HOST as the provider reaches this server (for signatures and the stream URL)")  # fmt: skip
+    p.add_argument("--auth-token", default=os.environ.get(ENV_TOKEN, ""), help=f"the provider's auth token (default ${ENV_TOKEN}); verifies webhooks, announces streams")  # fmt: skip
+    p.add_argument("--account-sid", default=os.environ.get(ENV_ACCOUNT, ""), help=f"for the REST API (default ${ENV_ACCOUNT}, else the stream's)")  # fmt: skip
+    p.add_argument("--transfer-to", default="", help="a number or sip:URI that takes handed-over calls")  # fmt: skip
+    p.add_argument("--sms-from", default="", help="text upload links from this number (default: read the code out)")  # fmt: skip
+    p.add_argument("--greeting", default=CallOptions().greeting)
+    p.add_argument("--out", default="", help="per-call folders (recording.wav, transcript.json) when no records store is set")  # fmt: skip
+    p.add_argument("--records", default=None, help="conversation store URL (default $CCA_RECORDS_DB)")  # fmt: skip
+    p.add_argument("--db", default="sqlite:///retail.db", help="back office database")
+    p.add_argument("--retail", default=None, help="load this retail data folder into --db first")
+    p.add_argument("--kb", default="sqlite:///knowledge.db", help="knowledge base, if it exists")
+    p.add_argument("--asr-model", default="base", help="Whisper model (default base)")
+    p.add_argument("--tts", default="offline", help="voice.tts.speaker profile (default offline)")
+    p.add_argument("--vad", choices=("silero", "energy"), default="silero")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(message)s")  # fmt: skip
+    from pathlib import Path
+
+    from demo.runtime import RuntimeOptions, build_runtime
+
+    try:
+        runtime = build_runtime(RuntimeOptions(db=args.db, kb=args.kb, retail=args.retail,
+                                               asr_model=args.asr_model, tts=args.tts,
+                                               records=args.records))  # fmt: skip
+        new_session = session_factory(runtime, args.vad)
+    except (ImportError, FileNotFoundError, ValueError, RuntimeError, KeyError) as e:
+        print(f"cca phone: {e}", file=sys.stderr)
+        return 2
+    call = CallOptions(greeting=args.greeting, transfer_to=args.transfer_to,
+                       account_sid=args.account_sid, out_dir=Path(args.out) if args.out else None)  # fmt: skip
+    options = PhoneOptions(public_url=args.public_url, auth_token=args.auth_token,
+                           sms_from=args.sms_from, call=call)  # fmt: skip
+    bridge = PhoneBridge(runtime, new_session, options, reader=runtime.services.reader)
+
+    async def run() -> None:
+        runner = await bridge.serve(args.host, args.port)
+        print(f"cca phone: listening on {args.host}:{args.port} (POST /voice, WS /media, /upload)", file=sys.stderr)  # fmt: skip
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+    except OSError as e:
+        print(f"cca phone: cannot listen on {args.host}:{args.port}: {e}", file=sys.stderr)
+        return 2
+    return 0

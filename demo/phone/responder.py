@@ -1,0 +1,94 @@
+"""The agent behind one phone call: heard, keypad and screenshot turns, and the summary for the
+person who takes over."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from demo.runtime import Conversation
+from dialogue.voice_agent import AgentResponder
+from fusion.types import TurnInput
+from voice.live.session import Reply
+from voice.types import Transcript
+
+
+class CallResponder(AgentResponder):
+    """The Agent for a phone call: heard turns (with any screenshot uploaded since the last turn),
+    keypad turns, and a summary for the person who takes over. Thread-safe: the session's turns,
+    keypad turns and uploads may arrive at once."""
+
+    def __init__(self, conversation: Conversation, offer: Callable[[str], str] | None = None):
+        super().__init__(conversation.agent)
+        self.conversation = conversation  # demo.runtime: its turns go to the store, if any
+        self.offer = offer  # the caller's words -> a sentence to add to the reply (or "")
+        self._lock = threading.Lock()
+        self._shots: list = []
+        self.expect = ""
+
+    def respond(self, transcript: Transcript) -> Reply:
+        return self._turn(TurnInput(transcript=transcript))
+
+    def respond_text(self, text: str) -> Reply:
+        return self._turn(TurnInput(text=text))
+
+    def add_screenshots(self, shots) -> None:
+        with self._lock:
+            self._shots += list(shots)
+
+    @property
+    def pending_screenshots(self) -> int:
+        return len(self._shots)
+
+    def respond_screenshots(self) -> Reply | None:
+        """A turn of its own for screenshots no caller turn has taken yet (None if none left)."""
+        with self._lock:
+            if not self._shots:
+                return None
+        return self._turn(TurnInput())
+
+    def _turn(self, turn: TurnInput) -> Reply:
+        with self._lock:
+            shots, self._shots = tuple(self._shots), []
+            t = self.conversation.respond(TurnInput(turn.text, turn.transcript, screenshots=shots))
+            reply = self.reply_of(t)
+            self.expect = reply.expect
+        said = turn.text or (turn.transcript.text if turn.transcript else "")
+        extra = self.offer(said) if self.offer is not None and said and not reply.handoff else ""
+        return replace(reply, text=f"{reply.text} {extra}") if extra else reply
+
+    def reply_of(self, t) -> Reply:
+        from dialogue.voice_agent import END_CALL, EXPECT
+
+        return Reply(t.reply, t.language, dict(t.timings_ms), t.handoff,
+                     t.decision.template in END_CALL, EXPECT.get(t.decision.template, ""))  # fmt: skip
+
+    def played(self, heard: str) -> None:
+        with self._lock:
+            super().played(heard)
+
+    @property
+    def turns(self) -> list:
+        return list(self.agent.turns)
+
+    def summary(self) -> dict[str, Any]:
+        """For the person taking over: the last intent, the order ids, the caller's language."""
+        turns = self.agent.turns
+        orders: list[str] = []
+        for t in turns:
+            values = [e["value"] for e in t.entities if e.get("type") == "order_number"]
+            values += [
+                v for s in t.screenshots for v in s.get("fields", {}).get("order_number", [])
+            ]
+            orders += [v for v in values if v not in orders]
+        intents = [t.intent for t in turns if t.intent and t.intent != "out_of_scope"]
+        return {"intent": intents[-1] if intents else "", "orders": orders,
+                "language": turns[-1].language if turns else "", "turns": len(turns),
+                "last_said": (turns[-1].text or turns[-1].transcript) if turns else ""}  # fmt: skip
+
+
+def summary_line(summary: dict[str, Any]) -> str:
+    orders = ",".join(summary.get("orders", [])) or "-"
+    return f"intent={summary.get('intent') or '-'};orders={orders};lang={summary.get('language') or '-'}"

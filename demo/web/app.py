@@ -1,0 +1,152 @@
+"""`cca demo`: the web app: talk to the agent by text, voice and screenshots in a browser.
+
+    cca demo [--db URL] [--retail FOLDER] [--kb URL] [--port 7860] [--auth USER:PASSWORD]
+    cca demo --check          # build everything, answer one text and one screenshot turn, print JSON
+
+The offline profile (as `cca chat`): the packaged NLU, the back office in SQLite, the knowledge
+base if built, Whisper and the screenshot reader loaded on first use, the offline voices for the
+spoken reply. It binds 127.0.0.1 unless `--host` is given; public share links are refused. Login:
+`--auth user:password` or the environment variable CCA_DEMO_AUTH (same form). Each turn is stored
+in the conversation store when `--records URL` or CCA_RECORDS_DB is set (key: CCA_RECORDS_KEY).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from demo.runtime import Runtime, RuntimeOptions, build_runtime
+from demo.web.view import DemoLimits, DemoSession, latency_rows, panel_markdown
+
+logger = logging.getLogger(__name__)
+
+ENV_AUTH = "CCA_DEMO_AUTH"  # user:password, when --auth is not given
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+CHECK_TEXT = "Hello, where is my order?"
+CHECK_SCREENSHOT = SAMPLES / "screenshots" / "order-page-en.png"
+
+
+def parse_auth(value: str | None) -> tuple[str, str] | None:
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not (sep and user and password):
+        raise ValueError(
+            f"login must be USER:PASSWORD (both non-empty), as in --auth agent:s3cret or {ENV_AUTH}"
+        )
+    return user, password
+
+
+def check(runtime: Runtime, limits: DemoLimits, screenshot: Path = CHECK_SCREENSHOT) -> dict:
+    """One text turn and one screenshot turn through the page's own handler; the UI is built too
+    (not served). Returns a JSON-ready report; `ok` is whether both turns answered cleanly."""
+    from demo.web.ui import build_ui, on_send
+
+    t0 = time.perf_counter()
+    build_ui(runtime, limits)
+    report: dict = {"ui_build_ms": round((time.perf_counter() - t0) * 1000, 1), "turns": []}
+    session = DemoSession(runtime, limits)
+    for text, image in ((CHECK_TEXT, None), ("", str(screenshot))):
+        t0 = time.perf_counter()
+        session, _chat, speech, panel, *_ = on_send(session, text, None, image, None, "en", runtime, limits)  # fmt: skip
+        view = session.last
+        turn = view.turn
+        report["turns"].append({
+            "text": text, "screenshot": image and Path(image).name,
+            "reply": turn.reply if turn else "", "intent": turn.intent if turn else "",
+            "screenshots": list(turn.screenshots) if turn else [],
+            "speech_s": round(len(speech[1]) / speech[0], 2) if speech else 0.0,
+            "latency_ms": dict(latency_rows(view)), "errors": list(turn.errors) if turn else [],
+            "problems": [f"{n}: {p}" for n, p in view.refused] + view.store_errors, "panel_chars": len(panel),
+            "wall_ms": round((time.perf_counter() - t0) * 1000, 1),
+        })  # fmt: skip
+    session.end()
+    report["voice"] = runtime.speaker.describe() if runtime.speaker is not None else {}
+    report["records"] = runtime.store is not None
+    report["notes"] = runtime.notes
+    report["ok"] = all(
+        t["reply"]
+        and not t["errors"]
+        and not t["problems"]
+        and (t["speech_s"] > 0 or not report["voice"])  # fmt: skip
+        for t in report["turns"]
+    )
+    return report
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from domains.retail.backoffice import DEFAULT_URL
+
+    d = DemoLimits()
+    p = argparse.ArgumentParser(prog="cca demo", description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--db", default=DEFAULT_URL, help=f"back office database (default {DEFAULT_URL})"
+    )
+    p.add_argument("--retail", default=None, help="load this retail data folder into --db first")
+    p.add_argument("--kb", default="sqlite:///knowledge.db", help="knowledge base (default sqlite:///knowledge.db, if it exists)")  # fmt: skip
+    p.add_argument("--asr-model", default="base", help="Whisper model for audio turns (default base)")  # fmt: skip
+    p.add_argument("--lm", default=None, help="a dialogue model to phrase replies (e.g. packaged:gemma-3-270m); default: templates")  # fmt: skip
+    p.add_argument("--adapter", default=None, help="a LoRA adapter for --lm (cca train's OUT/best)")
+    p.add_argument("--tts", default="offline", help="voice profile: offline, fast, online (default offline)")  # fmt: skip
+    p.add_argument("--records", default=None, help="conversation store URL (default $CCA_RECORDS_DB; unset: not stored)")  # fmt: skip
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")  # fmt: skip
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--auth", default=None, help=f"require a login, USER:PASSWORD (default ${ENV_AUTH})")  # fmt: skip
+    p.add_argument("--max-file-mb", type=int, default=d.max_file_mb, help=f"largest upload in MB (default {d.max_file_mb})")  # fmt: skip
+    p.add_argument("--max-audio-s", type=float, default=d.max_audio_s, help=f"longest audio turn in seconds (default {d.max_audio_s:g})")  # fmt: skip
+    p.add_argument("--concurrency", type=int, default=d.concurrency, help=f"turns answered at once (default {d.concurrency})")  # fmt: skip
+    p.add_argument("--queue-size", type=int, default=d.queue_size, help=f"turns waiting at most (default {d.queue_size})")  # fmt: skip
+    p.add_argument("--live", action="store_true", help="add the live call (streaming microphone through the voice session)")  # fmt: skip
+    p.add_argument("--share", action="store_true", help="a public gradio.live link: refused unless --allow-share")  # fmt: skip
+    p.add_argument("--allow-share", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--check", action="store_true", help="build everything, answer one text and one screenshot turn, print JSON, exit")  # fmt: skip
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")  # fmt: skip
+    if args.share and not args.allow_share:
+        print(
+            "cca demo: --share would publish this demo (and the customer data typed into it) on a "
+            "public gradio.live link, and needs internet; it is off. Serve it with --host 0.0.0.0 "
+            "--auth USER:PASSWORD behind your own HTTPS proxy, or add --allow-share if you mean it",
+            file=sys.stderr,
+        )  # fmt: skip
+        return 2
+    try:
+        auth = parse_auth(args.auth or os.environ.get(ENV_AUTH))
+        limits = DemoLimits(args.max_file_mb, args.max_audio_s, DemoLimits().max_images, args.concurrency, args.queue_size)  # fmt: skip
+        if min(limits.max_file_mb, limits.concurrency, limits.queue_size) < 1 or limits.max_audio_s <= 0:  # fmt: skip
+            raise ValueError("--max-file-mb, --max-audio-s, --concurrency and --queue-size must be positive")  # fmt: skip
+        options = RuntimeOptions(args.db, args.kb, args.retail, args.asr_model, args.lm, args.adapter, args.tts, args.records)  # fmt: skip
+        runtime = build_runtime(options)
+    except (ImportError, FileNotFoundError, ValueError, RuntimeError) as e:
+        print(f"cca demo: {e}", file=sys.stderr)
+        return 2
+    if args.check:
+        report = check(runtime, limits)
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+        return 0 if report["ok"] else 1
+    if args.host not in ("127.0.0.1", "localhost", "::1") and auth is None:
+        logger.warning("cca demo: serving on %s with no login: anyone who reaches it can talk to the back office; add --auth USER:PASSWORD", args.host)  # fmt: skip
+    from demo.web.ui import build_ui, launch
+
+    for note in runtime.notes:
+        print(f"cca demo: {note}", file=sys.stderr)
+    print(f"cca demo: http://{args.host}:{args.port} (Ctrl+C stops)", file=sys.stderr)
+    launch(build_ui(runtime, limits, live=args.live), host=args.host, port=args.port, auth=auth, limits=limits, share=args.share)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["check", "main", "panel_markdown", "parse_auth"]

@@ -1,0 +1,240 @@
+"""The Gradio page of `cca demo`: chat, inputs, the agent's voice, the side panel, the UI language.
+
+The handlers are plain functions over `demo.web.view.DemoSession` (one per browser tab, kept in a
+`gr.State`), so tests call them without a browser. Every component that a test or a script looks
+for has an `elem_id`: chat, reply-audio, text, audio-in, image-in, files-in, send, new, panel, ui-lang.
+With a records store the page has two tabs (tab-agent, tab-history); the History tab's components
+are history-* and its logic is demo.web.history.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import ExitStack
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home; read at import
+
+import gradio as gr  # noqa: E402
+
+from demo.runtime import Runtime  # noqa: E402
+from demo.web.view import (  # noqa: E402
+    AUDIO_TYPES,
+    IMAGE_TYPES,
+    DemoLimits,
+    DemoSession,
+    panel_markdown,
+    speech_output,
+    words,
+)
+
+logger = logging.getLogger(__name__)
+
+LABELS = {
+    "en": {
+        "title": "## Contact-centre agent\nType, speak or show a screenshot; the agent answers in "
+        "text and voice. The panel shows what it understood and did.",
+        "ui": "Interface language", "chat": "Conversation", "speech": "Agent's voice",
+        "text": "Message", "placeholder": "e.g. Where is my order #W1?",
+        "audio": "Record or upload audio", "image": "Screenshot (drop or paste)",
+        "files": "More screenshots", "send": "Send", "new": "New conversation",
+        "panel": "What the agent understood and did", "live": "Live call (streaming)",
+        "live_in": "Microphone (live)", "live_out": "Agent (live)",
+        # the History tab (with a records store)
+        "tab_agent": "Agent", "tab_history": "History", "key": "API key",
+        "sign_in": "Sign in", "refresh": "Refresh", "conversations": "Recent conversations",
+        "pick": "Conversation", "open": "Open", "turns": "Turns", "play": "Play recording",
+        "recording": "Recording", "audit": "Audit log",
+    },
+    "zh": {
+        "title": "## 智能客服\n输入文字、说话或上传截图；客服以文字和语音回复。右侧显示它的理解和操作。",
+        "ui": "界面语言", "chat": "对话", "speech": "客服语音", "text": "消息",
+        "placeholder": "例如：我的订单 #W1 到哪了？", "audio": "录音或上传音频",
+        "image": "截图（拖放或粘贴）", "files": "更多截图", "send": "发送", "new": "新对话",
+        "panel": "客服的理解和操作", "live": "实时通话（流式）", "live_in": "麦克风（实时）",
+        "live_out": "客服（实时）",
+        # the History tab (with a records store)
+        "tab_agent": "客服", "tab_history": "历史记录", "key": "API 密钥", "sign_in": "登录",
+        "refresh": "刷新", "conversations": "最近的对话", "pick": "对话", "open": "打开",
+        "turns": "轮次", "play": "播放录音", "recording": "录音", "audit": "审计日志",
+    },
+}  # fmt: skip
+THEME_FONTS = ["system-ui", "Noto Sans CJK SC", "WenQuanYi Micro Hei", "sans-serif"]
+
+
+def on_send(session, text, audio_path, image_path, file_paths, ui, runtime, limits):
+    """One turn from the page: returns (session, chat, speech, panel, text, audio, image, files).
+    The inputs are cleared after a turn; a refused upload is named in the panel and the chat."""
+    session = session or DemoSession(runtime, limits)
+    images = [p for p in [image_path, *(file_paths or [])] if p]
+    view = session.take_turn(text or "", audio_path, images, ui)
+    if view.empty:
+        gr.Info(words(ui)["empty"])
+        return session, list(session.messages), None, panel_markdown(view, ui), text, None, None, None  # fmt: skip
+    return session, list(session.messages), speech_output(view), panel_markdown(view, ui), "", None, None, None  # fmt: skip
+
+
+def on_new(session, runtime, limits):
+    """A fresh conversation: the old one is ended (and closed in the store)."""
+    if session is not None:
+        session.end()
+    return DemoSession(runtime, limits), [], None, ""
+
+
+def on_language(session, ui):
+    """Relabel every component, and show the latest panel again, in the chosen language."""
+    t = LABELS.get(ui, LABELS["en"])
+    panel = panel_markdown(session.last, ui) if session is not None else ""
+    return (
+        gr.update(value=t["title"]), gr.update(label=t["ui"]), gr.update(label=t["chat"]),
+        gr.update(label=t["speech"]), gr.update(label=t["text"], placeholder=t["placeholder"]),
+        gr.update(label=t["audio"]), gr.update(label=t["image"]), gr.update(label=t["files"]),
+        gr.update(value=t["send"]), gr.update(value=t["new"]),
+        gr.update(label=t["panel"], value=panel),
+    )  # fmt: skip
+
+
+def _end_session(session) -> None:
+    if session is not None:
+        session.end()
+
+
+def build_ui(runtime: Runtime, limits: DemoLimits | None = None, live: bool = False,
+             vad_factory=None) -> gr.Blocks:  # fmt: skip
+    """The page; `live` adds the streaming call (its VAD from `vad_factory`, default Silero)."""
+    t, limits = LABELS["en"], limits or DemoLimits()
+    with gr.Blocks(title="cca demo", analytics_enabled=False, delete_cache=(300, 600)) as blocks:
+        # one DemoSession per browser tab, made on its first turn, ended when the tab goes away
+        state = gr.State(None, delete_callback=_end_session, time_to_live=6 * 3600)
+        with gr.Row():
+            title = gr.Markdown(t["title"])
+            ui = gr.Radio([("English", "en"), ("中文", "zh")], value="en", label=t["ui"], elem_id="ui-lang", scale=0, min_width=200)  # fmt: skip
+        # with a records store the page has two tabs, the agent's (what follows) and the History
+        tabs, in_tab, agent_tab = ExitStack(), ExitStack(), None
+        if runtime.store is not None:
+            tabs.enter_context(gr.Tabs())
+            agent_tab = in_tab.enter_context(gr.Tab(t["tab_agent"], id="agent", elem_id="tab-agent"))  # fmt: skip
+        with gr.Row():
+            with gr.Column(scale=3):
+                chat = gr.Chatbot(label=t["chat"], height=440, elem_id="chat", feedback_options=None)  # fmt: skip
+                speech = gr.Audio(label=t["speech"], autoplay=True, interactive=False, type="numpy", elem_id="reply-audio")  # fmt: skip
+                text = gr.Textbox(label=t["text"], placeholder=t["placeholder"], lines=2, elem_id="text")  # fmt: skip
+                with gr.Row():
+                    audio = gr.Audio(sources=["microphone", "upload"], type="filepath", label=t["audio"], elem_id="audio-in")  # fmt: skip
+                    image = gr.Image(sources=["upload", "clipboard"], type="filepath", label=t["image"], elem_id="image-in", height=200)  # fmt: skip
+                    files = gr.File(file_count="multiple", file_types=list(IMAGE_TYPES), type="filepath", label=t["files"], elem_id="files-in", height=200)  # fmt: skip
+                with gr.Row():
+                    send = gr.Button(t["send"], variant="primary", elem_id="send")
+                    new = gr.Button(t["new"], elem_id="new")
+                live_box = None
+                if live:
+                    from demo.web.live import add_live_call
+
+                    live_box = add_live_call(runtime, limits, t, vad_factory)
+            with gr.Column(scale=2):
+                panel = gr.Markdown(label=t["panel"], show_label=True, elem_id="panel", container=True)  # fmt: skip
+        in_tab.close()
+        if agent_tab is not None:
+            _history_tab(runtime.store, ui, t, agent_tab)
+        tabs.close()
+
+        inputs = [state, text, audio, image, files, ui]
+        outputs = [state, chat, speech, panel, text, audio, image, files]
+
+        def send_turn(*args):
+            return on_send(*args, runtime=runtime, limits=limits)
+
+        def new_conversation(session):
+            return on_new(session, runtime, limits)
+
+        for trigger in (send.click, text.submit):
+            trigger(send_turn, inputs, outputs, api_name=False, show_progress="minimal")
+        new.click(new_conversation, [state], [state, chat, speech, panel], api_name=False)
+        relabel = [title, ui, chat, speech, text, audio, image, files, send, new, panel]
+        ui.change(on_language, [state, ui], relabel, api_name=False, queue=False)
+        if live_box is not None:
+            live_box.wire(ui)
+    return blocks
+
+
+# ------------------------------------------------------------ the History tab (demo/web/history.py)
+
+
+def _history_updates(view) -> tuple:
+    """A HistoryView as updates of (viewer, status, conversations, pick, turns, audio, audit):
+    what it holds is shown, what it clears is emptied, the rest is left as it is."""
+
+    def put(name):
+        value = getattr(view, name)
+        return value if value is not None else None if view.cleared(name) else gr.skip()
+
+    choices = view.choices if view.choices is not None else [] if view.cleared("choices") else None
+    pick = gr.skip() if choices is None else gr.update(choices=choices, value=None)
+    return view.viewer, view.status, put("conversations"), pick, put("turns"), put("audio"), put("audit")  # fmt: skip
+
+
+def _history_tab(store, ui, t: dict[str, str], agent_tab) -> None:
+    """The History tab: an API key signs this browser tab in (its Viewer kept in a gr.State);
+    every read goes through demo.web.history as that principal."""
+    from demo.web import history as h
+
+    with gr.Tab(t["tab_history"], id="history", elem_id="tab-history") as tab:
+        viewer = gr.State(None, time_to_live=3600)  # who is signed in here; nothing read is kept
+        with gr.Row():
+            key = gr.Textbox(label=t["key"], type="password", placeholder="cca_…", elem_id="history-key", scale=3)  # fmt: skip
+            sign_in = gr.Button(t["sign_in"], variant="primary", elem_id="history-sign-in", scale=0)  # fmt: skip
+            refresh = gr.Button(t["refresh"], elem_id="history-refresh", scale=0)
+        status = gr.Markdown(elem_id="history-status")
+        listing = gr.Dataframe(label=t["conversations"], interactive=False, wrap=True, elem_id="history-list")  # fmt: skip
+        with gr.Row():
+            pick = gr.Dropdown(choices=[], label=t["pick"], elem_id="history-pick", scale=3)
+            open_ = gr.Button(t["open"], elem_id="history-open", scale=0)
+            play = gr.Button(t["play"], elem_id="history-play", scale=0)
+            audit_btn = gr.Button(t["audit"], elem_id="history-audit-btn", scale=0)
+        turns = gr.Dataframe(label=t["turns"], interactive=False, wrap=True, elem_id="history-turns")  # fmt: skip
+        audio = gr.Audio(label=t["recording"], type="numpy", interactive=False, elem_id="history-audio")  # fmt: skip
+        audit = gr.Dataframe(label=t["audit"], interactive=False, wrap=True, elem_id="history-audit")  # fmt: skip
+
+    outputs = [viewer, status, listing, pick, turns, audio, audit]
+    calls = [
+        (sign_in.click, h.on_sign_in, [key, ui]),
+        (key.submit, h.on_sign_in, [key, ui]),
+        (refresh.click, h.on_refresh, [viewer, ui]),
+        (open_.click, h.on_open, [viewer, pick, ui]),
+        (play.click, h.on_recording, [viewer, pick, ui]),
+        (audit_btn.click, h.on_audit, [viewer, ui]),
+    ]
+    for trigger, handler, inputs in calls:
+        trigger(lambda *a, f=handler: _history_updates(f(store, *a)), inputs, outputs, api_name=False)  # fmt: skip
+
+    def relabel(lang):
+        t = LABELS.get(lang, LABELS["en"])
+        return (
+            gr.update(label=t["tab_agent"]), gr.update(label=t["tab_history"]),
+            gr.update(label=t["key"]), gr.update(value=t["sign_in"]), gr.update(value=t["refresh"]),
+            gr.update(label=t["conversations"]), gr.update(label=t["pick"]),
+            gr.update(value=t["open"]), gr.update(value=t["play"]), gr.update(value=t["audit"]),
+            gr.update(label=t["turns"]), gr.update(label=t["recording"]), gr.update(label=t["audit"]),
+        )  # fmt: skip
+
+    relabeled = [agent_tab, tab, key, sign_in, refresh, listing, pick, open_, play, audit_btn, turns, audio, audit]  # fmt: skip
+    ui.change(relabel, [ui], relabeled, api_name=False, queue=False)
+
+
+def theme() -> gr.themes.Base:
+    """The default look with system fonts: nothing is fetched from a font CDN (offline)."""
+    return gr.themes.Default(font=THEME_FONTS, font_mono=["ui-monospace", "monospace"])
+
+
+def launch(blocks: gr.Blocks, *, host: str, port: int | None, auth: tuple[str, str] | None,
+           limits: DemoLimits, block: bool = True, share: bool = False):  # fmt: skip
+    """Queue limits, upload limits, login; returns what `Blocks.launch` returns."""
+    blocks.queue(default_concurrency_limit=limits.concurrency, max_size=limits.queue_size)
+    return blocks.launch(
+        server_name=host, server_port=port, auth=auth, share=share, max_file_size=f"{limits.max_file_mb}mb",
+        prevent_thread_lock=not block, show_error=True, ssr_mode=False, theme=theme(), quiet=not block,
+        auth_message="cca demo: sign in with the user and password the operator gave you",
+    )  # fmt: skip
+
+
+__all__ = ["AUDIO_TYPES", "IMAGE_TYPES", "LABELS", "build_ui", "launch", "on_send", "on_new"]

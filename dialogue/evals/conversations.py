@@ -1,0 +1,269 @@
+"""`cca eval conversations`: the agent against the project's scripted retail conversations.
+
+Each conversation (dialogue/data/conversations.json, built by bench/make_conversations.py on the
+tau-bench retail back office) runs on a fresh copy of the back office and states what must happen:
+the write actions (tool and key arguments), the order statuses afterwards, and whether the agent
+hands over to a person. Reported:
+
+- task success: the expected writes ran, no other write ran, the database ends as expected, and
+  the handoff is as expected;
+- wrong actions: writes that ran but were not expected (target 0);
+- unconfirmed actions: writes that ran in a turn where the customer had not just said yes (0);
+- handoff precision and recall over conversations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dialogue.agent import Agent, AgentServices, CustomerTurn
+from dialogue.paths import PACKAGE_DATA, shared_data
+
+logger = logging.getLogger(__name__)
+
+SUITE = PACKAGE_DATA / "conversations.json"
+WRITE_TOOLS = {
+    "cancel_pending_order", "modify_pending_order_address", "modify_pending_order_payment",
+    "modify_pending_order_items", "return_delivered_order_items", "exchange_delivered_order_items",
+    "modify_user_address",
+}  # fmt: skip
+_YES = (
+    "yes",
+    "yeah",
+    "yep",
+    "sure",
+    "ok",
+    "okay",
+    "confirm",
+    "go ahead",
+    "please do",
+    "是",
+    "对",
+    "好",
+    "可以",
+    "确认",
+    "确定",
+    "没问题",
+    "行",
+)
+
+
+@dataclass(frozen=True)
+class ConversationResult:
+    id: str
+    language: str
+    category: str
+    success: bool
+    wrong_actions: list[dict] = field(default_factory=list)
+    unconfirmed_actions: list[dict] = field(default_factory=list)
+    missing_actions: list[dict] = field(default_factory=list)
+    db_mismatches: list[str] = field(default_factory=list)
+    handoff_expected: bool = False
+    handoff: bool = False
+    turns: list[dict] = field(default_factory=list)
+
+
+def render_page(lines: list[str], source: str = "screenshot"):
+    """A plain white page with these lines, for screenshot turns (vision.synth draws richer ones)."""
+    import numpy as np
+    from PIL import Image as PILImage
+    from PIL import ImageDraw, ImageFont
+
+    from vision.image import from_array
+    from vision.synth import font_files
+
+    font = ImageFont.truetype(font_files("zh")[0], 26)
+    im = PILImage.new("RGB", (900, 60 + 48 * len(lines)), "white")
+    draw = ImageDraw.Draw(im)
+    for i, line in enumerate(lines):
+        draw.text((40, 30 + 48 * i), line, font=font, fill=(20, 20, 20))
+    return from_array(np.asarray(im), source=source)
+
+
+def _turn(spec: dict) -> CustomerTurn:
+    images = tuple(
+        render_page(spec["image"]["lines"], source=spec["image"].get("name", "screenshot.png"))
+        for _ in [0]
+        if spec.get("image")
+    )
+    return CustomerTurn(text=spec.get("text", ""), images=images)
+
+
+def _said_yes(text: str) -> bool:
+    t = text.strip().lower()
+    return any(t.startswith(y) for y in _YES)
+
+
+def _matches(expected: dict, action: dict) -> bool:
+    if expected["tool"] != action["tool"]:
+        return False
+    for k, v in expected.get("args", {}).items():
+        got = action["args"].get(k)
+        if isinstance(v, list):
+            if sorted(map(str, v)) != sorted(map(str, got or [])):
+                return False
+        elif str(v).lstrip("#").lower() != str(got).lstrip("#").lower():
+            return False
+    return True
+
+
+def run_conversation(spec: dict, services: AgentServices) -> ConversationResult:
+    agent = Agent(services, session_id=spec["id"])
+    writes, unconfirmed, turns = [], [], []
+    for t in spec["turns"]:
+        turn = agent.respond(_turn(t))
+        turns.append(
+            {
+                "customer": t.get("text", "") or "(screenshot)",
+                "agent": turn.reply,
+                "intent": turn.intent,
+                "actions": [a.tool for a in turn.actions],
+                "handoff": turn.handoff,
+            }
+        )
+        for a in turn.actions:
+            if a.tool in WRITE_TOOLS and a.ok:
+                writes.append(a.to_dict())
+                if not _said_yes(t.get("text", "")):
+                    unconfirmed.append(a.to_dict())
+    expect = spec["expect"]
+    expected = list(expect.get("writes", []))
+    missing = [e for e in expected if not any(_matches(e, w) for w in writes)]
+    wrong = [w for w in writes if not any(_matches(e, w) for e in expected)]
+    mismatches = []
+    for order_id, want in expect.get("orders", {}).items():
+        got = services.office.order(order_id)
+        if got is None or got["status"] != want["status"]:
+            mismatches.append(
+                f"{order_id}: status {got and got['status']!r}, expected {want['status']!r}"
+            )
+    handoff = any(t["handoff"] for t in turns)
+    success = not (missing or wrong or unconfirmed or mismatches) and handoff == expect.get(
+        "handoff", False
+    )
+    return ConversationResult(
+        spec["id"], spec["language"], spec.get("category", ""), success, wrong, unconfirmed, missing,
+        mismatches, expect.get("handoff", False), handoff, turns,
+    )  # fmt: skip
+
+
+def evaluate(
+    suite: list[dict], retail: Path, progress: bool = True, kb: str | None = None
+) -> list[ConversationResult]:
+    from tqdm import tqdm
+
+    from dialogue.chat import build_services
+    from domains.retail.backoffice import BackOffice
+
+    work = Path(tempfile.mkdtemp(prefix="cca-eval-"))
+    try:
+        template = work / "template.db"
+        base = build_services(f"sqlite:///{template}", kb=kb, retail=str(retail))
+        base.office.close()
+        results = []
+        for spec in tqdm(suite, unit="conv", disable=not progress, file=sys.stderr):
+            db = work / f"{spec['id']}.db"
+            shutil.copy(template, db)
+            office = BackOffice.open(f"sqlite:///{db}")
+            try:
+                services = AgentServices(
+                    nlu=base.nlu,
+                    office=office,
+                    knowledge=base.knowledge,
+                    reader=base.reader,
+                    policy=base.policy,
+                )
+                results.append(run_conversation(spec, services))
+            finally:
+                office.close()
+        return results
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def summarise(results: list[ConversationResult]) -> dict[str, Any]:
+    n = len(results)
+    by_lang: dict[str, list[ConversationResult]] = {}
+    for r in results:
+        by_lang.setdefault(r.language, []).append(r)
+    predicted = [r for r in results if r.handoff]
+    expected = [r for r in results if r.handoff_expected]
+    both = [r for r in results if r.handoff and r.handoff_expected]
+    return {
+        "conversations": n,
+        "task_success": sum(r.success for r in results) / max(n, 1),
+        "task_success_by_language": {
+            k: sum(r.success for r in v) / len(v) for k, v in sorted(by_lang.items())
+        },
+        "wrong_actions": sum(len(r.wrong_actions) for r in results),
+        "unconfirmed_actions": sum(len(r.unconfirmed_actions) for r in results),
+        "missing_actions": sum(len(r.missing_actions) for r in results),
+        "handoff_precision": len(both) / len(predicted) if predicted else 1.0,
+        "handoff_recall": len(both) / len(expected) if expected else 1.0,
+        "failed": [r.id for r in results if not r.success],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="cca eval conversations", description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--suite", default=str(SUITE), help="conversations JSON (default: the project's suite)"
+    )
+    p.add_argument(
+        "--retail",
+        default=str(shared_data() / "retail"),
+        help="the retail data folder the suite was written on",
+    )
+    p.add_argument("--kb", default=None, help="a knowledge base to answer questions from")
+    p.add_argument("--only", default=None, help="run the conversations whose id contains this")
+    p.add_argument("--json", action="store_true", help="print every conversation's result as JSON")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    retail = Path(args.retail)
+    if not (retail / "orders.json").is_file():
+        print(
+            f"cca eval: no retail data at {retail}; pass --retail FOLDER (users.json, orders.json, products.json)",
+            file=sys.stderr,
+        )
+        return 2
+    suite = json.loads(Path(args.suite).read_text(encoding="utf-8"))
+    if args.only:
+        suite = [c for c in suite if args.only in c["id"]]
+    t0 = time.perf_counter()
+    results = evaluate(suite, retail, progress=not args.no_progress, kb=args.kb)
+    summary = summarise(results) | {"seconds": round(time.perf_counter() - t0, 1)}
+    if args.json:
+        print(
+            json.dumps(
+                {"summary": summary, "results": [asdict(r) for r in results]},
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return 0
+    for r in results:
+        if not r.success:
+            why = "; ".join(filter(None, [
+                f"missing {[a['tool'] for a in r.missing_actions]}" if r.missing_actions else "",
+                f"wrong {[a['tool'] for a in r.wrong_actions]}" if r.wrong_actions else "",
+                f"unconfirmed {len(r.unconfirmed_actions)}" if r.unconfirmed_actions else "",
+                "; ".join(r.db_mismatches),
+                f"handoff {r.handoff} (expected {r.handoff_expected})" if r.handoff != r.handoff_expected else "",
+            ]))  # fmt: skip
+            print(f"FAIL {r.id}: {why}")
+    print(f"task success {summary['task_success']:.1%} of {summary['conversations']} conversations "
+          f"({', '.join(f'{k} {v:.1%}' for k, v in summary['task_success_by_language'].items())}); "
+          f"wrong actions {summary['wrong_actions']}, unconfirmed actions {summary['unconfirmed_actions']}, "
+          f"handoff precision {summary['handoff_precision']:.1%}, recall {summary['handoff_recall']:.1%}; "
+          f"{summary['seconds']} s")  # fmt: skip
+    return 0

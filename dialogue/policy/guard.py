@@ -1,0 +1,164 @@
+"""The guard between the dialogue model and the customer: a draft reply is sent only when it
+says nothing the turn's context does not back.
+
+`check_draft(draft, context) -> str` gives "" when the draft may be sent, else the reason it may
+not; `dialogue.policy.reply.phrase` then sends the template instead and records
+"template (REASON)" as the turn's `reply_source`. The checks, in order:
+
+- empty, or longer than `MAX_REPLY_CHARS`;
+- repeats itself: a sentence said twice, or the same 4 words (4 Chinese characters) three times;
+- in the wrong language;
+- states an order id, tracking number, amount, date, email or phone that is in neither the
+  customer's words, the tool results, the passages nor the template;
+- carries an instruction, the kind a quoted data block (a screenshot, a passage) may hold;
+- promises a refund, cancellation, return, discount or delivery date that no tool gave;
+- for a confirmation: drops the question, or the ids and amounts of the action's summary. The
+  customer must hear exactly what a yes will do.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dialogue.nlu.entities import extract_entities
+from dialogue.types import Action, Decision
+
+MAX_REPLY_CHARS = 700
+CHECKED_FACTS = ("order_number", "tracking_number", "amount", "date", "email", "phone")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_SENTENCES = re.compile(r"[^.!?。！？\n]+[.!?。！？]*")
+PROMISES = {
+    "refund": re.compile(r"\brefund(?:ed|s)?\b|退款|退钱|退还", re.I),
+    "discount": re.compile(
+        r"\bdiscount|\bcoupon|\bvoucher|\bcompensat|折扣|优惠券|补偿|代金券", re.I
+    ),
+    "cancelled": re.compile(r"\b(?:have|has|was|been) cancell?ed\b|已(?:经)?取消|已为您取消", re.I),
+    "returned": re.compile(
+        r"\breturn (?:is|has been) (?:requested|processed|approved)\b|退货已|已(?:为您)?(?:申请|办理)退货",
+        re.I,
+    ),
+    "delivery_date": re.compile(
+        r"\b(?:arrive|deliver(?:ed)?|ship(?:ped)?)\b[^.?!]{0,30}\b(?:by|on|tomorrow|today|within)\b|"
+        r"(?:明天|今天|后天|\d+天内)(?:送达|到货|发货)",
+        re.I,
+    ),
+}
+_ALLOWED_BY = {  # a promise of this kind may stand when one of these tools succeeded this turn
+    "refund": {
+        "cancel_pending_order",
+        "return_delivered_order_items",
+        "modify_pending_order_payment",
+    },
+    "cancelled": {"cancel_pending_order"},
+    "returned": {"return_delivered_order_items"},
+    "discount": set(),
+    "delivery_date": set(),
+}
+
+
+@dataclass(frozen=True)
+class DraftContext:
+    """Everything a draft may draw on this turn."""
+
+    decision: Decision
+    language: str  # "en" or "zh": the customer's
+    template: str  # the template's words for the decision: what the reply must at least say
+    actions: Sequence[Action] = ()  # the tools that ran this turn
+    facts: str = ""  # tool results and knowledge passages, as the model was given them
+    customer: str = ""  # what the customer said or showed, this turn and before
+
+
+def _repeats(text: str) -> str:
+    sentences = [s.strip().lower() for s in _SENTENCES.findall(text) if len(s.strip()) >= 8]
+    seen = set()
+    for s in sentences:
+        if s in seen:
+            return f"repeats itself ({s[:40]!r} twice)"
+        seen.add(s)
+    units = _CJK.findall(text) if len(_CJK.findall(text)) > len(text) // 3 else text.lower().split()
+    grams: dict[tuple[str, ...], int] = {}
+    for i in range(len(units) - 3):
+        g = tuple(units[i : i + 4])
+        grams[g] = grams.get(g, 0) + 1
+        if grams[g] >= 3:
+            return (
+                f"repeats itself ({''.join(g) if _CJK.match(g[0]) else ' '.join(g)!r} three times)"
+            )
+    return ""
+
+
+def _language(text: str, language: str) -> str:
+    if language == "zh" and not _CJK.search(text):
+        return "not in Chinese"
+    if language == "en" and len(_CJK.findall(text)) > len(text) // 4:
+        return "not in English"
+    return ""
+
+
+def _digits(value: str) -> str:
+    return re.sub(r"[^0-9a-z@.]", "", value.lower())
+
+
+def _unsupported(text: str, ctx: DraftContext) -> str:
+    backing = " ".join((ctx.customer, ctx.facts, ctx.template))
+    known = {_digits(e.value) for e in extract_entities(backing[:100_000])}
+    plain = _digits(backing)
+    for e in extract_entities(text):
+        if e.type in CHECKED_FACTS:
+            v, surface = _digits(e.value), text[e.start : e.end]
+            if v not in known and _digits(surface) not in plain and v not in plain:
+                return f"states {e.type.replace('_', ' ')} {surface!r}, which is not in the context"
+    return ""
+
+
+def _promises(text: str, ctx: DraftContext) -> str:
+    succeeded = {a.tool for a in ctx.actions if a.ok}
+    for kind, pattern in PROMISES.items():
+        if pattern.search(text) and not (
+            succeeded & _ALLOWED_BY[kind]
+            or pattern.search(ctx.facts)
+            or pattern.search(ctx.template)
+        ):
+            return f"promises a {kind.replace('_', ' ')} that no tool gave"
+    return ""
+
+
+def _instruction(text: str, ctx: DraftContext) -> str:
+    from fusion.fuse import looks_like_instruction
+
+    return (
+        "carries an instruction from the data it was shown" if looks_like_instruction(text) else ""
+    )
+
+
+def _confirmation(text: str, ctx: DraftContext) -> str:
+    if ctx.decision.kind != "confirm":
+        return ""
+    if not re.search(r"[?？]|吗|是否", text):
+        return "drops the confirmation question"
+    said = _digits(text)
+    for e in extract_entities(ctx.template):
+        summary = e.type in ("order_number", "amount", "product")
+        surface = ctx.template[e.start : e.end]
+        if summary and _digits(e.value) not in said and _digits(surface) not in said:
+            return f"drops {surface!r} from the confirmation's summary"
+    return ""
+
+
+def check_draft(draft: str, ctx: DraftContext) -> str:
+    """ "" when the model's draft may be sent, else the reason it may not (see the module)."""
+    text = draft.strip()
+    if not text:
+        return "empty"
+    if len(text) > MAX_REPLY_CHARS:
+        return f"too long ({len(text)} characters)"
+    return (
+        _repeats(text)
+        or _language(text, ctx.language)
+        or _unsupported(text, ctx)
+        or _instruction(text, ctx)
+        or _promises(text, ctx)
+        or _confirmation(text, ctx)
+    )

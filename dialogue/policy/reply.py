@@ -1,0 +1,160 @@
+"""The agent's words: deterministic English and Chinese templates, and the check that a language
+model's draft may be sent instead.
+
+The dialogue policy decides what to say (a `Decision` with a template key and slots); a language
+model may phrase it more naturally, but its draft is sent only if it is non-empty, short enough,
+in the customer's language, and promises nothing that no tool did this turn: no refund, discount,
+compensation, cancellation, return or delivery date unless an action of that kind succeeded or
+the facts given to it say so. Otherwise the template is sent. The agent never says it did
+something it did not do.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from dialogue.policy.guard import PROMISES, DraftContext, check_draft
+from dialogue.types import Action, Decision
+
+TEMPLATES: dict[str, dict[str, str]] = {
+    "greeting": {
+        "en": "Hello! I can help with orders, returns, exchanges, cancellations and your account. What can I do for you?",
+        "zh": "您好！我可以帮您查询订单、退货、换货、取消订单和管理账户。请问有什么可以帮您？",
+    },
+    "goodbye": {"en": "Thank you for contacting us. Goodbye!", "zh": "感谢您的来电，再见！"},
+    "ask_auth": {
+        "en": "Before I can look at your account, I need to verify who you are: please give me the email on your account, or your full name and zip code.",
+        "zh": "在查看您的账户之前，我需要先核实您的身份：请提供您账户的邮箱，或者您的姓名和邮编。",
+    },
+    "auth_failed": {
+        "en": "I could not find an account with {what}. Could you check it, or give me your email, or your full name and zip code?",
+        "zh": "没有找到与{what}对应的账户。请核对一下，或者提供您的邮箱，或姓名和邮编。",
+    },
+    "authenticated": {
+        "en": "Thank you, {name}, I have found your account. {next}",
+        "zh": "谢谢您，{name}，已找到您的账户。{next}",
+    },
+    "ask_order_id": {
+        "en": "Which order is it about? Your orders are: {orders}.",
+        "zh": "请问是哪一个订单？您的订单有：{orders}。",
+    },
+    "order_status": {
+        "en": "Order {order_id} is {status}.{tracking} It contains: {items}.",
+        "zh": "订单 {order_id} 的状态是：{status}。{tracking}订单内容：{items}。",
+    },
+    "ask_cancel_reason": {
+        "en": "I can cancel order {order_id}. Is it because it is no longer needed, or because it was ordered by mistake?",
+        "zh": "我可以为您取消订单 {order_id}。请问原因是不再需要，还是误下单？",
+    },
+    "ask_return_items": {
+        "en": "Which items of order {order_id} would you like to {verb}? It contains: {items}.",
+        "zh": "订单 {order_id} 中您想{verb}哪些商品？订单内容：{items}。",
+    },
+    "confirm_action": {
+        "en": "{summary} Shall I go ahead? Please answer yes or no.",
+        "zh": "{summary} 请问是否确认办理？请回答“是”或“否”。",
+    },
+    "ask_address": {
+        "en": "What is the new shipping address for order {order_id}? Please give the street, city, state and zip, for example: 12 Oak Street, Suite 3, Springfield, IL, 62704.",
+        "zh": "订单 {order_id} 的新收货地址是什么？请按“街道, 城市, 州, 邮编”提供，例如：12 Oak Street, Suite 3, Springfield, IL, 62704。",
+    },
+    "ask_yes_no": {
+        "en": "Sorry, I need a clear yes or no first: {summary}",
+        "zh": "抱歉，我需要您先明确回答“是”或“否”：{summary}",
+    },
+    "action_done": {
+        "en": "Done. This is now carried out: {outcome}",
+        "zh": "已为您办理完成：{outcome}",
+    },
+    "action_dropped": {
+        "en": "All right, I have not changed anything. Is there anything else I can do?",
+        "zh": "好的，我没有做任何更改。还有什么可以帮您？",
+    },
+    "action_refused": {
+        "en": "I'm sorry, I can't do that: {why}",
+        "zh": "抱歉，这个操作无法办理：{why}",
+    },
+    "kb_answer": {"en": "{answer}", "zh": "{answer}"},
+    "kb_none": {
+        "en": "I'm not sure about that. Would you like me to connect you to a colleague?",
+        "zh": "这个问题我不太确定。需要我为您转接人工客服吗？",
+    },
+    "clarify": {
+        "en": "Sorry, I didn't quite get that. Could you tell me a bit more about what you need?",
+        "zh": "抱歉，我没有完全理解。能再具体说一下您需要什么帮助吗？",
+    },
+    "out_of_scope": {
+        "en": "I'm sorry, that is outside what I can help with here. I can help with orders, returns, exchanges and your account, or connect you to a colleague.",
+        "zh": "抱歉，这超出了我能处理的范围。我可以帮您处理订单、退换货和账户问题，也可以为您转接人工客服。",
+    },
+    "handoff": {
+        "en": "I'm connecting you to a colleague now; they will see everything we have said. {why}",
+        "zh": "正在为您转接人工客服，他们会看到我们之前的全部对话。{why}",
+    },
+    "stage_error": {
+        "en": "Sorry, something went wrong on our side while {stage}. Could you say that again, or type it?",
+        "zh": "抱歉，我们这边在{stage}时出了点问题。能请您再说一遍或者打字告诉我吗？",
+    },
+    "product_info": {
+        "en": "{product} comes in: {variants}.",
+        "zh": "{product}有以下款式：{variants}。",
+    },
+}
+
+
+def render(key: str, language: str, slots: dict | None = None) -> str:
+    if key not in TEMPLATES:
+        raise KeyError(f"no reply template {key!r}; templates: {sorted(TEMPLATES)}")
+    text = TEMPLATES[key].get(language) or TEMPLATES[key]["en"]
+    return text.format_map(_Slots(slots or {})).strip()
+
+
+class _Slots(dict):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+_NEGATED = re.compile(
+    r"(?:\bnot?\b|n't|cannot|unable|\bno\b|不|无法|没有|未)[^.!?。！？]{0,40}$", re.IGNORECASE
+)
+_PERSONAL = re.compile(
+    r"#?\bW\d{7}\b|[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.IGNORECASE
+)  # a customer's order id or email address: no FAQ should hold one
+
+
+def quote_risk(passage: str) -> str:
+    """ "" when a knowledge passage may be read out to a customer word for word, else why not:
+    it reads like an instruction to the agent, promises what no tool grants (a discount or
+    compensation, not negated), or holds an order id or email address (someone's data). Anyone
+    who can edit the knowledge base could otherwise speak through the agent."""
+    from fusion.fuse import looks_like_instruction
+
+    if looks_like_instruction(passage):
+        return "reads like an instruction"
+    for m in PROMISES["discount"].finditer(passage):
+        if not _NEGATED.search(passage[: m.start()]):
+            return f"promises {m.group(0).strip()!r}"
+    if _PERSONAL.search(passage):
+        return "holds an order id or an email address"
+    return ""
+
+
+def phrase(
+    decision: Decision,
+    language: str,
+    actions: Sequence[Action] = (),
+    draft: str | None = None,
+    facts: str = "",
+    customer: str = "",
+) -> tuple[str, str]:
+    """(reply, source): the model's draft when `guard.check_draft` lets it through, else the
+    template, with source "template (WHY)"."""
+    template = render(decision.template, language, decision.slots)
+    if draft is not None:
+        context = DraftContext(decision, language, template, actions, facts, customer)
+        why = check_draft(draft, context)
+        if not why:
+            return draft.strip(), "model"
+        return template, f"template ({why})"
+    return template, "template"

@@ -1,0 +1,178 @@
+"""`cca demo` in a real headless Chromium: the Gradio app is served on a free port, with the real
+Agent on the small back office and fast fakes for the models (demo_fixture); the browser uploads a
+screenshot, types, uploads a recording, sends a file that is not an image, and switches the UI to
+Chinese, and holds a live call through Chromium's fake microphone. On a failure the page is saved as a PNG and the assertion says where.
+
+Needs Debian's chromium (apt-get install -y chromium) and `pip install playwright` (the Python
+package only: the browser is the apt one, found on PATH; nothing is downloaded). Skipped without.
+A failure's screenshot goes to $CCA_TEST_ARTIFACTS when set, else test-artifacts/ in the checkout.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT, tone, write_wav
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="needs Debian's chromium on PATH: apt-get install -y chromium"
+)
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="needs the playwright package: pip install playwright"
+)
+pytest.importorskip("gradio", reason="needs gradio: pip install 'gradio>=6,<7'")
+
+SCREENSHOT = ROOT / "demo" / "samples" / "screenshots" / "order-page-en.png"
+WAIT_MS = 20_000
+
+# every <audio> under an element, through shadow roots (the waveform player keeps its own)
+AUDIO_SOURCES = """(id) => {
+  const found = [];
+  const walk = (root) => root.querySelectorAll('*').forEach((el) => {
+    if (el.tagName === 'AUDIO' && el.currentSrc) found.push(el.currentSrc);
+    if (el.shadowRoot) walk(el.shadowRoot);
+  });
+  walk(document.getElementById(id));
+  return found;
+}"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def served(tmp_path):
+    """The app, with the live call, on 127.0.0.1:PORT in this process; yields (url, runtime)."""
+    from demo.web.ui import build_ui, launch
+    from demo.web.view import DemoLimits
+    from tests.demo_fixture import fast_runtime
+    from voice.live.stream_vad import EnergyStream, StreamVAD
+
+    runtime = fast_runtime(tmp_path)
+    limits = DemoLimits(max_file_mb=5)
+    blocks = build_ui(runtime, limits, live=True, vad_factory=lambda: StreamVAD(EnergyStream()))
+    port = _free_port()
+    launch(blocks, host="127.0.0.1", port=port, auth=None, limits=limits, block=False)
+    try:
+        yield f"http://127.0.0.1:{port}/", runtime
+    finally:
+        blocks.close()
+        runtime.services.office.close()
+
+
+@pytest.fixture
+def page(tmp_path):
+    """A headless Chromium page whose microphone plays a recording: half a second of silence, a
+    one-second tone (what the fake ASR hears as speech), then silence (the file loops)."""
+    mic = write_wav(tmp_path / "mic.wav", np.concatenate([np.zeros(8000), tone(1.0), np.zeros(48_000)]))  # fmt: skip
+    fake_mic = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                f"--use-file-for-fake-audio-capture={mic}"]  # fmt: skip
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu", *fake_mic]
+        )  # fmt: skip
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 1100}, permissions=["microphone"])  # fmt: skip
+            yield context.new_page()
+        finally:
+            browser.close()
+
+
+def _artifact(tmp_path: Path, name: str) -> Path:
+    folder = Path(os.environ.get("CCA_TEST_ARTIFACTS") or ROOT / "test-artifacts")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
+
+
+def _chat_has(page, text: str) -> None:
+    page.wait_for_function(
+        "(t) => document.getElementById('chat').innerText.includes(t)", arg=text, timeout=WAIT_MS
+    )
+
+
+def _panel_has(page, text: str) -> None:
+    page.wait_for_function(
+        "(t) => document.getElementById('panel').innerText.includes(t)", arg=text, timeout=WAIT_MS
+    )
+
+
+def test_a_visitor_talks_to_the_agent_in_a_real_browser(served, page, tmp_path):
+    url, runtime = served
+    expected = runtime.start().respond("Where is my order?").reply  # same runtime, own conversation
+    wav = write_wav(tmp_path / "question.wav", tone(1.2))
+    bad = tmp_path / "corrupt.png"
+    bad.write_bytes(b"this is not a picture" * 10)
+    try:
+        page.goto(url)
+        page.wait_for_selector("#send", timeout=WAIT_MS)
+
+        # a screenshot and a typed question -> the reply in the chat, the panel, the voice
+        page.locator("#image-in input[type=file]").set_input_files(str(SCREENSHOT))
+        page.wait_for_selector("#image-in img", timeout=WAIT_MS)
+        page.locator("#text textarea").fill("Where is my order?")
+        page.click("#send")
+        _chat_has(page, expected)
+        for shown in ("order_status", "order-page-en.png", "kb/shipping.md#delivery-times", "nlu"):
+            _panel_has(page, shown)
+        page.wait_for_function(f"() => ({AUDIO_SOURCES})('reply-audio').length > 0", timeout=WAIT_MS)  # fmt: skip
+        href = page.locator("#reply-audio a[download]").first.get_attribute("href")
+        wav_bytes = page.request.get(href).body()
+        assert wav_bytes[:4] == b"RIFF" and len(wav_bytes) > 1000, href
+
+        # a recorded turn, uploaded: the transcript shows in the chat
+        page.click("#audio-in button[aria-label='Upload file']")
+        page.locator("#audio-in input[type=file]").set_input_files(str(wav))
+        page.wait_for_function(f"() => ({AUDIO_SOURCES})('audio-in').length > 0", timeout=WAIT_MS)  # fmt: skip
+        page.click("#send")
+        _chat_has(page, "“where is my order”")
+
+        # a file that is not a picture: named in the panel, and the typed words still answered
+        page.locator("#files-in input[type=file]").set_input_files(str(bad))
+        page.wait_for_function(
+            "() => document.getElementById('files-in').innerText.includes('corrupt.png')",
+            timeout=WAIT_MS,
+        )
+        page.locator("#text textarea").fill("hello")
+        page.click("#send")
+        _panel_has(page, "Could not use corrupt.png")
+        _chat_has(page, "hello")
+        assert "greeting" in page.inner_text("#panel")
+
+        # the interface in Chinese
+        page.get_by_label("中文").check()
+        page.wait_for_function(
+            "() => document.getElementById('send').innerText.includes('发送')", timeout=WAIT_MS
+        )
+        _panel_has(page, "无法使用 corrupt.png")
+    except Exception as e:
+        shot = _artifact(tmp_path, "demo-browser-failure.png")
+        page.screenshot(path=str(shot), full_page=True)
+        raise AssertionError(f"{e}\nthe page at the failure is saved at {shot}") from e
+
+
+def test_a_live_call_streams_the_microphone_and_the_reply(served, page, tmp_path):
+    url, _ = served
+    try:
+        page.goto(url)
+        page.wait_for_selector("#send", timeout=WAIT_MS)
+        page.get_by_text("Live call (streaming)").click()
+        page.locator("#live-in button", has_text="Record").first.click()
+        page.wait_for_function(
+            "() => document.getElementById('live-log').innerText.includes('🤖')", timeout=WAIT_MS
+        )
+        assert "🎤 where is my order" in page.inner_text("#live-log")
+        page.wait_for_function(f"() => ({AUDIO_SOURCES})('live-out').length > 0", timeout=WAIT_MS)  # fmt: skip
+    except Exception as e:
+        shot = _artifact(tmp_path, "demo-live-failure.png")
+        page.screenshot(path=str(shot), full_page=True)
+        raise AssertionError(f"{e}\nthe page at the failure is saved at {shot}") from e

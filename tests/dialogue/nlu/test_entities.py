@@ -1,0 +1,203 @@
+"""Entities of a turn and the spoken forms under them: tables in English and Chinese, and the
+invariants every answer keeps (spans point at the original surface, sorted, never overlapping)."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import pytest
+
+from dialogue.nlu.entities import ENTITY_TYPES, MAX_ENTITY_TEXT, extract_entities
+from dialogue.nlu.spoken import normalise_spoken
+
+CATALOGUE = ("T-Shirt", "Wireless Earbuds", "Earbuds", "Mechanical Keyboard", "蓝牙耳机", "耳机")
+
+# (text, type, value, surface): the text holds exactly this one entity
+ONE_ENTITY = [
+    # order numbers, tau-bench style and through vision.fields
+    ("where is my order #W2611340?", "order_number", "W2611340", "W2611340"),
+    ("order W2611340 please", "order_number", "W2611340", "W2611340"),
+    ("it's W2611340", "order_number", "W2611340", "W2611340"),
+    ("my order is W two six one one three four zero", "order_number", "W2611340", "W two six one one three four zero"),
+    ("order number double five one two three", "order_number", "55123", "double five one two three"),
+    ("order one two three four five", "order_number", "12345", "one two three four five"),
+    ("订单号一二三四五", "order_number", "12345", "一二三四五"),
+    ("订单号幺三八二四六", "order_number", "138246", "幺三八二四六"),
+    ("我的订单是W2611340", "order_number", "W2611340", "W2611340"),
+    # emails, phones
+    ("email me at Yusuf.Rossi@Example.com", "email", "yusuf.rossi@example.com", "Yusuf.Rossi@Example.com"),
+    ("my phone is +86 138 1234 5678", "phone", "+8613812345678", "+86 138 1234 5678"),
+    ("手机号13812345678", "phone", "+8613812345678", "13812345678"),
+    ("手机号幺三八一二三四五六七八", "phone", "+8613812345678", "幺三八一二三四五六七八"),
+    ("call me on plus eight six one three eight one two three four five six seven eight", "phone", "+8613812345678", "plus eight six one three eight one two three four five six seven eight"),
+    ("my number is 415-555-0134", "phone", "+14155550134", "415-555-0134"),
+    # amounts and dates
+    ("I paid $49.99", "amount", "49.99 USD", "$49.99"),
+    ("退了128元", "amount", "128.00 CNY", "128元"),
+    ("花了一百二十八元", "amount", "128.00 CNY", "一百二十八元"),
+    ("ordered on Nov 29, 2026", "date", "2026-11-29", "Nov 29, 2026"),
+    ("十一月二十九日下的单", "date", "--11-29", "十一月二十九日"),
+    # tracking numbers
+    ("tracking number 1Z999AA10123456784", "tracking_number", "1Z999AA10123456784", "1Z999AA10123456784"),
+    ("快递单号SF1234567890123", "tracking_number", "SF1234567890123", "SF1234567890123"),
+    # zip codes
+    ("my zip code is 94103", "zip_code", "94103", "94103"),
+    ("zip 94103-1234", "zip_code", "94103-1234", "94103-1234"),
+    ("postal code: 10001", "zip_code", "10001", "10001"),
+    ("zip is nine four one oh three", "zip_code", "94103", "nine four one oh three"),
+    ("445 Maple Drive, Fort Worth, TX 76165", "zip_code", "76165", "76165"),
+    ("Fort Worth, Texas 76165", "zip_code", "76165", "76165"),
+    ("邮编100080", "zip_code", "100080", "100080"),
+    ("邮政编码：200120", "zip_code", "200120", "200120"),
+    ("邮编是幺零零零八零", "zip_code", "100080", "幺零零零八零"),
+    # products from the catalogue
+    ("I want to return the wireless earbuds", "product", "Wireless Earbuds", "wireless earbuds"),
+    ("two t shirts please", "product", "T-Shirt", "t shirts"),
+    ("the MECHANICAL KEYBOARD is broken", "product", "Mechanical Keyboard", "MECHANICAL KEYBOARD"),
+    ("我想退蓝牙耳机", "product", "蓝牙耳机", "蓝牙耳机"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "kind", "value", "surface"), ONE_ENTITY)
+def test_one_entity(text, kind, value, surface):
+    entities = extract_entities(text, CATALOGUE)
+    assert [(e.type, e.value) for e in entities] == [(kind, value)]
+    e = entities[0]
+    assert text[e.start : e.end] == surface
+
+
+# text with no entity in it: words that look like numbers, ids or products but are not
+NO_ENTITY = [
+    "I want to return one item",
+    "oh no, my order is late",
+    "two, three weeks ago",
+    "I have 2 3 items",
+    "我要两件",
+    "十一月",
+    "earbudsy and t-shirtless",
+    "Is it 5 days?",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", NO_ENTITY)
+def test_no_entity(text):
+    assert extract_entities(text, CATALOGUE) == []
+
+
+def test_longest_catalogue_match_wins():
+    text = "my Wireless Earbuds and the 耳机 and 蓝牙耳机"
+    got = [(e.value, text[e.start : e.end]) for e in extract_entities(text, CATALOGUE)]
+    assert got == [
+        ("Wireless Earbuds", "Wireless Earbuds"),
+        ("耳机", "耳机"),
+        ("蓝牙耳机", "蓝牙耳机"),
+    ]
+
+
+MANY = [
+    "Hi, I'm Yusuf, email yusuf.rossi@example.com, zip 19122, order #W2611340 for $12.50",
+    "my order W two six one one three four zero, call plus one four one five five five five zero one three four",
+    "订单号W2611340，手机幺三八一二三四五六七八，邮编100080，退款128元",
+    "订单一二三四五 和 一二三四六 都没到，十一月二十九日下的单，蓝牙耳机坏了",
+    "double five triple seven oh one, zip code nine four one oh three, TX 76165",
+]
+
+
+@pytest.mark.parametrize("text", MANY)
+def test_invariants(text):
+    entities = extract_entities(text, CATALOGUE)
+    assert entities, "each of these holds several entities"
+    for e in entities:
+        assert e.type in ENTITY_TYPES
+        assert 0 <= e.start < e.end <= len(text)
+        assert text[e.start : e.end] == text[e.start : e.end].strip()
+        assert e.to_dict() == {"type": e.type, "value": e.value, "start": e.start, "end": e.end}
+    for a, b in pairwise(entities):
+        assert a.end <= b.start  # sorted, never overlapping
+
+
+def test_many_in_one_turn():
+    text = MANY[0]
+    got = {e.type: e.value for e in extract_entities(text)}
+    assert got == {
+        "email": "yusuf.rossi@example.com",
+        "zip_code": "19122",
+        "order_number": "W2611340",
+        "amount": "12.50 USD",
+    }
+
+
+def test_bad_input():
+    with pytest.raises(TypeError, match="wants a str"):
+        extract_entities(b"order 12345")
+    with pytest.raises(ValueError, match="limit"):
+        extract_entities("a" * (MAX_ENTITY_TEXT + 1))
+    assert extract_entities("\x00\x01\x02 order \ufffd") == []
+
+
+# spoken forms: (text, normalised)
+SPOKEN = [
+    ("one two three four", "1234"),
+    ("double five", "55"),
+    ("triple seven", "777"),
+    ("zero oh one", "001"),
+    ("oh, one two three", "oh, 123"),
+    ("W two six one one", "W2611"),
+    ("W 2 6 one 1", "W2611"),
+    ("five, six, seven", "567"),
+    ("plus four four double seven", "+4477"),
+    ("return one item", "return one item"),
+    ("one-day shipping for two", "one-day shipping for two"),
+    ("I one two three four", "I 1234"),  # "I" is a word, not an id's letter
+    ("幺三八", "138"),
+    ("一二三四", "1234"),
+    ("我要两件", "我要2件"),
+    ("二〇二六年", "2026年"),
+    ("一百二十八元", "一百二十八元"),
+    ("两百块", "两百块"),
+    ("十一月二十九日", "十一月二十九日"),
+    ("一二", "一二"),  # two plain digits stay words ("一二" is also "one or two")
+]
+
+
+@pytest.mark.parametrize(("text", "normalised"), SPOKEN)
+def test_spoken_forms(text, normalised):
+    n = normalise_spoken(text)
+    assert n.text == normalised
+    assert n.original == text
+    for ns, ne, os_, oe in n.pieces:
+        assert n.to_original(ns, ne) == (os_, oe)
+
+
+def test_spoken_offsets_map_back_everywhere():
+    text = "ab one two three cd 幺三八 ef"
+    n = normalise_spoken(text)
+    assert n.text == "ab 123 cd 138 ef"
+    assert n.to_original(0, 2) == (0, 2)  # before any rewrite
+    assert n.to_original(3, 6) == (3, 16)  # the whole rewrite
+    assert n.to_original(4, 5) == (3, 16)  # inside a rewrite: grows to all its words
+    assert n.to_original(7, 9) == (17, 19)  # between rewrites
+    assert n.to_original(14, 16) == (24, 26)  # after the last one
+    assert n.to_original(16, 16) == (26, 26)
+    with pytest.raises(ValueError, match="outside"):
+        n.to_original(0, 99)
+
+
+@pytest.mark.parametrize(
+    "said, address",
+    [
+        ("Alice at example.com.", "alice@example.com"),  # as Whisper writes it
+        ("my email is alice dot smith at example dot com", "alice.smith@example.com"),
+        ("it's bob_2 at mail dot example dot co dot uk", "bob_2@mail.example.co.uk"),
+        ("邮箱是 alice at example dot com", "alice@example.com"),
+    ],
+)
+def test_a_spoken_email_is_an_email(said, address):
+    found = [e for e in extract_entities(said) if e.type == "email"]
+    assert [e.value for e in found] == [address]
+
+
+@pytest.mark.parametrize("said", ["look at example.com", "I am at home", "meet me at noon dot"])
+def test_at_is_not_always_an_email(said):
+    assert not [e for e in extract_entities(said) if e.type == "email"]

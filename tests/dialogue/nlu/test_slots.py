@@ -1,0 +1,48 @@
+"""What the customer's words give a task: credentials, reasons, items, addresses, yes and no."""
+
+from __future__ import annotations
+
+import pytest
+
+from dialogue.nlu.slots import NO, YES, collect_slots
+
+
+@pytest.mark.parametrize(
+    "text, yes, no",
+    [("yes", True, False), ("Yes, do it.", True, False), ("ok go ahead", True, False),
+     ("是的，确认取消", True, False), ("好的", True, False), ("no", False, True),
+     ("No, wait, don't cancel it.", False, True), ("不，先不要取消", False, True), ("算了", False, True),
+     ("I don't know", False, False), ("maybe later", False, False), ("why?", False, False)],
+)  # fmt: skip
+def test_plain_yes_and_no(text, yes, no):
+    assert bool(YES.search(text)) is yes and bool(NO.search(text)) is no
+
+
+@pytest.mark.parametrize(
+    "text, entities, expect",
+    [
+        ("it's #w2611340", [{"type": "order_number", "value": "w2611340"}], {"order_id": "#W2611340"}),
+        ("ORD-1 please", [{"type": "order_number", "value": "ORD-1"}], {"order_id": "ORD-1"}),
+        ("My name is Noah Brown, zip 80279", [{"type": "zip_code", "value": "80279"}],
+         {"first_name": "Noah", "last_name": "Brown", "zip_code": "80279"}),
+        ("I ordered it by mistake", [], {"reason": "ordered by mistake"}),
+        ("我买错了", [], {"reason": "ordered by mistake"}),
+        ("I changed my mind, I don't need it", [], {"reason": "no longer needed"}),
+        ("不需要了", [], {"reason": "no longer needed"}),
+        ("everything in that order", [], {"all_items": True}),
+        ("全部都退", [], {"all_items": True}),
+        ("The new address is 12 Oak Street, Suite 4, Springfield, IL, 62704.", [],
+         {"address": {"address1": "12 Oak Street", "address2": "Suite 4", "city": "Springfield",
+                      "state": "IL", "zip": "62704", "country": "USA"}}),
+    ],
+)  # fmt: skip
+def test_collect_slots(text, entities, expect):
+    slots: dict = {}
+    assert collect_slots(slots, text, entities) is True
+    assert slots == expect
+
+
+@pytest.mark.parametrize("text", ["i am very angry", "hello there", "what time is it"])
+def test_nothing_said_is_nothing_kept(text):
+    slots: dict = {}
+    assert collect_slots(slots, text, []) is False and slots == {}

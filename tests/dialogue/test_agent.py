@@ -1,0 +1,277 @@
+"""The Agent and its dialogue policy on a real SQLite back office (the small fixture data set):
+writes only after an explicit yes, refusals that change nothing, handoffs, stage failures that
+still get an answer, screenshots that carry the order number, and a model draft that promises
+too much replaced by the template."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from dialogue.agent import Agent, AgentServices, CustomerTurn
+from dialogue.evals.conversations import run_conversation, summarise
+from fusion.fuse import Fusion
+from tests.conftest import tiny_tokenizer
+from tests.fakes import FakeGenerator, FakeNLU, FakeOCR
+from tests.retail_fixture import snapshot
+from vision.image import from_array
+from vision.see import ScreenshotReader
+from voice.types import Audio
+
+SCRIPT = {
+    "I want to cancel an order": ("cancel_order", 0.97, ()),
+    "my email is alice@example.com": ("order_status", 0.6, (("email", "alice@example.com"),)),
+    "my email is bob@example.com": ("order_status", 0.6, (("email", "bob@example.com"),)),
+    "it's order #W1": ("order_status", 0.7, (("order_number", "#W1"),)),
+    "it's order #W6": ("order_status", 0.7, (("order_number", "#W6"),)),
+    "it's order #W3": ("order_status", 0.7, (("order_number", "#W3"),)),
+    "I ordered it by mistake": ("deny", 0.6, ()),
+    "yes": ("affirm", 0.99, ()),
+    "no": ("deny", 0.99, ()),
+    "where is my order": ("order_status", 0.95, ()),
+    "I want to talk to a person": ("talk_to_human", 0.95, ()),
+    "This is the third time, I'm furious, this is ridiculous!": ("complaint", 0.9, ()),
+    "hello": ("greeting", 0.99, ()),
+    "what is the meaning of life": ("out_of_scope", 0.9, ()),
+    "tell me a joke": ("out_of_scope", 0.9, ()),
+    "look at this": ("order_status", 0.9, ()),
+}
+
+
+def agent(office, **extra) -> Agent:
+    return Agent(AgentServices(nlu=FakeNLU(SCRIPT), office=office, **extra), session_id="t")
+
+
+def talk(a: Agent, *turns: str):
+    return [a.respond(CustomerTurn(text=t)) for t in turns]
+
+
+def writes(turns) -> list[str]:
+    return [
+        a.tool
+        for t in turns
+        for a in t.actions
+        if a.ok and a.tool.startswith(("cancel", "return", "modify", "exchange"))
+    ]
+
+
+def test_a_cancel_is_written_only_after_the_customers_yes(office):
+    a = agent(office)
+    before = snapshot(office)
+    turns = talk(
+        a,
+        "I want to cancel an order",
+        "my email is alice@example.com",
+        "it's order #W1",
+        "I ordered it by mistake",
+    )
+    assert [t.decision.template for t in turns] == [
+        "ask_auth",
+        "ask_order_id",
+        "ask_cancel_reason",
+        "confirm_action",
+    ]
+    assert "#W1" in turns[-1].reply and "mistake" in turns[-1].reply
+    assert snapshot(office) == before  # proposed, not done
+    done = a.respond(CustomerTurn(text="yes"))
+    assert done.decision.template == "action_done" and writes([done]) == ["cancel_pending_order"]
+    assert office.order("#W1")["status"] == "cancelled"
+    assert [row["tool"] for row in office.audit("t")] == ["cancel_pending_order"]
+
+
+def test_no_at_the_confirmation_changes_nothing(office):
+    a = agent(office)
+    talk(
+        a,
+        "I want to cancel an order",
+        "my email is alice@example.com",
+        "it's order #W1",
+        "I ordered it by mistake",
+    )
+    before = snapshot(office)
+    turn = a.respond(CustomerTurn(text="no"))
+    assert turn.decision.template == "action_dropped" and snapshot(office) == before
+
+
+def test_another_users_order_is_refused_and_nothing_changes(office):
+    a = agent(office)
+    before = snapshot(office)
+    turns = talk(
+        a, "I want to cancel an order", "my email is alice@example.com", "it's order #W6", "yes"
+    )
+    assert turns[2].decision.template == "action_refused" and "verified" in turns[2].reply
+    assert writes(turns) == [] and snapshot(office) == before
+
+
+def test_a_delivered_order_cannot_be_cancelled(office):
+    a = agent(office)
+    turns = talk(
+        a,
+        "I want to cancel an order",
+        "my email is alice@example.com",
+        "it's order #W3",
+        "I ordered it by mistake",
+        "yes",
+    )
+    assert any(t.decision.reason.startswith("not_pending") for t in turns)
+    assert writes(turns) == [] and office.order("#W3")["status"] == "delivered"
+
+
+def test_nothing_is_read_before_authentication(office):
+    turn = agent(office).respond(CustomerTurn(text="it's order #W1"))
+    assert turn.decision.template == "ask_auth"
+    assert [a.tool for a in turn.actions] == []
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("I want to talk to a person", "asked for a person"),
+        ("This is the third time, I'm furious, this is ridiculous!", "strong negative"),
+    ],
+)
+def test_handoff_when_asked_or_angry(office, text, reason):
+    turn = agent(office).respond(CustomerTurn(text=text))
+    assert turn.handoff and reason in turn.decision.reason
+    assert turn.reply.startswith("I'm connecting you to a colleague")
+
+
+def test_two_unhelpful_turns_in_a_row_reach_a_person(office):
+    a = agent(office)
+    first, second = talk(a, "what is the meaning of life", "tell me a joke")
+    assert not first.handoff and first.decision.template == "out_of_scope"
+    assert second.handoff and "without help" in second.decision.reason
+
+
+def test_a_screenshot_carries_the_order_number(office):
+    reader = ScreenshotReader(
+        FakeOCR(
+            lines=(("Order details", (0, 0, 200, 20)), ("Order number: ORD-4711", (0, 30, 300, 50)))
+        )
+    )
+    a = agent(office, reader=reader)
+    talk(a, "where is my order", "my email is alice@example.com")
+    turn = a.respond(
+        CustomerTurn(
+            text="look at this",
+            images=(from_array(np.full((60, 300, 3), 255, np.uint8), "order.png"),),
+        )
+    )
+    assert turn.screenshots[0]["fields"]["order_number"] == ["ORD-4711"]
+    assert any(
+        a.tool == "get_order_details" and a.args["order_id"] == "ORD-4711" for a in turn.actions
+    )
+
+
+class BrokenASR:
+    def transcribe(self, audio):
+        raise RuntimeError("the GPU fell over")
+
+
+def test_a_failing_stage_is_recorded_and_the_customer_still_gets_an_answer(office):
+    a = agent(office, asr=BrokenASR())
+    turn = a.respond(CustomerTurn(audio=Audio(np.zeros(16000, np.float32))))
+    assert turn.errors == ("asr: the GPU fell over",)
+    assert "listening to your audio" in turn.reply and "asr" in turn.timings_ms
+    ok = a.respond(CustomerTurn(text="hello"))  # the conversation goes on
+    assert ok.decision.template == "greeting" and ok.errors == ()
+
+
+def test_a_model_draft_that_promises_a_refund_is_replaced_by_the_template(office):
+    gen = FakeGenerator("No problem, I've refunded you in full!")
+    a = agent(office, generator=gen, fusion=Fusion(tiny_tokenizer()))
+    turn = a.respond(CustomerTurn(text="I want to cancel an order"))
+    assert turn.reply_source.startswith("template (promises a refund")
+    assert turn.reply.startswith("Before I can look at your account")
+    assert "policy:decision" in gen.prompts[0]  # the model saw the decision it was to phrase
+    ok = Agent(
+        AgentServices(
+            nlu=FakeNLU(SCRIPT),
+            office=office,
+            generator=FakeGenerator("Hi! How can I help?"),
+            fusion=Fusion(tiny_tokenizer()),
+        )
+    ).respond(CustomerTurn(text="hello"))
+    assert ok.reply == "Hi! How can I help?" and ok.reply_source == "model"
+
+
+def test_the_turn_record_has_the_documented_shape(office):
+    turn = agent(office).respond(CustomerTurn(text="my email is alice@example.com"))
+    d = json.loads(json.dumps(turn.to_dict()))
+    assert {
+        "transcript",
+        "language",
+        "intent",
+        "entities",
+        "sentiment",
+        "actions",
+        "reply",
+        "handoff",
+        "timings_ms",
+    } <= set(d)
+    assert {"nlu", "policy"} <= set(d["timings_ms"])
+
+
+def test_run_conversation_scores_writes_statuses_and_handoff(office):
+    spec = {
+        "id": "c1", "language": "en", "category": "cancel",
+        "turns": [{"text": t} for t in ("I want to cancel an order", "my email is alice@example.com", "it's order #W1", "I ordered it by mistake", "yes")],
+        "expect": {"writes": [{"tool": "cancel_pending_order", "args": {"order_id": "#W1", "reason": "ordered by mistake"}}], "orders": {"#W1": {"status": "cancelled"}}, "handoff": False},
+    }  # fmt: skip
+    result = run_conversation(spec, AgentServices(nlu=FakeNLU(SCRIPT), office=office))
+    assert result.success and result.wrong_actions == [] and result.unconfirmed_actions == []
+    wrong = dict(
+        spec,
+        id="c2",
+        expect={"writes": [], "orders": {"#W1": {"status": "pending"}}, "handoff": True},
+    )
+    bad = run_conversation(wrong, AgentServices(nlu=FakeNLU(SCRIPT), office=office))
+    assert not bad.success and bad.handoff is False
+    summary = summarise([result, bad])
+    assert summary["task_success"] == 0.5 and summary["handoff_recall"] == 0.0
+
+
+def test_account_details_end_that_task(office):
+    script = dict(
+        SCRIPT,
+        **{
+            "show my account": ("account", 0.95, ()),
+            "my email is alice@example.com": ("account", 0.9, (("email", "alice@example.com"),)),
+        },
+    )
+    a = Agent(AgentServices(nlu=FakeNLU(script), office=office))
+    talk(a, "show my account", "my email is alice@example.com")
+    assert a.state.task is None
+    turns = talk(a, "I want to cancel an order", "it's order #W1")
+    assert turns[-1].decision.template == "ask_cancel_reason"
+
+
+@pytest.mark.slow
+@pytest.mark.weights
+def test_cca_eval_conversations_on_the_real_back_office(capsys):
+    from tests.conftest import SHARED
+
+    retail = SHARED / "data" / "retail"
+    if not (retail / "orders.json").is_file():
+        pytest.skip(f"no retail data at {retail}")
+    from dialogue.evals.cli import main
+
+    assert (
+        main(
+            [
+                "conversations",
+                "--retail",
+                str(retail),
+                "--only",
+                "cancel",
+                "--json",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert out["summary"]["conversations"] >= 8
+    assert out["summary"]["wrong_actions"] == 0 and out["summary"]["unconfirmed_actions"] == 0

@@ -1,0 +1,56 @@
+"""The Agent behind the live voice session: the transcript goes in as heard, the reply says what
+it asked for, and a barge-in leaves only what the caller heard in the Agent's history."""
+
+from __future__ import annotations
+
+import asyncio
+
+from dialogue.agent import Agent, AgentServices
+from dialogue.voice_agent import AgentResponder
+from fusion.types import Message
+from tests.fakes import FakeNLU
+from tests.voice.live.test_session import ToneASR, ToneTTS, timeline
+from voice.live.clock import VirtualClock
+from voice.live.replay import replay
+from voice.live.session import VoiceSession
+from voice.live.stream_vad import EnergyStream, StreamVAD
+from voice.types import Transcript
+
+SCRIPT = {
+    "I want to cancel an order": ("cancel_order", 0.97, ()),
+    "bye": ("thanks_goodbye", 0.99, ()),
+}
+
+
+def agent(office) -> Agent:
+    return Agent(AgentServices(nlu=FakeNLU(SCRIPT), office=office), session_id="v")
+
+
+def test_respond_passes_the_transcript_and_says_what_it_asked_for(office):
+    a = agent(office)
+    r = AgentResponder(a)
+    reply = r.respond(Transcript("I want to cancel an order", "en", 1.2))
+    assert reply.expect == "email" and reply.language == "en" and not reply.end_call
+    assert "nlu" in reply.timings_ms and reply.text == a.turns[-1].reply
+    assert a.history[-2] == Message("user", "I want to cancel an order")
+    r.played("Before I can look at your account…")
+    assert a.history[-1] == Message("assistant", "Before I can look at your account…", True)
+    assert a.turns[-1].reply == reply.text  # the record keeps what was said in full
+    assert r.respond(Transcript("bye", "en", 0.5)).end_call
+
+
+def test_a_barge_in_trims_the_agents_history(office):
+    a = agent(office)
+    clock = VirtualClock()
+    asr = ToneASR({200: "I want to cancel an order", 250: "hang on a second"})
+    session = VoiceSession(StreamVAD(EnergyStream()), asr, AgentResponder(a), ToneTTS(),
+                           clock=clock)  # fmt: skip
+    # the ask_auth reply (two sentences, ~7 s of tone) is interrupted 2.5 s in
+    audio = timeline((0.3, None), (1.0, 200), (0.65 + 2.5, None), (1.2, 250), (3.0, None))
+    result = asyncio.run(replay(session, audio))
+    assert "barge_in" in [e.kind for e in result.events]
+    cut = a.history[1]
+    assert cut.interrupted and cut.content.endswith("…")
+    assert a.turns[0].reply.startswith(cut.content[:-1])
+    assert len(cut.content) < len(a.turns[0].reply)
+    assert a.history[2] == Message("user", "hang on a second")

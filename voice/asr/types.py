@@ -1,0 +1,65 @@
+"""The types Whisper ASR shares with its callers: its options, one decoded window, its error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from voice.asr.text import SCRIPTS
+from voice.types import Segment
+
+
+class ASRError(RuntimeError):
+    """The ASR model failed at run time; `retryable` says whether trying again may help."""
+
+    def __init__(self, message: str, retryable: bool = False):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+@dataclass(frozen=True)
+class ASROptions:
+    languages: tuple[str, ...] = ("en", "zh")  # candidates when the language is detected
+    language: str | None = None  # force one language and skip detection
+    task: str = "transcribe"  # or "translate" (to English)
+    beam_size: int | None = None  # None: greedy decoding at temperature 0 (fastest)
+    best_of: int = 5  # samples drawn at each fallback temperature
+    temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # fallback ladder
+    compression_ratio_threshold: float = 2.4  # above this a window is re-decoded (repetition)
+    logprob_threshold: float = -1.0  # below this a window is unsure (see the next two)
+    # also re-decode unsure windows, as openai-whisper does
+    fallback_on_low_confidence: bool = False
+    no_speech_threshold: float = 0.6  # with a low logprob, above this a window is silence
+    word_timestamps: bool = False  # per-word start/end from cross-attention alignment
+    chinese_script: str = "simplified"  # Chinese output: simplified, traditional or original
+    initial_prompt: str | None = None  # text that primes vocabulary (product names, ...)
+    condition_on_previous_text: bool = False  # each window reads the text before it as context
+    max_prompt_tokens: int = 64  # how much of that text
+    max_new_tokens: int | None = None  # cap on tokens per window; None: from its duration
+    max_tokens_per_s: float = 12.0  # no speech is faster; longer output is a loop (0: no cap)
+    # the encoder's dtype; auto: float16 on CUDA, bfloat16 on a CPU that has it, else float32
+    compute_type: str = "auto"
+    seed: int = 0  # for the sampling at fallback temperatures: the same input, the same output
+    # silence put before audio that starts with speech (Whisper drops such a first word)
+    lead_pad_s: float = 0.5
+
+    def __post_init__(self):
+        if self.chinese_script not in SCRIPTS:
+            raise ValueError(f"chinese_script={self.chinese_script!r}; choose one of {SCRIPTS}")
+        if self.beam_size is not None and self.beam_size < 1:
+            raise ValueError("beam_size must be >= 1, or None for greedy decoding")
+        if not 0.0 <= self.lead_pad_s <= 5.0:
+            raise ValueError("lead_pad_s must be between 0 and 5 seconds")
+        if not self.temperatures or self.temperatures[0] != 0.0:
+            raise ValueError("temperatures must start at 0.0, e.g. (0.0, 0.2, 0.4)")
+        if self.language is None and not self.languages:
+            raise ValueError("give languages to detect among, or force one with language=")
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    """One decoded window: segments carry absolute times (window offset added)."""
+
+    segments: tuple[Segment, ...]
+    language: str
+    language_probs: dict[str, float] = field(default_factory=dict)
+    duration_s: float = 0.0

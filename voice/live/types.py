@@ -1,0 +1,96 @@
+"""The types a live voice session shares with its apps and its responder: the reply, the
+responder's two verbs, per-turn metrics, events and the session's options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from voice.live.endpoint import EndpointOptions
+from voice.types import Transcript
+
+EVENT_KINDS = (
+    "speech_started", "speech_ended", "partial", "transcript", "reply", "playback_started",
+    "playback_stopped", "barge_in", "backchannel", "reprompt", "metrics", "error", "ended",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the responder says to one caller turn."""
+
+    text: str
+    language: str = "en"
+    timings_ms: dict[str, float] = field(default_factory=dict)  # its own stages: nlu, first_token
+    handoff: bool = False  # a person takes over after this reply
+    end_call: bool = False  # the conversation is over after this reply
+    expect: str = ""  # what the reply asked for (voice.live.endpoint.EXPECTS), for endpointing
+
+
+class Responder(Protocol):
+    def respond(self, transcript: Transcript) -> Reply: ...
+
+    def played(self, heard: str) -> None:
+        """After a barge-in: the part of the last reply the caller heard (may be "")."""
+
+
+@dataclass(frozen=True)
+class TurnMetrics:
+    """One turn's voice-to-voice latency and its parts; the parts add up to the total."""
+
+    turn: int
+    voice_to_voice_ms: float  # end of caller speech -> first reply frame out
+    endpoint_ms: float  # end of speech -> end of turn decided (the silence waited)
+    asr_ms: float  # -> final transcript (0 when the partial transcript covered the turn)
+    respond_ms: float  # -> reply text
+    tts_first_ms: float  # -> first audio chunk of the reply
+    playout_ms: float  # -> first frame handed out (the frame clock)
+    responder_ms: dict[str, float]  # the responder's own breakdown (nlu, first_token, ...)
+    speech_s: float  # the caller's turn, first speech to last
+    silence_needed_s: float
+    endpoint_reason: str
+    reused_partial: bool
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str  # one of EVENT_KINDS
+    time_s: float  # session clock
+    text: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    metrics: TurnMetrics | None = None
+
+
+def _prompts(en: str, zh: str) -> dict[str, str]:
+    return field(default_factory=lambda: {"en": en, "zh": zh})
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    frame_ms: float = 20.0  # output frame length
+    pace: bool = True  # hand out frames in real time on the clock (False: as fast as taken)
+    emit_silence: bool = False  # silent frames while the agent is quiet (telephone bridges)
+    preroll_s: float = 0.3  # audio kept before the VAD's speech start
+    duck_gain: float = 0.3  # the agent's volume while the caller may be barging in
+    barge_in_probe_s: float = 0.12  # speech during playback before the quick transcript
+    backchannel_max_s: float = 0.8  # longer speech during playback always interrupts
+    partial_asr: bool = True  # take a quick transcript at pauses (endpointing, faster turns)
+    silence_timeout_s: float | None = 8.0  # caller silence after the agent -> re-prompt, goodbye
+    language: str = "en"  # for prompts before the caller's language is known
+    endpoint: EndpointOptions = EndpointOptions()
+    reprompt: dict[str, str] = _prompts("Are you still there?", "请问您还在吗？")
+    goodbye: dict[str, str] = _prompts(
+        "I haven't heard from you, so I'll end the call now. Goodbye!",
+        "没有听到您的声音，我先挂断了，再见！",
+    )
+    apology: dict[str, str] = _prompts(
+        "Sorry, something went wrong on my side. Could you say that again?",
+        "抱歉，我这边出了点问题，请您再说一遍。",
+    )
+
+    def __post_init__(self):
+        if self.frame_ms <= 0 or self.barge_in_probe_s >= self.backchannel_max_s:
+            raise ValueError(
+                "need frame_ms > 0 and barge_in_probe_s < backchannel_max_s; got "
+                f"{self.frame_ms}, {self.barge_in_probe_s}, {self.backchannel_max_s}"
+            )
