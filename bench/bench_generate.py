@@ -1,18 +1,22 @@
-"""Reply generation speed: our DialogueLM decoding loop against plain Hugging Face `model.generate`.
+"""Reply generation speed: the llama.cpp engine and our DialogueLM decoding loop against plain
+Hugging Face `model.generate`, the same model, side by side.
 
     .venv/bin/python bench/bench_generate.py [--model packaged:gemma-3-270m] [--device cpu|cuda]
-        [--max-new-tokens 64] [--repeat 3] [--quick]
+        [--max-new-tokens 64] [--repeat 3] [--quick] [--no-llama-cpp]
 
 - Single replies: the same English and Chinese customer-service prompts, rendered with the
   model's chat template, the same model, device and dtype, greedy, the same max_new_tokens and
   stop tokens. Systems: `hf-generate` (the baseline: `model.generate(do_sample=False)`, its
-  first token timed with a streamer), `cca-stream` (iterating `DialogueLM.stream`) and
-  `cca-generate` (`DialogueLM.generate`). Time to first token (TTFT), decode tokens/s after the
+  first token timed with a streamer), `cca-stream` (iterating `DialogueLM.stream`, the
+  transformers loop), `cca-generate` (`DialogueLM.generate`) and `llama.cpp-stream`
+  (`LlamaCppGenerator.stream` on the GGUF file itself: Q4_K_M weights, where the others run the
+  weights dequantized, so its greedy text may differ). Time to first token (TTFT), decode tokens/s after the
   first token, whole-reply time; the best of --repeat rounds after one warm-up each. "same text"
   counts replies identical to the baseline's.
 - KV-cache reuse: a five-turn conversation per language, each prompt holding the history so
   far; one `Conversation` kept across the turns (only the new tokens are encoded) against a
-  fresh encode every turn. Prefill tokens and wall time, summed over the turns.
+  fresh encode every turn. Prefill tokens and wall time, summed over the turns. The same for
+  llama.cpp: the tokens it already evaluated kept, against a reset before every turn.
 
 Prints the tables and writes bench/out/generate.json.
 """
@@ -33,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dialogue.lm.decoding import GenerationOptions  # noqa: E402
+from dialogue.lm.llama_cpp import LlamaCppGenerator  # noqa: E402
 from dialogue.lm.model import DialogueLM  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -151,11 +156,24 @@ def timing(text: str, new: int, ttft: float, total: float) -> dict:
     return {"text": text, "new_tokens": new, "ttft_s": ttft, "total_s": total, "decode_tok_s": rate}
 
 
+def run_llama(gen: LlamaCppGenerator, prompt: str, n: int) -> dict:
+    gen.options = GenerationOptions(max_new_tokens=n)
+    gen.llm.reset()  # a single reply: nothing cached
+    t0 = time.perf_counter()
+    first, pieces = None, []
+    for piece in gen.stream(prompt):
+        first = first or time.perf_counter()
+        pieces.append(piece)
+    total = time.perf_counter() - t0
+    return timing("".join(pieces), gen.last.new_tokens, (first or t0 + total) - t0, total)
+
+
 SYSTEMS = {
     "hf-generate": lambda lm, p, n: run_hf(lm, p, n),
     "cca-stream": lambda lm, p, n: run_ours(lm, p, n, streaming=True),
     "cca-generate": lambda lm, p, n: run_ours(lm, p, n, streaming=False),
 }
+LLAMA: list[LlamaCppGenerator] = []  # the llama.cpp engine, when loaded
 
 
 def single_replies(lm: DialogueLM, prompts: dict, n: int, repeat: int) -> list[dict]:
@@ -166,11 +184,14 @@ def single_replies(lm: DialogueLM, prompts: dict, n: int, repeat: int) -> list[d
     for lang, texts in prompts.items():
         for i, text in enumerate(texts):
             prompt = render(lm, lang, [("user", text)])
-            runs: dict[str, list[dict]] = {name: [] for name in SYSTEMS}
-            for fn in SYSTEMS.values():
+            systems = dict(SYSTEMS)
+            if LLAMA:
+                systems["llama.cpp-stream"] = lambda _lm, p, n: run_llama(LLAMA[0], p, n)
+            runs: dict[str, list[dict]] = {name: [] for name in systems}
+            for fn in systems.values():
                 fn(lm, prompt, n)  # warm-up
             for _ in range(repeat):
-                for name, fn in SYSTEMS.items():
+                for name, fn in systems.items():
                     runs[name].append(fn(lm, prompt, n))
             for name, rs in runs.items():
                 med = {k: min(r[k] for r in rs) for k in ("ttft_s", "total_s")}
@@ -206,6 +227,31 @@ def conversation(lm: DialogueLM, lang: str, n: int, reuse: bool) -> dict:
     }  # fmt: skip
 
 
+def llama_conversation(
+    gen: LlamaCppGenerator, lm: DialogueLM, lang: str, n: int, reuse: bool
+) -> dict:
+    gen.options = GenerationOptions(max_new_tokens=n)
+    gen.llm.reset()
+    history: list[tuple[str, str]] = []
+    prefill = prompt_tokens = 0
+    replies, ttfts, t0 = [], [], time.perf_counter()
+    for user in TURNS[lang]:
+        history.append(("user", user))
+        if not reuse:
+            gen.llm.reset()
+        reply = gen.generate(render(lm, lang, history))
+        prompt_tokens += gen.last.prompt_tokens
+        prefill += gen.last.prompt_tokens - gen.last.reused_tokens
+        ttfts.append(gen.last.first_token_s or gen.last.total_s)
+        history.append(("assistant", reply))
+        replies.append(reply)
+    wall = time.perf_counter() - t0
+    return {
+        "prompt_tokens": prompt_tokens, "prefill_tokens": prefill, "wall_s": wall,
+        "mean_ttft_s": statistics.mean(ttfts), "replies": replies,
+    }  # fmt: skip
+
+
 def conversations(lm: DialogueLM, n: int, repeat: int) -> dict:
     """Per language, fresh and reuse in turn `repeat` times; the best wall time of each."""
     out = {}
@@ -214,6 +260,12 @@ def conversations(lm: DialogueLM, n: int, repeat: int) -> dict:
         for _ in range(repeat):
             for mode in runs:
                 runs[mode].append(conversation(lm, lang, n, reuse=mode == "reuse"))
+        if LLAMA:
+            for mode in ("fresh", "reuse"):
+                runs[f"llama.cpp-{mode}"] = [
+                    llama_conversation(LLAMA[0], lm, lang, n, reuse=mode == "reuse")
+                    for _ in range(repeat)
+                ]
         out[lang] = {mode: min(rs, key=lambda r: r["wall_s"]) for mode, rs in runs.items()}
         f, r = out[lang]["fresh"], out[lang]["reuse"]
         out[lang]["same_replies"] = sum(a == b for a, b in zip(f["replies"], r["replies"], strict=True))  # fmt: skip
@@ -230,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="one prompt per language, one run")
+    p.add_argument("--no-llama-cpp", action="store_true", help="leave the llama.cpp engine out")
     p.add_argument("--out", type=Path, default=OUT / "generate.json")
     args = p.parse_args(argv)
     prompts = {k: v[:1] for k, v in PROMPTS.items()} if args.quick else PROMPTS
@@ -241,12 +294,17 @@ def main(argv: list[str] | None = None) -> int:
     dtype = str(next(lm.model.parameters()).dtype).removeprefix("torch.")
     print(f"model {args.model} on {lm.device} ({dtype}), loaded in {load_s:.1f} s; cpu cores {os.cpu_count()}, torch threads {torch.get_num_threads()}")  # fmt: skip
 
+    if not args.no_llama_cpp:
+        t0 = time.perf_counter()
+        LLAMA.append(LlamaCppGenerator.from_pretrained(args.model))
+        print(f"llama.cpp engine {LLAMA[0].name} loaded in {time.perf_counter() - t0:.1f} s")
+
     busy = cpu_busy()
     if busy > 0.2:
         print(f"warning: the CPUs were {busy:.0%} busy before the run; something else is running and the times will be too long")  # fmt: skip
     rows = single_replies(lm, prompts, args.max_new_tokens, repeat)
     summary = {}
-    for name in SYSTEMS:
+    for name in dict.fromkeys(r["system"] for r in rows):
         mine = [r for r in rows if r["system"] == name]
         base = {(r["lang"], r["prompt"]): r for r in rows if r["system"] == "hf-generate"}
         summary[name] = {
@@ -256,27 +314,34 @@ def main(argv: list[str] | None = None) -> int:
             "same_text": sum(r["text"] == base[r["lang"], r["prompt"]]["text"] for r in mine),
             "replies": len(mine),
         }
-    b = summary["hf-generate"]
-    print(f"\nsingle replies (greedy, max_new_tokens={args.max_new_tokens}, best of {repeat}, median over prompts); baseline: hf-generate")  # fmt: skip
-    print("| system | TTFT ms | vs baseline | decode tok/s | vs baseline | total s | same text |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    b, ours = summary["hf-generate"], summary["cca-stream"]
+    print(f"\nsingle replies (greedy, max_new_tokens={args.max_new_tokens}, best of {repeat}, median over prompts); baselines: hf-generate, and cca-stream (the transformers loop)")  # fmt: skip
+    print("| system | TTFT ms | vs hf-generate | decode tok/s | vs hf-generate | vs cca-stream | total s | same text as hf-generate |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, s in summary.items():
         print(
             f"| {name} | {s['ttft_ms']:.0f} | {s['ttft_ms'] / b['ttft_ms']:.2f}x | {s['decode_tok_s']:.1f} | "
-            f"{s['decode_tok_s'] / b['decode_tok_s']:.2f}x | {s['total_s']:.1f} | {s['same_text']}/{s['replies']} |"
+            f"{s['decode_tok_s'] / b['decode_tok_s']:.2f}x | {s['decode_tok_s'] / ours['decode_tok_s']:.2f}x | "
+            f"{s['total_s']:.1f} | {s['same_text']}/{s['replies']} |"
         )
 
     conv = conversations(lm, args.turn_tokens, repeat)
     print(f"\nfive-turn conversations (max_new_tokens={args.turn_tokens} per turn, best of {repeat}): KV cache kept vs a fresh encode each turn")  # fmt: skip
-    print("| lang | prompt tokens | prefilled fresh | prefilled reuse | mean TTFT ms fresh | reuse | wall s fresh | reuse | speed-up | same replies |")  # fmt: skip
+    print("| lang, engine | prompt tokens | prefilled fresh | prefilled reuse | mean TTFT ms fresh | reuse | wall s fresh | reuse | speed-up | same replies |")  # fmt: skip
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for lang, c in conv.items():
-        f, r = c["fresh"], c["reuse"]
-        print(
-            f"| {lang} | {f['prompt_tokens']} | {f['prefill_tokens']} | {r['prefill_tokens']} | "
-            f"{f['mean_ttft_s'] * 1000:.0f} | {r['mean_ttft_s'] * 1000:.0f} | {f['wall_s']:.2f} | "
-            f"{r['wall_s']:.2f} | {f['wall_s'] / r['wall_s']:.2f}x | {c['same_replies']}/{len(f['replies'])} |"
-        )
+        for engine, (f, r) in {
+            "transformers": (c["fresh"], c["reuse"]),
+            "llama.cpp": (c.get("llama.cpp-fresh"), c.get("llama.cpp-reuse")),
+        }.items():
+            if f is None:
+                continue
+            same = sum(a == b for a, b in zip(f["replies"], r["replies"], strict=True))
+            print(
+                f"| {lang} {engine} | {f['prompt_tokens']} | {f['prefill_tokens']} | {r['prefill_tokens']} | "
+                f"{f['mean_ttft_s'] * 1000:.0f} | {r['mean_ttft_s'] * 1000:.0f} | {f['wall_s']:.2f} | "
+                f"{r['wall_s']:.2f} | {f['wall_s'] / r['wall_s']:.2f}x | {same}/{len(f['replies'])} |"
+            )
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = {

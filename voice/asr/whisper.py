@@ -44,7 +44,7 @@ class WhisperASR:
     def __init__(
         self,
         model,
-        options: ASROptions = ASROptions(),  # noqa: B008 - frozen: one shared default is safe
+        options: ASROptions = ASROptions(),
         name: str = "whisper",
     ):
         self.model = model
@@ -77,7 +77,7 @@ class WhisperASR:
         cls,
         name_or_path: str,
         device: str | None = None,
-        options: ASROptions = ASROptions(),  # noqa: B008 - frozen: one shared default is safe
+        options: ASROptions = ASROptions(),
     ) -> WhisperASR:
         """By official name ("base", "turbo", ...), checkpoint path, CT2 folder or packaged name."""
         from voice.asr.models import load_whisper

@@ -1,0 +1,76 @@
+"""The llama.cpp engine behind the Generator seam: a tiny random GGUF model written from a
+config, and (weights) the packaged Gemma-3-270m GGUF."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from dialogue.lm.decoding import GenerationOptions
+from dialogue.lm.generator import Generator
+from tests.gguf_fixture import tiny_gguf
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("llama_cpp") is None, reason="needs llama-cpp-python (the llama extra)"
+)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from dialogue.lm.llama_cpp import LlamaCppGenerator, LlamaCppOptions
+
+    path = tiny_gguf(tmp_path_factory.mktemp("gguf") / "tiny.gguf")
+    return LlamaCppGenerator.from_pretrained(
+        str(path), options=GenerationOptions(max_new_tokens=8), engine=LlamaCppOptions(n_ctx=256)
+    )
+
+
+def test_a_tiny_model_speaks_through_the_seam(tiny):
+    assert isinstance(tiny, Generator) and tiny.name.startswith("llama.cpp:")
+    whole = tiny.generate("Where is my order W2611340? 我的订单在哪里？")
+    assert isinstance(whole, str) and 1 <= tiny.last.new_tokens <= 8
+    pieces = list(tiny.stream("Where is my order W2611340? 我的订单在哪里？"))
+    assert "".join(pieces) == whole  # greedy: the same reply, whole or streamed
+
+
+def test_the_conversation_cache_is_reused(tiny):
+    tiny.llm.reset()
+    first = "Customer: hello\nAgent:"
+    tiny.generate(first)
+    assert tiny.last.reused_tokens == 0
+    n_first = tiny.last.prompt_tokens
+    tiny.generate(first + " hi\nCustomer: where is my parcel?\nAgent:")
+    assert tiny.last.reused_tokens >= n_first - 1  # only the new turn is evaluated
+    tiny.llm.reset()
+    tiny.generate("something else entirely")
+    assert tiny.last.reused_tokens <= 1
+
+
+def test_a_prompt_over_the_context_says_how_to_fix_it(tiny):
+    from dialogue.lm.llama_cpp import LlamaCppError
+
+    with pytest.raises(LlamaCppError, match="over the 256-token context"):
+        tiny.generate("order " * 400)
+
+
+def test_a_missing_model_file_says_what_it_takes(tmp_path):
+    from dialogue.lm.llama_cpp import LlamaCppError, LlamaCppGenerator
+
+    with pytest.raises(LlamaCppError, match="packaged:gemma-3-270m"):
+        LlamaCppGenerator.from_pretrained(str(tmp_path / "nope.gguf"))
+    with pytest.raises(LlamaCppError, match="LoRA adapter"):
+        LlamaCppGenerator.from_pretrained(str(tiny_gguf(tmp_path / "t.gguf")), lora=tmp_path / "x")
+
+
+@pytest.mark.weights
+def test_the_packaged_gemma_stops_at_the_end_of_its_turn():
+    from dialogue.lm.llama_cpp import LlamaCppGenerator
+
+    gen = LlamaCppGenerator.from_pretrained(
+        "packaged:gemma-3-270m", options=GenerationOptions(max_new_tokens=48)
+    )
+    prompt = "<start_of_turn>user\nSay hello.<end_of_turn>\n<start_of_turn>model\n"
+    reply = gen.generate(prompt)
+    assert "<end_of_turn>" not in reply and "<start_of_turn>" not in reply
+    assert gen.last.prompt_tokens > 5 and gen.last.new_tokens <= 48
