@@ -82,18 +82,10 @@ def build_services(
 
     generator = fusion = None
     if lm:  # the dialogue model phrases the policy's decisions; without one, the templates do
-        from dialogue.lm.decoding import GenerationOptions
-        from dialogue.lm.generator import LMGenerator
-        from dialogue.lm.model import DialogueLM
-        from fusion.fuse import Fusion, FusionOptions
+        from dialogue.lm.engines import build_generator
 
-        model = DialogueLM.from_pretrained(lm, adapter=adapter)
-        options = GenerationOptions(max_new_tokens=120)
-
-        per_image = model.projector.config.tokens_per_image if model.takes_images else 0
-        encoder["name"] = model.image_encoder or encoder["name"]
-        fusion_options = FusionOptions(image_tokens=model.takes_images, tokens_per_image=per_image or 16)  # fmt: skip
-        generator, fusion = LMGenerator(model, options, lm), Fusion(model.tokenizer, fusion_options)
+        generator, fusion, image_encoder = build_generator(lm, adapter)
+        encoder["name"] = image_encoder or encoder["name"]
     return AgentServices(
         nlu=NLU.load(catalogue=catalogue), office=office, knowledge=knowledge,
         asr=_Lazy(asr, f"Whisper {asr_model}"), reader=_Lazy(reader, "the screenshot reader"),
@@ -139,9 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--lm",
         default=None,
-        help="a dialogue model to phrase replies (e.g. packaged:gemma-3-270m); default: templates",
+        help="a dialogue model to phrase replies: llama.cpp:FILE.gguf or llama.cpp:packaged:gemma-3-270m, "
+        "openai:http://HOST:PORT/v1[/MODEL], or a transformers model (packaged:gemma-3-270m, a folder); "
+        "default: templates",
     )
-    p.add_argument("--adapter", default=None, help="a LoRA adapter for --lm (cca train's OUT/best)")
+    p.add_argument(
+        "--adapter",
+        default=None,
+        help="a LoRA adapter for --lm (cca train's OUT/best; converted for llama.cpp once)",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 

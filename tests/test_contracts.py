@@ -177,6 +177,16 @@ def _generators():
 
     yield pytest.param(tiny, id="dialogue-lm-tiny-random")
 
+    def openai_llama_server():
+        from dialogue.lm.decoding import GenerationOptions
+        from dialogue.lm.openai_client import OpenAIGenerator
+        from tests.dialogue.lm.test_openai_client import llama_server_url
+
+        url = llama_server_url()  # llama-cpp-python's server, shared with that file's tests
+        return OpenAIGenerator.from_spec(f"openai:{url}/cca", GenerationOptions(max_new_tokens=8))
+
+    yield pytest.param(openai_llama_server, id="openai-llama-server", marks=pytest.mark.weights)
+
 
 @pytest.mark.parametrize("make", list(_generators()))
 def test_generator_protocol(make):
