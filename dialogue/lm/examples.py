@@ -6,6 +6,10 @@ template. Each message is rendered and tokenized as its own piece, so the bounda
 turn header ("<start_of_turn>model\\n") and the reply is exact: labels cover the reply and the
 token that ends the turn, and everything else is -100.
 
+`per_turn=True` gives one example per agent turn instead, shaped as the Agent's prompt for that
+turn: the system message quotes what the turn's tool returned (its `action.result`, as
+`tool:NAME`), the history before it is plain messages, and only that reply is trained on.
+
 A customer turn whose screenshot has encoder features (`features`, keyed by the turn's `image`
 path) gets the image placeholder tokens in its message, as the Agent's prompt has them, and the
 example carries those features in prompt order: the trainer projects them into the placeholders
@@ -19,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from fusion.fuse import Fusion
-from fusion.types import Message, TurnInput
+from fusion.types import Fact, Message, TurnInput
 from vision.types import ImageFeatures, Kind, OCRLine, PageText, Screenshot
 from voice.types import Transcript
 
@@ -91,8 +95,37 @@ def _render(tokenizer, messages: Sequence[Message], generation: bool = False) ->
     )
 
 
-def encode(tokenizer, messages: Sequence[Message]) -> tuple[list[int], list[int]]:
-    """Token ids and labels for a conversation; labels only on assistant replies."""
+def turn_facts(turn) -> list[Fact]:
+    """What the Agent quotes in the system message for an agent turn: its tool's result."""
+    import json
+
+    action = getattr(turn, "action", None) or {}
+    if "result" not in action:
+        return []
+    text = json.dumps(action["result"], ensure_ascii=False, default=str)
+    return [Fact(f"tool:{action['tool']}", text if len(text) <= 1500 else text[:1500] + " ...")]
+
+
+def turn_messages(conv, fusion: Fusion) -> list[list[Message]]:
+    """One message list per agent turn with text: the system message with that turn's facts,
+    the conversation before it, and the reply last."""
+    out, history = [], []
+    for turn in conv.turns:
+        if turn.role == "agent":
+            if turn.text.strip():
+                system = Message("system", fusion.system_content(conv.language, turn_facts(turn)))
+                out.append([system, *history, Message("assistant", turn.text)])
+            history.append(Message("assistant", turn.text))
+        else:
+            history.append(Message("user", customer_message(turn, conv.language, fusion)))
+    return out
+
+
+def encode(
+    tokenizer, messages: Sequence[Message], last_only: bool = False
+) -> tuple[list[int], list[int]]:
+    """Token ids and labels for a conversation; labels only on assistant replies (the last one
+    alone with `last_only`)."""
     ids: list[int] = []
     labels: list[int] = []
     done = ""
@@ -108,7 +141,8 @@ def encode(tokenizer, messages: Sequence[Message]) -> tuple[list[int], list[int]
             head_ids = tokenizer.encode(head, add_special_tokens=False)
             body_ids = tokenizer.encode(body, add_special_tokens=False)
             ids += head_ids + body_ids
-            labels += [IGNORE] * len(head_ids) + body_ids
+            trained = not last_only or i == len(messages) - 1
+            labels += [IGNORE] * len(head_ids) + (body_ids if trained else [IGNORE] * len(body_ids))
         else:
             piece = tokenizer.encode(upto[len(done) :], add_special_tokens=False)
             ids += piece
@@ -159,13 +193,37 @@ def _keep_whole_images(conv, ids, labels, tokenizer, fusion: Fusion, features):
     return ids, labels, tuple(given[len(given) - whole :])
 
 
+def build_turn_examples(conv, tokenizer, fusion: Fusion, max_len: int) -> list[Example]:
+    """One example per agent turn (see the module); the oldest exchanges go first to fit."""
+    out = []
+    for k, messages in enumerate(turn_messages(conv, fusion)):
+        while True:
+            ids, labels = encode(tokenizer, messages, last_only=True)
+            if len(ids) <= max_len or len(messages) <= 2:
+                break
+            messages = [messages[0], *messages[2:]]  # drop the oldest message of the history
+        if len(ids) > max_len:
+            ids, labels = ids[-max_len:], labels[-max_len:]
+        example = Example(f"{conv.id}#{k}", tuple(ids), tuple(labels), conv.language)
+        if example.n_target:
+            out.append(example)
+    return out
+
+
 def build_examples(
     conversations: Iterable,
     tokenizer,
     fusion: Fusion,
     max_len: int,
     features: dict[str, ImageFeatures] | None = None,
+    per_turn: bool = False,
 ) -> list[Example]:
+    if per_turn:
+        if features:
+            raise ValueError("per_turn examples are text only: leave [images] out of the recipe")
+        return [
+            e for c in conversations for e in build_turn_examples(c, tokenizer, fusion, max_len)
+        ]
     return [
         e
         for e in (build_example(c, tokenizer, fusion, max_len, features) for c in conversations)

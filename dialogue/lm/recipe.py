@@ -22,6 +22,7 @@ class DataConfig:
     max_train: int = 0  # use at most this many training conversations (0: all)
     max_dev: int = 64  # dev conversations evaluated each time
     sources: tuple[str, ...] = ()  # keep only these sources ("retail", "stc3", "abcd"); () all
+    per_turn: bool = False  # one example per agent turn, its tool results quoted as the Agent does
 
 
 @dataclass(frozen=True)

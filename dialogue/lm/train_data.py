@@ -68,7 +68,7 @@ def load_examples(
 
     convs = read_conversations(path, config, limit)
     features = encode_images(image_paths(convs, path), *images) if images else None
-    return build_examples(convs, tokenizer, fusion, config.max_len, features)
+    return build_examples(convs, tokenizer, fusion, config.max_len, features, config.per_turn)
 
 
 def has_images(path: str, config: DataConfig, limit: int = 0) -> bool:

@@ -229,3 +229,43 @@ def test_the_target_only_loss_equals_the_full_loss(tmp_path):
     model.eval()
     with torch.no_grad():
         assert torch.allclose(agent_token_loss(model, batch), model(**batch).loss, atol=1e-5)
+
+
+@dataclass(frozen=True)
+class ActTurn(Turn):
+    action: dict | None = None
+
+
+def test_per_turn_examples_quote_each_turns_tool_result_as_the_agent_does():
+    tok = tiny_tokenizer()
+    fusion = Fusion(tok)
+    c = Conv(
+        "t1",
+        "en",
+        (
+            ActTurn("customer", "where is order W1?"),
+            ActTurn(
+                "agent",
+                "Order W1 has shipped.",
+                action={"tool": "get_order_details", "args": {}, "result": {"status": "shipped"}},
+            ),
+            ActTurn("customer", "thanks"),
+            ActTurn("agent", "You are welcome."),
+        ),
+    )
+    examples = build_examples([c], tok, fusion, max_len=10_000, per_turn=True)
+    assert [e.conversation_id for e in examples] == ["t1#0", "t1#1"]
+    for e, reply in zip(examples, ("Order W1 has shipped.", "You are welcome."), strict=True):
+        trained = tok.decode(
+            [i for i, lab in zip(e.input_ids, e.labels, strict=True) if lab != IGNORE]
+        )
+        assert trained == reply + "<|im_end|>\n"  # only this turn's reply is learned
+    first, second = (tok.decode(e.input_ids) for e in examples)
+    assert (
+        '<data source="tool:get_order_details"' in first
+        and "shipped" in first.split("<|im_end|>")[0]
+    )
+    assert "tool:get_order_details" not in second  # a later turn's system message has its own facts
+    assert "Order W1 has shipped." in second  # ...and the earlier reply as history
+    short = build_examples([c], tok, fusion, max_len=len(examples[1].input_ids) - 3, per_turn=True)
+    assert short[1].n_target == examples[1].n_target  # the history is cut, never the reply
