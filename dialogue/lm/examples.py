@@ -99,11 +99,15 @@ def turn_facts(turn) -> list[Fact]:
     """What the Agent quotes in the system message for an agent turn: its tool's result."""
     import json
 
-    action = getattr(turn, "action", None) or {}
-    if "result" not in action:
+    action = getattr(turn, "action", None)  # a convdata.TurnAction, or its dict form
+    if isinstance(action, dict):
+        tool, result = action.get("tool"), action.get("result")
+    else:
+        tool, result = getattr(action, "tool", None), getattr(action, "result", None)
+    if not tool or result is None:
         return []
-    text = json.dumps(action["result"], ensure_ascii=False, default=str)
-    return [Fact(f"tool:{action['tool']}", text if len(text) <= 1500 else text[:1500] + " ...")]
+    text = json.dumps(result, ensure_ascii=False, default=str)
+    return [Fact(f"tool:{tool}", text if len(text) <= 1500 else text[:1500] + " ...")]
 
 
 def turn_messages(conv, fusion: Fusion) -> list[list[Message]]:

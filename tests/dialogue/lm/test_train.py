@@ -254,6 +254,10 @@ def test_per_turn_examples_quote_each_turns_tool_result_as_the_agent_does():
         ),
     )
     examples = build_examples([c], tok, fusion, max_len=10_000, per_turn=True)
+    from dialogue.lm.convdata import TurnAction
+
+    typed = replace(c, turns=(c.turns[0], replace(c.turns[1], action=TurnAction("get_order_details", {}, {"status": "shipped"})), *c.turns[2:]))  # fmt: skip
+    assert build_examples([typed], tok, fusion, max_len=10_000, per_turn=True) == examples
     assert [e.conversation_id for e in examples] == ["t1#0", "t1#1"]
     for e, reply in zip(examples, ("Order W1 has shipped.", "You are welcome."), strict=True):
         trained = tok.decode(
