@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from dialogue.agent import Agent, AgentServices, CustomerTurn
+from dialogue.lm.engines import ADAPTER_HELP, LM_HELP
 
 logger = logging.getLogger(__name__)
 
@@ -128,18 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--asr-model", default="base", help="Whisper model for audio turns (default base)"
     )
-    p.add_argument(
-        "--lm",
-        default=None,
-        help="a dialogue model to phrase replies: llama.cpp:FILE.gguf or llama.cpp:packaged:gemma-3-270m, "
-        "openai:http://HOST:PORT/v1[/MODEL], or a transformers model (packaged:gemma-3-270m, a folder); "
-        "default: templates",
-    )
-    p.add_argument(
-        "--adapter",
-        default=None,
-        help="a LoRA adapter for --lm (cca train's OUT/best; converted for llama.cpp once)",
-    )
+    p.add_argument("--lm", default=None, help=LM_HELP)
+    p.add_argument("--adapter", default=None, help=ADAPTER_HELP)
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from demo.runtime import Runtime, RuntimeOptions, build_runtime
 from demo.web.view import DemoLimits, DemoSession, latency_rows, panel_markdown
+from dialogue.lm.engines import ADAPTER_HELP, LM_HELP
 
 logger = logging.getLogger(__name__)
 
@@ -90,8 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retail", default=None, help="load this retail data folder into --db first")
     p.add_argument("--kb", default="sqlite:///knowledge.db", help="knowledge base (default sqlite:///knowledge.db, if it exists)")  # fmt: skip
     p.add_argument("--asr-model", default="base", help="Whisper model for audio turns (default base)")  # fmt: skip
-    p.add_argument("--lm", default=None, help="a dialogue model to phrase replies (e.g. packaged:gemma-3-270m); default: templates")  # fmt: skip
-    p.add_argument("--adapter", default=None, help="a LoRA adapter for --lm (cca train's OUT/best)")
+    p.add_argument("--lm", default=None, help=LM_HELP)
+    p.add_argument("--adapter", default=None, help=ADAPTER_HELP)
     p.add_argument("--tts", default="offline", help="voice profile: offline, fast, online (default offline)")  # fmt: skip
     p.add_argument("--records", default=None, help="conversation store URL (default $CCA_RECORDS_DB; unset: not stored)")  # fmt: skip
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")  # fmt: skip

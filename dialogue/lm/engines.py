@@ -28,6 +28,12 @@ ENGINES = {
     "transformers": "a model folder, packaged:gemma-3-270m or a hub name (pictures as soft tokens)",
 }
 REPLY = GenerationOptions(max_new_tokens=120)
+LM_HELP = (
+    "a dialogue model to phrase replies: llama.cpp:FILE.gguf or llama.cpp:packaged:gemma-3-270m, "
+    "openai:http://HOST:PORT/v1[/MODEL], or a transformers model (packaged:gemma-3-270m, a "
+    "folder); default: templates"
+)
+ADAPTER_HELP = "a LoRA adapter for --lm (cca train's OUT/best; converted for llama.cpp once)"
 
 
 def available_engines() -> list[str]:
