@@ -204,47 +204,51 @@ def single_replies(lm: DialogueLM, prompts: dict, n: int, repeat: int) -> list[d
     return rows
 
 
-def conversation(lm: DialogueLM, lang: str, n: int, reuse: bool) -> dict:
-    conv = lm.new_conversation()
+class _Transformers:
+    """One engine's turn for `conversation`: (reply, prompt tokens, reused tokens, TTFT s)."""
+
+    def __init__(self, lm: DialogueLM, n: int):
+        self.lm, self.options, self.conv = lm, GenerationOptions(max_new_tokens=n), None
+
+    def forget(self) -> None:
+        self.conv = self.lm.new_conversation()
+
+    def turn(self, prompt: str) -> tuple[str, int, int, float]:
+        reply = self.lm.generate(prompt, self.options, self.conv)
+        last = self.conv.last
+        return reply, last.prompt_tokens, last.reused_tokens, last.first_token_s
+
+
+class _LlamaCpp:
+    def __init__(self, gen: LlamaCppGenerator, n: int):
+        self.gen = gen
+        gen.options = GenerationOptions(max_new_tokens=n)
+
+    def forget(self) -> None:
+        self.gen.llm.reset()
+
+    def turn(self, prompt: str) -> tuple[str, int, int, float]:
+        reply, last = self.gen.generate(prompt), self.gen.last
+        return reply, last.prompt_tokens, last.reused_tokens, last.first_token_s or last.total_s
+
+
+def conversation(engine, lm: DialogueLM, lang: str, reuse: bool) -> dict:
+    """Five turns, each prompt holding the history; `reuse`: the engine keeps its cache."""
+    engine.forget()
     history: list[tuple[str, str]] = []
     prefill = prompt_tokens = 0
     replies, ttfts, t0 = [], [], time.perf_counter()
     for user in TURNS[lang]:
         history.append(("user", user))
         if not reuse:
-            conv = lm.new_conversation()
-        reply = lm.generate(render(lm, lang, history), GenerationOptions(max_new_tokens=n), conv)
-        prompt_tokens += conv.last.prompt_tokens
-        prefill += conv.last.prompt_tokens - conv.last.reused_tokens
-        ttfts.append(conv.last.first_token_s)
+            engine.forget()
+        reply, n_prompt, reused, ttft = engine.turn(render(lm, lang, history))
+        prompt_tokens += n_prompt
+        prefill += n_prompt - reused
+        ttfts.append(ttft)
         history.append(("assistant", reply))
         replies.append(reply)
     sync(lm.device)
-    wall = time.perf_counter() - t0
-    return {
-        "prompt_tokens": prompt_tokens, "prefill_tokens": prefill, "wall_s": wall,
-        "mean_ttft_s": statistics.mean(ttfts), "replies": replies,
-    }  # fmt: skip
-
-
-def llama_conversation(
-    gen: LlamaCppGenerator, lm: DialogueLM, lang: str, n: int, reuse: bool
-) -> dict:
-    gen.options = GenerationOptions(max_new_tokens=n)
-    gen.llm.reset()
-    history: list[tuple[str, str]] = []
-    prefill = prompt_tokens = 0
-    replies, ttfts, t0 = [], [], time.perf_counter()
-    for user in TURNS[lang]:
-        history.append(("user", user))
-        if not reuse:
-            gen.llm.reset()
-        reply = gen.generate(render(lm, lang, history))
-        prompt_tokens += gen.last.prompt_tokens
-        prefill += gen.last.prompt_tokens - gen.last.reused_tokens
-        ttfts.append(gen.last.first_token_s or gen.last.total_s)
-        history.append(("assistant", reply))
-        replies.append(reply)
     wall = time.perf_counter() - t0
     return {
         "prompt_tokens": prompt_tokens, "prefill_tokens": prefill, "wall_s": wall,
@@ -259,11 +263,11 @@ def conversations(lm: DialogueLM, n: int, repeat: int) -> dict:
         runs = {"fresh": [], "reuse": []}
         for _ in range(repeat):
             for mode in runs:
-                runs[mode].append(conversation(lm, lang, n, reuse=mode == "reuse"))
+                runs[mode].append(conversation(_Transformers(lm, n), lm, lang, mode == "reuse"))
         if LLAMA:
             for mode in ("fresh", "reuse"):
                 runs[f"llama.cpp-{mode}"] = [
-                    llama_conversation(LLAMA[0], lm, lang, n, reuse=mode == "reuse")
+                    conversation(_LlamaCpp(LLAMA[0], n), lm, lang, mode == "reuse")
                     for _ in range(repeat)
                 ]
         out[lang] = {mode: min(rs, key=lambda r: r["wall_s"]) for mode, rs in runs.items()}

@@ -9,6 +9,7 @@ EVALS = {
     "conversations": ("dialogue.evals.conversations", "the agent on scripted conversations"),
     "dialogue": ("dialogue.lm.evaluate", "the dialogue model on held-out conversations"),
     "injection": ("dialogue.evals.injection", "prompt-injection attempts on four channels"),
+    "open-turns": ("dialogue.evals.open_turns", "the agent on open turns, checked one by one"),
 }
 
 

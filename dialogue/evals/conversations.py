@@ -9,7 +9,11 @@ hands over to a person. Reported:
   the handoff is as expected;
 - wrong actions: writes that ran but were not expected (target 0);
 - unconfirmed actions: writes that ran in a turn where the customer had not just said yes (0);
-- handoff precision and recall over conversations.
+- handoff precision and recall over conversations;
+- the replies (`dialogue.evals.stats`): fallbacks to the template, degenerate replies, and the
+  latency of a turn (p50, p95).
+
+`--lm` (and `--adapter`) let a dialogue model phrase the replies, as in `cca chat`.
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from dialogue.agent import Agent, AgentServices, CustomerTurn
+from dialogue.evals.stats import format_stats, reply_stats
 from dialogue.paths import PACKAGE_DATA, shared_data
 
 logger = logging.getLogger(__name__)
@@ -120,6 +126,7 @@ def run_conversation(spec: dict, services: AgentServices) -> ConversationResult:
     agent = Agent(services, session_id=spec["id"])
     writes, unconfirmed, turns = [], [], []
     for t in spec["turns"]:
+        t0 = time.perf_counter()
         turn = agent.respond(_turn(t))
         turns.append(
             {
@@ -128,6 +135,8 @@ def run_conversation(spec: dict, services: AgentServices) -> ConversationResult:
                 "intent": turn.intent,
                 "actions": [a.tool for a in turn.actions],
                 "handoff": turn.handoff,
+                "reply_source": turn.reply_source,
+                "ms": (time.perf_counter() - t0) * 1000,
             }
         )
         for a in turn.actions:
@@ -156,9 +165,17 @@ def run_conversation(spec: dict, services: AgentServices) -> ConversationResult:
     )  # fmt: skip
 
 
-def evaluate(
-    suite: list[dict], retail: Path, progress: bool = True, kb: str | None = None
-) -> list[ConversationResult]:
+def run_each(
+    suite: list[dict],
+    retail: Path,
+    run: Callable[[dict, AgentServices], Any],
+    progress: bool = True,
+    kb: str | None = None,
+    lm: str | None = None,
+    adapter: str | None = None,
+) -> list:
+    """`run(spec, services)` for every spec of the suite, each on a fresh copy of the back office
+    loaded from `retail`; the models (NLU, knowledge, dialogue model) are built once."""
     from tqdm import tqdm
 
     from dialogue.chat import build_services
@@ -167,27 +184,54 @@ def evaluate(
     work = Path(tempfile.mkdtemp(prefix="cca-eval-"))
     try:
         template = work / "template.db"
-        base = build_services(f"sqlite:///{template}", kb=kb, retail=str(retail))
+        base = build_services(
+            f"sqlite:///{template}", kb=kb, retail=str(retail), lm=lm, adapter=adapter
+        )
         base.office.close()
         results = []
-        for spec in tqdm(suite, unit="conv", disable=not progress, file=sys.stderr):
+        for spec in tqdm(suite, unit="item", disable=not progress, file=sys.stderr):
             db = work / f"{spec['id']}.db"
             shutil.copy(template, db)
             office = BackOffice.open(f"sqlite:///{db}")
             try:
-                services = AgentServices(
-                    nlu=base.nlu,
-                    office=office,
-                    knowledge=base.knowledge,
-                    reader=base.reader,
-                    policy=base.policy,
-                )
-                results.append(run_conversation(spec, services))
+                results.append(run(spec, replace(base, office=office)))
             finally:
                 office.close()
         return results
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def evaluate(
+    suite: list[dict], retail: Path, progress: bool = True, kb: str | None = None, **models
+) -> list[ConversationResult]:
+    return run_each(suite, retail, run_conversation, progress, kb, **models)
+
+
+def add_service_args(p: argparse.ArgumentParser) -> None:
+    """The options that build the agent's services, shared by the agent evaluations."""
+    p.add_argument(
+        "--retail",
+        default=str(shared_data() / "retail"),
+        help="the retail data folder the suite was written on",
+    )
+    p.add_argument("--kb", default=None, help="a knowledge base to answer questions from")
+    p.add_argument("--lm", default=None, help="a dialogue model to phrase replies (cca chat --lm)")
+    p.add_argument("--adapter", default=None, help="a LoRA adapter for --lm")
+    p.add_argument("--only", default=None, help="run the items whose id contains this")
+    p.add_argument("--json", action="store_true", help="print every result as JSON")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def retail_folder(args) -> Path | None:
+    retail = Path(args.retail)
+    if not (retail / "orders.json").is_file():
+        print(
+            f"cca eval: no retail data at {retail}; pass --retail FOLDER (users.json, orders.json, products.json)",
+            file=sys.stderr,
+        )
+        return None
+    return retail
 
 
 def summarise(results: list[ConversationResult]) -> dict[str, Any]:
@@ -209,6 +253,11 @@ def summarise(results: list[ConversationResult]) -> dict[str, Any]:
         "missing_actions": sum(len(r.missing_actions) for r in results),
         "handoff_precision": len(both) / len(predicted) if predicted else 1.0,
         "handoff_recall": len(both) / len(expected) if expected else 1.0,
+        "replies": reply_stats(
+            {"reply": t["agent"], "reply_source": t["reply_source"], "ms": t["ms"]}
+            for r in results
+            for t in r.turns
+        ),
         "failed": [r.id for r in results if not r.success],
     }
 
@@ -218,29 +267,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--suite", default=str(SUITE), help="conversations JSON (default: the project's suite)"
     )
-    p.add_argument(
-        "--retail",
-        default=str(shared_data() / "retail"),
-        help="the retail data folder the suite was written on",
-    )
-    p.add_argument("--kb", default=None, help="a knowledge base to answer questions from")
-    p.add_argument("--only", default=None, help="run the conversations whose id contains this")
-    p.add_argument("--json", action="store_true", help="print every conversation's result as JSON")
-    p.add_argument("--no-progress", action="store_true")
+    add_service_args(p)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    retail = Path(args.retail)
-    if not (retail / "orders.json").is_file():
-        print(
-            f"cca eval: no retail data at {retail}; pass --retail FOLDER (users.json, orders.json, products.json)",
-            file=sys.stderr,
-        )
+    retail = retail_folder(args)
+    if retail is None:
         return 2
     suite = json.loads(Path(args.suite).read_text(encoding="utf-8"))
     if args.only:
         suite = [c for c in suite if args.only in c["id"]]
     t0 = time.perf_counter()
-    results = evaluate(suite, retail, progress=not args.no_progress, kb=args.kb)
+    results = evaluate(
+        suite, retail, not args.no_progress, args.kb, lm=args.lm, adapter=args.adapter
+    )
     summary = summarise(results) | {"seconds": round(time.perf_counter() - t0, 1)}
     if args.json:
         print(
@@ -265,5 +304,5 @@ def main(argv: list[str] | None = None) -> int:
           f"({', '.join(f'{k} {v:.1%}' for k, v in summary['task_success_by_language'].items())}); "
           f"wrong actions {summary['wrong_actions']}, unconfirmed actions {summary['unconfirmed_actions']}, "
           f"handoff precision {summary['handoff_precision']:.1%}, recall {summary['handoff_recall']:.1%}; "
-          f"{summary['seconds']} s")  # fmt: skip
+          f"{format_stats(summary['replies'])}; {summary['seconds']} s")  # fmt: skip
     return 0

@@ -21,8 +21,10 @@ _REASON_UNNEEDED = re.compile(
     r"no longer|don'?t need|do not need|not needed|changed my mind|不需要|不要了|用不上|不想要",
     re.I,
 )
-_ALL_ITEMS = re.compile(
-    r"\b(?:all|everything|whole order|entire order)\b|全部|所有|整个订单|都退", re.I
+_ALL_ITEMS = re.compile(  # not "that's all", "all good", "at all"
+    r"(?<!that's )(?<!that’s )(?<!that is )(?<!\bat )\ball\b(?! (?:good|set|right|fine|done|for now)\b)"
+    r"|\b(?:everything|whole order|entire order)\b|全部|所有|整个订单|都退",
+    re.I,
 )
 _NAME = re.compile(  # the cue in any case, the name capitalised: "i am very angry" is no name
     r"(?i:my name is|name's|i am|i'm|this is|我叫|我的名字是|我是)\s*(?P<first>[A-Z][a-z]+)\s+(?P<last>[A-Z][a-z]+)"

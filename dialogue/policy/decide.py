@@ -5,6 +5,15 @@ knowledge, ask for what is missing, run a tool (a write only after the customer'
 which the back office's confirmation protocol enforces again), clarify, refuse, or hand over to a
 person. It is deterministic; the language model only phrases the decision (dialogue.policy.reply).
 
+Beyond the intent, the turn's cues (`dialogue.nlu.cues`) decide how it is meant:
+- an explicit request for a person hands over at once, whatever is in hand;
+- a question about the shop's rules is answered from knowledge, with no authentication, even in
+  the middle of a task (the task and any proposal wait);
+- "no, I don't want to cancel" drops the task it says no to, for the one the turn names;
+- a vague opening ("I have a problem with an order") gets what the agent can do, and a write the
+  words do not name starts only when the intent model is sure.
+A customer who is upset hears that first ("I'm sorry ..."), whatever follows.
+
 Hand over when: the customer asks for a person; anger or frustration is strong; the agent failed
 to help twice in a row; or the request is outside what the tools and knowledge cover.
 """
@@ -12,14 +21,17 @@ to help twice in a row; or the request is outside what the tools and knowledge c
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from dialogue.nlu.cues import Cues, read_cues
 from dialogue.nlu.slots import NO, YES, collect_slots
-from dialogue.policy.outcomes import action, items_text, order_slots, refusal, status_name
-from dialogue.policy.reply import quote_risk
+from dialogue.nlu.understand import detect_language
+from dialogue.policy.outcomes import action, refusal
+from dialogue.policy.reply import APOLOGETIC, quote_risk
 from dialogue.policy.state import DialogueState, Understood
+from dialogue.policy.tasks import authenticate, serve
 from dialogue.types import Action, Decision
-from domains.retail.tools import ToolResult
+from domains.retail.tools import ToolResult  # and the retail tools, registered on import
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +53,7 @@ WRITE_TASKS = {
     "change_payment",
     "modify_order_items",
 }
-KNOWLEDGE_INTENTS = {"delivery_options", "product_info", "complaint"}
-
-STATUS_FOR = {"cancel_order": "pending", "return_item": "delivered", "change_address": "pending"}
+TASK_SLOTS = ("reason", "products", "all_items", "address")  # a dropped task's; ids stay
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,8 @@ class PolicyConfig:
     switch_task_confidence: float = (
         0.95  # a turn that fills a slot changes the task only if this sure
     )
+    unnamed_write_confidence: float = 0.9  # a write the turn's words do not name needs this
+    upset: float = 0.3  # anger or frustration from which the reply acknowledges the feeling first
     answer_chars: int = 400  # the most of a knowledge passage said as an answer
 
 
@@ -83,15 +95,45 @@ class DialoguePolicy:
         state.failures = 0 if helped else state.failures + 1
         if decision.handoff:
             state.handed_off = True
+        declined = any(a.result.get("code") == "declined" for a in actions)
+        if declined and decision.template != "action_dropped":  # and went on to what they asked
+            decision = replace(decision, slots={**decision.slots, "opening": "ack_dropped"})
+        elif self._upset(u) and decision.template not in APOLOGETIC:
+            # "I'm sorry ..., I understand how frustrating ...", then the help or the handover
+            decision = replace(decision, slots={**decision.slots, "opening": "ack_upset"})
         return decision, actions
+
+    def _upset(self, u: Understood) -> bool:
+        strong = max(u.anger, u.frustration) >= self.config.upset
+        return strong or (u.intent == "complaint" and u.sentiment == "negative")
 
     # ------------------------------------------------------------------ the decision
     def _decide(self, s: DialogueState, u: Understood, actions: list[Action]) -> Decision:
         c = self.config
-        if s.tools.pending is not None:
-            answer = self._answer_to_pending(s, u, actions)
+        cues = read_cues(u.text, u.entities)
+        if cues.person:  # "转人工", "let me talk to a human": now, whatever is in hand
+            s.tools.pending = None
+            return self._handoff(s, actions, "the customer asked for a person")
+        if cues.rule_question and not (s.task and collect_slots({}, u.text, u.entities)):
+            # the shop's rules need no account; the task in hand waits (unless the turn gives
+            # it what it asked for: "can you still cancel it? I ordered it by mistake")
+            answer = self._from_knowledge(s, u, rule=True)
             if answer is not None:
                 return answer
+        if s.tools.pending is not None:
+            answer = self._answer_to_pending(s, u, actions, cues)
+            if answer is not None:
+                return answer
+        if s.task is None and cues.vague and not u.entities:  # "I've got a problem with ..."
+            return _offer_help(f"ack_{cues.vague}", f"vague turn ({u.intent})")
+        if cues.negated:
+            u = self._drop_negated(s, u, cues)
+        elif (
+            len(cues.named) == 1
+            and u.intent in ACCOUNT_TASKS - cues.named
+            and u.confidence < c.unnamed_write_confidence
+        ):  # the words name another task than the model read: "我想退掉订单…" read as a cancel
+            u = replace(u, intent=next(iter(cues.named)))
         # the turn gave something a task needs (an email, an order id, a reason...), new or again
         filled = collect_slots(s.slots, u.text, u.entities)
         sure = u.confidence >= c.handoff_intent_confidence
@@ -102,6 +144,10 @@ class DialoguePolicy:
             return self._handoff(s, actions, f"strong negative feeling ({feeling})")
         if s.failures >= c.max_failures:
             return self._handoff(s, actions, f"{s.failures} turns in a row without help")
+        if cues.rule_question and not filled:  # no passage answers it: say so, no account
+            return Decision("answer", "kb_none", reason="a rule question no knowledge answers")
+        if s.task is None and not filled and cues.negated and u.intent == "deny":
+            return _offer_help("ack_dropped", f"said no to {sorted(cues.negated)}")  # "不是要取消"
         if u.intent == "greeting" and s.task is None and not filled:
             return Decision("smalltalk", "greeting")
         if u.intent == "thanks_goodbye" and not filled:
@@ -115,36 +161,66 @@ class DialoguePolicy:
             if u.intent in WRITE_TASKS and not filled
             else c.min_intent_confidence
         )  # a change to an order starts only on a clear request
+        unnamed = (
+            u.intent in WRITE_TASKS
+            and u.intent not in cues.named
+            and u.confidence < c.unnamed_write_confidence
+        )
+        if unnamed and not filled:  # "hi, I have a problem with an order" read as a cancel
+            task_turn = False
         if filled and s.task is not None and s.task != u.intent:
             # "my email is ...", "the order is #W1" while cancelling: still cancelling. Only
-            # another change, said with certainty, replaces the task in hand.
-            task_turn = u.intent in WRITE_TASKS and u.confidence >= c.switch_task_confidence
+            # another change, or a request in so many words ("where is #W1?"), said with
+            # certainty, replaces the task in hand.
+            task_turn = (
+                u.intent in WRITE_TASKS or u.intent in cues.named
+            ) and u.confidence >= c.switch_task_confidence
         if (
             filled
             and s.task is None
+            and u.intent not in cues.named
             and (u.intent in HUMAN_TASKS or u.confidence < c.switch_task_confidence)
         ):
             # "the order number is W eight three..." after a finished task: the same kind of
-            # request again, not whatever the words of an id suggest
+            # request again, not whatever the words of an id suggest ("return the lamp" says)
             s.task, task_turn = s.last_task or "order_status", False
         if task_turn:
             s.task = u.intent
         if s.task is None or not (task_turn or filled):
             if u.intent == "greeting":
                 return Decision("smalltalk", "greeting")
+            if s.task is None and unnamed and u.confidence >= c.min_write_confidence:
+                return _offer_help("", f"{u.intent} {u.confidence:.2f}, not named")
             if u.out_of_scope or u.intent == "out_of_scope":
                 return Decision("refuse", "out_of_scope", reason="out of scope")
-            return self._from_knowledge(u)
+            return self._from_knowledge(s, u) or self._no_knowledge(u)
         if s.task in HUMAN_TASKS:
             return self._handoff(s, actions, f"{s.task} needs a colleague for now")
         if s.tools.user_id is None:
-            auth = self._authenticate(s, u, actions)
+            auth = authenticate(s, actions)
             if auth is not None:
                 return auth
-        return self._serve(s, u, actions)
+        return serve(s, u, actions) or self._handoff(
+            s, actions, f"{s.task} is not something I can do"
+        )
+
+    def _drop_negated(self, s: DialogueState, u: Understood, cues: Cues) -> Understood:
+        """ "no, I don't want to cancel, I just want to know where it is": the task said no to
+        is dropped (the order and the credentials stay), and the turn means the task it names,
+        or nothing but the no ("不是要取消")."""
+        if s.task in cues.negated:
+            s.task = None
+            for key in TASK_SLOTS:
+                s.slots.pop(key, None)
+        if u.intent not in cues.negated and u.intent != "deny":
+            return u
+        others = sorted(cues.named - cues.negated)
+        if len(others) == 1:
+            return replace(u, intent=others[0], confidence=1.0)
+        return replace(u, intent="deny", confidence=1.0)
 
     def _answer_to_pending(
-        self, s: DialogueState, u: Understood, actions: list[Action]
+        self, s: DialogueState, u: Understood, actions: list[Action], cues: Cues
     ) -> Decision | None:
         pending = s.tools.pending
         said_yes, said_no = bool(YES.search(u.text)), bool(NO.search(u.text))
@@ -170,7 +246,11 @@ class DialoguePolicy:
         if no and not yes:
             result = s.tools.confirm(False)
             actions.append(action(pending.tool, pending.args, result))
-            s.task, s.slots = None, {}
+            s.task = None
+            if cues.named - cues.negated:  # "no, I just want to know where it is": that, now
+                s.slots = {k: v for k, v in s.slots.items() if k not in TASK_SLOTS}
+                return None
+            s.slots = {}
             return Decision("done", "action_dropped", reason="the customer said no")
         if u.intent in ACCOUNT_TASKS and u.intent != s.task and u.confidence >= 0.6:
             s.tools.pending = None  # a new request: the old proposal lapses
@@ -181,13 +261,16 @@ class DialoguePolicy:
 
     def _handoff(self, s: DialogueState, actions: list[Action], why: str) -> Decision:
         if s.tools.user_id is not None:
-            result = s.tools.call(
-                "transfer_to_human_agents", {"summary": f"{why}; task: {s.task or '-'}"}
-            )
+            args = {"summary": f"{why}; task: {s.task or '-'}"}
+            result: ToolResult = s.tools.call("transfer_to_human_agents", args)
             actions.append(action("transfer_to_human_agents", {"summary": why}, result))
         return Decision("handoff", "handoff", handoff=True, reason=why)
 
-    def _from_knowledge(self, u: Understood) -> Decision:
+    def _from_knowledge(
+        self, s: DialogueState, u: Understood, rule: bool = False
+    ) -> Decision | None:
+        """The answer of the best passage that may be quoted, one in the customer's language
+        first; None when there is none. A proposal waiting for a yes is asked again after it."""
         safe = []
         for p in u.passages:
             risk = quote_risk(p.text)
@@ -195,17 +278,22 @@ class DialoguePolicy:
                 logger.warning("knowledge passage %s not quoted: it %s", p.source, risk)
             else:
                 safe.append(p)
-        if safe:
-            best = safe[0]
-            text = best.text.strip()
-            if len(text) > self.config.answer_chars:
-                text = text[: self.config.answer_chars].rsplit(" ", 1)[0] + " ..."
-            return Decision(
-                "answer",
-                "kb_answer",
-                {"answer": text, "source": best.source},
-                reason=f"knowledge: {best.source}",
-            )
+        if not safe:
+            return None
+        best = next((p for p in safe if detect_language(p.text) == u.language), safe[0])
+        text = best.text.strip()
+        if len(text) > self.config.answer_chars:
+            text = text[: self.config.answer_chars].rsplit(" ", 1)[0] + " ..."
+        slots = {"answer": text, "source": best.source}
+        why = f"knowledge{' (a rule question)' if rule else ''}: {best.source}"
+        pending = s.tools.pending
+        if pending is not None:
+            slots["summary"] = pending.summary.get(s.language) or pending.summary["en"]
+            return Decision("confirm", "kb_answer_pending", slots, reason=why)
+        quoted = "kb_answer" if detect_language(text) == u.language else "kb_answer_quoted"
+        return Decision("answer", quoted, slots, reason=why)
+
+    def _no_knowledge(self, u: Understood) -> Decision:
         if u.intent == "out_of_scope" or u.out_of_scope:
             return Decision("refuse", "out_of_scope", reason="out of scope")
         if u.confidence < self.config.min_intent_confidence:
@@ -214,155 +302,7 @@ class DialoguePolicy:
             )
         return Decision("answer", "kb_none", reason="no knowledge found")
 
-    # ------------------------------------------------------------------ slots and auth
-    def _authenticate(
-        self, s: DialogueState, u: Understood, actions: list[Action]
-    ) -> Decision | None:
-        tried = None
-        if "email" in s.slots:
-            tried, args = "find_user_id_by_email", {"email": s.slots.pop("email")}
-        elif {"first_name", "last_name", "zip_code"} <= set(s.slots):
-            tried = "find_user_id_by_name_zip"
-            args = {
-                "first_name": s.slots.pop("first_name"),
-                "last_name": s.slots.pop("last_name"),
-                "zip": s.slots.pop("zip_code"),
-            }
-        if tried is None:
-            return Decision("ask", "ask_auth", reason="not authenticated")
-        result = s.tools.call(tried, args)
-        actions.append(action(tried, args, result))
-        if not result.ok:
-            what = (
-                args.get("email")
-                or f"{args.get('first_name')} {args.get('last_name')} {args.get('zip')}"
-            )
-            return Decision(
-                "ask", "auth_failed", {"what": what}, reason=f"authentication failed: {result.code}"
-            )
-        return None  # authenticated: serve the task in the same turn
 
-    # ------------------------------------------------------------------ tasks
-    def _serve(self, s: DialogueState, u: Understood, actions: list[Action]) -> Decision:
-        lang = s.language
-        if s.task == "account":
-            r = self._call(s, actions, "get_user_details", {"user_id": s.tools.user_id})
-            s.last_task, s.task = s.task, None  # answered: the next request starts afresh
-            if not r.ok:
-                return refusal(r, lang)
-            name = r.data.get("name", {})
-            return Decision(
-                "answer",
-                "authenticated",
-                {
-                    "name": f"{name.get('first_name', '')} {name.get('last_name', '')}".strip(),
-                    "next": "",
-                },
-                reason="account details",
-            )
-        order_id = s.slots.get("order_id")
-        if order_id is None:
-            return self._ask_order(s, actions)
-        r = self._call(s, actions, "get_order_details", {"order_id": order_id})
-        if not r.ok:  # not theirs, or no such order: drop the task rather than guess another order
-            s.task, s.slots = None, {}
-            return refusal(r, lang)
-        order = r.data
-        if s.task in ("order_status", "refund_status"):
-            s.last_task, s.task = s.task, None
-            return Decision(
-                "answer", "order_status", order_slots(order, lang), reason="order status"
-            )
-        if s.task == "cancel_order":
-            if "reason" not in s.slots:
-                return Decision(
-                    "ask",
-                    "ask_cancel_reason",
-                    {"order_id": order["order_id"]},
-                    reason="cancel needs a reason",
-                )
-            return self._propose(
-                s,
-                actions,
-                "cancel_pending_order",
-                {"order_id": order["order_id"], "reason": s.slots["reason"]},
-            )
-        if s.task == "return_item":
-            item_ids = self._pick_items(s, order)
-            if not item_ids:
-                verb = "退货" if lang == "zh" else "return"
-                return Decision(
-                    "ask",
-                    "ask_return_items",
-                    {"order_id": order["order_id"], "items": items_text(order), "verb": verb},
-                    reason="return needs items",
-                )
-            payment = next(
-                (
-                    p["payment_method_id"]
-                    for p in order["payment_history"]
-                    if p["transaction_type"] == "payment"
-                ),
-                "",
-            )
-            return self._propose(
-                s,
-                actions,
-                "return_delivered_order_items",
-                {"order_id": order["order_id"], "item_ids": item_ids, "payment_method_id": payment},
-            )
-        if s.task == "change_address":
-            if "address" not in s.slots:
-                return Decision(
-                    "ask",
-                    "ask_address",
-                    {"order_id": order["order_id"]},
-                    reason="address change needs the new address",
-                )
-            return self._propose(
-                s,
-                actions,
-                "modify_pending_order_address",
-                {"order_id": order["order_id"], **s.slots["address"]},
-            )
-        return self._handoff(s, actions, f"{s.task} is not something I can do")
-
-    def _ask_order(self, s: DialogueState, actions: list[Action]) -> Decision:
-        r = self._call(s, actions, "list_user_orders", {"user_id": s.tools.user_id})
-        if not r.ok:
-            return refusal(r, s.language)
-        want = STATUS_FOR.get(s.task or "")
-        orders = [o for o in r.data["orders"] if want is None or o["status"] == want]
-        if len(orders) == 1:  # the only order it can be: use it
-            s.slots["order_id"] = orders[0]["order_id"]
-            return self._serve(s, Understood("", s.language, s.task or "", 1.0, False, ()), actions)
-        shown = orders or r.data["orders"]
-        listing = (
-            ", ".join(f"{o['order_id']} ({status_name(o['status'], s.language)})" for o in shown)
-            or "-"
-        )
-        return Decision("ask", "ask_order_id", {"orders": listing}, reason="which order")
-
-    def _pick_items(self, s: DialogueState, order: dict) -> list[str]:
-        if s.slots.get("all_items"):
-            return [i["item_id"] for i in order["items"]]
-        wanted = {p.lower() for p in s.slots.get("products", [])}
-        return [i["item_id"] for i in order["items"] if i["name"].lower() in wanted]
-
-    def _propose(self, s: DialogueState, actions: list[Action], tool: str, args: dict) -> Decision:
-        result = self._call(s, actions, tool, args)
-        if result.code == "needs_confirmation":
-            summary = result.data["confirmation"]["summary"]
-            return Decision(
-                "confirm",
-                "confirm_action",
-                {"summary": summary.get(s.language) or summary["en"]},
-                reason=f"{tool} proposed",
-            )
-        s.task = None
-        return refusal(result, s.language)
-
-    def _call(self, s: DialogueState, actions: list[Action], tool: str, args: dict) -> ToolResult:
-        result = s.tools.call(tool, args)
-        actions.append(action(tool, args, result))
-        return result
+def _offer_help(opening: str, why: str) -> Decision:
+    """What the agent can do, as a question: for a vague turn, or after a no to a task."""
+    return Decision("ask", "offer_help", {"opening": opening} if opening else {}, reason=why)

@@ -5,8 +5,9 @@ says nothing the turn's context does not back.
 not; `dialogue.policy.reply.phrase` then sends the template instead and records
 "template (REASON)" as the turn's `reply_source`. The checks, in order:
 
-- empty, or longer than `MAX_REPLY_CHARS`;
-- repeats itself: a sentence said twice, or the same 4 words (4 Chinese characters) three times;
+- degenerate (`degenerate`, which the evaluations count too): empty, longer than
+  `MAX_REPLY_CHARS`, carrying an unfilled slot or a special token, or repeating itself (a
+  sentence said twice, or the same 4 words, 4 Chinese characters, three times);
 - in the wrong language;
 - states an order id, tracking number, amount, date, email or phone that is in neither the
   customer's words, the tool results, the passages nor the template;
@@ -29,6 +30,9 @@ MAX_REPLY_CHARS = 700
 CHECKED_FACTS = ("order_number", "tracking_number", "amount", "date", "email", "phone")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _SENTENCES = re.compile(r"[^.!?。！？\n]+[.!?。！？]*")
+_LEFTOVER = re.compile(  # a slot no one filled, or a chat template's token
+    r"\{[a-z_]+\}|<\|[^|<>]{1,40}\|>|<(?:start_of_turn|end_of_turn|bos|eos|pad|unk|image)>"
+)
 PROMISES = {
     "refund": re.compile(r"\brefund(?:ed|s)?\b|退款|退钱|退还", re.I),
     "discount": re.compile(
@@ -89,7 +93,9 @@ def _repeats(text: str) -> str:
     return ""
 
 
-def _language(text: str, language: str) -> str:
+def wrong_language(text: str, language: str) -> str:
+    """ "" when `text` is in `language` for a customer: Chinese holds Chinese, English is at most
+    a quarter Chinese (ids, product names and quoted English may stand in a Chinese reply)."""
     if language == "zh" and not _CJK.search(text):
         return "not in Chinese"
     if language == "en" and len(_CJK.findall(text)) > len(text) // 4:
@@ -147,16 +153,26 @@ def _confirmation(text: str, ctx: DraftContext) -> str:
     return ""
 
 
-def check_draft(draft: str, ctx: DraftContext) -> str:
-    """ "" when the model's draft may be sent, else the reason it may not (see the module)."""
-    text = draft.strip()
+def degenerate(reply: str) -> str:
+    """ "" when a reply is fit to send to a person, else what is wrong with it: empty, too long,
+    repeating itself, or carrying a template's slot or a model's special token."""
+    text = reply.strip()
     if not text:
         return "empty"
     if len(text) > MAX_REPLY_CHARS:
         return f"too long ({len(text)} characters)"
+    leftover = _LEFTOVER.search(text)
+    if leftover:
+        return f"carries {leftover.group(0)!r}"
+    return _repeats(text)
+
+
+def check_draft(draft: str, ctx: DraftContext) -> str:
+    """ "" when the model's draft may be sent, else the reason it may not (see the module)."""
+    text = draft.strip()
     return (
-        _repeats(text)
-        or _language(text, ctx.language)
+        degenerate(text)
+        or wrong_language(text, ctx.language)
         or _unsupported(text, ctx)
         or _instruction(text, ctx)
         or _promises(text, ctx)

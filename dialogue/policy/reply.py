@@ -76,6 +76,18 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "zh": "抱歉，这个操作无法办理：{why}",
     },
     "kb_answer": {"en": "{answer}", "zh": "{answer}"},
+    "kb_answer_quoted": {  # the passage is in another language than the customer's
+        "en": "Here is what our rules say: {answer}",
+        "zh": "以下是我们相关规定的原文：{answer}",
+    },
+    "kb_answer_pending": {  # a rule question while a write waits for a yes: answer, ask again
+        "en": "{answer}\n\nAbout your request: {summary} Shall I go ahead? Please answer yes or no.",
+        "zh": "{answer}\n\n关于您的申请：{summary} 请问是否确认办理？请回答“是”或“否”。",
+    },
+    "offer_help": {
+        "en": "I can check where an order is, return or exchange items, cancel a pending order, change a shipping address, or answer questions about refunds, returns and delivery. What would you like to do?",
+        "zh": "我可以帮您查询订单进度、办理退货或换货、取消待处理的订单、修改收货地址，也可以解答退款、退货和配送方面的问题。请问您需要哪一项？",
+    },
     "kb_none": {
         "en": "I'm not sure about that. Would you like me to connect you to a colleague?",
         "zh": "这个问题我不太确定。需要我为您转接人工客服吗？",
@@ -96,6 +108,14 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "en": "Sorry, something went wrong on our side while {stage}. Could you say that again, or type it?",
         "zh": "抱歉，我们这边在{stage}时出了点问题。能请您再说一遍或者打字告诉我吗？",
     },
+    # openings: said before a reply, named by its decision's "opening" slot
+    "ack_upset": {
+        "en": "I'm sorry about this, and I understand how frustrating it is.",
+        "zh": "非常抱歉给您带来这样的麻烦，我理解这有多让人沮丧。",
+    },
+    "ack_trouble": {"en": "I'm sorry to hear that.", "zh": "很抱歉给您带来不便。"},
+    "ack_help": {"en": "Of course, I'm happy to help.", "zh": "好的，很乐意为您服务。"},
+    "ack_dropped": {"en": "All right, I won't do that.", "zh": "好的，那就不办理了。"},
     "product_info": {
         "en": "{product} comes in: {variants}.",
         "zh": "{product}有以下款式：{variants}。",
@@ -103,11 +123,21 @@ TEMPLATES: dict[str, dict[str, str]] = {
 }
 
 
+# templates that already say sorry: an upset customer hears no second apology before them
+APOLOGETIC = {"out_of_scope", "action_refused", "clarify", "stage_error", "offer_help"}
+
+
 def render(key: str, language: str, slots: dict | None = None) -> str:
+    """The template `key` in `language` (English when it has none) with `slots` filled in (a
+    missing one says nothing), after its opening when the slots name one."""
     if key not in TEMPLATES:
         raise KeyError(f"no reply template {key!r}; templates: {sorted(TEMPLATES)}")
-    text = TEMPLATES[key].get(language) or TEMPLATES[key]["en"]
-    return text.format_map(_Slots(slots or {})).strip()
+    slots = slots or {}
+    text = (TEMPLATES[key].get(language) or TEMPLATES[key]["en"]).format_map(_Slots(slots))
+    if slots.get("opening"):
+        gap = "" if language == "zh" else " "
+        text = render(slots["opening"], language) + gap + text.strip()
+    return text.strip()
 
 
 class _Slots(dict):
@@ -121,17 +151,33 @@ _NEGATED = re.compile(
 _PERSONAL = re.compile(
     r"#?\bW\d{7}\b|[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.IGNORECASE
 )  # a customer's order id or email address: no FAQ should hold one
+_FOR_STAFF = re.compile(  # a procedure or a log for the staff, not words for a customer
+    r"\bthe (?:customer|agent|user|member)s?\b|\bif (?:the )?user\b|\[[A-Z][^\]]{0,30}\]"
+    r"|\bclick\b|copy/paste|\bend the conversation|\b(?:agent|customer|action),\s"
+    r"|\b(?:speaker|delexed|scenario)\b\s*[:.]",
+    re.IGNORECASE,
+)
+_RECORD = re.compile(r"\b[a-z]+_[a-z0-9_]+\b|\b\w+\.\w+:")  # snake_case keys, dotted fields
 
 
 def quote_risk(passage: str) -> str:
     """ "" when a knowledge passage may be read out to a customer word for word, else why not:
     it reads like an instruction to the agent, promises what no tool grants (a discount or
     compensation, not negated), or holds an order id or email address (someone's data). Anyone
-    who can edit the knowledge base could otherwise speak through the agent."""
+    who can edit the knowledge base could otherwise speak through the agent. A procedure written
+    for the staff ("ask the customer for ...", "[Pull up Account]"), a chat log or a data record
+    is not said either: it answers no customer."""
     from fusion.fuse import looks_like_instruction
 
     if looks_like_instruction(passage):
         return "reads like an instruction"
+    staff = _FOR_STAFF.search(passage)
+    if staff:
+        return f"is written for the staff ({staff.group(0).strip()!r})"
+    if len(_RECORD.findall(passage)) >= 3 or sum(c.isalpha() for c in passage) < 0.6 * len(
+        "".join(passage.split())
+    ):
+        return "is a data record, not prose"
     for m in PROMISES["discount"].finditer(passage):
         if not _NEGATED.search(passage[: m.start()]):
             return f"promises {m.group(0).strip()!r}"

@@ -126,16 +126,20 @@ def test_nothing_is_read_before_authentication(office):
 
 
 @pytest.mark.parametrize(
-    "text, reason",
+    "text, reason, opening",
     [
-        ("I want to talk to a person", "asked for a person"),
-        ("This is the third time, I'm furious, this is ridiculous!", "strong negative"),
+        ("I want to talk to a person", "asked for a person", "I'm connecting you"),
+        (
+            "This is the third time, I'm furious, this is ridiculous!",
+            "strong negative",
+            "I'm sorry",
+        ),
     ],
 )
-def test_handoff_when_asked_or_angry(office, text, reason):
+def test_handoff_when_asked_or_angry(office, text, reason, opening):
     turn = agent(office).respond(CustomerTurn(text=text))
     assert turn.handoff and reason in turn.decision.reason
-    assert turn.reply.startswith("I'm connecting you to a colleague")
+    assert turn.reply.startswith(opening) and "I'm connecting you to a colleague" in turn.reply
 
 
 def test_two_unhelpful_turns_in_a_row_reach_a_person(office):
@@ -231,6 +235,9 @@ def test_run_conversation_scores_writes_statuses_and_handoff(office):
     assert not bad.success and bad.handoff is False
     summary = summarise([result, bad])
     assert summary["task_success"] == 0.5 and summary["handoff_recall"] == 0.0
+    replies = summary["replies"]  # every turn's reply: fallbacks, degenerate ones, latency
+    assert replies["turns"] == 10 and replies["fallbacks"] == replies["degenerate"] == 0
+    assert 0 < replies["p50_ms"] <= replies["p95_ms"]
 
 
 def test_account_details_end_that_task(office):

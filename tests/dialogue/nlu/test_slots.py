@@ -30,6 +30,7 @@ def test_plain_yes_and_no(text, yes, no):
         ("I changed my mind, I don't need it", [], {"reason": "no longer needed"}),
         ("不需要了", [], {"reason": "no longer needed"}),
         ("everything in that order", [], {"all_items": True}),
+        ("return all of it", [], {"all_items": True}),
         ("全部都退", [], {"all_items": True}),
         ("The new address is 12 Oak Street, Suite 4, Springfield, IL, 62704.", [],
          {"address": {"address1": "12 Oak Street", "address2": "Suite 4", "city": "Springfield",
@@ -42,7 +43,10 @@ def test_collect_slots(text, entities, expect):
     assert slots == expect
 
 
-@pytest.mark.parametrize("text", ["i am very angry", "hello there", "what time is it"])
+@pytest.mark.parametrize(
+    "text",
+    ["i am very angry", "hello there", "what time is it", "thanks, that's all for now", "all good"],
+)
 def test_nothing_said_is_nothing_kept(text):
     slots: dict = {}
     assert collect_slots(slots, text, []) is False and slots == {}

@@ -112,3 +112,27 @@ def test_every_rejection_falls_back_to_the_template_with_the_reason():
         reply, source = phrase(ASK, "en", (), draft=draft)
         assert reply == render("ask_auth", "en")
         assert source.startswith("template (") and source.endswith(")")
+
+
+@pytest.mark.parametrize(
+    "reply, why",
+    [
+        ("Order #W1 is pending.", ""),
+        ("", "empty"),
+        ("Hello {name}, how can I help?", "carries '{name}'"),
+        ("Sure.<|im_end|>", "carries '<|im_end|>'"),
+        ("Thanks. Thanks. Thanks for waiting. Thanks for waiting.", "repeats itself"),
+    ],
+)
+def test_degenerate(reply, why):
+    from dialogue.policy.guard import degenerate
+
+    got = degenerate(reply)
+    assert (got == "") if why == "" else got.startswith(why)
+
+
+def test_a_chinese_reply_may_quote_english_names():
+    from dialogue.policy.guard import wrong_language
+
+    assert wrong_language("订单内容：Indoor Security Camera (1080p, 160 degrees)。", "zh") == ""
+    assert wrong_language("Order #W1 is pending.", "zh") == "not in Chinese"
