@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from dialogue.agent import Agent, AgentServices, CustomerTurn
+from dialogue.knowledge.store import store_exists
 from dialogue.types import Turn
 from fusion.types import TurnInput
 
@@ -32,6 +33,10 @@ ENV_RECORDS_DB = "CCA_RECORDS_DB"  # the conversation store's URL, when --record
 # A small made-up shop (3 customers, 7 orders), loaded when the back office is empty, so that the
 # apps answer order questions out of the box: e.g. alice@example.com, order #W2378156.
 SAMPLE_RETAIL = Path(__file__).resolve().parent / "samples" / "retail"
+# The retail pack's own short FAQ (refunds, cancelling, returns, delivery), in English and Chinese:
+# indexed once into the cache when no knowledge base was built, so that rule questions are
+# answered on a fresh install.
+SAMPLE_FAQ = Path(__file__).resolve().parents[1] / "domains" / "retail" / "faq.csv"
 
 
 @dataclass(frozen=True)
@@ -174,6 +179,27 @@ def open_store(url: str | None):
     return Store.open(url, actor="demo")
 
 
+def sample_knowledge() -> str:
+    """The URL of a knowledge base holding the pack's FAQ, built once in the cache (again when
+    the FAQ changes)."""
+    import hashlib
+
+    from dialogue.knowledge.base import KnowledgeBase
+    from voice.asr.models import cache_dir
+
+    digest = hashlib.sha256(SAMPLE_FAQ.read_bytes()).hexdigest()[:12]
+    path = cache_dir() / "kb" / f"sample-shop-{digest}.db"
+    url = f"sqlite:///{path}"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        tmp.unlink(missing_ok=True)
+        with KnowledgeBase.open(f"sqlite:///{tmp}") as kb:
+            kb.add([SAMPLE_FAQ])
+        tmp.replace(path)
+    return url
+
+
 def build_runtime(options: RuntimeOptions = RuntimeOptions()) -> Runtime:
     from dialogue.chat import build_services
 
@@ -181,6 +207,9 @@ def build_runtime(options: RuntimeOptions = RuntimeOptions()) -> Runtime:
         logger.info("the back office at %s is empty: loading the sample shop %s", options.db, SAMPLE_RETAIL)  # fmt: skip
         options = replace(options, retail=str(SAMPLE_RETAIL))
 
+    if options.kb and SAMPLE_FAQ.is_file() and not store_exists(options.kb):
+        logger.info("no knowledge base at %s: answering from the sample shop's FAQ %s", options.kb, SAMPLE_FAQ)  # fmt: skip
+        options = replace(options, kb=sample_knowledge())
     services = build_services(
         options.db, options.kb, options.retail, options.asr_model, options.lm, options.adapter
     )

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from dialogue.agent import Agent, AgentServices, CustomerTurn
+from dialogue.knowledge.store import store_exists
 from dialogue.lm.engines import ADAPTER_HELP, LM_HELP
 
 logger = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def build_services(
 
         catalogue = list(session.scalars(select(Product.name)))
     knowledge = None
-    if kb and (not kb.startswith("sqlite:///") or Path(kb.removeprefix("sqlite:///")).exists()):
+    if store_exists(kb):
         from dialogue.knowledge.base import KnowledgeBase
 
         knowledge = KnowledgeBase.open(kb)

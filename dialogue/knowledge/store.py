@@ -86,6 +86,15 @@ def sqlite_file(url: str) -> Path | None:
     return None
 
 
+def store_exists(url: str | None) -> bool:
+    """Whether there is a store to open at `url` without creating one: an SQLite file that
+    exists, or any server database (it is there to ask)."""
+    if not url:
+        return False
+    path = sqlite_file(url)
+    return path is None or path.exists()
+
+
 def stored_encoder(db: str) -> tuple[str, int] | None:
     """(name, dim) of the encoder a store was built with; None for a new or missing store.
 
