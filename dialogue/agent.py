@@ -203,7 +203,7 @@ class Agent:
         facts = [Fact(f"tool:{a.tool}", _compact(a.result)) for a in actions] + [
             Fact(f"kb:{p.source}", p.text) for p in passages
         ]
-        draft = None
+        draft, prompt = None, ""
         if svc.generator is not None and svc.fusion is not None and decision.kind != "error":
             t0 = time.perf_counter()
             try:
@@ -217,6 +217,7 @@ class Agent:
                     self.history,
                     [Fact("policy:decision", f"{decision.kind}: {guide}"), *facts],
                 )
+                prompt = fused.prompt
                 if fused.images and getattr(svc.generator, "takes_images", False):
                     draft = svc.generator.generate_fused(fused)  # pictures as soft tokens
                 else:
@@ -237,6 +238,7 @@ class Agent:
             draft,
             facts="\n".join(f.text for f in facts),
             customer=customer,
+            prompt=prompt,
         )
         self.history += [
             Message(

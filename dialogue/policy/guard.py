@@ -14,7 +14,11 @@ not; `dialogue.policy.reply.phrase` then sends the template instead and records
 - carries an instruction, the kind a quoted data block (a screenshot, a passage) may hold;
 - promises a refund, cancellation, return, discount or delivery date that no tool gave;
 - for a confirmation: drops the question, or the ids and amounts of the action's summary. The
-  customer must hear exactly what a yes will do.
+  customer must hear exactly what a yes will do;
+- echoes the prompt: its markup, or 8 words (16 Chinese characters) of its instructions or the
+  customer's words that are not in a tool result, a passage or the template;
+- drops a number the template says (a date, an amount, "5-7 business days"), or the apology the
+  template opens with for an upset customer.
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ class DraftContext:
     actions: Sequence[Action] = ()  # the tools that ran this turn
     facts: str = ""  # tool results and knowledge passages, as the model was given them
     customer: str = ""  # what the customer said or showed, this turn and before
+    prompt: str = ""  # the whole prompt the model was given (its instructions, the history)
 
 
 def _repeats(text: str) -> str:
@@ -167,14 +172,59 @@ def degenerate(reply: str) -> str:
     return _repeats(text)
 
 
+_MARKUP = re.compile(r"</?data\b|(?m:^(?:system|user|assistant|model)\s*$)", re.I)
+_APOLOGY = re.compile(r"\bsorry\b|\bapologi[sz]e|抱歉|对不起|不好意思", re.I)
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def _windows(text: str) -> list[str]:
+    """Spans long enough that finding one in the prompt means it was copied: 8 words, or 16
+    Chinese characters."""
+    cjk = "".join(_CJK.findall(text))
+    words = text.split()
+    return [" ".join(words[i : i + 8]) for i in range(len(words) - 7)] + [
+        cjk[i : i + 16] for i in range(0, max(len(cjk) - 15, 0), 4)
+    ]
+
+
+def _echo(text: str, ctx: DraftContext) -> str:
+    """The draft reads out the prompt: its markup, or a stretch of its instructions or of the
+    customer's words (quoting a tool result, a passage or the template is fine)."""
+    if _MARKUP.search(text):
+        return "echoes the prompt's markup"
+    if not ctx.prompt:
+        return ""
+    allowed = " ".join((ctx.facts, ctx.template))
+    prompt_cjk = "".join(_CJK.findall(ctx.prompt))
+    for w in _windows(text):
+        source = prompt_cjk if _CJK.match(w) else ctx.prompt
+        if w in source and w not in allowed and w not in "".join(_CJK.findall(allowed)):
+            return f"echoes the prompt ({w[:40]!r})"
+    return ""
+
+
+def _drops(text: str, ctx: DraftContext) -> str:
+    """The draft leaves out what the template says: a number (a date, an amount, a count of
+    days), or the apology the template opens with for an upset customer."""
+    said = re.sub(r"[,\s]", "", text)
+    for n in _NUMBER.findall(ctx.template):
+        if re.sub(r"[,\s]", "", n) not in said:
+            return f"drops {n!r}, which the template says"
+    if _APOLOGY.search(ctx.template[:80]) and not _APOLOGY.search(text):
+        return "drops the apology the template opens with"
+    return ""
+
+
 def check_draft(draft: str, ctx: DraftContext) -> str:
     """ "" when the model's draft may be sent, else the reason it may not (see the module)."""
     text = draft.strip()
     return (
         degenerate(text)
         or wrong_language(text, ctx.language)
+        or _echo(text, ctx)
         or _unsupported(text, ctx)
         or _instruction(text, ctx)
         or _promises(text, ctx)
         or _confirmation(text, ctx)
+        or _drops(text, ctx)
     )

@@ -193,12 +193,13 @@ def phrase(
     draft: str | None = None,
     facts: str = "",
     customer: str = "",
+    prompt: str = "",
 ) -> tuple[str, str]:
     """(reply, source): the model's draft when `guard.check_draft` lets it through, else the
     template, with source "template (WHY)"."""
     template = render(decision.template, language, decision.slots)
     if draft is not None:
-        context = DraftContext(decision, language, template, actions, facts, customer)
+        context = DraftContext(decision, language, template, actions, facts, customer, prompt)
         why = check_draft(draft, context)
         if not why:
             return draft.strip(), "model"
