@@ -7,8 +7,10 @@ Two detectors behind one verb, `speech(audio) -> list[SpeechRegion]`:
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +44,17 @@ class SileroVAD:
     def __init__(self, model, options: VADOptions = VADOptions()):
         self.model = model
         self.options = options
+        self._local = threading.local()
+
+    def _thread_model(self):
+        """This thread's view of the model. Silero's wrapper keeps its recurrent state between
+        chunks on the object, so two threads sharing it shift each other's speech edges by a
+        chunk; each thread gets a shallow copy instead: its own state, the one ONNX session
+        (whose run() may be called from many threads)."""
+        model = getattr(self._local, "model", None)
+        if model is None:
+            model = self._local.model = copy.copy(self.model)
+        return model
 
     @classmethod
     def load(cls, options: VADOptions = VADOptions()) -> SileroVAD:
@@ -68,7 +81,7 @@ class SileroVAD:
         o = self.options
         stamps = get_speech_timestamps(
             torch.from_numpy(audio.samples),
-            self.model,
+            self._thread_model(),
             threshold=o.threshold,
             sampling_rate=audio.sample_rate,
             min_speech_duration_ms=int(o.min_speech_s * 1000),

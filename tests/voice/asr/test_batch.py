@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import requires_ffmpeg, tiny_whisper, tone, write_wav
+from tests.conftest import requires_espeak, requires_ffmpeg, tiny_whisper, tone, write_wav
 from tests.fakes import FakeASR, FakeVAD
 from voice.asr import batch
 from voice.asr.batch import (
@@ -314,3 +314,58 @@ def test_an_output_that_cannot_be_written_fails_that_file_only(tmp_path, monkeyp
     status = {Path(r.source).name: (r.status, r.error) for r in results}
     assert status["good.wav"][0] == "failed" and "No space left" in status["good.wav"][1]
     assert status["quiet.wav"] == ("done", "")
+
+
+@requires_espeak
+def test_two_workers_give_the_same_segments_on_every_run_and_after_a_kill(tmp_path, monkeypatch):
+    """The windows come from the real Silero VAD in 2 decode threads; every run, and a run
+    killed after its first file and resumed, writes the same segments."""
+    import subprocess
+
+    pytest.importorskip("silero_vad")
+    from voice.asr.vad import SileroVAD
+    from voice.audio import load_audio
+
+    texts = [
+        "Hello, thank you for calling the support line.",
+        "I would like to change the address on my account, please.",
+        "My order number is W two six one one three four zero.",
+        "Could you tell me when my refund will arrive?",
+    ]
+    jobs = []
+    for i, text in enumerate(texts):
+        wav = tmp_path / "calls" / f"c{i}.wav"
+        wav.parent.mkdir(exist_ok=True)
+        subprocess.run(["espeak-ng", "-s", str(140 + 15 * i), "-w", str(wav), text], check=True, capture_output=True)  # fmt: skip
+        speech = load_audio(wav).samples
+        gap = np.zeros(16_000, np.float32)
+        write_wav(wav, np.concatenate([speech, gap, speech, gap[: 4000 * (i + 1)], speech]))
+        jobs.append(Job(wav, Path(f"c{i}")))
+    vad = SileroVAD.load()
+
+    def segments(out: Path) -> dict:
+        return {p.name: json.loads(p.read_text())["segments"] for p in sorted(out.glob("c*.json"))}
+
+    runs = []
+    for k in range(2):
+        out = tmp_path / f"run{k}"
+        BatchTranscriber(FakeASR(), vad, BatchOptions(workers=2, batch_size=2)).run(jobs, out, progress=False)  # fmt: skip
+        runs.append(segments(out))
+    assert len(runs[0]) == 4 and all(runs[0].values()) and runs[0] == runs[1]
+
+    real, written = batch.write_transcript, []
+
+    def dies_after_one(t, base, formats, extra):
+        if written:
+            raise KeyboardInterrupt  # the process is killed while the second file is written
+        written.append(base)
+        return real(t, base, formats, extra)
+
+    monkeypatch.setattr(batch, "write_transcript", dies_after_one)
+    out = tmp_path / "killed"
+    with pytest.raises(KeyboardInterrupt):
+        BatchTranscriber(FakeASR(), vad, BatchOptions(workers=2, batch_size=2)).run(jobs, out, progress=False)  # fmt: skip
+    monkeypatch.setattr(batch, "write_transcript", real)
+    resumed = BatchTranscriber(FakeASR(), vad, BatchOptions(workers=2, batch_size=2)).run(jobs, out, progress=False)  # fmt: skip
+    assert sorted(r.status for r in resumed) == ["done", "done", "done", "skipped"]
+    assert segments(out) == runs[0]

@@ -216,3 +216,31 @@ def test_loading_silero_keeps_torch_threads():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "2"
+
+
+@requires_espeak
+@requires_ffmpeg
+def test_silero_vad_gives_the_same_regions_from_many_threads(tmp_path):
+    """The batch transcriber runs one VAD in several decode threads: each must see its own
+    model state, so every thread finds what a lone call finds."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pytest.importorskip("silero_vad")
+    texts = [
+        "Hello, thank you for calling the support line.",
+        "I would like to change the address on my account, please.",
+        "My order number is W two six one one three four zero.",
+        "Could you tell me when my refund will arrive?",
+    ]
+    audios = []
+    for i, text in enumerate(texts):
+        path = tmp_path / f"s{i}.wav"
+        subprocess.run(["espeak-ng", "-s", str(140 + 15 * i), "-w", str(path), text], check=True, capture_output=True)  # fmt: skip
+        speech = load_audio(path).samples
+        audios.append(Audio(np.concatenate([silence(0.3 * i), speech, silence(1.0), speech])))
+    vad = SileroVAD.load()
+    alone = [vad.speech(a) for a in audios]
+    assert all(alone)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for _ in range(3):
+            assert list(pool.map(vad.speech, audios * 2)) == alone * 2
