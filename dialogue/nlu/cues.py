@@ -125,6 +125,7 @@ class Cues:
         task ("I've got a problem with something I bought"), else ""
     named: the tasks the turn names and does not negate
     negated: the tasks it says no to ("I don't want to cancel" -> cancel_order)
+    question: it asks something (a question mark, "how", "can", "吗", "多久"...)
     """
 
     person: bool = False
@@ -132,6 +133,7 @@ class Cues:
     vague: str = ""
     named: frozenset[str] = frozenset()
     negated: frozenset[str] = frozenset()
+    question: bool = False
 
 
 def _negated(text: str, start: int) -> bool:
@@ -164,8 +166,9 @@ def read_cues(text: str, entities: Sequence[dict[str, Any]] = ()) -> Cues:
     personal = bool(_ACTS["personal"].search(text)) or any(
         e.get("type") in PERSONAL_ENTITIES for e in entities
     )
-    rule = not personal and all(_ACTS[k].search(text) for k in ("question", "general", "topic"))
+    question = bool(_ACTS["question"].search(text))
+    rule = question and not personal and all(_ACTS[k].search(text) for k in ("general", "topic"))
     vague = ""
     if not (named or person or rule or _ACTS["settled"].search(text)):
         vague = next((k for k in ("trouble", "help") if _ACTS[k].search(text)), "")
-    return Cues(person, rule, vague, frozenset(named), frozenset(negated))
+    return Cues(person, rule, vague, frozenset(named), frozenset(negated), question)

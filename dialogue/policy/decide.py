@@ -53,6 +53,7 @@ WRITE_TASKS = {
     "change_payment",
     "modify_order_items",
 }
+KNOWLEDGE_INTENTS = {"delivery_options", "product_info", "complaint"}  # answered from knowledge
 TASK_SLOTS = ("reason", "products", "all_items", "address")  # a dropped task's; ids stay
 
 
@@ -193,7 +194,9 @@ class DialoguePolicy:
                 return _offer_help("", f"{u.intent} {u.confidence:.2f}, not named")
             if u.out_of_scope or u.intent == "out_of_scope":
                 return Decision("refuse", "out_of_scope", reason="out of scope")
-            return self._from_knowledge(s, u) or self._no_knowledge(u)
+            if cues.question or u.intent in KNOWLEDGE_INTENTS:  # not "give me a discount!"
+                return self._from_knowledge(s, u) or self._no_knowledge(u)
+            return self._no_knowledge(u)
         if s.task in HUMAN_TASKS:
             return self._handoff(s, actions, f"{s.task} needs a colleague for now")
         if s.tools.user_id is None:

@@ -253,3 +253,24 @@ def test_the_policy_alone_decides_on_understood_turns(office):
     u = Understood("转人工", "zh", "out_of_scope", 0.9, True, ())
     decision, actions = DialoguePolicy().decide(state, u)
     assert decision.handoff and actions == [] and state.handed_off
+
+
+def test_a_demand_is_not_answered_with_whatever_passage_ranks_first(office):
+    """Retrieval always ranks something first; only a question (or a knowledge intent) is
+    answered with it. "I insist, give me the discount now!" is not, and the agent that cannot
+    help twice hands over."""
+    from dialogue.knowledge.base import Passage
+
+    class Anything:  # as hybrid retrieval does: a best passage for every query
+        def search(self, query, k=5):
+            return [Passage("faq.csv#item-rules", "Items", "Items can be changed once.", 0.03, None, 1)]  # fmt: skip
+
+    script = {
+        **SCRIPT,
+        "Give me a 50% discount on my next purchase.": ("out_of_scope", 0.9, ()),
+        "I insist, give me the discount now!": ("cancel_order", 0.5, ()),
+    }
+    a = Agent(AgentServices(nlu=FakeNLU(script), office=office, knowledge=Anything()), "t")
+    first, second = talk(a, "Give me a 50% discount on my next purchase.", "I insist, give me the discount now!")  # fmt: skip
+    assert not first.decision.reason.startswith("knowledge")
+    assert second.handoff and "Items can be changed" not in second.reply
