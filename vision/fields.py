@@ -185,6 +185,16 @@ def _amount(m: re.Match[str]) -> str | None:
     return f"{number.quantize(Decimal('0.01'), ROUND_HALF_UP)} {_CURRENCIES[m['c'].upper()]}"
 
 
+def _yuan_jiao(m: re.Match[str]) -> str | None:
+    """ "二十九块九" -> 29.90 CNY: the digit after 块 is jiao (tenths)."""
+    try:
+        yuan = Decimal(m["n"]) if m["n"].isdigit() else Decimal(str(parse_chinese_number(m["n"])))
+    except ValueError:
+        return None
+    jiao = Decimal(_CN_DIGITS.get(m["j"], m["j"])) / 10
+    return f"{(yuan + jiao).quantize(Decimal('0.01'))} CNY"
+
+
 _MON = r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
 _MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _MONTHS = {name: i for i, name in enumerate(_MONTH_NAMES, 1)}
@@ -211,6 +221,12 @@ def _date_us(m: re.Match[str]) -> str | None:
 
 def _date_named(m: re.Match[str]) -> str | None:
     return _ymd(int(m["y"]), _MONTHS[m["mon"][:3].lower()], int(m["d"]))
+
+
+def _month_day(m: re.Match[str]) -> str | None:
+    """ "March 3rd" (no year said) -> "--03-03", ISO 8601's month and day."""
+    month, day = _MONTHS[m["mon"][:3].lower()], int(m["d"])
+    return f"--{month:02d}-{day:02d}" if _ymd(2000, month, day) else None
 
 
 def _date_zh(m: re.Match[str]) -> str | None:
@@ -267,6 +283,7 @@ _RULES: dict[str, tuple[tuple[int, re.Pattern[str], Normaliser], ...]] = {
     "tracking_number": (
         (92, _rx(r"(?:tracking(?:[ \t]*(?:number|num|no\.?|id|code|#))?|waybill(?:[ \t]*(?:number|no\.?))?|快递单号|运单号码|运单编号|运单号|物流单号|物流编号|快递号)" + _SEP + r"(?P<v>(?=[A-Za-z0-9-]*[0-9])[A-Za-z0-9][A-Za-z0-9-]*(?: [0-9]{3,})*)" + _R, _I), _tracking),
         (80, _rx(_L + r"(?P<v>1Z[0-9A-Z]{16}|SF[0-9]{12,13}|[A-Z]{2}[0-9]{9}[A-Z]{2}|TBA[0-9]{12}|JJD[0-9]{18})" + _R), _tracking),
+        (91, _rx(r"tracking(?:[ \t]*(?:number|num|no\.?|id|code))?(?:[ \t]+(?:on|in|of)[ \t]+(?:the|my|your)[ \t]+[a-z]+)?[ \t]+(?:says|reads|shows|is)[ \t]*:?[ \t]*(?P<v>[0-9]{10,22})" + _R, _I), _tracking),
         (75, _rx(_L + r"(?P<v>9[2-5][0-9]{2}(?: ?[0-9]{4}){4}(?: ?[0-9]{1,2})?)" + _R), _usps),
     ),
     "order_number": (
@@ -286,6 +303,7 @@ _RULES: dict[str, tuple[tuple[int, re.Pattern[str], Normaliser], ...]] = {
         (60, _rx(_L + r"(?P<a>[0-9]{1,2})(?P<s>[-/.])(?P<b>[0-9]{1,2})(?P=s)" + _YEAR), _date_us),
         (60, _rx(_L + _DAY + r"[ \t]+(?:of[ \t]+)?(?P<mon>" + _MON + r")(?![a-z])\.?,?[ \t]+" + _YEAR, _I), _date_named),
         (60, _rx(r"(?<![A-Za-z])(?P<mon>" + _MON + r")(?![a-z])\.?[ \t]+" + _DAY + r",?[ \t]+" + _YEAR, _I), _date_named),
+        (59, _rx(r"(?<![A-Za-z])(?P<mon>" + _MON + r")(?![a-z])\.?[ \t]+" + _DAY + r"(?![0-9A-Za-z]|,?[ \t]+[0-9])", _I), _month_day),
         (60, _rx(r"(?<![0-9])(?:(?P<y>[0-9]{4}|[〇零一二三四五六七八九]{4})[ \t]*年[ \t]*)?(?P<m>[0-9]{1,2}|[一二三四五六七八九十]{1,3})[ \t]*月[ \t]*(?P<d>[0-9]{1,2}|[一二三四五六七八九十]{1,3})[ \t]*[日号]"), _date_zh),
     ),
     "phone": (
@@ -296,6 +314,7 @@ _RULES: dict[str, tuple[tuple[int, re.Pattern[str], Normaliser], ...]] = {
         (39, _rx(r"(?:(?<![A-Za-z])(?:phone|tel|mobile|call)(?:[ \t]*(?:number|no\.?))?|联系电话|电话号码|电话|手机号码|手机号|手机)" + _SEP + r"(?P<v>\+?[0-9][0-9 ()-]{5,18}[0-9])(?![0-9])", _I), _phone),
     ),
     "amount": (
+        (31, _rx(r"(?<![" + _CN_NUMERALS + r"0-9])(?P<n>[0-9" + _CN_NUMERALS + r"]+)[ \t]*块(?P<j>[一二三四五六七八九1-9])(?:毛)?(?![0-9" + _CN_NUMERALS + r"])"), _yuan_jiao),
         (30, _rx(r"(?<![A-Za-z])(?P<c>" + _PREFIX + r")[ \t]*(?P<n>" + _NUM + r")(?:[ \t]*(?:元|块钱))?(?![0-9])", _I), _amount),
         (30, _rx(r"(?<![0-9A-Za-z.," + _CN_NUMERALS + r"])(?P<n>[0-9" + _CN_NUMERALS + r"][0-9.," + _CN_NUMERALS + r"]*)[ \t]*(?P<c>" + _SUFFIX + r")(?![A-Za-z])", _I), _amount),
     ),

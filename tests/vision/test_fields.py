@@ -13,6 +13,14 @@ from vision.fields import FIELD_KINDS, extract_fields, parse_chinese_number
 
 # (text, kind, value): the text holds exactly this one field
 ONE_FIELD = [
+    # said by callers: a tracking cue a few words before its number, a month and day with no
+    # year, yuan and jiao
+    ("The tracking number on the box says 357962501027", "tracking_number", "357962501027"),
+    ("I ordered it on March 3rd", "date", "--03-03"),
+    ("it came on may 12th.", "date", "--05-12"),
+    ("退款金额应该是二十九块九", "amount", "29.90 CNY"),
+    ("两块五毛", "amount", "2.50 CNY"),
+    ("29块9", "amount", "29.90 CNY"),
     # order numbers
     ("order 12345", "order_number", "12345"),
     ("Order No. W1234567", "order_number", "W1234567"),
@@ -110,6 +118,8 @@ ONE_FIELD = [
 
 # texts that hold no field at all
 NOTHING = [
+    "may I ask what happened in March 2026?",  # "may" is a month only before a day
+    "the tracking page says it is on its way",
     "12345678",  # a plain number is no phone, amount or error code
     "Version 2.0, build 1042",
     "room 404",
