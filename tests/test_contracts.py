@@ -177,6 +177,25 @@ def _generators():
 
     yield pytest.param(tiny, id="dialogue-lm-tiny-random")
 
+    def llama_cpp_tiny():
+        import tempfile
+        from pathlib import Path
+
+        from dialogue.lm.decoding import GenerationOptions
+        from dialogue.lm.llama_cpp import LlamaCppGenerator
+        from tests.gguf_fixture import tiny_gguf
+
+        path = tiny_gguf(Path(tempfile.mkdtemp()) / "tiny.gguf")
+        return LlamaCppGenerator.from_pretrained(str(path), options=GenerationOptions(max_new_tokens=8))  # fmt: skip
+
+    yield pytest.param(
+        llama_cpp_tiny,
+        id="llama-cpp-tiny-random",
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec("llama_cpp") is None, reason="needs llama-cpp-python"
+        ),
+    )
+
     def openai_llama_server():
         from dialogue.lm.decoding import GenerationOptions
         from dialogue.lm.openai_client import OpenAIGenerator
