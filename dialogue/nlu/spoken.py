@@ -18,6 +18,9 @@ are always digits) of three or more, or two with 幺/〇 in them, and 两 alone 
 A run touching a unit (十百千万亿) or 点 is a numeral with units and is left to
 `vision.fields.parse_chinese_number` ("一百二十八元", "两百块").
 
+Amounts said in number words before a currency word: "one hundred and twenty dollars" ->
+"120 dollars", "a hundred bucks" -> "100 bucks" (a lone digit word, "one dollar", stays).
+
 Email addresses said aloud: "alice dot smith at example dot com", and ASR's "Alice at
 example.com", become "alice.smith@example.com" (the domain must end in a known top-level domain,
 and "look at", "me at" are not addresses).
@@ -167,10 +170,54 @@ def _spoken_emails(text: str) -> list[tuple[int, int, str]]:
     return out
 
 
+_SMALL = {w: i for i, w in enumerate(
+    ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
+)} | {w: 10 * i for i, w in enumerate(["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"], 2)}  # fmt: skip
+_SCALE = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
+_WORD = "|".join([*_SMALL, *_SCALE, "and", "a"])
+_SAID_AMOUNT = re.compile(
+    rf"(?<![A-Za-z])(?P<n>(?:(?:{_WORD})(?:[ -]+|$))+?)(?=(?:us )?(?:dollars?|bucks|euros?|pounds?|yuan|rmb)\b)",
+    re.IGNORECASE,
+)
+
+
+def _said_number(words: list[str]) -> int | None:
+    """ "one hundred and twenty" -> 120; None unless the words make one number."""
+    total = current = 0
+    seen = False
+    for w in words:
+        if w in _SMALL:
+            current, seen = current + _SMALL[w], True
+        elif w == "hundred":
+            current, seen = max(current, 1) * 100, True
+        elif w in ("thousand", "million"):
+            total, current, seen = total + max(current, 1) * _SCALE[w], 0, True
+        elif w not in ("and", "a"):
+            return None
+    return total + current if seen else None
+
+
+def _english_amounts(text: str) -> list[tuple[int, int, str]]:
+    """Amounts said in number words before a currency: "one hundred and twenty dollars" ->
+    "120 dollars"; a lone digit word ("one dollar") stays as it is."""
+    out = []
+    for m in _SAID_AMOUNT.finditer(text):
+        words = m["n"].lower().replace("-", " ").split()
+        while words and words[0] in ("and", "a") and not (len(words) > 1 and words[1] in _SCALE):
+            words.pop(0)
+        one_digit = len(words) == 1 and _SMALL.get(words[0], 10) < 10  # "one dollar" stays
+        value = _said_number(words) if words and not one_digit else None
+        if value is not None:
+            said = m["n"].rstrip(" -")
+            skipped = len(said) - len(said.lower().lstrip().split(words[0], 1)[1]) - len(words[0])
+            out.append((m.start("n") + skipped, m.start("n") + len(said), str(value)))
+    return out
+
+
 def normalise_spoken(text: str) -> Normalised:
     """`text` with spoken digit readings written as digits and spoken email addresses written
     as addresses (see the module docstring)."""
-    edits = _spoken_emails(text)
+    edits = _spoken_emails(text) + _english_amounts(text)
     taken = [(a, b) for a, b, _ in edits]
     for start, end, digits in _english_runs(text):
         start, digits = _with_prefix(text, start, digits)

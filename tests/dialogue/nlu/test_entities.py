@@ -14,6 +14,14 @@ CATALOGUE = ("T-Shirt", "Wireless Earbuds", "Earbuds", "Mechanical Keyboard", "�
 
 # (text, type, value, surface): the text holds exactly this one entity
 ONE_ENTITY = [
+    # amounts said in number words, and the fields callers say
+    ("It cost me one hundred and twenty dollars", "amount", "120.00 USD", "one hundred and twenty dollars"),
+    ("it was a hundred bucks", "amount", "100.00 USD", "a hundred bucks"),
+    ("it was forty-nine dollars", "amount", "49.00 USD", "forty-nine dollars"),
+    ("Twenty Dollars", "amount", "20.00 USD", "Twenty Dollars"),
+    ("退款金额应该是二十九块九", "amount", "29.90 CNY", "二十九块九"),
+    ("I ordered it on March 3rd", "date", "--03-03", "March 3rd"),
+    ("The tracking number on the box says 357962501027", "tracking_number", "357962501027", "357962501027"),
     # order numbers, tau-bench style and through vision.fields
     ("where is my order #W2611340?", "order_number", "W2611340", "W2611340"),
     ("order W2611340 please", "order_number", "W2611340", "W2611340"),
@@ -68,6 +76,8 @@ def test_one_entity(text, kind, value, surface):
 
 # text with no entity in it: words that look like numbers, ids or products but are not
 NO_ENTITY = [
+    "one dollar is not much",  # a lone digit word stays a word
+    "one and a half",
     "I want to return one item",
     "oh no, my order is late",
     "two, three weeks ago",
