@@ -25,7 +25,7 @@ from dialogue.lm.generator import Generator
 from dialogue.policy.decide import DialoguePolicy
 from dialogue.policy.reply import phrase, render
 from dialogue.policy.state import DialogueState, Understood
-from dialogue.types import Action, Decision, Turn
+from dialogue.types import Action, Decision, Turn, tool_fact
 from domains.retail.tools import ToolSession
 from fusion.types import Fact, Message, TurnInput
 from vision.types import Image, Screenshot
@@ -200,7 +200,7 @@ class Agent:
     ) -> Turn:
         svc = self.services
         language = nlu.language if nlu else self.state.language
-        facts = [Fact(f"tool:{a.tool}", _compact(a.result)) for a in actions] + [
+        facts = [tool_fact(a.tool, a.result) for a in actions] + [
             Fact(f"kb:{p.source}", p.text) for p in passages
         ]
         draft, prompt = None, ""
@@ -266,13 +266,6 @@ def _language_of(text: str, default: str) -> str:
     from dialogue.nlu.understand import detect_language
 
     return detect_language(text) if text.strip() else default
-
-
-def _compact(data: dict) -> str:
-    import json
-
-    text = json.dumps(data, ensure_ascii=False, default=str)
-    return text if len(text) <= 1500 else text[:1500] + " ..."
 
 
 def _stage_said(errors: Sequence[str], language: str) -> str:

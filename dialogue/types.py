@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from fusion.types import Fact
+
+MAX_TOOL_FACT_CHARS = 1500  # a tool result quoted to the model is cut here
 
 
 @dataclass(frozen=True)
@@ -79,3 +84,12 @@ class Turn:
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
             "errors": list(self.errors),
         }
+
+
+def tool_fact(tool: str, result: Any) -> Fact:
+    """A tool's result as the model is shown it, at run time and in training alike: compact
+    JSON, cut at MAX_TOOL_FACT_CHARS."""
+    text = json.dumps(result, ensure_ascii=False, default=str)
+    if len(text) > MAX_TOOL_FACT_CHARS:
+        text = text[:MAX_TOOL_FACT_CHARS] + " ..."
+    return Fact(f"tool:{tool}", text)

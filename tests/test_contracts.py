@@ -164,9 +164,9 @@ def test_ocr_protocol(make):
 
 
 def _generators():
-    yield pytest.param(lambda: FakeGenerator("Your refund is on its way."), id="fake")
+    yield pytest.param(lambda tmp_path: FakeGenerator("Your refund is on its way."), id="fake")
 
-    def tiny():
+    def tiny(tmp_path):
         from dialogue.lm.decoding import GenerationOptions
         from dialogue.lm.generator import LMGenerator
         from dialogue.lm.model import DialogueLM
@@ -177,15 +177,12 @@ def _generators():
 
     yield pytest.param(tiny, id="dialogue-lm-tiny-random")
 
-    def llama_cpp_tiny():
-        import tempfile
-        from pathlib import Path
-
+    def llama_cpp_tiny(tmp_path):
         from dialogue.lm.decoding import GenerationOptions
         from dialogue.lm.llama_cpp import LlamaCppGenerator
         from tests.gguf_fixture import tiny_gguf
 
-        path = tiny_gguf(Path(tempfile.mkdtemp()) / "tiny.gguf")
+        path = tiny_gguf(tmp_path / "tiny.gguf")
         return LlamaCppGenerator.from_pretrained(str(path), options=GenerationOptions(max_new_tokens=8))  # fmt: skip
 
     yield pytest.param(
@@ -196,7 +193,7 @@ def _generators():
         ),
     )
 
-    def openai_llama_server():
+    def openai_llama_server(tmp_path):
         from dialogue.lm.decoding import GenerationOptions
         from dialogue.lm.openai_client import OpenAIGenerator
         from tests.dialogue.lm.test_openai_client import llama_server_url
@@ -208,10 +205,10 @@ def _generators():
 
 
 @pytest.mark.parametrize("make", list(_generators()))
-def test_generator_protocol(make):
+def test_generator_protocol(make, tmp_path):
     from dialogue.lm.generator import Generator
 
-    gen = make()
+    gen = make(tmp_path)
     assert isinstance(gen, Generator) and gen.name and isinstance(gen.takes_images, bool)
     prompt = "<|user|>\nwhere is my refund?\n<|assistant|>\n"
     whole = gen.generate(prompt)

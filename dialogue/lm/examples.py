@@ -22,6 +22,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from dialogue.types import tool_fact
 from fusion.fuse import Fusion
 from fusion.types import Fact, Message, TurnInput
 from vision.types import ImageFeatures, Kind, OCRLine, PageText, Screenshot
@@ -97,17 +98,12 @@ def _render(tokenizer, messages: Sequence[Message], generation: bool = False) ->
 
 def turn_facts(turn) -> list[Fact]:
     """What the Agent quotes in the system message for an agent turn: its tool's result."""
-    import json
-
     action = getattr(turn, "action", None)  # a convdata.TurnAction, or its dict form
     if isinstance(action, dict):
         tool, result = action.get("tool"), action.get("result")
     else:
         tool, result = getattr(action, "tool", None), getattr(action, "result", None)
-    if not tool or result is None:
-        return []
-    text = json.dumps(result, ensure_ascii=False, default=str)
-    return [Fact(f"tool:{tool}", text if len(text) <= 1500 else text[:1500] + " ...")]
+    return [tool_fact(tool, result)] if tool and result is not None else []
 
 
 def turn_messages(conv, fusion: Fusion) -> list[list[Message]]:

@@ -202,15 +202,16 @@ def _english_amounts(text: str) -> list[tuple[int, int, str]]:
     "120 dollars"; a lone digit word ("one dollar") stays as it is."""
     out = []
     for m in _SAID_AMOUNT.finditer(text):
-        words = m["n"].lower().replace("-", " ").split()
-        while words and words[0] in ("and", "a") and not (len(words) > 1 and words[1] in _SCALE):
-            words.pop(0)
+        spans = [w for w in re.finditer(r"[A-Za-z]+", m["n"])]
+        while len(spans) > 1 and spans[0][0].lower() in ("and", "a") and spans[1][0].lower() not in _SCALE:  # fmt: skip
+            spans.pop(0)  # "... and twenty dollars": the number starts at "twenty"
+        words = [w[0].lower() for w in spans]
         one_digit = len(words) == 1 and _SMALL.get(words[0], 10) < 10  # "one dollar" stays
         value = _said_number(words) if words and not one_digit else None
         if value is not None:
-            said = m["n"].rstrip(" -")
-            skipped = len(said) - len(said.lower().lstrip().split(words[0], 1)[1]) - len(words[0])
-            out.append((m.start("n") + skipped, m.start("n") + len(said), str(value)))
+            out.append(
+                (m.start("n") + spans[0].start(), m.start("n") + spans[-1].end(), str(value))
+            )
     return out
 
 

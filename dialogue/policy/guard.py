@@ -195,10 +195,10 @@ def _echo(text: str, ctx: DraftContext) -> str:
     if not ctx.prompt:
         return ""
     allowed = " ".join((ctx.facts, ctx.template))
-    prompt_cjk = "".join(_CJK.findall(ctx.prompt))
+    prompt_cjk, allowed_cjk = ("".join(_CJK.findall(t)) for t in (ctx.prompt, allowed))
     for w in _windows(text):
-        source = prompt_cjk if _CJK.match(w) else ctx.prompt
-        if w in source and w not in allowed and w not in "".join(_CJK.findall(allowed)):
+        source, quotable = (prompt_cjk, allowed_cjk) if _CJK.match(w) else (ctx.prompt, allowed)
+        if w in source and w not in quotable:
             return f"echoes the prompt ({w[:40]!r})"
     return ""
 
