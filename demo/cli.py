@@ -62,6 +62,10 @@ COMMANDS = {
         "dialogue.lm.train_cli",
         "fine-tune the dialogue model from a TOML recipe (LoRA or full)",
     ),
+    "lm": (
+        "dialogue.lm.shipped",
+        "the shipped dialogue model: info (base, data, dev loss, size; whether it runs here), ship (a trained adapter into the package)",
+    ),
     "kb": (
         "dialogue.knowledge.base",
         "the knowledge base: add Markdown/JSON/CSV files and folders; search (--json)",

@@ -25,6 +25,10 @@ from typing import Any
 from dialogue.agent import Agent, AgentServices, CustomerTurn
 from dialogue.knowledge.store import store_exists
 from dialogue.types import Turn
+
+# the retail pack's own short FAQ, indexed once into the cache when no knowledge base was built
+from domains.retail.knowledge import FAQ as SAMPLE_FAQ
+from domains.retail.knowledge import faq_knowledge as sample_knowledge
 from fusion.types import TurnInput
 
 logger = logging.getLogger(__name__)
@@ -33,10 +37,6 @@ ENV_RECORDS_DB = "CCA_RECORDS_DB"  # the conversation store's URL, when --record
 # A small made-up shop (3 customers, 7 orders), loaded when the back office is empty, so that the
 # apps answer order questions out of the box: e.g. alice@example.com, order #W2378156.
 SAMPLE_RETAIL = Path(__file__).resolve().parent / "samples" / "retail"
-# The retail pack's own short FAQ (refunds, cancelling, returns, delivery), in English and Chinese:
-# indexed once into the cache when no knowledge base was built, so that rule questions are
-# answered on a fresh install.
-SAMPLE_FAQ = Path(__file__).resolve().parents[1] / "domains" / "retail" / "faq.csv"
 
 
 @dataclass(frozen=True)
@@ -177,27 +177,6 @@ def open_store(url: str | None):
     from dialogue.records.store import Store
 
     return Store.open(url, actor="demo")
-
-
-def sample_knowledge() -> str:
-    """The URL of a knowledge base holding the pack's FAQ, built once in the cache (again when
-    the FAQ changes)."""
-    import hashlib
-
-    from dialogue.knowledge.base import KnowledgeBase
-    from voice.asr.models import cache_dir
-
-    digest = hashlib.sha256(SAMPLE_FAQ.read_bytes()).hexdigest()[:12]
-    path = cache_dir() / "kb" / f"sample-shop-{digest}.db"
-    url = f"sqlite:///{path}"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".part")
-        tmp.unlink(missing_ok=True)
-        with KnowledgeBase.open(f"sqlite:///{tmp}") as kb:
-            kb.add([SAMPLE_FAQ])
-        tmp.replace(path)
-    return url
 
 
 def build_runtime(options: RuntimeOptions = RuntimeOptions()) -> Runtime:

@@ -14,6 +14,7 @@ Agent holds one conversation's state. Every part but the NLU and the back office
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -123,12 +124,8 @@ class Agent:
                 reason="nlu failed",
             )
             return self._finish(turn, transcript, None, screenshots, decision, [], timings, errors)
-        if nlu.language != self.state.language and nlu.entities:
-            # "我的邮箱是 a.b@example.com": the email's letters are not the customer's language
-            rest = list(words)
-            for e in nlu.entities:
-                rest[e.start : e.end] = [" "] * (e.end - e.start)
-            nlu = replace(nlu, language=_language_of("".join(rest), nlu.language))
+        if nlu.language != self.state.language and not language:
+            nlu = replace(nlu, language=_kept_language(words, nlu, self.state.language))
         entities = [e.to_dict() for e in nlu.entities]
         for shot in screenshots:  # what a screenshot shows counts as said
             entities += [
@@ -262,10 +259,24 @@ class Agent:
         return record
 
 
-def _language_of(text: str, default: str) -> str:
+def _kept_language(words: str, nlu, current: str) -> str:
+    """The turn's language when detection says it changed: an email, an order number, an address
+    in Latin letters or a bare "ok" is not a switch. "我的邮箱是 a.b@example.com" and
+    "新地址是 2051 Cedar Lane, New York" stay Chinese; a switch needs a sentence's worth of the
+    other language outside the entities."""
     from dialogue.nlu.understand import detect_language
 
-    return detect_language(text) if text.strip() else default
+    rest = list(words)
+    for e in nlu.entities:
+        rest[e.start : e.end] = [" "] * (e.end - e.start)
+    text = "".join(rest)
+    cjk = len(re.findall(r"[\u4e00-\u9fff]", text))
+    latin_words = len(re.findall(r"[A-Za-z]{2,}", text))
+    if current == "zh" and cjk >= 2:
+        return "zh"
+    if not text.strip() or (cjk == 0 and latin_words < 3 and current == "zh"):
+        return current
+    return detect_language(text)
 
 
 def _stage_said(errors: Sequence[str], language: str) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from dialogue.agent import Agent, AgentServices, CustomerTurn
 from dialogue.knowledge.store import store_exists
-from dialogue.lm.engines import ADAPTER_HELP, LM_HELP
+from dialogue.lm.shipped import add_lm_args, choose
 
 logger = logging.getLogger(__name__)
 
@@ -130,8 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--asr-model", default="base", help="Whisper model for audio turns (default base)"
     )
-    p.add_argument("--lm", default=None, help=LM_HELP)
-    p.add_argument("--adapter", default=None, help=ADAPTER_HELP)
+    add_lm_args(p)
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -143,7 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         services = build_services(
-            args.db, args.kb, args.retail, args.asr_model, args.lm, args.adapter
+            args.db,
+            args.kb,
+            args.retail,
+            args.asr_model,
+            *choose(args.lm, args.adapter, args.no_lm),
         )
     except (ImportError, FileNotFoundError, ValueError, RuntimeError) as e:
         print(f"cca chat: {e}", file=sys.stderr)

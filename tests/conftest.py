@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import subprocess
 import wave
@@ -11,6 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
+# `cca chat`, `cca demo` and `cca phone` answer with the shipped dialogue model by default; the
+# tests of those commands run on templates unless they ask for a model (tests/dialogue/lm/
+# test_shipped.py runs the shipped one under the weights marker)
+os.environ.setdefault("CCA_LM", "none")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = (

@@ -59,7 +59,7 @@ from demo.phone.wire import (
     twilio_sms,
     twiml_stream,
 )
-from dialogue.lm.engines import ADAPTER_HELP, LM_HELP
+from dialogue.lm.shipped import add_lm_args, choose
 
 logger = logging.getLogger(__name__)
 
@@ -344,8 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kb", default="sqlite:///knowledge.db", help="knowledge base, if it exists")
     p.add_argument("--asr-model", default="base", help="Whisper model (default base)")
     p.add_argument("--tts", default="offline", help="voice.tts.speaker profile (default offline)")
-    p.add_argument("--lm", default=None, help=LM_HELP)
-    p.add_argument("--adapter", default=None, help=ADAPTER_HELP)
+    add_lm_args(p)
     p.add_argument("--vad", choices=("silero", "energy"), default="silero")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
@@ -360,10 +359,10 @@ def main(argv: list[str] | None = None) -> int:
     from demo.runtime import RuntimeOptions, build_runtime
 
     try:
+        lm, adapter = choose(args.lm, args.adapter, args.no_lm)
         runtime = build_runtime(RuntimeOptions(db=args.db, kb=args.kb, retail=args.retail,
                                                asr_model=args.asr_model, tts=args.tts,
-                                               records=args.records, lm=args.lm,
-                                               adapter=args.adapter))  # fmt: skip
+                                               records=args.records, lm=lm, adapter=adapter))  # fmt: skip
         new_session = session_factory(runtime, args.vad)
     except (ImportError, FileNotFoundError, ValueError, RuntimeError, KeyError) as e:
         print(f"cca phone: {e}", file=sys.stderr)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from demo.runtime import Runtime, RuntimeOptions, build_runtime
 from demo.web.view import DemoLimits, DemoSession, latency_rows, panel_markdown
-from dialogue.lm.engines import ADAPTER_HELP, LM_HELP
+from dialogue.lm.shipped import add_lm_args, choose
 
 logger = logging.getLogger(__name__)
 
@@ -91,8 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retail", default=None, help="load this retail data folder into --db first")
     p.add_argument("--kb", default="sqlite:///knowledge.db", help="knowledge base (default sqlite:///knowledge.db, if it exists)")  # fmt: skip
     p.add_argument("--asr-model", default="base", help="Whisper model for audio turns (default base)")  # fmt: skip
-    p.add_argument("--lm", default=None, help=LM_HELP)
-    p.add_argument("--adapter", default=None, help=ADAPTER_HELP)
+    add_lm_args(p)
     p.add_argument("--tts", default="offline", help="voice profile: offline, fast, online (default offline)")  # fmt: skip
     p.add_argument("--records", default=None, help="conversation store URL (default $CCA_RECORDS_DB; unset: not stored)")  # fmt: skip
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")  # fmt: skip
@@ -126,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         limits = DemoLimits(args.max_file_mb, args.max_audio_s, DemoLimits().max_images, args.concurrency, args.queue_size)  # fmt: skip
         if min(limits.max_file_mb, limits.concurrency, limits.queue_size) < 1 or limits.max_audio_s <= 0:  # fmt: skip
             raise ValueError("--max-file-mb, --max-audio-s, --concurrency and --queue-size must be positive")  # fmt: skip
-        options = RuntimeOptions(args.db, args.kb, args.retail, args.asr_model, args.lm, args.adapter, args.tts, args.records)  # fmt: skip
+        options = RuntimeOptions(args.db, args.kb, args.retail, args.asr_model, *choose(args.lm, args.adapter, args.no_lm), args.tts, args.records)  # fmt: skip
         runtime = build_runtime(options)
     except (ImportError, FileNotFoundError, ValueError, RuntimeError) as e:
         print(f"cca demo: {e}", file=sys.stderr)

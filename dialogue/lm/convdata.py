@@ -20,7 +20,10 @@ Fields:
   (customer turns only; one of `dialogue.nlu.intents.LABELS`; a turn that only gives details such as
   an email or an order number carries the intent of the task it serves) and action (agent turns
   only): the tool the agent calls at that point, before it says `text`, as {"tool", "args"} and
-  optionally "result" (what the tool returned, so that the reply can be grounded in it). An agent
+  optionally "result" (what the tool returned, so that the reply can be grounded in it); facts
+  (agent turns only): what the agent was given for that reply, as [{"source", "text"}] in the
+  order the Agent quotes them ("policy:decision" first, then "tool:NAME" and "kb:SOURCE"); when
+  present they replace the action's result in the training prompt (`dialogue.lm.guided`). An agent
   turn's text may be empty only when it carries an action (the agent acted and said nothing).
 - meta: anything else. meta["group"] names conversations that are near-duplicates (the English
   and Chinese versions of one STC-3 dialogue, the retail conversations of one customer); they
@@ -48,7 +51,8 @@ ROLES = ("customer", "agent")
 LANGUAGES = ("en", "zh")
 SPLITS = ("train", "dev", "test")
 DEFAULT_RATIOS = (0.8, 0.1, 0.1)
-_TURN_KEYS = ("role", "text", "transcript", "screenshot_text", "image", "intent", "action")
+_TURN_KEYS = ("role", "text", "transcript", "screenshot_text", "image", "intent", "action", "facts")
+_FACT_KEYS = ("source", "text")
 _CONV_KEYS = ("id", "source", "language", "turns", "meta")
 _ACTION_KEYS = ("tool", "args", "result")
 
@@ -101,6 +105,7 @@ class ConvTurn:
     image: str | None = None
     intent: str | None = None
     action: TurnAction | None = None
+    facts: tuple[tuple[str, str], ...] | None = None  # (source, text): what the agent was given
 
     def __post_init__(self):
         _check_turn(self)
@@ -112,6 +117,8 @@ class ConvTurn:
                 out[key] = getattr(self, key)
         if self.action is not None:
             out["action"] = self.action.to_dict()
+        if self.facts is not None:
+            out["facts"] = [{"source": src, "text": text} for src, text in self.facts]
         return out
 
     @classmethod
@@ -128,10 +135,28 @@ class ConvTurn:
         values = {k: d.get(k) for k in _TURN_KEYS}
         if values["action"] is not None:
             values["action"] = TurnAction.from_dict(values["action"], where)
+        if values["facts"] is not None:
+            values["facts"] = _facts_from(values["facts"], where)
         try:
             return cls(**values)
         except ConvDataError as e:
             raise _fail(where, str(e)) from None
+
+
+def _facts_from(facts: Any, where: str) -> tuple[tuple[str, str], ...]:
+    if not isinstance(facts, list):
+        raise _fail(
+            where, f'facts must be a list of {{"source", "text"}} objects, got {facts!r:.60}'
+        )
+    out = []
+    for f in facts:
+        if not isinstance(f, dict):
+            raise _fail(where, f'a fact must be an object {{"source", "text"}}, got {f!r:.60}')
+        _no_unknown(f, _FACT_KEYS, where, "fact")
+        if not all(isinstance(f.get(k), str) for k in _FACT_KEYS):
+            raise _fail(where, f"a fact needs a string source and text, got {f!r:.60}")
+        out.append((f["source"], f["text"]))
+    return tuple(out)
 
 
 def _check_turn(t: ConvTurn) -> None:
@@ -148,6 +173,8 @@ def _check_turn(t: ConvTurn) -> None:
             raise ConvDataError(f"intent {t.intent!r} is not one of dialogue.nlu.intents.LABELS {LABELS}")  # fmt: skip
     if t.action is not None and t.role != "agent":
         raise ConvDataError(f"action {t.action.tool!r} on a customer turn; only the agent acts")
+    if t.facts is not None and t.role != "agent":
+        raise ConvDataError("facts on a customer turn; facts are what the agent was given")
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 dialogues, every text redacted, split into train/dev/test by conversation group.
 
     cca convdata build [--out data/dialogue] [--sources stc3,abcd,retail] [--n-retail 1500]
-                       [--seed 0] [--data ../shared/data] [--images]
+                       [--seed 0] [--data ../shared/data] [--images] [--guided [--n-open 400]]
     cca convdata stats [data/dialogue]
 
 `build` writes OUT/{train,dev,test}.jsonl (the `dialogue.lm.convdata` format) and OUT/manifest.json:
@@ -75,8 +75,8 @@ def default_data_dir() -> Path:
 
 
 def redact_conversation(conv: Conversation) -> tuple[Conversation, RedactionReport]:
-    """Every text of a conversation redacted: turn text, transcript, screenshot text, and the
-    strings in action arguments and results."""
+    """Every text of a conversation redacted: turn text, transcript, screenshot text, the
+    strings in action arguments and results, and the facts the agent was given."""
     report, turns = RedactionReport(), []
     for t in conv.turns:
         changes: dict[str, Any] = {}
@@ -89,6 +89,13 @@ def redact_conversation(conv: Conversation) -> tuple[Conversation, RedactionRepo
             result, r2 = redact_value(t.action.result)
             changes["action"] = replace(t.action, args=args, result=result)
             report += r1 + r2
+        if t.facts:
+            facts = []
+            for source, text in t.facts:
+                text, r = redact_with_report(text)
+                facts.append((source, text))
+                report += r
+            changes["facts"] = tuple(facts)
         turns.append(replace(t, **changes))
     return replace(conv, turns=tuple(turns)), report
 
@@ -127,6 +134,21 @@ def read_sources(
     return convs, notes
 
 
+def _guided(convs, data_dir: Path, n_open: int, seed: int, kb: str | None, progress: bool):
+    from dialogue.lm.guided import guide_all
+    from domains.retail.knowledge import faq_knowledge
+    from domains.retail.open_dialogues import open_scripts
+
+    if n_open < 0:
+        raise ValueError(f"n_open must be >= 0, got {n_open}")
+    retail = [c for c in convs if c.source == "retail"]
+    others = [c for c in convs if c.source != "retail"]
+    done, notes = guide_all(
+        retail, open_scripts(n_open, seed), data_dir / "retail", kb or faq_knowledge(), progress
+    )
+    return others + done, notes
+
+
 def render_images(
     convs: Sequence[Conversation], out: Path, progress: bool = True
 ) -> tuple[list[Conversation], int]:
@@ -160,12 +182,20 @@ def build(
     ratios: Sequence[float] = DEFAULT_RATIOS,
     progress: bool = True,
     images: bool = False,
+    guided: bool = False,
+    n_open: int = 400,
+    kb: str | None = None,
 ) -> dict[str, Any]:
     """Read, redact, split and write (and with `images` render the screenshots); returns the
-    manifest (also written to OUT/manifest.json)."""
+    manifest (also written to OUT/manifest.json).
+
+    `guided` replays the retail conversations through the Agent and adds `n_open` open turns
+    (`dialogue.lm.guided`), answering rule questions from `kb` (default: the retail pack's FAQ)."""
     out, data_dir = Path(out), Path(data_dir) if data_dir else default_data_dir()
     ratios = check_ratios(ratios)  # before the reading, which takes a while
     convs, notes = read_sources(sources, data_dir, n_retail, seed)
+    if guided:
+        convs, notes["guided"] = _guided(convs, data_dir, n_open, seed, kb, progress)
     report, redacted = RedactionReport(), []
     for conv in tqdm(convs, desc="redact", unit="conv", disable=not progress, file=sys.stderr):
         conv, r = redact_conversation(conv)
@@ -192,6 +222,8 @@ def build(
         "ratios": list(ratios),
         "sources": list(sources),
         "n_retail": n_retail if "retail" in sources else 0,
+        "guided": guided,
+        "n_open": n_open if guided else 0,
         "counts": {
             "conversations": len(redacted),
             "turns": sum(len(c.turns) for c in redacted),
@@ -272,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", type=int, default=0, help="for the generator and the split")
     b.add_argument("--ratios", default="0.8,0.1,0.1", help="train,dev,test shares")
     b.add_argument("--images", action="store_true", help="render the screenshots of customer turns into OUT/images")  # fmt: skip
+    b.add_argument("--guided", action="store_true", help="replay the retail conversations through the Agent so each reply carries the facts the model is given, and add open turns (dialogue.lm.guided)")  # fmt: skip
+    b.add_argument("--n-open", type=int, default=400, help="open turns with --guided")
+    b.add_argument("--kb", default=None, help="with --guided: the knowledge base rule questions are answered from (default: the retail pack's FAQ)")  # fmt: skip
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
     s = sub.add_parser("stats", help="print the counts of a built folder and check its hashes")
     s.add_argument("folder", type=Path, nargs="?", default=DEFAULT_OUT)
@@ -299,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         ratios = [float(x) for x in args.ratios.split(",")]
         sources = [x.strip() for x in args.sources.split(",") if x.strip()]
         t0 = time.perf_counter()
-        manifest = build(args.out, sources, args.data, args.n_retail, args.seed, ratios, progress=not args.no_progress, images=args.images)  # fmt: skip
+        manifest = build(args.out, sources, args.data, args.n_retail, args.seed, ratios, progress=not args.no_progress, images=args.images, guided=args.guided, n_open=args.n_open, kb=args.kb)  # fmt: skip
         counts = manifest["counts"]
         print(
             f"wrote {counts['conversations']} conversations ({counts['turns']} turns) to "

@@ -97,7 +97,11 @@ def _render(tokenizer, messages: Sequence[Message], generation: bool = False) ->
 
 
 def turn_facts(turn) -> list[Fact]:
-    """What the Agent quotes in the system message for an agent turn: its tool's result."""
+    """What the Agent quotes in the system message for an agent turn: the facts it was given
+    when the turn records them (a guided conversation), else its tool's result."""
+    given = getattr(turn, "facts", None)
+    if given:
+        return [Fact(source, text) for source, text in given]
     action = getattr(turn, "action", None)  # a convdata.TurnAction, or its dict form
     if isinstance(action, dict):
         tool, result = action.get("tool"), action.get("result")

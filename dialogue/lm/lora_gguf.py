@@ -46,8 +46,11 @@ def _base_name(peft_name: str) -> tuple[str, str] | None:
     return None
 
 
-def convert_lora(adapter_dir: str | Path, out: str | Path, base_config: Any) -> Path:
-    """Write `adapter_dir` (adapter_config.json + adapter_model.safetensors) as a GGUF LoRA."""
+def convert_lora(
+    adapter_dir: str | Path, out: str | Path, base_config: Any, half: bool = False
+) -> Path:
+    """Write `adapter_dir` (adapter_config.json + adapter_model.safetensors) as a GGUF LoRA;
+    `half` stores the matrices as float16 (half the size, what ships with the package)."""
     import gguf
     from safetensors.numpy import load_file
 
@@ -89,8 +92,9 @@ def convert_lora(adapter_dir: str | Path, out: str | Path, base_config: Any) -> 
             b = _permute(b, cfg.num_attention_heads)
         elif ARCH[model_type] in PERMUTE_QK and ".attn_k." in target:
             b = _permute(b, cfg.num_key_value_heads)
-        writer.add_tensor(target + ".lora_a", np.ascontiguousarray(a))
-        writer.add_tensor(target + ".lora_b", np.ascontiguousarray(b))
+        dtype = np.float16 if half else np.float32
+        writer.add_tensor(target + ".lora_a", np.ascontiguousarray(a, dtype=dtype))
+        writer.add_tensor(target + ".lora_b", np.ascontiguousarray(b, dtype=dtype))
     out.parent.mkdir(parents=True, exist_ok=True)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()

@@ -27,7 +27,9 @@ _ALL_ITEMS = re.compile(  # not "that's all", "all good", "at all"
     re.I,
 )
 _NAME = re.compile(  # the cue in any case, the name capitalised: "i am very angry" is no name
-    r"(?i:my name is|name's|i am|i'm|this is|我叫|我的名字是|我是)\s*(?P<first>[A-Z][a-z]+)\s+(?P<last>[A-Z][a-z]+)"
+    r"(?i:my name is|name's|name is|name:|i am|i'm|this is|我叫|我的名字是|我是|姓名(?:是)?[:：]?)\s*(?P<first>[A-Z][a-z]+)\s+(?P<last>[A-Z][a-z]+)"
+    # or no cue, when a zip code follows: "Omar Kim, zip code 32214", "Omar Kim，邮编 32214"
+    r"|\b(?P<first2>[A-Z][a-z]+)\s+(?P<last2>[A-Z][a-z]+)\s*[,，]?\s*(?i:zip(?: code)?|post(?:al)? ?code|邮编)(?=\s*(?:is|是)?\s*[:：]?\s*\d)"
 )
 _ADDRESS = re.compile(
     r"(?P<address1>\d+\s+[A-Za-z0-9 .'-]+?),\s*(?:(?P<address2>(?:suite|apt|apartment|unit|#)\s*[\w-]+),\s*)?"
@@ -52,7 +54,8 @@ def collect_slots(slots: dict[str, Any], text: str, entities: Sequence[dict[str,
             slots.setdefault("products", []).append(value)
     m = _NAME.search(text)
     if m:
-        slots["first_name"], slots["last_name"] = m["first"].title(), m["last"].title()
+        first, last = (m["first"], m["last"]) if m["first"] else (m["first2"], m["last2"])
+        slots["first_name"], slots["last_name"] = first.title(), last.title()
     if _REASON_MISTAKE.search(text):
         slots["reason"] = "ordered by mistake"
     elif _REASON_UNNEEDED.search(text):

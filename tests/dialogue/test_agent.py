@@ -282,3 +282,21 @@ def test_cca_eval_conversations_on_the_real_back_office(capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["summary"]["conversations"] >= 8
     assert out["summary"]["wrong_actions"] == 0 and out["summary"]["unconfirmed_actions"] == 0
+
+
+@pytest.mark.parametrize(
+    "said, kept",
+    [
+        ("alice@example.com", "zh"),  # an email alone is no switch
+        ("ok", "zh"),
+        ("新地址是 12 Oak Street, Springfield, IL 62704", "zh"),
+        ("Actually, could you answer me in English please?", "en"),  # a sentence is
+    ],
+)
+def test_a_chinese_conversation_stays_chinese_through_ids_and_addresses(office, said, kept):
+    nlu = FakeNLU({"我要取消订单": ("cancel_order", 0.97, ()),
+                   "alice@example.com": ("order_status", 0.6, (("email", "alice@example.com"),))})  # fmt: skip
+    a = Agent(AgentServices(nlu=nlu, office=office), session_id="zh")
+    first, turn = talk(a, "我要取消订单", said)
+    assert first.language == "zh" and turn.language == kept
+    assert any("\u4e00" <= c <= "\u9fff" for c in turn.reply) is (kept == "zh"), turn.reply

@@ -25,6 +25,12 @@ def test_plain_yes_and_no(text, yes, no):
         ("ORD-1 please", [{"type": "order_number", "value": "ORD-1"}], {"order_id": "ORD-1"}),
         ("My name is Noah Brown, zip 80279", [{"type": "zip_code", "value": "80279"}],
          {"first_name": "Noah", "last_name": "Brown", "zip_code": "80279"}),
+        ("Isabella Lopez, zip code 85034.", [{"type": "zip_code", "value": "85034"}],
+         {"first_name": "Isabella", "last_name": "Lopez", "zip_code": "85034"}),
+        ("Omar Kim，邮编 32214", [{"type": "zip_code", "value": "32214"}],
+         {"first_name": "Omar", "last_name": "Kim", "zip_code": "32214"}),
+        ("姓名 Liam Silva，邮编是 95110", [{"type": "zip_code", "value": "95110"}],
+         {"first_name": "Liam", "last_name": "Silva", "zip_code": "95110"}),
         ("I ordered it by mistake", [], {"reason": "ordered by mistake"}),
         ("我买错了", [], {"reason": "ordered by mistake"}),
         ("I changed my mind, I don't need it", [], {"reason": "no longer needed"}),
@@ -45,7 +51,14 @@ def test_collect_slots(text, entities, expect):
 
 @pytest.mark.parametrize(
     "text",
-    ["i am very angry", "hello there", "what time is it", "thanks, that's all for now", "all good"],
+    [
+        "i am very angry",
+        "hello there",
+        "what time is it",
+        "thanks, that's all for now",
+        "all good",
+        "New York zip codes",
+    ],
 )
 def test_nothing_said_is_nothing_kept(text):
     slots: dict = {}

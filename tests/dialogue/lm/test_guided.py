@@ -1,0 +1,124 @@
+"""Guided training conversations: the Agent's facts land on the agent turns, the script's words
+are kept only where the guard lets them through, a diverging script stops, and the facts reach
+the training prompt."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from dialogue.agent import AgentServices
+from dialogue.lm.convdata import ConvDataError, Conversation, ConvTurn, TurnAction
+from dialogue.lm.converters import redact_conversation
+from dialogue.lm.examples import turn_facts, turn_messages
+from dialogue.lm.guided import DECISION, OpenScript, guide, guide_open
+from fusion.fuse import Fusion
+from tests.conftest import tiny_tokenizer
+from tests.fakes import FakeNLU
+
+NLU = FakeNLU(
+    {
+        "Where is my order?": ("order_status", 0.95, ()),
+        "It's alice@example.com": ("order_status", 0.95, (("email", "alice@example.com"),)),
+        "hello": ("greeting", 0.99, ()),
+    }
+)
+
+
+def _conv(*turns: ConvTurn) -> Conversation:
+    return Conversation("c1", "retail", "en", turns, {"group": "g"})
+
+
+@pytest.fixture
+def services(office):
+    return AgentServices(nlu=NLU, office=office)
+
+
+def test_the_scripts_words_are_kept_with_the_facts_the_agent_was_given(services):
+    conv = _conv(
+        ConvTurn("customer", "Where is my order?"),
+        ConvTurn("agent", "Happy to check. What's the email on your account?"),
+        ConvTurn("customer", "It's alice@example.com"),
+        ConvTurn("agent", "", action=TurnAction("find_user_id_by_email", {"email": "alice@example.com"})),
+        ConvTurn("agent", "Thanks, I found your account: orders #W1, #W2, #W3, #W4 and #W5."),
+        ConvTurn("agent", "Which one do you mean?"),
+    )  # fmt: skip
+    notes = Counter()
+    got = guide(conv, services, notes)
+    agent = [t for t in got.turns if t.role == "agent"]
+    assert [t.text for t in agent] == [
+        "Happy to check. What's the email on your account?",
+        "Thanks, I found your account: orders #W1, #W2, #W3, #W4 and #W5. Which one do you mean?",
+    ], notes  # the two scripted turns of the second reply are one, as the Agent says one reply
+    for t in agent:
+        assert t.facts and t.facts[0][0] == DECISION
+    assert any(src == "tool:find_user_id_by_email" for src, _ in agent[1].facts)
+    assert "ask_auth" in agent[0].facts[0][1] or "verify" in agent[0].facts[0][1].lower()
+    assert notes["script's words"] == 2 and got.meta["guided"] is True
+
+
+def test_words_the_guard_rejects_become_the_agents_reply(services):
+    conv = _conv(
+        ConvTurn("customer", "Where is my order?"),
+        ConvTurn("agent", "I've refunded $500.00 to your card already."),
+    )
+    notes = Counter()
+    got = guide(conv, services, notes)
+    reply = got.turns[1].text
+    assert "$500" not in reply and reply.strip()
+    assert sum(v for k, v in notes.items() if k.startswith("template:")) == 1
+
+
+def test_a_script_that_acts_otherwise_stops_there(services):
+    conv = _conv(
+        ConvTurn("customer", "Where is my order?"),
+        ConvTurn("agent", "", action=TurnAction("cancel_pending_order", {"order_id": "#W1"})),
+        ConvTurn("agent", "Cancelled."),
+        ConvTurn("customer", "hello"),
+        ConvTurn("agent", "Hi!"),
+    )
+    notes = Counter()
+    got = guide(conv, services, notes)
+    assert [t.role for t in got.turns] == ["customer", "agent"]
+    assert got.turns[1].text != "Cancelled." and notes["template: the script acted otherwise; stopped"] == 1  # fmt: skip
+
+
+def test_conversations_with_audio_or_screenshots_are_left_out(services):
+    conv = _conv(ConvTurn("customer", "hi", transcript="hi"), ConvTurn("agent", "Hello!"))
+    notes = Counter()
+    assert guide(conv, services, notes) is None and sum(notes.values()) == 1
+
+
+def test_an_open_script_gets_the_agents_replies(services):
+    got = guide_open(OpenScript("o1", "en", ("hello",), "small_talk"), services, Counter())
+    assert [t.role for t in got.turns] == ["customer", "agent"]
+    assert got.turns[1].text and got.turns[1].facts[0][0] == DECISION
+
+
+def test_facts_replace_the_tool_result_in_the_training_prompt():
+    fusion = Fusion(tiny_tokenizer())
+    facts = ((DECISION, "answer: It takes 5-7 business days."), ("kb:faq.csv#r", "5-7 business days"))  # fmt: skip
+    turn = ConvTurn("agent", "About a week.", action=TurnAction("t", {}, {"x": 1}), facts=facts)
+    assert [(f.source, f.text) for f in turn_facts(turn)] == list(facts)
+    messages = turn_messages(_conv(ConvTurn("customer", "refund?"), turn), fusion)
+    assert "5-7 business days" in messages[0][0].content and "policy:decision" in messages[0][0].content  # fmt: skip
+
+
+def test_facts_round_trip_and_are_checked():
+    turn = ConvTurn("agent", "ok", facts=((DECISION, "greeting: Hi"),))
+    assert ConvTurn.from_dict(turn.to_dict()) == turn
+    with pytest.raises(ConvDataError, match="line 3"):
+        ConvTurn.from_dict({"role": "agent", "text": "ok", "facts": [{"source": 1}]}, "line 3")
+    with pytest.raises(ConvDataError, match="facts on a customer turn"):
+        ConvTurn("customer", "hi", facts=())
+
+
+def test_facts_are_redacted():
+    conv = _conv(
+        ConvTurn("customer", "hi"),
+        ConvTurn("agent", "ok", facts=(("tool:find", "email bob.smith@example.com"),)),
+    )
+    redacted, report = redact_conversation(conv)
+    assert "bob.smith@example.com" not in redacted.turns[1].facts[0][1]
+    assert report.to_dict()
