@@ -24,7 +24,7 @@ from typing import Any
 from dialogue.knowledge.base import Retriever
 from dialogue.lm.generator import Generator
 from dialogue.policy.decide import DialoguePolicy
-from dialogue.policy.reply import phrase, render
+from dialogue.policy.reply import phrase, render_marked
 from dialogue.policy.state import DialogueState, Understood
 from dialogue.types import Action, Decision, Turn, tool_fact
 from domains.retail.tools import ToolSession
@@ -204,7 +204,7 @@ class Agent:
         if svc.generator is not None and svc.fusion is not None and decision.kind != "error":
             t0 = time.perf_counter()
             try:
-                guide = render(decision.template, language, decision.slots)
+                guide = render_marked(decision.template, language, decision.slots)
                 fused = svc.fusion.fuse(
                     TurnInput(
                         text=getattr(turn, "text", ""),

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from dialogue.agent import Agent, AgentServices, CustomerTurn
-from dialogue.evals.stats import format_stats, reply_stats
+from dialogue.evals.stats import format_stats, reply_stats, side_by_side
 from dialogue.paths import PACKAGE_DATA, shared_data
 
 logger = logging.getLogger(__name__)
@@ -218,9 +218,20 @@ def add_service_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kb", default=None, help="a knowledge base to answer questions from")
     p.add_argument("--lm", default=None, help="a dialogue model to phrase replies (cca chat --lm)")
     p.add_argument("--adapter", default=None, help="a LoRA adapter for --lm")
+    p.add_argument("--compare", action="store_true", help="with --lm: run the template path too, on the same items, and print both side by side")  # fmt: skip
     p.add_argument("--only", default=None, help="run the items whose id contains this")
     p.add_argument("--json", action="store_true", help="print every result as JSON")
     p.add_argument("--no-progress", action="store_true")
+
+
+def model_paths(args) -> list[tuple[str, str | None, str | None]]:
+    """(name, lm, adapter) of each path to run: the model's (`--lm`; `shipped` is the model that
+    ships), after the templates with `--compare`; the templates alone without `--lm`."""
+    from dialogue.lm.shipped import choose
+
+    lm, adapter = choose(args.lm or "none", args.adapter)
+    paths = [("templates", None, None)] if args.compare and lm else []
+    return [*paths, (f"model {args.lm}" if lm else "templates", lm, adapter)]
 
 
 def retail_folder(args) -> Path | None:
@@ -262,6 +273,24 @@ def summarise(results: list[ConversationResult]) -> dict[str, Any]:
     }
 
 
+def _print_run(name: str, results: list[ConversationResult], summary: dict[str, Any]) -> None:
+    for r in results:
+        if not r.success:
+            why = "; ".join(filter(None, [
+                f"missing {[a['tool'] for a in r.missing_actions]}" if r.missing_actions else "",
+                f"wrong {[a['tool'] for a in r.wrong_actions]}" if r.wrong_actions else "",
+                f"unconfirmed {len(r.unconfirmed_actions)}" if r.unconfirmed_actions else "",
+                "; ".join(r.db_mismatches),
+                f"handoff {r.handoff} (expected {r.handoff_expected})" if r.handoff != r.handoff_expected else "",
+            ]))  # fmt: skip
+            print(f"FAIL {r.id}: {why}")
+    print(f"{name}: task success {summary['task_success']:.1%} of {summary['conversations']} conversations "
+          f"({', '.join(f'{k} {v:.1%}' for k, v in summary['task_success_by_language'].items())}); "
+          f"wrong actions {summary['wrong_actions']}, unconfirmed actions {summary['unconfirmed_actions']}, "
+          f"handoff precision {summary['handoff_precision']:.1%}, recall {summary['handoff_recall']:.1%}; "
+          f"{format_stats(summary['replies'])}; {summary['seconds']} s")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="cca eval conversations", description=__doc__.split("\n\n")[0])
     p.add_argument(
@@ -276,33 +305,29 @@ def main(argv: list[str] | None = None) -> int:
     suite = json.loads(Path(args.suite).read_text(encoding="utf-8"))
     if args.only:
         suite = [c for c in suite if args.only in c["id"]]
-    t0 = time.perf_counter()
-    results = evaluate(
-        suite, retail, not args.no_progress, args.kb, lm=args.lm, adapter=args.adapter
-    )
-    summary = summarise(results) | {"seconds": round(time.perf_counter() - t0, 1)}
-    if args.json:
-        print(
-            json.dumps(
-                {"summary": summary, "results": [asdict(r) for r in results]},
-                ensure_ascii=False,
-                indent=2,
-            )
+    try:
+        paths = model_paths(args)
+    except RuntimeError as e:
+        print(f"cca eval conversations: {e}", file=sys.stderr)
+        return 2
+    rows, compared = [], []
+    for name, lm_, adapter_ in paths:
+        t0 = time.perf_counter()
+        results = evaluate(suite, retail, not args.no_progress, args.kb, lm=lm_, adapter=adapter_)
+        summary = summarise(results) | {"seconds": round(time.perf_counter() - t0, 1)}
+        extra = (
+            f"wrong writes {summary['wrong_actions']}, unconfirmed {summary['unconfirmed_actions']}"
         )
+        rows.append((name, summary["task_success"], summary["replies"], extra))
+        compared.append({"path": name, "summary": summary})
+        if not args.json:
+            _print_run(name, results, summary)
+    if args.json:
+        out = {"summary": summary, "results": [asdict(r) for r in results]}
+        if len(compared) > 1:
+            out["compare"] = compared
+        print(json.dumps(out, ensure_ascii=False, indent=2))
         return 0
-    for r in results:
-        if not r.success:
-            why = "; ".join(filter(None, [
-                f"missing {[a['tool'] for a in r.missing_actions]}" if r.missing_actions else "",
-                f"wrong {[a['tool'] for a in r.wrong_actions]}" if r.wrong_actions else "",
-                f"unconfirmed {len(r.unconfirmed_actions)}" if r.unconfirmed_actions else "",
-                "; ".join(r.db_mismatches),
-                f"handoff {r.handoff} (expected {r.handoff_expected})" if r.handoff != r.handoff_expected else "",
-            ]))  # fmt: skip
-            print(f"FAIL {r.id}: {why}")
-    print(f"task success {summary['task_success']:.1%} of {summary['conversations']} conversations "
-          f"({', '.join(f'{k} {v:.1%}' for k, v in summary['task_success_by_language'].items())}); "
-          f"wrong actions {summary['wrong_actions']}, unconfirmed actions {summary['unconfirmed_actions']}, "
-          f"handoff precision {summary['handoff_precision']:.1%}, recall {summary['handoff_recall']:.1%}; "
-          f"{format_stats(summary['replies'])}; {summary['seconds']} s")  # fmt: skip
+    if len(rows) > 1:
+        print(side_by_side(rows, "success"))
     return 0

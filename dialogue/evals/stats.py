@@ -33,6 +33,7 @@ def reply_stats(turns: Iterable[dict[str, Any]]) -> dict[str, Any]:
     ms = [t["ms"] for t in turns]
     return {
         "turns": len(turns),
+        "model": sum(t["reply_source"] == "model" for t in turns),  # the model's draft was sent
         "fallbacks": sum(is_fallback(t["reply_source"]) for t in turns),
         "degenerate": sum(bool(degenerate(t["reply"])) for t in turns),
         "p50_ms": round(percentile(ms, 50), 1),
@@ -40,8 +41,21 @@ def reply_stats(turns: Iterable[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def side_by_side(rows: Sequence[tuple[str, float, dict[str, Any], str]], score: str) -> str:
+    """One line per path (name, score, reply stats, extra): the template path and the model path
+    of one suite, run in the same process on the same items."""
+    head = f"{'path':<34} {score:>8} {'model':>6} {'fallbacks':>9} {'degenerate':>10} {'p50 ms':>7} {'p95 ms':>7}  "
+    lines = [head, "-" * len(head)]
+    for name, value, st, extra in rows:
+        lines.append(
+            f"{name[:34]:<34} {value:>8.1%} {st['model']:>6} {st['fallbacks']:>9} "
+            f"{st['degenerate']:>10} {st['p50_ms']:>7.0f} {st['p95_ms']:>7.0f}  {extra}"
+        )
+    return "\n".join(lines)
+
+
 def format_stats(stats: dict[str, Any]) -> str:
     return (
-        f"fallbacks {stats['fallbacks']}, degenerate {stats['degenerate']} of {stats['turns']} "
+        f"model replies {stats['model']}, fallbacks {stats['fallbacks']}, degenerate {stats['degenerate']} of {stats['turns']} "
         f"turns; latency p50 {stats['p50_ms']:.0f} ms, p95 {stats['p95_ms']:.0f} ms"
     )

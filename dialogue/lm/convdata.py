@@ -23,7 +23,9 @@ Fields:
   optionally "result" (what the tool returned, so that the reply can be grounded in it); facts
   (agent turns only): what the agent was given for that reply, as [{"source", "text"}] in the
   order the Agent quotes them ("policy:decision" first, then "tool:NAME" and "kb:SOURCE"); when
-  present they replace the action's result in the training prompt (`dialogue.lm.guided`). An agent
+  present they replace the action's result in the training prompt (`dialogue.lm.guided`); slots
+  (agent turns only): the decision's slot values, {"name": "value"}; the reply trained on has
+  each value said in text as its {name}, as the model writes it (`dialogue.policy.reply.fill`). An agent
   turn's text may be empty only when it carries an action (the agent acted and said nothing).
 - meta: anything else. meta["group"] names conversations that are near-duplicates (the English
   and Chinese versions of one STC-3 dialogue, the retail conversations of one customer); they
@@ -51,7 +53,17 @@ ROLES = ("customer", "agent")
 LANGUAGES = ("en", "zh")
 SPLITS = ("train", "dev", "test")
 DEFAULT_RATIOS = (0.8, 0.1, 0.1)
-_TURN_KEYS = ("role", "text", "transcript", "screenshot_text", "image", "intent", "action", "facts")
+_TURN_KEYS = (
+    "role",
+    "text",
+    "transcript",
+    "screenshot_text",
+    "image",
+    "intent",
+    "action",
+    "facts",
+    "slots",
+)
 _FACT_KEYS = ("source", "text")
 _CONV_KEYS = ("id", "source", "language", "turns", "meta")
 _ACTION_KEYS = ("tool", "args", "result")
@@ -106,6 +118,7 @@ class ConvTurn:
     intent: str | None = None
     action: TurnAction | None = None
     facts: tuple[tuple[str, str], ...] | None = None  # (source, text): what the agent was given
+    slots: dict[str, str] | None = None  # the decision's slot values said in text
 
     def __post_init__(self):
         _check_turn(self)
@@ -119,6 +132,8 @@ class ConvTurn:
             out["action"] = self.action.to_dict()
         if self.facts is not None:
             out["facts"] = [{"source": src, "text": text} for src, text in self.facts]
+        if self.slots is not None:
+            out["slots"] = dict(self.slots)
         return out
 
     @classmethod
@@ -137,6 +152,11 @@ class ConvTurn:
             values["action"] = TurnAction.from_dict(values["action"], where)
         if values["facts"] is not None:
             values["facts"] = _facts_from(values["facts"], where)
+        slots = values["slots"]
+        if slots is not None and not (
+            isinstance(slots, dict) and all(isinstance(v, str) for v in slots.values())
+        ):
+            raise _fail(where, f"slots must be an object of strings, got {slots!r:.60}")
         try:
             return cls(**values)
         except ConvDataError as e:
@@ -173,8 +193,8 @@ def _check_turn(t: ConvTurn) -> None:
             raise ConvDataError(f"intent {t.intent!r} is not one of dialogue.nlu.intents.LABELS {LABELS}")  # fmt: skip
     if t.action is not None and t.role != "agent":
         raise ConvDataError(f"action {t.action.tool!r} on a customer turn; only the agent acts")
-    if t.facts is not None and t.role != "agent":
-        raise ConvDataError("facts on a customer turn; facts are what the agent was given")
+    if (t.facts is not None or t.slots is not None) and t.role != "agent":
+        raise ConvDataError("facts or slots on a customer turn; they are what the agent was given")
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ def default_data_dir() -> Path:
 
 def redact_conversation(conv: Conversation) -> tuple[Conversation, RedactionReport]:
     """Every text of a conversation redacted: turn text, transcript, screenshot text, the
-    strings in action arguments and results, and the facts the agent was given."""
+    strings in action arguments and results, and the facts and slot values the agent was given."""
     report, turns = RedactionReport(), []
     for t in conv.turns:
         changes: dict[str, Any] = {}
@@ -96,6 +96,12 @@ def redact_conversation(conv: Conversation) -> tuple[Conversation, RedactionRepo
                 facts.append((source, text))
                 report += r
             changes["facts"] = tuple(facts)
+        if t.slots:
+            slots = {}
+            for name, value in t.slots.items():
+                slots[name], r = redact_with_report(value)
+                report += r
+            changes["slots"] = slots
         turns.append(replace(t, **changes))
     return replace(conv, turns=tuple(turns)), report
 

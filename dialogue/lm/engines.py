@@ -49,13 +49,16 @@ def engine_of(lm: str) -> str:
 
 def prompt_tokenizer(adapter: str | Path | None = None):
     """The tokenizer whose chat template renders the prompts: the adapter folder's (the one it
-    was trained with), else packaged Gemma-3-270m's, read once from its GGUF and kept in the
+    was trained with), else (no adapter, or a folder with only adapter.gguf) packaged
+    Gemma-3-270m's, read once from its GGUF and kept in the
     cache (the first read takes about 20 s on a small CPU, the cached one well under one)."""
     from transformers import AutoTokenizer
 
     from dialogue.lm.load import cache_dir, packaged_gguf
     from dialogue.lm.template import ensure_chat_template
 
+    if adapter and (Path(adapter) / "adapter.gguf").is_file() and not (Path(adapter) / "tokenizer_config.json").is_file():  # fmt: skip
+        adapter = None  # a GGUF adapter alone (the shipped one): the packaged base's tokenizer
     if adapter:
         if not (Path(adapter) / "tokenizer_config.json").is_file():
             raise FileNotFoundError(f"{adapter} has no tokenizer_config.json: --adapter names a folder that `cca train` wrote (OUT/best), with its tokenizer")  # fmt: skip

@@ -22,6 +22,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from dialogue.policy.reply import delexicalize
 from dialogue.types import tool_fact
 from fusion.fuse import Fusion
 from fusion.types import Fact, Message, TurnInput
@@ -112,13 +113,15 @@ def turn_facts(turn) -> list[Fact]:
 
 def turn_messages(conv, fusion: Fusion) -> list[list[Message]]:
     """One message list per agent turn with text: the system message with that turn's facts,
-    the conversation before it, and the reply last."""
+    the conversation before it (as said), and the reply last (its slot values as `{name}`, as the
+    model writes them, when the turn records the slots)."""
     out, history = [], []
     for turn in conv.turns:
         if turn.role == "agent":
             if turn.text.strip():
                 system = Message("system", fusion.system_content(conv.language, turn_facts(turn)))
-                out.append([system, *history, Message("assistant", turn.text)])
+                target = delexicalize(turn.text, turn.slots) if turn.slots else turn.text
+                out.append([system, *history, Message("assistant", target)])
             history.append(Message("assistant", turn.text))
         else:
             history.append(Message("user", customer_message(turn, conv.language, fusion)))

@@ -87,6 +87,15 @@ def _same_acts(scripted: Sequence[str], actions: Sequence) -> bool:
     return all(t in ran for t in scripted) and not any(TOOLS[t].writes for t in extra if t in TOOLS)
 
 
+def _slots(record) -> dict[str, str]:
+    """The decision's slot values, as the reply says them (the model writes them as {name})."""
+    return {
+        k: str(v)
+        for k, v in record.decision.slots.items()
+        if k != "opening" and v not in (None, "")
+    }
+
+
 def _fact_pairs(facts: Sequence[Fact]) -> tuple[tuple[str, str], ...]:
     return tuple((f.source, f.text) for f in facts)
 
@@ -128,12 +137,14 @@ def guide(conv: Conversation, services: AgentServices, notes: Counter) -> Conver
             )
             if source == "model":
                 notes["script's words"] += 1
-                out.append(ConvTurn("agent", said, facts=_fact_pairs(rec.facts)))
+                out.append(
+                    ConvTurn("agent", said, facts=_fact_pairs(rec.facts), slots=_slots(record))
+                )
                 continue
             notes[f"template: {source.removeprefix('template ').strip('()')}"] += 1
         else:
             notes["template: the script acted otherwise; stopped"] += 1
-        out.append(ConvTurn("agent", record.reply, facts=_fact_pairs(rec.facts)))
+        out.append(ConvTurn("agent", record.reply, facts=_fact_pairs(rec.facts), slots=_slots(record)))  # fmt: skip
         if not same:
             break
     if not any(t.role == "agent" and t.facts for t in out):
@@ -154,7 +165,7 @@ def guide_open(script: OpenScript, services: AgentServices, notes: Counter) -> C
         if rec.facts is None:
             notes["open: the Agent did not reach the model"] += 1
             break
-        out.append(ConvTurn("agent", record.reply, facts=_fact_pairs(rec.facts)))
+        out.append(ConvTurn("agent", record.reply, facts=_fact_pairs(rec.facts), slots=_slots(record)))  # fmt: skip
     notes[f"open: {script.category or 'turn'}"] += 1
     meta: dict[str, Any] = {"group": f"open:{script.id}", "category": script.category, "guided": True}  # fmt: skip
     return Conversation(script.id, "open", script.language, tuple(out), meta)

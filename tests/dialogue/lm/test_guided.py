@@ -41,7 +41,7 @@ def test_the_scripts_words_are_kept_with_the_facts_the_agent_was_given(services)
         ConvTurn("agent", "Happy to check. What's the email on your account?"),
         ConvTurn("customer", "It's alice@example.com"),
         ConvTurn("agent", "", action=TurnAction("find_user_id_by_email", {"email": "alice@example.com"})),
-        ConvTurn("agent", "Thanks, I found your account: orders #W1, #W2, #W3, #W4 and #W5."),
+        ConvTurn("agent", "Thanks, I found your account: #W1 (pending), #W2 (pending), #W3 (delivered), #W4 (processed), #W5 (cancelled)."),
         ConvTurn("agent", "Which one do you mean?"),
     )  # fmt: skip
     notes = Counter()
@@ -49,8 +49,11 @@ def test_the_scripts_words_are_kept_with_the_facts_the_agent_was_given(services)
     agent = [t for t in got.turns if t.role == "agent"]
     assert [t.text for t in agent] == [
         "Happy to check. What's the email on your account?",
-        "Thanks, I found your account: orders #W1, #W2, #W3, #W4 and #W5. Which one do you mean?",
-    ], notes  # the two scripted turns of the second reply are one, as the Agent says one reply
+        "Thanks, I found your account: #W1 (pending), #W2 (pending), #W3 (delivered), #W4 (processed), #W5 (cancelled). Which one do you mean?",
+    ], notes
+    assert (
+        agent[1].slots["orders"].startswith("#W1 (pending)")
+    )  # the training target says {orders}  # the two scripted turns of the second reply are one, as the Agent says one reply
     for t in agent:
         assert t.facts and t.facts[0][0] == DECISION
     assert any(src == "tool:find_user_id_by_email" for src, _ in agent[1].facts)
@@ -110,8 +113,22 @@ def test_facts_round_trip_and_are_checked():
     assert ConvTurn.from_dict(turn.to_dict()) == turn
     with pytest.raises(ConvDataError, match="line 3"):
         ConvTurn.from_dict({"role": "agent", "text": "ok", "facts": [{"source": 1}]}, "line 3")
-    with pytest.raises(ConvDataError, match="facts on a customer turn"):
+    with pytest.raises(ConvDataError, match="facts or slots on a customer turn"):
         ConvTurn("customer", "hi", facts=())
+    slotted = ConvTurn("agent", "Order #W1 is pending.", slots={"order_id": "#W1"})
+    assert ConvTurn.from_dict(slotted.to_dict()) == slotted
+    with pytest.raises(ConvDataError, match="slots must be an object of strings"):
+        ConvTurn.from_dict({"role": "agent", "text": "ok", "slots": {"n": 1}})
+
+
+def test_the_model_is_trained_to_write_slot_marks_and_sees_the_values_said_before():
+    fusion = Fusion(tiny_tokenizer())
+    said = ConvTurn("agent", "Order #W1 is pending.", slots={"order_id": "#W1", "status": "pending"})  # fmt: skip
+    conv = _conv(ConvTurn("customer", "where is #W1?"), said, ConvTurn("customer", "thanks"),
+                 ConvTurn("agent", "Bye!"))  # fmt: skip
+    first, second = turn_messages(conv, fusion)
+    assert first[-1].content == "Order {order_id} is {status}."
+    assert second[-3].content == "Order #W1 is pending."  # the history as the customer saw it
 
 
 def test_facts_are_redacted():

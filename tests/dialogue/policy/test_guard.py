@@ -121,6 +121,7 @@ def test_every_rejection_falls_back_to_the_template_with_the_reason():
         ("", "empty"),
         ("Hello {name}, how can I help?", "carries '{name}'"),
         ("Sure.<|im_end|>", "carries '<|im_end|>'"),
+        ("I could not find an account with <EMAIL>.", "carries '<EMAIL>'"),
         ("Thanks. Thanks. Thanks for waiting. Thanks for waiting.", "repeats itself"),
     ],
 )
@@ -180,3 +181,21 @@ def test_a_draft_that_drops_the_templates_numbers_or_apology_is_rejected():
         "drops the apology the template opens with"
     )
     assert check_draft("I'm so sorry about this. Let me help you with that order.", upset) == ""
+
+
+def test_a_handoff_is_claimed_only_when_the_policy_hands_over():
+    claim = "I'm connecting you to a colleague now; they will see everything."
+    assert check_draft(claim, ctx()) == "claims a handoff the policy did not make"
+    assert check_draft("正在为您转接人工客服。", ctx(language="zh")).startswith("claims a handoff")
+    handoff = Decision("handoff", "handoff", handoff=True)
+    assert check_draft(claim, ctx(handoff)) == ""
+    offer = "I can't help with that here. Shall I connect you to a colleague?"
+    assert check_draft(offer, ctx()) == ""
+
+
+def test_every_slot_the_template_says_must_be_said():
+    answer = "A refund goes back to the card you paid with."
+    rule = Decision("answer", "kb_answer", {"answer": answer})
+    assert check_draft(answer, ctx(rule, facts=answer)) == ""
+    made_up = "I'm sorry, I can only return items that are no longer needed."
+    assert check_draft(made_up, ctx(rule, facts=answer)).startswith("drops the answer")

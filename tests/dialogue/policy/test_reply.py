@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dialogue.policy.reply import TEMPLATES, phrase, render
+from dialogue.policy.reply import TEMPLATES, delexicalize, fill, phrase, render, render_marked
 from dialogue.types import Action, Decision
 
 DONE = Decision("done", "action_done", {"outcome": "Order #W1 is cancelled."})
@@ -36,9 +36,30 @@ def test_phrase_falls_back_to_the_template_and_says_why():
         reply == render("ask_auth", "en")
         and source == "template (promises a refund that no tool gave)"
     )
+    reply, source = phrase(DONE, "en", (CANCEL_OK,), draft="All done: {outcome}")
+    assert source == "model" and reply == "All done: Order #W1 is cancelled."
+    # the words are the model's, the facts are the template's: a paraphrased outcome is not sent
     reply, source = phrase(DONE, "en", (CANCEL_OK,), draft="All done: #W1 has been cancelled.")
-    assert source == "model" and reply == "All done: #W1 has been cancelled."
+    assert source.startswith("template (drops the outcome")
     assert phrase(ASK, "zh") == (render("ask_auth", "zh"), "template")
+
+
+@pytest.mark.parametrize("key", sorted(TEMPLATES))
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_marks_filled_give_the_template_and_delexicalizing_the_template_gives_the_marks(key, language):  # fmt: skip
+    slots = {"order_id": "#W1234567", "name": "Ada", "amount": "$742.53", "answer": "Returns are free."}  # fmt: skip
+    marked = render_marked(key, language, slots)
+    assert fill(marked, slots) == render(key, language, slots)
+    assert delexicalize(render(key, language, slots), slots) == marked
+
+
+def test_a_draft_with_marks_is_filled_and_an_unknown_mark_is_refused():
+    status = Decision("answer", "order_status", {"order_id": "#W1234567", "status": "pending"})
+    reply, source = phrase(status, "en", (), draft="Your order {order_id} is still {status}.")
+    assert (reply, source) == ("Your order #W1234567 is still pending.", "model")
+    reply, source = phrase(status, "en", (), draft="Order {order_id} ships {tracking}.")
+    assert reply == render("order_status", "en", status.slots) and "'{tracking}'" in source
+    assert delexicalize("order #W1 of #W12", {"a": "#W1", "b": "#W12"}) == "order {a} of {b}"
 
 
 @pytest.mark.parametrize(
