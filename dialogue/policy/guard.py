@@ -22,7 +22,10 @@ not; `dialogue.policy.reply.phrase` then sends the template instead and records
 - drops a number the template says (a date, an amount, "5-7 business days"), the apology the
   template opens with for an upset customer, or any slot value the template says (the order,
   the status, the passage that answers a rule question): the model chooses the words, not the
-  facts.
+  facts;
+- for a template with no facts in it (`OPEN_TEMPLATES`: a greeting, an offer of help, a
+  clarifying question, a polite refusal): shares less than `MIN_OVERLAP` of its content words
+  (Chinese: character pairs) or of its own, i.e. says something else.
 """
 
 from __future__ import annotations
@@ -224,6 +227,38 @@ def _drops(text: str, ctx: DraftContext) -> str:
     return ""
 
 
+_WORD = re.compile(r"[a-z]{4,}")
+_STOP = frozenset(
+    """that this with your have what from they will would could there their about
+which when where been also just than them then into some more here very does were like""".split()
+)
+MIN_OVERLAP = 0.3  # of the template's content words (Chinese: character pairs) the draft says
+
+
+def _content(text: str) -> set[str]:
+    cjk = "".join(_CJK.findall(text))
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP} | {
+        cjk[i : i + 2] for i in range(len(cjk) - 1)
+    }
+
+
+OPEN_TEMPLATES = frozenset({"greeting", "goodbye", "offer_help", "clarify", "out_of_scope", "kb_none"})  # fmt: skip
+
+
+def _off_topic(text: str, ctx: DraftContext) -> str:
+    """A template with no facts to hold the draft to (a greeting, an offer of help, a clarifying
+    question, a polite refusal) still says something: the draft must share words with it (at
+    least `MIN_OVERLAP` of the template's content words, or of its own), or it says something
+    else ("请回答是或否" for "what would you like to do?")."""
+    if ctx.decision.template not in OPEN_TEMPLATES:
+        return ""
+    want, said = _content(ctx.template), _content(text)
+    if len(want) < 4:
+        return ""
+    share = max(len(want & said) / len(want), len(want & said) / max(len(said), 1))
+    return f"says something else than the template ({share:.0%} shared)" if share < MIN_OVERLAP else ""  # fmt: skip
+
+
 _HANDOFF_CLAIM = re.compile(  # saying the customer is being handed over (an offer is a question)
     r"\b(?:I'm|I am|I'll|I will|let me)\s+(?:now\s+)?(?:connect|transfer|put)(?:ing)?\s+you\b"
     r"|\btransferring you\b|正在(?:为您)?转接|(?:马上|现在|已经?)为您转接",
@@ -251,4 +286,5 @@ def check_draft(draft: str, ctx: DraftContext) -> str:
         or _confirmation(text, ctx)
         or _handoff(text, ctx)
         or _drops(text, ctx)
+        or _off_topic(text, ctx)
     )

@@ -199,3 +199,18 @@ def test_every_slot_the_template_says_must_be_said():
     assert check_draft(answer, ctx(rule, facts=answer)) == ""
     made_up = "I'm sorry, I can only return items that are no longer needed."
     assert check_draft(made_up, ctx(rule, facts=answer)).startswith("drops the answer")
+
+
+@pytest.mark.parametrize(
+    "template, draft, language, off",
+    [
+        ("offer_help", "请问您需要什么服务？请回答“是”或“否”。", "zh", True),
+        ("offer_help", "我可以帮您查询订单、办理退货或换货、取消订单，请问您想办理什么？", "zh", False),
+        ("greeting", "Please answer yes or no.", "en", True),
+        ("clarify", "Sorry, the weather is lovely today.", "en", True),
+        ("greeting", "Hi! I can help with your orders, returns, exchanges and account. What do you need?", "en", False),
+    ],
+)  # fmt: skip
+def test_a_draft_must_say_what_a_template_without_facts_says(template, draft, language, off):
+    got = check_draft(draft, ctx(Decision("smalltalk", template), language=language))
+    assert got.startswith("says something else") is off, got
