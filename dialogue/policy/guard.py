@@ -229,8 +229,39 @@ def _drops(text: str, ctx: DraftContext) -> str:
 
 _WORD = re.compile(r"[a-z]{4,}")
 _STOP = frozenset(
-    """that this with your have what from they will would could there their about
-which when where been also just than them then into some more here very does were like""".split()
+    [
+        "that",
+        "this",
+        "with",
+        "your",
+        "have",
+        "what",
+        "from",
+        "they",
+        "will",
+        "would",
+        "could",
+        "there",
+        "their",
+        "about",
+        "which",
+        "when",
+        "where",
+        "been",
+        "also",
+        "just",
+        "than",
+        "them",
+        "then",
+        "into",
+        "some",
+        "more",
+        "here",
+        "very",
+        "does",
+        "were",
+        "like",
+    ]
 )
 MIN_OVERLAP = 0.3  # of the template's content words (Chinese: character pairs) the draft says
 
