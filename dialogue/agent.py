@@ -24,7 +24,7 @@ from typing import Any
 from dialogue.knowledge.base import Retriever
 from dialogue.lm.generator import Generator
 from dialogue.policy.decide import DialoguePolicy
-from dialogue.policy.reply import phrase, render_marked
+from dialogue.policy.reply import phrase, render, render_marked
 from dialogue.policy.state import DialogueState, Understood
 from dialogue.types import Action, Decision, Turn, tool_fact
 from domains.retail.tools import ToolSession
@@ -205,6 +205,8 @@ class Agent:
             t0 = time.perf_counter()
             try:
                 guide = render_marked(decision.template, language, decision.slots)
+                said = render(decision.template, language, decision.slots)
+                shown = [f for f in facts if not f.source.startswith("kb:") or f.text[:40] in said]
                 fused = svc.fusion.fuse(
                     TurnInput(
                         text=getattr(turn, "text", ""),
@@ -212,7 +214,9 @@ class Agent:
                         screenshots=screenshots,
                     ),
                     self.history,
-                    [Fact("policy:decision", f"{decision.kind}: {guide}"), *facts],
+                    # the passages the reply reads from, not every one retrieved: the others
+                    # only lengthen the prompt (time on a CPU) and draw the model off the decision
+                    [Fact("policy:decision", f"{decision.kind}: {guide}"), *shown],
                 )
                 prompt = fused.prompt
                 if fused.images and getattr(svc.generator, "takes_images", False):

@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-# `cca chat`, `cca demo` and `cca phone` answer with the shipped dialogue model by default; the
-# tests of those commands run on templates unless they ask for a model (tests/dialogue/lm/
-# test_shipped.py runs the shipped one under the weights marker)
-os.environ.setdefault("CCA_LM", "none")
+# `$CCA_LM` may make `cca chat`, `cca demo` and `cca phone` answer with a dialogue model; the
+# tests of those commands run on templates unless they ask for a model
+os.environ["CCA_LM"] = "none"
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = (

@@ -120,7 +120,8 @@ def turn_messages(conv, fusion: Fusion) -> list[list[Message]]:
         if turn.role == "agent":
             if turn.text.strip():
                 system = Message("system", fusion.system_content(conv.language, turn_facts(turn)))
-                target = delexicalize(turn.text, turn.slots) if turn.slots else turn.text
+                slots = getattr(turn, "slots", None)
+                target = delexicalize(turn.text, slots) if slots else turn.text
                 out.append([system, *history, Message("assistant", target)])
             history.append(Message("assistant", turn.text))
         else:

