@@ -234,6 +234,21 @@ def model_paths(args) -> list[tuple[str, str | None, str | None]]:
     return [*paths, (f"model {args.lm}" if lm else "templates", lm, adapter)]
 
 
+def report_runs(runs: list, as_json: bool, score: str, label: str, extra=None) -> int:
+    """After each path ran (`runs`: [(name, summary, results)]): the last one as JSON, with every
+    path's summary under "compare" when there were two; or the side-by-side table."""
+    _, summary, results = runs[-1]
+    if as_json:
+        out = {"summary": summary, "results": [asdict(r) for r in results]}
+        if len(runs) > 1:
+            out["compare"] = [{"path": name, "summary": s} for name, s, _ in runs]
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+    elif len(runs) > 1:
+        rows = [(name, s[score], s["replies"], extra(s) if extra else "") for name, s, _ in runs]
+        print(side_by_side(rows, label))
+    return 0
+
+
 def retail_folder(args) -> Path | None:
     retail = Path(args.retail)
     if not (retail / "orders.json").is_file():
@@ -310,24 +325,13 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as e:
         print(f"cca eval conversations: {e}", file=sys.stderr)
         return 2
-    rows, compared = [], []
+    runs = []
     for name, lm_, adapter_ in paths:
         t0 = time.perf_counter()
         results = evaluate(suite, retail, not args.no_progress, args.kb, lm=lm_, adapter=adapter_)
         summary = summarise(results) | {"seconds": round(time.perf_counter() - t0, 1)}
-        extra = (
-            f"wrong writes {summary['wrong_actions']}, unconfirmed {summary['unconfirmed_actions']}"
-        )
-        rows.append((name, summary["task_success"], summary["replies"], extra))
-        compared.append({"path": name, "summary": summary})
+        runs.append((name, summary, results))
         if not args.json:
             _print_run(name, results, summary)
-    if args.json:
-        out = {"summary": summary, "results": [asdict(r) for r in results]}
-        if len(compared) > 1:
-            out["compare"] = compared
-        print(json.dumps(out, ensure_ascii=False, indent=2))
-        return 0
-    if len(rows) > 1:
-        print(side_by_side(rows, "success"))
-    return 0
+    extra = lambda s: f"wrong writes {s['wrong_actions']}, unconfirmed {s['unconfirmed_actions']}"  # noqa: E731
+    return report_runs(runs, args.json, "task_success", "success", extra)

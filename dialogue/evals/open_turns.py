@@ -37,8 +37,14 @@ from pathlib import Path
 from typing import Any
 
 from dialogue.agent import Agent, AgentServices, CustomerTurn
-from dialogue.evals.conversations import add_service_args, model_paths, retail_folder, run_each
-from dialogue.evals.stats import format_stats, reply_stats, side_by_side
+from dialogue.evals.conversations import (
+    add_service_args,
+    model_paths,
+    report_runs,
+    retail_folder,
+    run_each,
+)
+from dialogue.evals.stats import format_stats, reply_stats
 from dialogue.paths import PACKAGE_DATA
 from dialogue.policy.guard import wrong_language
 
@@ -187,27 +193,18 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as e:
         print(f"cca eval open-turns: {e}", file=sys.stderr)
         return 2
-    rows, compared = [], []
+    runs = []
     for name, lm, adapter in paths:
         t0 = time.perf_counter()
         results = run_each(
             suite, retail, run_item, not args.no_progress, args.kb, lm=lm, adapter=adapter
         )
         summary = summarise(results) | {"seconds": round(time.perf_counter() - t0, 1)}
-        rows.append((name, summary["pass_rate"], summary["replies"], ""))
-        compared.append({"path": name, "summary": summary})
+        runs.append((name, summary, results))
         if not args.json:
             print(name)
             for r in results:
                 if not r.passed:
                     print(f"FAIL {r.id}: {'; '.join(r.failures)}\n     {r.reply[:160]!r}")
             print(format_table(summary))
-    if args.json:
-        out = {"summary": summary, "results": [asdict(r) for r in results]}
-        if len(compared) > 1:
-            out["compare"] = compared
-        print(json.dumps(out, ensure_ascii=False, indent=2))
-        return 0
-    if len(rows) > 1:
-        print(side_by_side(rows, "passed"))
-    return 0
+    return report_runs(runs, args.json, "pass_rate", "passed")

@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         info = ship(args.adapter, args.out, args.data)
         print(f"wrote {args.out / 'adapter.gguf'} ({info['bytes'] / 1e6:.1f} MB, step {info['step']}, dev loss {info['dev_loss']:.3f})")  # fmt: skip
         return 0
-    info = card() | {"runs_here": not shipped_problem(), "problem": shipped_problem()}
+    problem = shipped_problem()
+    info = card() | {"runs_here": not problem, "problem": problem}
     if args.json:
         print(json.dumps(info, ensure_ascii=False, indent=1))
         return 0

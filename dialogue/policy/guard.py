@@ -34,6 +34,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from dialogue.lm.redact import PLACEHOLDERS
 from dialogue.nlu.entities import extract_entities
 from dialogue.types import Action, Decision
 
@@ -43,7 +44,8 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 _SENTENCES = re.compile(r"[^.!?。！？\n]+[.!?。！？]*")
 _LEFTOVER = re.compile(  # a slot no one filled, a chat template's token, a redaction mark
     r"\{[a-z_]+\}|<\|[^|<>]{1,40}\|>|<(?:start_of_turn|end_of_turn|bos|eos|pad|unk|image)>"
-    r"|<(?:EMAIL|PHONE|CARD|ADDRESS|ZIP|CVV|EXPIRY|CN_ID|BANK_ACCOUNT|NAME)>"
+    + "|"
+    + "|".join(map(re.escape, PLACEHOLDERS.values()))
 )
 PROMISES = {
     "refund": re.compile(r"\brefund(?:ed|s)?\b|退款|退钱|退还", re.I),
@@ -228,41 +230,11 @@ def _drops(text: str, ctx: DraftContext) -> str:
 
 
 _WORD = re.compile(r"[a-z]{4,}")
-_STOP = frozenset(
-    [
-        "that",
-        "this",
-        "with",
-        "your",
-        "have",
-        "what",
-        "from",
-        "they",
-        "will",
-        "would",
-        "could",
-        "there",
-        "their",
-        "about",
-        "which",
-        "when",
-        "where",
-        "been",
-        "also",
-        "just",
-        "than",
-        "them",
-        "then",
-        "into",
-        "some",
-        "more",
-        "here",
-        "very",
-        "does",
-        "were",
-        "like",
-    ]
-)
+_STOP = frozenset((
+    "that", "this", "with", "your", "have", "what", "from", "they", "will", "would", "could",
+    "there", "their", "about", "which", "when", "where", "been", "also", "just", "than", "them",
+    "then", "into", "some", "more", "here", "very", "does", "were", "like",
+))  # fmt: skip
 MIN_OVERLAP = 0.3  # of the template's content words (Chinese: character pairs) the draft says
 
 
