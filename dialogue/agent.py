@@ -26,7 +26,7 @@ from dialogue.lm.generator import Generator
 from dialogue.policy.decide import DialoguePolicy
 from dialogue.policy.reply import phrase, render, render_marked
 from dialogue.policy.state import DialogueState, Understood
-from dialogue.types import Action, Decision, Turn, tool_fact
+from dialogue.types import Action, Decision, Turn, evidence, tool_fact
 from domains.retail.tools import ToolSession
 from fusion.types import Fact, Message, TurnInput
 from vision.types import Image, Screenshot
@@ -237,7 +237,7 @@ class Agent:
             language,
             actions,
             draft,
-            facts="\n".join(f.text for f in facts),
+            facts=evidence(actions, facts),
             customer=customer,
             prompt=prompt,
         )

@@ -8,7 +8,10 @@ from typing import Any
 
 from fusion.types import Fact
 
-MAX_TOOL_FACT_CHARS = 1500  # a tool result quoted to the model is cut here
+# A tool result quoted to the model is cut here: the decision's words already carry what the reply
+# says, and every quoted token is read on each turn (time on a CPU). The guard checks a draft
+# against the whole result (`evidence`).
+MAX_TOOL_FACT_CHARS = 400
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,15 @@ class Turn:
 def tool_fact(tool: str, result: Any) -> Fact:
     """A tool's result as the model is shown it, at run time and in training alike: compact
     JSON, cut at MAX_TOOL_FACT_CHARS."""
-    text = json.dumps(result, ensure_ascii=False, default=str)
+    text = json.dumps(result, ensure_ascii=False, default=str, separators=(",", ":"))
     if len(text) > MAX_TOOL_FACT_CHARS:
         text = text[:MAX_TOOL_FACT_CHARS] + " ..."
     return Fact(f"tool:{tool}", text)
+
+
+def evidence(actions, facts) -> str:
+    """What a draft may state, for the guard: every tool result whole, and the other facts."""
+    return "\n".join(
+        [json.dumps(a.result, ensure_ascii=False, default=str) for a in actions]
+        + [f.text for f in facts if not f.source.startswith("tool:")]
+    )

@@ -5,6 +5,12 @@ so far, and the facts that knowledge and tools returned become chat messages ren
 dialogue model's chat template, with image placeholder tokens where the screenshots' projected
 features will go (see fusion.projector).
 
+Layout (PROMPT_LAYOUT): the system message holds the instructions alone; this turn's facts come
+after the customer's words, at the end of the current user message. So the system message and the
+history are the same text from one turn to the next (an engine's prompt cache holds them and only
+the new turn is read), and when a training example is cut to fit, the facts the reply is written
+from are the last thing to go.
+
 Quoting rule: text that came from a screenshot, a transcript, a document or a tool is data, never
 instructions. It is placed inside <data source="..."> blocks that the system prompt tells the
 model to treat as quoted material, and anything inside that could end the block early, open a new
@@ -60,6 +66,12 @@ _BLOCK_TAG = re.compile(r"<\s*/?\s*data\b", re.IGNORECASE)
 _TEMPLATE_TOKENS = re.compile(
     r"<\|[^|<>]{1,40}\|>|<(?:start_of_turn|end_of_turn|bos|eos|s|/s|pad|unk|image|start_of_image|end_of_image)>"
 )
+
+
+# Where the facts sit in the prompt; an adapter trained on one layout is served with the same one
+# (dialogue.lm.shipped checks the card). 1: facts in the system message. 2: facts after the turn.
+PROMPT_LAYOUT = 2
+FACTS_HEADER = "What the company's knowledge and tools say for this turn:"
 
 
 class FusionError(ValueError):
@@ -136,9 +148,9 @@ class Fusion:
             user_plain = self.user_content(turn, with_images=False)
             user = self.user_content(turn, with_images=bool(shots)) if shots else user_plain
             messages = [
-                Message("system", self.system_content(language, facts)),
+                Message("system", self.system_content(language)),
                 *history,
-                Message("user", user),
+                Message("user", self.with_facts(user, facts)),
             ]
             prompt = self._render(messages)
             n = len(self.tokenizer.encode(prompt, add_special_tokens=False))
@@ -196,18 +208,22 @@ class Fusion:
             dicts, tokenize=False, add_generation_prompt=True, **kwargs
         )
 
-    def system_content(self, language: str, facts: Sequence[Fact] = ()) -> str:
-        """The system message: instructions, the reply language, and the facts quoted as data."""
+    def system_content(self, language: str) -> str:
+        """The system message: instructions and the reply language (the same every turn)."""
         o = self.options
-        text = o.system_prompt.format(
+        return o.system_prompt.format(
             company=o.company, language=LANGUAGE_NAMES.get(language, language)
         )
-        if facts:
-            blocks = "\n".join(
-                quote(f.text, f.source, self.specials, o.max_source_chars) for f in facts
-            )
-            text += "\n\nWhat the company's knowledge and tools say for this turn:\n" + blocks
-        return text
+
+    def with_facts(self, user: str, facts: Sequence[Fact] = ()) -> str:
+        """The current user message with this turn's facts quoted as data after it."""
+        if not facts:
+            return user
+        o = self.options
+        blocks = "\n".join(
+            quote(f.text, f.source, self.specials, o.max_source_chars) for f in facts
+        )
+        return f"{user}\n\n{FACTS_HEADER}\n{blocks}"
 
     def user_content(self, turn: TurnInput, with_images: bool = False) -> str:
         """The user message for a turn: typed text, then quoted transcript and screenshots."""

@@ -7,8 +7,9 @@ turn header ("<start_of_turn>model\\n") and the reply is exact: labels cover the
 token that ends the turn, and everything else is -100.
 
 `per_turn=True` gives one example per agent turn instead, shaped as the Agent's prompt for that
-turn: the system message quotes what the turn's tool returned (its `action.result`, as
-`tool:NAME`), the history before it is plain messages, and only that reply is trained on.
+turn: the history before it is plain messages, the customer's last message is followed by the
+facts the Agent was given (the policy's decision, knowledge passages, the turn's tool result as
+`tool:NAME`), as fusion lays them out, and only that reply is trained on.
 
 A customer turn whose screenshot has encoder features (`features`, keyed by the turn's `image`
 path) gets the image placeholder tokens in its message, as the Agent's prompt has them, and the
@@ -98,7 +99,7 @@ def _render(tokenizer, messages: Sequence[Message], generation: bool = False) ->
 
 
 def turn_facts(turn) -> list[Fact]:
-    """What the Agent quotes in the system message for an agent turn: the facts it was given
+    """What the Agent quotes after the customer's message for an agent turn: the facts it was given
     when the turn records them (a guided conversation), else its tool's result."""
     given = getattr(turn, "facts", None)
     if given:
@@ -112,17 +113,23 @@ def turn_facts(turn) -> list[Fact]:
 
 
 def turn_messages(conv, fusion: Fusion) -> list[list[Message]]:
-    """One message list per agent turn with text: the system message with that turn's facts,
-    the conversation before it (as said), and the reply last (its slot values as `{name}`, as the
+    """One message list per agent turn with text: the system message, the conversation before it
+    (as said) with that turn's facts after the customer's last message, and the reply last (its slot values as `{name}`, as the
     model writes them, when the turn records the slots)."""
     out, history = [], []
     for turn in conv.turns:
         if turn.role == "agent":
             if turn.text.strip():
-                system = Message("system", fusion.system_content(conv.language, turn_facts(turn)))
+                system = Message("system", fusion.system_content(conv.language))
                 slots = getattr(turn, "slots", None)
                 target = delexicalize(turn.text, slots) if slots else turn.text
-                out.append([system, *history, Message("assistant", target)])
+                facts = turn_facts(turn)
+                shown = list(history)
+                if facts and shown and shown[-1].role == "user":  # facts after the turn, as fuse()
+                    shown[-1] = Message("user", fusion.with_facts(shown[-1].content, facts))
+                elif facts:  # the agent speaks first: the facts are the whole user message
+                    shown.append(Message("user", fusion.with_facts("", facts).lstrip()))
+                out.append([system, *shown, Message("assistant", target)])
             history.append(Message("assistant", turn.text))
         else:
             history.append(Message("user", customer_message(turn, conv.language, fusion)))

@@ -33,6 +33,7 @@ from typing import Any
 from dialogue.agent import Agent, AgentServices, CustomerTurn
 from dialogue.lm.convdata import Conversation, ConvTurn
 from dialogue.policy.reply import phrase
+from dialogue.types import evidence
 from fusion.types import Fact
 
 DECISION = "policy:decision"
@@ -131,7 +132,7 @@ def guide(conv: Conversation, services: AgentServices, notes: Counter) -> Conver
         said = " ".join(g.text.strip() for g in group if g.text.strip())
         same = _same_acts([g.action.tool for g in group if g.action], record.actions)
         if same and said:
-            known = "\n".join(f.text for f in rec.facts if f.source != DECISION)
+            known = evidence(record.actions, [f for f in rec.facts if f.source != DECISION])
             _, source = phrase(
                 record.decision, record.language, record.actions, said, known, "\n".join(customer)
             )

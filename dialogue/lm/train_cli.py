@@ -35,29 +35,33 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.max_steps is not None:
         config = replace(config, optim=replace(config.optim, max_steps=args.max_steps))
+    try:
+        result = run_training(config, fresh=args.fresh, progress=not args.no_progress)
+    except (ImportError, OSError, ValueError) as e:
+        print(f"cca train: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(result))
+    return 0
+
+
+def run_training(config, fresh: bool = False, progress: bool = True) -> dict:
+    """Train (or resume) the recipe's run; its summary: stopped, steps, best step and dev loss,
+    out. Raises ImportError/OSError/ValueError with the reason when the model or data cannot load."""
     from dialogue.lm.examples import data_hash
     from dialogue.lm.load import load_pretrained, prepare_vocabulary
     from fusion.fuse import Fusion
 
     seed_everything(config.run.seed)
-    try:
-        model, tokenizer = load_pretrained(config.model.name, dtype=torch.float32)
-    except (ImportError, OSError, ValueError) as e:
-        print(f"cca train: {e}", file=sys.stderr)
-        return 2
+    model, tokenizer = load_pretrained(config.model.name, dtype=torch.float32)
     prepare_vocabulary(model, tokenizer)
-    try:
-        rows = model.get_input_embeddings().num_embeddings
-        encoder, projector, fusion_options = image_setup(config, model, tokenizer)
-        added_image_token = model.get_input_embeddings().num_embeddings == rows + 1
-        fusion = Fusion(tokenizer, fusion_options)
-        images = (encoder, {}, not args.no_progress) if encoder else None
-        d = config.data
-        train = load_examples(d.train, tokenizer, fusion, d, d.max_train, images)
-        dev = load_examples(d.dev, tokenizer, fusion, d, d.max_dev, images)
-    except (ImportError, OSError, ValueError) as e:
-        print(f"cca train: {e}", file=sys.stderr)
-        return 2
+    rows = model.get_input_embeddings().num_embeddings
+    encoder, projector, fusion_options = image_setup(config, model, tokenizer)
+    added_image_token = model.get_input_embeddings().num_embeddings == rows + 1
+    fusion = Fusion(tokenizer, fusion_options)
+    images = (encoder, {}, progress) if encoder else None
+    d = config.data
+    train = load_examples(d.train, tokenizer, fusion, d, d.max_train, images)
+    dev = load_examples(d.dev, tokenizer, fusion, d, d.max_dev, images)
     model = wrap_lora(model, config.lora)
     trainer = Trainer(config, model, tokenizer, train, dev, projector, fusion_options.image_token)
     trainer.only_image_token_added = added_image_token
@@ -74,16 +78,11 @@ def main(argv: list[str] | None = None) -> int:
         f"training on {len(train)} conversations ({sum(e.n_target for e in train)} agent tokens), dev {len(dev)}; {trainer.total_steps} steps",
         file=sys.stderr,
     )
-    st = trainer.train(resume=not args.fresh, progress=not args.no_progress)
-    print(
-        json.dumps(
-            {
-                "stopped": st.stopped,
-                "steps": st.step,
-                "best_step": st.best_step,
-                "best_dev_loss": st.best_dev,
-                "out": config.run.out,
-            }
-        )
-    )
-    return 0
+    st = trainer.train(resume=not fresh, progress=progress)
+    return {
+        "stopped": st.stopped,
+        "steps": st.step,
+        "best_step": st.best_step,
+        "best_dev_loss": st.best_dev,
+        "out": config.run.out,
+    }

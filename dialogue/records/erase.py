@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, delete, func, insert, select
 
-from dialogue.lm.convdata import Conversation, ConvTurn, write_jsonl
+from dialogue.lm.convdata import Conversation, ConvTurn, TurnAction, write_jsonl
 from dialogue.nlu.intents import LABELS
 from dialogue.records import schema as s
 from dialogue.records.store import Store
@@ -181,6 +181,10 @@ def export_training_data(store: Store, out: Path, good_rating: int = 4) -> int:
             if t.role == "customer" and not text:
                 continue
             intent = t.intent if t.role == "customer" and t.intent in LABELS else None
+            calls = [a for a in (t.actions or []) if a.get("ok")] if t.role == "agent" else []
+            # the tools that ran, each on its own agent turn before the reply (the convdata form),
+            # so a replay (dialogue.lm.guided) can tell whether it acted as the agent did
+            rows += [ConvTurn("agent", "", action=TurnAction(a["tool"], dict(a.get("args") or {}))) for a in calls]  # fmt: skip
             rows.append(ConvTurn(role=t.role, text=text, intent=intent))
         if not any(r.role == "agent" for r in rows):
             continue

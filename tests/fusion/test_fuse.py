@@ -60,15 +60,28 @@ def test_all_sources_reach_the_prompt_in_their_places():
     facts = [Fact("kb:double-charge", "Duplicate charges are refunded within 5 days.")]
     out = fusion().fuse(turn, history, facts)
     assert [m.role for m in out.messages] == ["system", "user", "assistant", "user"]
-    assert "Duplicate charges" in out.messages[0].content
+    assert "Duplicate charges" not in out.messages[0].content  # the facts follow the turn
     user = out.messages[-1].content
     assert user.startswith("my payment failed twice")
+    assert user.index("Error 0x80070005") < user.index("Duplicate charges")
     sources = [s for s, _ in data_blocks(out.prompt)]
-    assert sources == ["kb:double-charge", "transcript", "screenshot 1: err.png"]
+    assert sources == ["transcript", "screenshot 1: err.png", "kb:double-charge"]
     assert 'confidence="0.90"' in user  # exp(-0.1) from the segment's log-probability
     assert out.n_tokens == len(tiny_tokenizer().encode(out.prompt, add_special_tokens=False))
     assert out.prompt.endswith("<|im_start|>assistant\n")
     assert out.trimmed == ()
+
+
+def test_the_prompt_of_the_next_turn_extends_this_one_up_to_its_facts():
+    """System message and history render the same text turn after turn (facts and the current
+    turn come last), so an engine's prompt cache keeps all of it and reads only the new turn."""
+    f = fusion()
+    first = f.fuse(TurnInput(text="where is my order?"), (), [Fact("policy:decision", "ask: which order?")])  # fmt: skip
+    history = [first.user_message, Message("assistant", "Which order is it?")]
+    second = f.fuse(TurnInput(text="#W123"), history, [Fact("tool:lookup_order", "shipped")])
+    head = first.prompt[: first.prompt.index("where is my order?")]
+    assert second.prompt.startswith(head + "where is my order?")
+    assert "ask: which order?" not in second.prompt  # the last turn's facts are not history
 
 
 @pytest.mark.parametrize("where", ["screenshot", "transcript", "fact"])
@@ -144,8 +157,8 @@ def test_budget_order_history_then_facts_then_images_then_error():
     out = fusion(max_input_tokens=no_hist.n_tokens - 1).fuse(turn, long_history(1), facts)
     assert (
         len(out.messages) == 2
-        and "kb:a" in out.messages[0].content
-        and "kb:b" not in out.messages[0].content
+        and "kb:a" in out.messages[-1].content
+        and "kb:b" not in out.messages[-1].content
     )
     assert [t.split()[1] for t in out.trimmed] == ["the", "fact"]
     bare = fusion(max_input_tokens=100_000).fuse(turn, (), ())

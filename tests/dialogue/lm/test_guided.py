@@ -105,7 +105,10 @@ def test_facts_replace_the_tool_result_in_the_training_prompt():
     turn = ConvTurn("agent", "About a week.", action=TurnAction("t", {}, {"x": 1}), facts=facts)
     assert [(f.source, f.text) for f in turn_facts(turn)] == list(facts)
     messages = turn_messages(_conv(ConvTurn("customer", "refund?"), turn), fusion)
-    assert "5-7 business days" in messages[0][0].content and "policy:decision" in messages[0][0].content  # fmt: skip
+    system, customer, reply = messages[0]
+    assert customer.content.startswith("refund?")  # the facts follow the customer's words
+    assert "5-7 business days" in customer.content and "policy:decision" in customer.content
+    assert "policy:decision" not in system.content and reply.content == "About a week."
 
 
 def test_facts_round_trip_and_are_checked():

@@ -4,10 +4,13 @@ shipped adapter answering through the Agent with llama.cpp."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from dialogue.lm import shipped
 from dialogue.lm.shipped import ALIAS, SHIPPED_LM, ShippedModelMissing, choose
+from fusion.fuse import PROMPT_LAYOUT
 
 
 @pytest.fixture
@@ -54,6 +57,8 @@ def test_problems_name_what_to_install(tmp_path, monkeypatch):
     monkeypatch.setattr(shipped, "SHIPPED_DIR", tmp_path)
     assert "no shipped adapter" in shipped.shipped_problem()
     (tmp_path / "adapter.gguf").write_bytes(b"x")
+    assert "prompt layout 1" in shipped.shipped_problem()  # no card: trained before layout 2
+    (tmp_path / shipped.CARD).write_text(json.dumps({"prompt_layout": PROMPT_LAYOUT}))
     monkeypatch.setattr(shipped.importlib.util, "find_spec", lambda name: None)
     assert "pip install" in shipped.shipped_problem() and "[llama]" in shipped.shipped_problem()
 

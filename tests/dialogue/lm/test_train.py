@@ -265,11 +265,10 @@ def test_per_turn_examples_quote_each_turns_tool_result_as_the_agent_does():
         )
         assert trained == reply + "<|im_end|>\n"  # only this turn's reply is learned
     first, second = (tok.decode(e.input_ids) for e in examples)
-    assert (
-        '<data source="tool:get_order_details"' in first
-        and "shipped" in first.split("<|im_end|>")[0]
-    )
-    assert "tool:get_order_details" not in second  # a later turn's system message has its own facts
+    system, customer = first.split("<|im_end|>")[:2]
+    assert "shipped" not in system  # the facts follow the customer's message
+    assert customer.index("where is order W1?") < customer.index('<data source="tool:get_order_details"')  # fmt: skip
+    assert "tool:get_order_details" not in second  # a later turn has its own facts
     assert "Order W1 has shipped." in second  # ...and the earlier reply as history
     short = build_examples([c], tok, fusion, max_len=len(examples[1].input_ids) - 3, per_turn=True)
     assert short[1].n_target == examples[1].n_target  # the history is cut, never the reply

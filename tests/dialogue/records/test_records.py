@@ -218,7 +218,12 @@ def test_erase_retention_and_export(store, tmp_path):
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     bob_line = next(x for x in lines if x["meta"]["conversation_id"] == convs[bob])
     assert bob_line["meta"]["good_turns"] == [1] and bob_line["meta"]["corrected_turns"] == [1]
-    assert bob_line["turns"][1]["text"] == "Done, Bob, it is cancelled."
+    roles = [(t["role"], t.get("action", {}).get("tool"), t["text"]) for t in bob_line["turns"]]
+    assert roles == [
+        ("customer", None, "I want to cancel my order"),
+        ("agent", "find_user_id_by_email", ""),  # the tool that ran, for a replay to follow
+        ("agent", None, "Done, Bob, it is cancelled."),
+    ]
     removal = erase_customer(store, email="ANN@example.com").to_dict()
     assert removal == {
         "customers": 1, "conversations": 1, "turns": 2, "recordings": 1, "recording_files": 1,
