@@ -99,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auth", default=None, help=f"require a login, USER:PASSWORD (default ${ENV_AUTH})")  # fmt: skip
     p.add_argument("--max-file-mb", type=int, default=d.max_file_mb, help=f"largest upload in MB (default {d.max_file_mb})")  # fmt: skip
     p.add_argument("--max-audio-s", type=float, default=d.max_audio_s, help=f"longest audio turn in seconds (default {d.max_audio_s:g})")  # fmt: skip
+    p.add_argument("--max-message-chars", type=int, default=d.max_message_chars, help=f"longest typed message (default {d.max_message_chars})")  # fmt: skip
     p.add_argument("--concurrency", type=int, default=d.concurrency, help=f"turns answered at once (default {d.concurrency})")  # fmt: skip
     p.add_argument("--queue-size", type=int, default=d.queue_size, help=f"turns waiting at most (default {d.queue_size})")  # fmt: skip
     p.add_argument("--live", action="store_true", help="add the live call (streaming microphone through the voice session)")  # fmt: skip
@@ -122,9 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         auth = parse_auth(args.auth or os.environ.get(ENV_AUTH))
-        limits = DemoLimits(args.max_file_mb, args.max_audio_s, DemoLimits().max_images, args.concurrency, args.queue_size)  # fmt: skip
-        if min(limits.max_file_mb, limits.concurrency, limits.queue_size) < 1 or limits.max_audio_s <= 0:  # fmt: skip
-            raise ValueError("--max-file-mb, --max-audio-s, --concurrency and --queue-size must be positive")  # fmt: skip
+        limits = DemoLimits(args.max_file_mb, args.max_audio_s, DemoLimits().max_images, args.concurrency, args.queue_size, args.max_message_chars)  # fmt: skip
+        if min(limits.max_file_mb, limits.concurrency, limits.queue_size, limits.max_message_chars) < 1 or limits.max_audio_s <= 0:  # fmt: skip
+            raise ValueError("--max-file-mb, --max-audio-s, --max-message-chars, --concurrency and --queue-size must be positive")  # fmt: skip
         options = RuntimeOptions(args.db, args.kb, args.retail, args.asr_model, *choose(args.lm, args.adapter, args.no_lm), args.tts, args.records)  # fmt: skip
         runtime = build_runtime(options)
     except (ImportError, FileNotFoundError, ValueError, RuntimeError) as e:

@@ -35,7 +35,7 @@ LABELS = {
         "title": "## Contact-centre agent\nType, speak or show a screenshot; the agent answers in "
         "text and voice. The panel shows what it understood and did.",
         "ui": "Interface language", "chat": "Conversation", "speech": "Agent's voice",
-        "text": "Message", "placeholder": "e.g. Where is my order #W1?",
+        "text": "Message", "placeholder": "e.g. Where is my order #W1? (Enter sends)",
         "audio": "Record or upload audio", "image": "Screenshot (drop or paste)",
         "files": "More screenshots", "send": "Send", "new": "New conversation",
         "panel": "What the agent understood and did", "live": "Live call (streaming)",
@@ -49,7 +49,7 @@ LABELS = {
     "zh": {
         "title": "## 智能客服\n输入文字、说话或上传截图；客服以文字和语音回复。右侧显示它的理解和操作。",
         "ui": "界面语言", "chat": "对话", "speech": "客服语音", "text": "消息",
-        "placeholder": "例如：我的订单 #W1 到哪了？", "audio": "录音或上传音频",
+        "placeholder": "例如：我的订单 #W1 到哪了？（回车发送）", "audio": "录音或上传音频",
         "image": "截图（拖放或粘贴）", "files": "更多截图", "send": "发送", "new": "新对话",
         "panel": "客服的理解和操作", "live": "实时通话（流式）", "live_in": "麦克风（实时）",
         "live_out": "客服（实时）",
@@ -71,14 +71,38 @@ def on_send(session, text, audio_path, image_path, file_paths, ui, runtime, limi
     if view.empty:
         gr.Info(words(ui)["empty"])
         return session, list(session.messages), None, panel_markdown(view, ui), text, None, None, None  # fmt: skip
+    if view.keep_text:  # too long: the customer shortens it; the uploads wait with it
+        gr.Warning(view.refused[0][1])
+        return session, list(session.messages), None, panel_markdown(view, ui), text, gr.skip(), gr.skip(), gr.skip()  # fmt: skip
     return session, list(session.messages), speech_output(view), panel_markdown(view, ui), "", None, None, None  # fmt: skip
 
 
+def lenient(box):
+    """The upload box, whose uploads reach the app's own checks whatever they hold: where Gradio
+    cannot read a file (a text file named .png, a corrupt or vanished recording), the handler gets
+    its path and refuses it by name (demo.web.view.load_uploads), instead of Gradio failing before
+    the handler, losing the typed message and leaving the bad file in the box. (A wrapper on the
+    instance: a subclass of a Gradio component would be taken for a custom component.)"""
+    read = box.preprocess
+
+    def preprocess(payload):
+        try:
+            return read(payload)
+        except Exception as e:  # noqa: BLE001 - any failure to read it is the app's to report
+            path = getattr(payload, "path", None)
+            logger.info("%s: Gradio could not read %s (%s); the app checks it", box.elem_id, path, type(e).__name__)  # fmt: skip
+            return path
+
+    box.preprocess = preprocess
+    return box
+
+
 def on_new(session, runtime, limits):
-    """A fresh conversation: the old one is ended (and closed in the store)."""
+    """A fresh conversation: the old one is ended (and closed in the store), and the upload boxes
+    are emptied (a file left in one would go with the new conversation's first turn)."""
     if session is not None:
         session.end()
-    return DemoSession(runtime, limits), [], None, ""
+    return DemoSession(runtime, limits), [], None, "", None, None, None
 
 
 def on_language(session, ui):
@@ -118,10 +142,11 @@ def build_ui(runtime: Runtime, limits: DemoLimits | None = None, live: bool = Fa
             with gr.Column(scale=3):
                 chat = gr.Chatbot(label=t["chat"], height=440, elem_id="chat", feedback_options=None)  # fmt: skip
                 speech = gr.Audio(label=t["speech"], autoplay=True, interactive=False, type="numpy", elem_id="reply-audio")  # fmt: skip
-                text = gr.Textbox(label=t["text"], placeholder=t["placeholder"], lines=2, elem_id="text")  # fmt: skip
+                # one line that grows: Enter sends, as in every chat app (Shift+Enter: a new line)
+                text = gr.Textbox(label=t["text"], placeholder=t["placeholder"], lines=1, max_lines=8, elem_id="text")  # fmt: skip
                 with gr.Row():
-                    audio = gr.Audio(sources=["microphone", "upload"], type="filepath", label=t["audio"], elem_id="audio-in")  # fmt: skip
-                    image = gr.Image(sources=["upload", "clipboard"], type="filepath", label=t["image"], elem_id="image-in", height=200)  # fmt: skip
+                    audio = lenient(gr.Audio(sources=["microphone", "upload"], type="filepath", label=t["audio"], elem_id="audio-in"))  # fmt: skip
+                    image = lenient(gr.Image(sources=["upload", "clipboard"], type="filepath", label=t["image"], elem_id="image-in", height=200))  # fmt: skip
                     files = gr.File(file_count="multiple", file_types=list(IMAGE_TYPES), type="filepath", label=t["files"], elem_id="files-in", height=200)  # fmt: skip
                 with gr.Row():
                     send = gr.Button(t["send"], variant="primary", elem_id="send")
@@ -149,7 +174,7 @@ def build_ui(runtime: Runtime, limits: DemoLimits | None = None, live: bool = Fa
 
         for trigger in (send.click, text.submit):
             trigger(send_turn, inputs, outputs, api_name=False, show_progress="minimal")
-        new.click(new_conversation, [state], [state, chat, speech, panel], api_name=False)
+        new.click(new_conversation, [state], [state, chat, speech, panel, audio, image, files], api_name=False)  # fmt: skip
         relabel = [title, ui, chat, speech, text, audio, image, files, send, new, panel]
         ui.change(on_language, [state, ui], relabel, api_name=False, queue=False)
         if live_box is not None:

@@ -37,6 +37,9 @@ class DemoLimits:
     max_images: int = 4  # screenshots in one turn; more are left out with a note
     concurrency: int = 2  # turns answered at once; the rest wait in the queue
     queue_size: int = 32  # turns waiting at most; beyond it a visitor is asked to retry
+    max_message_chars: int = (
+        2000  # a longer typed message is refused, and kept in the box to shorten
+    )
 
 
 # strings the panel and the chat show, per UI language
@@ -52,6 +55,8 @@ WORDS = {
         "refused_note": "Nothing else came with it, so the agent was not asked. Try another file.",
         "audio": "audio", "screenshot": "screenshot", "waits": "waits for a yes",
         "refused": "refused", "store": "records",
+        "too_long": "Your message is {n:,} characters long; the limit is {limit:,}. Please shorten it and send it again.",
+        "message": "message",
     },
     "zh": {
         "heard": "客户说", "language": "语言", "intent": "意图", "sentiment": "情绪",
@@ -64,6 +69,8 @@ WORDS = {
         "refused_note": "本轮没有其他内容，因此未交给客服处理。请换一个文件。",
         "audio": "语音", "screenshot": "截图", "waits": "等待确认", "refused": "被拒绝",
         "store": "记录",
+        "too_long": "您的消息有 {n:,} 个字符，上限是 {limit:,} 个。请缩短后再发送。",
+        "message": "消息",
     },
 }  # fmt: skip
 
@@ -83,6 +90,7 @@ class TurnView:
     tts_ms: float = 0.0
     store_errors: list[str] = field(default_factory=list)  # the turn could not be stored
     empty: bool = False  # nothing was given at all
+    keep_text: bool = False  # the typed text was not taken (too long): it stays in the box
 
 
 def _name(path: str) -> str:
@@ -158,6 +166,13 @@ class DemoSession:
             view = TurnView(None, empty=True)
             self.last = view
             return view
+        limit = self.limits.max_message_chars
+        if len(text) > limit:  # nothing is sent: the customer shortens it (the box keeps it)
+            problem = w["too_long"].format(n=len(text), limit=limit)
+            self.messages.append({"role": "user", "content": _short(text, 200)})
+            self.messages.append({"role": "assistant", "content": "⚠ " + problem})
+            self.last = TurnView(None, refused=[(w["message"], problem)], keep_text=True)
+            return self.last
         audio, images, problems = load_uploads(audio_path, image_paths, self.limits)
         said = [w["cannot_use"].format(name=n, problem=p) for n, p in problems]
         shown = [text] if text else []
@@ -224,7 +239,7 @@ def panel_markdown(view: TurnView | None, ui: str = "en") -> str:
     turn = view.turn
     if turn is None:
         return "\n\n".join(out)
-    said = [turn.text] if turn.text else []
+    said = [_short(turn.text, 500)] if turn.text else []
     said += [f"🎤 “{turn.transcript}”"] if turn.transcript else []
     out.append(f"### {w['heard']}\n" + ("  \n".join(said) or "—"))
     sentiment = turn.sentiment.get("label", "") if turn.sentiment else ""

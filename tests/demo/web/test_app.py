@@ -110,10 +110,58 @@ def test_the_interface_switches_to_chinese_and_back(runtime, tmp_path):
     assert "Could not use bad.png" in on_language(session, "en")[-1]["value"]
 
 
-def test_a_new_conversation_ends_the_old_one(runtime):
+def test_a_new_conversation_ends_the_old_one_and_empties_the_upload_boxes(runtime):
     session, *_ = send(runtime, text="hello")
-    fresh, chat, speech, panel = on_new(session, runtime, LIMITS)
+    fresh, chat, speech, panel, audio, image, files = on_new(session, runtime, LIMITS)
     assert fresh is not session and chat == [] and fresh.conversation.agent.turns == []
+    assert (audio, image, files) == (None, None, None)
+
+
+def test_an_over_long_message_is_refused_kept_in_the_box_and_the_next_turn_works(runtime):
+    limit = LIMITS.max_message_chars
+    long = "where is my order " * (limit // 10)
+    session, chat, speech, panel, text, *_ = send(runtime, text=long)
+    assert text == long  # kept, to be shortened
+    assert session.conversation.agent.turns == [] and speech is None  # the agent was not asked
+    assert f"{len(long.strip()):,} characters" in chat[-1]["content"] and f"{limit:,}" in panel
+    assert sum(len(str(m["content"])) for m in chat) < 1000  # the chat shows a clip, not all of it
+    session, chat, speech, panel, text, *_ = send(runtime, session, text="hello")
+    assert session.last.turn.intent == "greeting" and text == ""
+
+
+def test_the_panel_clips_a_long_message():
+    from dialogue.types import Decision, Turn
+
+    turn = Turn(
+        session_id="s", index=0, text="x" * 1900, transcript="", language="en", intent="greeting",
+        confidence=1.0, entities=(), sentiment={}, screenshots=(), actions=(),
+        decision=Decision("smalltalk", "greeting"), reply="Hi", reply_source="template",
+        handoff=False, timings_ms={},
+    )  # fmt: skip
+    from demo.web.view import TurnView
+
+    panel = panel_markdown(TurnView(turn))
+    assert "x" * 499 in panel and "x" * 500 not in panel
+
+
+@pytest.mark.parametrize("kind", ["image", "audio"])
+def test_a_file_gradio_cannot_read_reaches_the_apps_checks(tmp_path, kind):
+    """What Gradio's own preprocessing fails on (a text file named .png or .mp3) comes to the
+    handler as its path, where the app refuses it by name and the turn goes on."""
+    from gradio.data_classes import FileData
+
+    from demo.web import ui
+
+    bad = tmp_path / ("fake.png" if kind == "image" else "fake.mp3")
+    bad.write_bytes(b"this is a text file" * 10)
+
+    def box():
+        return ui.gr.Image(type="filepath") if kind == "image" else ui.gr.Audio(type="filepath", format="wav")  # fmt: skip
+
+    with pytest.raises(Exception, match=".") as failed:  # what the plain component does  # noqa: B017
+        box().preprocess(FileData(path=str(bad)))
+    assert type(failed.value).__name__ in ("UnidentifiedImageError", "CouldntDecodeError")
+    assert ui.lenient(box()).preprocess(FileData(path=str(bad))) == str(bad)
 
 
 def test_turns_are_stored_redacted_when_a_store_is_configured(tmp_path, monkeypatch):

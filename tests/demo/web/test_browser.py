@@ -176,3 +176,55 @@ def test_a_live_call_streams_the_microphone_and_the_reply(served, page, tmp_path
         shot = _artifact(tmp_path, "demo-live-failure.png")
         page.screenshot(path=str(shot), full_page=True)
         raise AssertionError(f"{e}\nthe page at the failure is saved at {shot}") from e
+
+
+def test_bad_input_never_jams_the_page(served, page, tmp_path):
+    """A text file on the Screenshot box, a corrupt recording and an over-long message: each is
+    named, the page keeps working, and the normal turn after each one is answered. Enter sends."""
+    url, runtime = served
+    fake_png = tmp_path / "fake.png"
+    fake_png.write_text("this is a text file, not a picture\n" * 20)
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" + b"\x13" * 400)
+    greeting = runtime.start().respond("hello").reply
+    box = "#text textarea"
+    try:
+        page.goto(url)
+        page.wait_for_selector("#send", timeout=WAIT_MS)
+
+        # a text file on the Screenshot box, with a typed message sent by Enter
+        page.locator("#image-in input[type=file]").set_input_files(str(fake_png))
+        page.locator(box).fill("hello")
+        page.locator(box).press("Enter")
+        _panel_has(page, "Could not use fake.png")
+        _chat_has(page, greeting)
+        page.wait_for_function("() => !document.querySelector('#image-in img')", timeout=WAIT_MS)
+        page.locator(box).fill("thanks, bye")
+        page.locator(box).press("Enter")
+        _chat_has(page, "thanks, bye")
+        assert "fake.png" not in page.inner_text("#panel")  # the bad file left with its turn
+
+        # a corrupt recording, with a typed message: named, and the words answered
+        page.click("#audio-in button[aria-label='Upload file']")
+        page.locator("#audio-in input[type=file]").set_input_files(str(corrupt))
+        page.locator(box).fill("hello again")
+        page.click("#send")
+        _panel_has(page, "Could not use corrupt.wav")
+        _chat_has(page, "hello again")
+
+        # an over-long message: refused by its length, kept in the box, then a normal turn
+        page.locator(box).fill("where is my order " * 2000)
+        page.locator(box).press("Enter")
+        _chat_has(page, "the limit is 2,000")
+        assert len(page.locator(box).input_value()) > 30_000  # kept, to be shortened
+        page.locator(box).fill("one more question")
+        page.locator(box).press("Enter")
+        page.wait_for_function(  # the message, then the agent's answer after it
+            "(t) => { const c = document.getElementById('chat').innerText; const i = c.lastIndexOf(t);"
+            " return i >= 0 && c.slice(i + t.length).trim().length > 0; }",
+            arg="one more question", timeout=WAIT_MS,
+        )  # fmt: skip
+    except Exception as e:
+        shot = _artifact(tmp_path, "demo-bad-input-failure.png")
+        page.screenshot(path=str(shot), full_page=True)
+        raise AssertionError(f"{e}\nthe page at the failure is saved at {shot}") from e
