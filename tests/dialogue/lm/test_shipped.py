@@ -32,9 +32,11 @@ def test_an_explicit_model_is_used_as_given(runs_here, monkeypatch):
     assert choose("openai:http://h:1/v1", None) == ("openai:http://h:1/v1", None)
 
 
-def test_the_default_is_templates_and_cca_lm_can_make_it_the_shipped_model(runs_here, monkeypatch):  # fmt: skip
+def test_the_default_is_the_shipped_model_and_cca_lm_can_make_it_templates(runs_here, monkeypatch):  # fmt: skip
     monkeypatch.delenv("CCA_LM", raising=False)
-    assert shipped.DEFAULT == "none" and choose(None) == (None, None)
+    assert shipped.DEFAULT == ALIAS and choose(None) == (SHIPPED_LM, str(shipped.SHIPPED_DIR))
+    monkeypatch.setenv("CCA_LM", "none")
+    assert choose(None) == (None, None)
     monkeypatch.setenv("CCA_LM", "shipped")
     assert choose(None) == (SHIPPED_LM, str(shipped.SHIPPED_DIR))
     assert choose(None, "my-adapter") == (SHIPPED_LM, "my-adapter")

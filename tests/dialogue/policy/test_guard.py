@@ -183,6 +183,22 @@ def test_a_draft_that_drops_the_templates_numbers_or_apology_is_rejected():
     assert check_draft("I'm so sorry about this. Let me help you with that order.", upset) == ""
 
 
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_a_draft_must_say_that_a_write_the_customer_turned_down_is_off(language):
+    dropped = Decision("ask", "offer_help", {"opening": "ack_dropped"})
+    c = ctx(dropped, language)
+    silent = {
+        "en": "Sure. What else can I help you with today?",
+        "zh": "好的。请问还有什么可以帮您？",
+    }
+    said = {
+        "en": "Okay, I won't do that. I can check an order, return or exchange items, cancel a pending order or change an address. What would you like to do?",
+        "zh": "好的，不取消了。我可以帮您查询订单、退换货、取消待处理订单、修改收货地址，或解答退款、退货和配送的问题。您想办理什么？",
+    }  # fmt: skip
+    assert check_draft(silent[language], c).startswith("drops that the action")
+    assert check_draft(said[language], c) == ""
+
+
 def test_a_handoff_is_claimed_only_when_the_policy_hands_over():
     claim = "I'm connecting you to a colleague now; they will see everything."
     assert check_draft(claim, ctx()) == "claims a handoff the policy did not make"

@@ -1,0 +1,97 @@
+"""The dialogue model inside the Agent, turn by turn: how much of each prompt llama.cpp's cache
+already held, the time to the model's first token, and the whole turn, beside the template path.
+
+    .venv/bin/python bench/bench_model_turns.py [--lm shipped] [--kb sqlite:///knowledge.db]
+        [--conversations 12] [--retail ../shared/data/retail]
+
+The scripted conversations of `cca eval conversations` (the first N, English and Chinese), each
+on a fresh copy of the back office, through the real Agent: once with the templates alone (the
+baseline a user has with `--no-lm`), once with the model. For every turn the model drafted:
+prompt tokens, the tokens reused from the turn before (fusion's layout keeps the system message
+and the history a stable prefix; only the new turn and its facts are read), the first token's
+time and the generation time. Prints a table of percentiles and writes bench/out/model_turns.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from dialogue.agent import Agent  # noqa: E402
+from dialogue.evals.conversations import SUITE, _turn, run_each  # noqa: E402
+from dialogue.evals.stats import percentile  # noqa: E402
+from dialogue.lm.shipped import choose  # noqa: E402
+from dialogue.paths import shared_data  # noqa: E402
+
+
+def run(spec: dict, services) -> list[dict]:
+    agent = Agent(services, session_id=spec["id"])
+    gen = services.generator
+    rows = []
+    for i, t in enumerate(spec["turns"]):
+        t0 = time.perf_counter()
+        turn = agent.respond(_turn(t))
+        row = {"conversation": spec["id"], "turn": i, "ms": (time.perf_counter() - t0) * 1000, "source": turn.reply_source}  # fmt: skip
+        last = getattr(gen, "last", None)
+        if last is not None and "generate" in turn.timings_ms:
+            row |= {
+                "prompt_tokens": last.prompt_tokens, "reused_tokens": last.reused_tokens,
+                "new_tokens": last.new_tokens, "first_token_ms": (last.first_token_s or last.total_s) * 1000,
+                "generate_ms": turn.timings_ms["generate"],
+            }  # fmt: skip
+            gen.last = type(last)()  # the next turn that skips the model leaves no stale numbers
+        rows.append(row)
+    return rows
+
+
+def pct(values, qs=(50, 95)) -> str:
+    return " / ".join(f"{percentile(values, q):.0f}" for q in qs) if values else "-"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--lm", default="shipped")
+    p.add_argument("--adapter", default=None)
+    p.add_argument("--kb", default=None)
+    p.add_argument("--conversations", type=int, default=12)
+    p.add_argument("--retail", default=str(shared_data() / "retail"))
+    args = p.parse_args()
+    suite = json.loads(Path(SUITE).read_text(encoding="utf-8"))
+    en = [c for c in suite if c["language"] == "en"][: args.conversations // 2]
+    zh = [c for c in suite if c["language"] == "zh"][: args.conversations - len(en)]
+    items = en + zh
+    lm, adapter = choose(args.lm, args.adapter)
+    out = {}
+    for name, (m, a) in (("templates", (None, None)), (f"model {args.lm}", (lm, adapter))):
+        done = run_each(items, Path(args.retail), run, True, args.kb, lm=m, adapter=a)
+        out[name] = [r for rows in done for r in rows]
+    print(f"{len(items)} conversations ({len(en)} en, {len(zh)} zh), 2 paths, same turns")
+    print(f"{'path':<18} {'turns':>5} {'turn p50/p95 ms':>16} {'drafts':>6} {'prompt tok p50':>14} {'reused p50':>10} {'new read p50':>12} {'first token p50/p95 ms':>22} {'generate p50 ms':>15}")  # fmt: skip
+    for name, rows in out.items():
+        drafted = [r for r in rows if "prompt_tokens" in r]
+        first_turns = [r for r in drafted if r["reused_tokens"] == 0]
+        print(
+            f"{name:<18} {len(rows):>5} {pct([r['ms'] for r in rows]):>16} {len(drafted):>6} "
+            f"{pct([r['prompt_tokens'] for r in drafted], (50,)):>14} {pct([r['reused_tokens'] for r in drafted], (50,)):>10} "
+            f"{pct([r['prompt_tokens'] - r['reused_tokens'] for r in drafted], (50,)):>12} "
+            f"{pct([r['first_token_ms'] for r in drafted]):>22} {pct([r['generate_ms'] for r in drafted], (50,)):>15}"
+        )  # fmt: skip
+        if drafted:
+            later = [r for r in drafted if r["reused_tokens"] > 0]
+            print(f"  first token with the cache reused ({len(later)} turns): p50/p95 {pct([r['first_token_ms'] for r in later])} ms; "
+                  f"without ({len(first_turns)} turns): {pct([r['first_token_ms'] for r in first_turns])} ms")  # fmt: skip
+    dest = ROOT / "bench" / "out" / "model_turns.json"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(json.dumps(out, ensure_ascii=False, indent=1))
+    print(f"wrote {dest}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
