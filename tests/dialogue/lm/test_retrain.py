@@ -63,7 +63,7 @@ def test_the_loop_exports_trains_compares_and_promotes_by_the_rule(tmp_path, mon
     from dialogue.lm.convdata import Conversation, ConvTurn, write_jsonl
     from dialogue.records.crypto import new_key
     from dialogue.records.store import Store
-    from dialogue.types import Action, Decision, Turn
+    from dialogue.types import Decision, Turn
     from fusion.fuse import PROMPT_LAYOUT
     from tests.conftest import ROOT
     from tests.retail_fixture import write_dataset
