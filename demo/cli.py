@@ -63,8 +63,8 @@ COMMANDS = {
         "fine-tune the dialogue model from a TOML recipe (LoRA or full)",
     ),
     "lm": (
-        "dialogue.lm.shipped",
-        "the shipped dialogue model: info (base, data, dev loss, size; whether it runs here), ship (a trained adapter into the package)",
+        "dialogue.lm.cli",
+        "the shipped dialogue model: info (base, data, dev loss, size; whether it runs here), ship (a trained adapter into the package), retrain (records -> train -> compare -> promote)",
     ),
     "kb": (
         "dialogue.knowledge.base",

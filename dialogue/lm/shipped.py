@@ -142,12 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("retrain", help="export consented records, train, compare with the shipped model, promote if no worse", add_help=False)  # fmt: skip
     i = sub.add_parser("info", help="what ships: base, data, steps, dev loss, size; and whether it runs here")  # fmt: skip
     i.add_argument("--json", action="store_true")
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["retrain"]:
-        from dialogue.lm.retrain import main as retrain
-
-        return retrain(argv[1:])
     args = p.parse_args(argv)
+    if args.command == "retrain":  # dispatched by dialogue.lm.cli before this parser
+        print("cca lm retrain: run it as `cca lm retrain` (dialogue.lm.cli)", file=sys.stderr)
+        return 2
     if args.command == "ship":
         if not (args.adapter / "cca_run.json").is_file():
             print(f"cca lm ship: {args.adapter} is not a folder `cca train` wrote (no cca_run.json); give OUT/best", file=sys.stderr)  # fmt: skip

@@ -64,7 +64,7 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "zh": "抱歉，我需要您先明确回答“是”或“否”：{summary}",
     },
     "action_done": {
-        "en": "Done. This is now carried out: {outcome}",
+        "en": "Done: {outcome}",
         "zh": "已为您办理完成：{outcome}",
     },
     "action_dropped": {

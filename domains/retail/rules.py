@@ -195,18 +195,29 @@ def record_payment(order: Order, kind: str, cents: int, method_id: str) -> None:
     )
 
 
-def describe_difference(cents: int, method_id: str) -> tuple[str, str]:
-    """Who pays a price difference, in English and Chinese."""
+def method_name(method: PaymentMethod) -> tuple[str, str]:
+    """A payment method as the customer knows it, in English and Chinese (never its record id)."""
+    if method.source == "credit_card":
+        brand = (method.brand or "credit").title() if method.brand else "credit"
+        last = f" ending {method.last_four}" if method.last_four else ""
+        return (
+            f"your {brand} card{last}",
+            f"您{f'尾号 {method.last_four} 的' if method.last_four else '的'} {brand} 卡",
+        )
+    if method.source == "gift_card":
+        return "your gift card", "您的礼品卡"
+    if method.source == "paypal":
+        return "your PayPal account", "您的 PayPal 账户"
+    return "your payment method on file", "您登记的支付方式"
+
+
+def describe_difference(cents: int, method: PaymentMethod) -> tuple[str, str]:
+    """Who pays a price difference, in English and Chinese, said to the customer."""
+    en, zh = method_name(method)
     if cents > 0:
-        return (
-            f"the user pays {usd(cents)} more with {method_id}",
-            f"需补差价 {usd(cents)}，由 {method_id} 支付",
-        )
+        return f"you pay {usd(cents)} more with {en}", f"需补差价 {usd(cents)}，由{zh}支付"
     if cents < 0:
-        return (
-            f"the user gets {usd(cents)} back to {method_id}",
-            f"退还差价 {usd(cents)} 至 {method_id}",
-        )
+        return f"you get {usd(cents)} back to {en}", f"退还差价 {usd(cents)} 至{zh}"
     return "the price is the same", "价格不变"
 
 

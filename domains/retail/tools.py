@@ -155,8 +155,9 @@ def modify_pending_order_payment(
     when, total = rules.refund_timing(old), rules.usd(amount)
     refund = {"payment_method_id": old_id, "amount": dollars(amount), "when": when}
     if not ctx.execute:
-        en = f"Pay order {order.id} ({total}) with {new.id} instead of {old_id}, which gets {total} back {when}."
-        zh = f"订单 {order.id}（{total}）改用 {new.id} 支付；{total} 退回 {old_id}，{rules.WHEN_ZH[when]}。"
+        (new_en, new_zh), (old_en, old_zh) = rules.method_name(new), rules.method_name(old)
+        en = f"Pay order {order.id} ({total}) with {new_en} instead of {old_en}, which gets {total} back {when}."
+        zh = f"订单 {order.id}（{total}）改用{new_zh}支付；{total} 退回{old_zh}，{rules.WHEN_ZH[when]}。"
         return Proposal({"en": en, "zh": zh}, {"amount": dollars(amount), "refund": refund})
     rules.record_payment(order, "payment", amount, new.id)
     rules.record_payment(order, "refund", amount, old_id)
@@ -197,7 +198,7 @@ def modify_pending_order_items(
     if not ctx.execute:
         (change_en, change_zh), (money_en, money_zh) = (
             rules.describe_changes(swaps),
-            rules.describe_difference(diff, method.id),
+            rules.describe_difference(diff, method),
         )
         en = (
             f"In order {order.id}, change {change_en}; {money_en}. Items change only once, then the"
@@ -238,12 +239,12 @@ def return_delivered_order_items(
     details = {"refund_amount": dollars(total), "payment_method_id": method.id}
     if not ctx.execute:
         names = ", ".join(f"{x.name} ({rules.describe_options(x.options)})" for x in lines)
-        refund = f"{rules.usd(total)} 至 {method.id}"
+        to_en, to_zh = rules.method_name(method)
         en = (
-            f"Return from order {order.id}: {names}; refund {rules.usd(total)} to {method.id}."
-            " The user will get an email on how to return the items."
+            f"Return from order {order.id}: {names}; refund {rules.usd(total)} to {to_en}."
+            " You will get an email explaining how to send the items back."
         )
-        zh = f"退回订单 {order.id} 中的：{names}；退款 {refund}。用户将收到说明如何退货的邮件。"
+        zh = f"退回订单 {order.id} 中的：{names}；退款 {rules.usd(total)} 至{to_zh}。您将收到一封说明如何寄回商品的邮件。"
         return Proposal({"en": en, "zh": zh}, details)
     for line in lines:
         line.request = "return"
@@ -279,13 +280,13 @@ def exchange_delivered_order_items(
     if not ctx.execute:
         (change_en, change_zh), (money_en, money_zh) = (
             rules.describe_changes(swaps),
-            rules.describe_difference(diff, method.id),
+            rules.describe_difference(diff, method),
         )
         en = (
-            f"Exchange in order {order.id}: {change_en}; {money_en}. The user will get an email on"
-            " how to return the items, with no new order. It works once: are these all the items?"
+            f"Exchange in order {order.id}: {change_en}; {money_en}. You will get an email explaining"
+            " how to send the items back, with no new order. It works once: are these all the items?"
         )
-        zh = f"订单 {order.id} 换货：{change_zh}；{money_zh}。用户将收到说明如何寄回商品的邮件，无需重新下单。每个订单只能换货一次：这些是全部要换的商品吗？"
+        zh = f"订单 {order.id} 换货：{change_zh}；{money_zh}。您将收到一封说明如何寄回商品的邮件，无需重新下单。每个订单只能换货一次：这些是全部要换的商品吗？"
         return Proposal({"en": en, "zh": zh}, details)
     for line, new in swaps:
         line.request, line.new_item_id = "exchange", new.id
