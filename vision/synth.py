@@ -79,6 +79,7 @@ def render(
     width: int = 800,
     text: Sequence[str] | None = None,
     font_path: str | None = None,
+    order: str | None = None,
 ) -> SynthScreenshot:
     """One screenshot of `kind` in `language`: the same pixels for the same arguments.
 
@@ -87,6 +88,8 @@ def render(
         fields. A line too wide for the page even at 14 px is cut, with a warning: on pages
         narrower than 600 px keep them under ~30 characters, and check `lines`.
     font_path: one font file to draw everything with, instead of DejaVu Sans / WenQuanYi Micro Hei.
+    order: the order number to show (one of a real back office, "W5918442": the page's label
+        adds its own "#" where it has one) instead of a made-up one.
     """
     if kind not in BUILDERS:
         raise ValueError(f"unknown kind {kind!r}; choose one of {KINDS_RENDERED}")
@@ -105,6 +108,8 @@ def render(
     cjk = body is not None and any(ord(c) >= 0x2E80 for c in "".join(body))  # DejaVu has none
     page = Page(width, bg, font_files("zh" if cjk else language, font_path), rng)
     planted = plant_fields(rng, language)
+    if order:
+        planted["order"] = ("order_number", order, order.lstrip("#"))
     margin = BUILDERS[kind](page, rng, language, _V[language], _L[language], planted, body)
     image = Image(page.render(margin), source=f"synth:{kind}/{language}/{seed}", format="PNG")
     fields = {k: values for k, values in page.fields.items() if values}

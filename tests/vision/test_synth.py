@@ -63,6 +63,14 @@ def test_every_kind_and_language_renders_a_plausible_page(kind, language):
     assert has_cjk == (language == "zh")
 
 
+@pytest.mark.parametrize("kind", ["order_page", "chat"])
+def test_a_given_order_number_replaces_the_made_up_one(kind):
+    """The demo's samples show orders the sample shop has (demo/samples/README.md)."""
+    shot = synth.render(kind, "en", seed=0, order="W5918442")
+    assert shot.fields["order_number"] == ["W5918442"]
+    assert any("W5918442" in line for line in shot.lines) and "ORD-" not in shot.text
+
+
 @pytest.mark.parametrize("kind,language", PAIRS)
 def test_same_seed_same_pixels_and_truth(kind, language):
     a, b = synth.render(kind, language, seed=3), synth.render(kind, language, seed=3)
