@@ -1,7 +1,7 @@
 """Live voice sessions in real time on the offline profile: scripted calls, English and Chinese.
 
     .venv/bin/python bench/bench_session.py [--quick] [--calls en1,zh1] [--systems streaming,naive]
-        [--rate 16000] [--line-echo] [--caller-voice en=VOICE,zh=VOICE] [-v]
+        [--rate 16000] [--line-echo] [--caller-voice en=VOICE,zh=VOICE] [--lm none|shipped] [-v]
 
 Each call is a script of caller lines: a `turn` starts after the agent finished its reply, a
 `barge` starts `after_s` into the agent's reply (real words: "wait, it's order ..."), a
@@ -12,7 +12,8 @@ Whisper hears better than `jm_kumo`; the agent speaks with Piper in English and 
 driven live: 20 ms frames pushed on the wall clock, silence between lines, each line started
 when the session's events say so. Everything is real: RealClock, the Silero stream VAD, the
 packaged multilingual Whisper base (with its offline VAD, as dialogue.chat loads it), the Agent
-with its templates over the sample shop (demo/samples/retail), the offline Speaker.
+with its templates (or `--lm shipped`: the shipped model phrasing them) over the sample shop
+(demo/samples/retail), the offline Speaker.
 
 Systems, the same calls through each, taking turns call by call:
 - `streaming`: the session as shipped: adaptive endpointing with a quick partial transcript,
@@ -595,8 +596,11 @@ def load(args):
     from voice.types import Transcript
 
     tmp = tempfile.mkdtemp(prefix="bench-session-")
+    from dialogue.lm.shipped import choose
+
+    lm, adapter = choose(args.lm)
     runtime = build_runtime(RuntimeOptions(db=f"sqlite:///{tmp}/retail.db", kb=None, records=None,
-                                           tts="offline", asr_model=args.asr_model))  # fmt: skip
+                                           tts="offline", asr_model=args.asr_model, lm=lm, adapter=adapter))  # fmt: skip
     asr = SerialASR(runtime.services.asr)
     # warm-up, so that no call pays for loading: Whisper, both voices, the NLU
     asr.transcribe(Audio(np.zeros(16_000, np.float32), 16_000, "warm-up"))
@@ -617,6 +621,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--caller-voice", default="en=kokoro:jm_kumo,zh=kokoro:jf_nezumi",
                    help="the caller's voice.tts.speaker voice per language (the agent's: piper, kokoro)")  # fmt: skip
     p.add_argument("--asr-model", default="base", help="Whisper model (multilingual for zh)")
+    p.add_argument("--lm", default="none", help="the dialogue model phrasing the replies: none (templates, the default here), shipped, or any --lm of cca chat")  # fmt: skip
     p.add_argument(
         "--gap-s", type=float, default=0.5, help="caller's pause after the agent finished"
     )
