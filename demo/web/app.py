@@ -1,6 +1,9 @@
 """`cca demo`: the web app: talk to the agent by text, voice and screenshots in a browser.
 
     cca demo [--db URL] [--retail FOLDER] [--kb URL] [--port 7860] [--auth USER:PASSWORD]
+
+With no --db the sample shop is loaded into a fresh copy for this run, so the trials of one run
+leave nothing behind for the next; --db names a back office whose changes are kept.
     cca demo --check          # build everything, answer one text and one screenshot turn, print JSON
 
 The offline profile (as `cca chat`): the packaged NLU, the back office in SQLite, the knowledge
@@ -80,14 +83,26 @@ def check(runtime: Runtime, limits: DemoLimits, screenshot: Path = CHECK_SCREENS
     return report
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from domains.retail.backoffice import DEFAULT_URL
+def sample_shop_db() -> str:
+    """A fresh, empty SQLite back office for this run (build_runtime loads the sample shop into
+    it), removed when the process ends: what a visitor confirms in one trial (a return, a
+    cancellation) is not there for the next one, and nothing is written into the working folder."""
+    import atexit
+    import shutil
+    import tempfile
 
+    folder = tempfile.mkdtemp(prefix="cca-demo-shop-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return f"sqlite:///{Path(folder) / 'retail.db'}"
+
+
+def build_parser() -> argparse.ArgumentParser:
     d = DemoLimits()
     p = argparse.ArgumentParser(prog="cca demo", description=__doc__.split("\n\n")[0])
     p.add_argument(
-        "--db", default=DEFAULT_URL, help=f"back office database (default {DEFAULT_URL})"
-    )
+        "--db", default=None,
+        help="back office database, whose changes are kept (default: the sample shop in a fresh copy for this run, gone when it ends)",
+    )  # fmt: skip
     p.add_argument("--retail", default=None, help="load this retail data folder into --db first")
     p.add_argument("--kb", default="sqlite:///knowledge.db", help="knowledge base (default sqlite:///knowledge.db, if it exists)")  # fmt: skip
     p.add_argument("--asr-model", default="base", help="Whisper model for audio turns (default base)")  # fmt: skip
@@ -126,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         limits = DemoLimits(args.max_file_mb, args.max_audio_s, DemoLimits().max_images, args.concurrency, args.queue_size, args.max_message_chars)  # fmt: skip
         if min(limits.max_file_mb, limits.concurrency, limits.queue_size, limits.max_message_chars) < 1 or limits.max_audio_s <= 0:  # fmt: skip
             raise ValueError("--max-file-mb, --max-audio-s, --max-message-chars, --concurrency and --queue-size must be positive")  # fmt: skip
-        options = RuntimeOptions(args.db, args.kb, args.retail, args.asr_model, *choose(args.lm, args.adapter, args.no_lm), args.tts, args.records)  # fmt: skip
+        db = args.db or sample_shop_db()
+        options = RuntimeOptions(db, args.kb, args.retail, args.asr_model, *choose(args.lm, args.adapter, args.no_lm), args.tts, args.records)  # fmt: skip
         runtime = build_runtime(options)
     except (ImportError, FileNotFoundError, ValueError, RuntimeError) as e:
         print(f"cca demo: {e}", file=sys.stderr)

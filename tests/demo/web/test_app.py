@@ -260,3 +260,20 @@ def test_the_live_call_hears_a_turn_and_streams_the_reply_back(runtime):
     assert got and got[0][0] == 24_000 and got[0][1].dtype == np.int16
     assert "🎤 where is my order" in call.log_markdown()
     assert call.conversation.agent.turns[0].intent == "order_status"
+
+
+def test_without_db_each_run_gets_a_fresh_sample_shop_outside_the_working_folder(tmp_path, monkeypatch):  # fmt: skip
+    from demo.runtime import SAMPLE_RETAIL, _empty_back_office
+    from demo.web.app import sample_shop_db
+    from domains.retail.backoffice import BackOffice
+
+    monkeypatch.chdir(tmp_path)
+    first, second = sample_shop_db(), sample_shop_db()
+    assert first != second and str(tmp_path) not in first + second
+    office = BackOffice.open(first)
+    office.load_retail(SAMPLE_RETAIL, progress=False)
+    office.close()
+    assert not _empty_back_office(first) and _empty_back_office(
+        second
+    )  # a run's changes stay in it
+    assert list(tmp_path.iterdir()) == []  # nothing written where the demo was started
