@@ -102,13 +102,13 @@ def on_new(session, runtime, limits):
     are emptied (a file left in one would go with the new conversation's first turn)."""
     if session is not None:
         session.end()
-    return DemoSession(runtime, limits), [], None, "", None, None, None
+    return DemoSession(runtime, limits), [], None, panel_markdown(None), None, None, None
 
 
 def on_language(session, ui):
     """Relabel every component, and show the latest panel again, in the chosen language."""
     t = LABELS.get(ui, LABELS["en"])
-    panel = panel_markdown(session.last, ui) if session is not None else ""
+    panel = panel_markdown(session.last if session is not None else None, ui)
     return (
         gr.update(value=t["title"]), gr.update(label=t["ui"]), gr.update(label=t["chat"]),
         gr.update(label=t["speech"]), gr.update(label=t["text"], placeholder=t["placeholder"]),
@@ -157,7 +157,7 @@ def build_ui(runtime: Runtime, limits: DemoLimits | None = None, live: bool = Fa
 
                     live_box = add_live_call(runtime, limits, t, vad_factory)
             with gr.Column(scale=2):
-                panel = gr.Markdown(label=t["panel"], show_label=True, elem_id="panel", container=True)  # fmt: skip
+                panel = gr.Markdown(panel_markdown(None, "en"), label=t["panel"], show_label=True, elem_id="panel", container=True)  # fmt: skip
         in_tab.close()
         if agent_tab is not None:
             _history_tab(runtime.store, ui, t, agent_tab)

@@ -75,6 +75,25 @@ WORDS = {
 }  # fmt: skip
 
 
+# values the panel shows, in the UI language (the records keep the English codes)
+VALUES = {
+    "zh": {
+        "positive": "正面", "neutral": "中性", "negative": "负面", "anger": "愤怒", "frustration": "沮丧",
+        "answer": "知识解答", "ask": "询问", "confirm": "待确认", "done": "已办理", "refuse": "拒绝",
+        "clarify": "澄清", "handoff": "转人工", "smalltalk": "寒暄", "error": "出错",
+    },
+}  # fmt: skip
+PANEL_EMPTY = {
+    "en": "_What the agent understood and did appears here after your first message: language, intent, sentiment, entities, the knowledge and tools it used, and the time each stage took._",
+    "zh": "_发送第一条消息后，这里会显示客服的理解和操作：语言、意图、情绪、实体、使用的知识和工具，以及各阶段耗时。_",
+}  # fmt: skip
+
+
+def value(text: str, ui: str) -> str:
+    """A code the panel shows (a sentiment, a decision kind) in the UI language."""
+    return VALUES.get(ui, {}).get(text, text)
+
+
 def words(ui: str) -> dict[str, str]:
     return WORDS.get(ui, WORDS["en"])
 
@@ -228,7 +247,7 @@ def panel_markdown(view: TurnView | None, ui: str = "en") -> str:
     """The side panel of the latest turn as Markdown, in the UI language."""
     w = words(ui)
     if view is None:
-        return ""
+        return PANEL_EMPTY.get(ui, PANEL_EMPTY["en"])
     if view.empty:
         return f"_{w['empty']}_"
     out = []
@@ -242,8 +261,8 @@ def panel_markdown(view: TurnView | None, ui: str = "en") -> str:
     said = [_short(turn.text, 500)] if turn.text else []
     said += [f"🎤 “{turn.transcript}”"] if turn.transcript else []
     out.append(f"### {w['heard']}\n" + ("  \n".join(said) or "—"))
-    sentiment = turn.sentiment.get("label", "") if turn.sentiment else ""
-    extra = ", ".join(f"{k} {turn.sentiment[k]:.2f}" for k in ("anger", "frustration") if isinstance(turn.sentiment.get(k), float))  # fmt: skip
+    sentiment = value(turn.sentiment.get("label", ""), ui) if turn.sentiment else ""
+    extra = ", ".join(f"{value(k, ui)} {turn.sentiment[k]:.2f}" for k in ("anger", "frustration") if isinstance(turn.sentiment.get(k), float))  # fmt: skip
     extra = f"({extra})" if extra else ""
     out.append(
         f"| {w['language']} | {w['intent']} | {w['sentiment']} |\n|---|---|---|\n"
@@ -268,7 +287,8 @@ def panel_markdown(view: TurnView | None, ui: str = "en") -> str:
     out.append(f"### {w['actions']}\n" + ("\n".join(acts) or w["none"]))
     out.append(
         f"### {w['handoff']}\n{w['handoff_yes'] if turn.handoff else w['handoff_no']} · "
-        f"{w['decision']}: `{turn.decision.kind}` {turn.decision.reason}"
+        f"{w['decision']}: `{turn.decision.kind}`"
+        + (f" {value(turn.decision.kind, ui)}" if ui != "en" else f" {turn.decision.reason}")
     )
     rows = latency_rows(view)
     table = "\n".join(f"| {s} | {ms} |" for s, ms in rows)

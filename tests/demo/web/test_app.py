@@ -107,6 +107,9 @@ def test_the_interface_switches_to_chinese_and_back(runtime, tmp_path):
     updates = on_language(session, "zh")
     assert updates[0]["value"] == LABELS["zh"]["title"] and updates[8]["value"] == "发送"
     assert "无法使用 bad.png" in updates[-1]["value"] and "意图" in updates[-1]["value"]
+    assert "中性" in updates[-1]["value"] and "寒暄" in updates[-1]["value"]  # values too
+    assert "neutral" not in updates[-1]["value"]
+    assert "发送第一条消息后" in on_language(None, "zh")[-1]["value"]  # before any turn
     assert "Could not use bad.png" in on_language(session, "en")[-1]["value"]
 
 
