@@ -120,7 +120,8 @@ _PHRASES: tuple[tuple[re.Pattern[str], float, str, float], ...] = tuple(
         (r"\b(?:second|third|fourth|fifth|tenth|umpteenth|[0-9]+(?:nd|rd|th)) time\b", -1, "repeat", 1.0),
         (r"\bstill (?:not|no|nothing|hasn't|haven't|isn't|doesn't|don't|didn't|waiting|broken|missing)\b", -1, "repeat", 1.0),
         (r"\b(?:yet|once) again\b|\bagain and again\b|\bover and over\b|\bhow many times\b", -1, "repeat", 1.0),
-        (r"(?<!yet )(?<!once )(?<!and )\bagain\b(?! and again)", -0.3, "repeat", 0.4),
+        # a lone "again", not a greeting or thanks said again ("hello again", "thanks again")
+        (r"(?<!yet )(?<!once )(?<!and )(?<!hello )(?<!hi )(?<!hey )(?<!thanks )(?<!thank you )\bagain\b(?! and again)", -0.3, "repeat", 0.4),
         (r"\b(?:keeps?|kept) (?:happening|failing|breaking|telling|saying|getting)\b|\bevery (?:single )?time\b", -1, "repeat", 0.8),
         (r"\balready (?:called|asked|told|contacted|explained|wrote|emailed)\b", -0.8, "repeat", 0.8),
         (r"\bfor (?:weeks|days|months|ages|hours|(?:two|three|four|five|six|[0-9]+) (?:days|weeks|months|hours))\b|\bbeen waiting\b", -0.8, "wait", 0.7),

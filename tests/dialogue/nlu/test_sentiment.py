@@ -109,3 +109,11 @@ def test_ranges_and_determinism(text):
 def test_not_a_string():
     with pytest.raises(TypeError, match="wants a str"):
         sentiment(None)
+
+
+@pytest.mark.parametrize(
+    "text", ["hello again", "Hi again!", "thanks again", "thank you again, bye"]
+)
+def test_a_greeting_or_thanks_said_again_is_not_frustration(text):
+    assert sentiment(text).frustration == 0.0
+    assert sentiment("it broke again").frustration > sentiment(text).frustration
