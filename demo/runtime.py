@@ -96,6 +96,21 @@ class Conversation:
             self._store(record)
             return record
 
+    def hold(self, text: str) -> None:
+        """A customer's message after a handoff: stored for the colleague who takes over; the
+        agent does not answer it."""
+        if self.store is None or not text:
+            return
+        from dialogue.records.rows import TurnIn
+
+        try:
+            if self.conversation_id is None:
+                self.conversation_id = self.store.start_conversation(self.channel)
+            self.store.add_turns(self.conversation_id, [TurnIn("customer", text)])
+        except Exception as e:  # noqa: BLE001 - as _store: the conversation goes on
+            logger.exception("could not store a held message")
+            self.store_errors.append(f"records: {e}")
+
     def _store(self, turn: Turn) -> None:
         if self.store is None:
             return

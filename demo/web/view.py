@@ -57,6 +57,8 @@ WORDS = {
         "refused": "refused", "store": "records",
         "too_long": "Your message is {n:,} characters long; the limit is {limit:,}. Please shorten it and send it again.",
         "message": "message",
+        "with_colleague": "A colleague is taking over this conversation and sees everything said so far. Your message has been passed on; please wait here for their reply.",
+        "summary": "Handed over to a colleague", "reason": "reason", "said": "customer said",
     },
     "zh": {
         "heard": "客户说", "language": "语言", "intent": "意图", "sentiment": "情绪",
@@ -71,6 +73,8 @@ WORDS = {
         "store": "记录",
         "too_long": "您的消息有 {n:,} 个字符，上限是 {limit:,} 个。请缩短后再发送。",
         "message": "消息",
+        "with_colleague": "人工客服正在接手本次对话，能看到此前的全部内容。您的消息已转交，请在此等候回复。",
+        "summary": "已转交人工客服", "reason": "原因", "said": "客户说",
     },
 }  # fmt: skip
 
@@ -110,6 +114,10 @@ class TurnView:
     store_errors: list[str] = field(default_factory=list)  # the turn could not be stored
     empty: bool = False  # nothing was given at all
     keep_text: bool = False  # the typed text was not taken (too long): it stays in the box
+    held: str = ""  # after a handoff: the message passed on to a colleague, not to the agent
+    summary: list[str] = field(
+        default_factory=list
+    )  # what the handoff passed on (see handoff_summary)
 
 
 def _name(path: str) -> str:
@@ -192,6 +200,12 @@ class DemoSession:
             self.messages.append({"role": "assistant", "content": "⚠ " + problem})
             self.last = TurnView(None, refused=[(w["message"], problem)], keep_text=True)
             return self.last
+        if self.conversation.agent.state.handed_off:  # a person answers from here on, not the agent
+            self.conversation.hold(text)
+            self.messages.append({"role": "user", "content": text or "📎"})
+            self.messages.append({"role": "assistant", "content": "👤 " + w["with_colleague"]})
+            self.last = TurnView(None, held=text or "📎", summary=handoff_summary(self.conversation.agent.turns, ui))  # fmt: skip
+            return self.last
         audio, images, problems = load_uploads(audio_path, image_paths, self.limits)
         said = [w["cannot_use"].format(name=n, problem=p) for n, p in problems]
         shown = [text] if text else []
@@ -213,13 +227,30 @@ class DemoSession:
         reply = turn.reply + ("\n\n⚠ " + "\n".join(said) if said else "")
         self.messages.append({"role": "assistant", "content": reply})
         store = self.conversation.store_errors
+        if turn.handoff:
+            self.messages.append({"role": "assistant", "content": "👤 " + w["with_colleague"]})
         view = TurnView(turn, problems, self.conversation.passages, speech, tts_ms, list(store))
+        view.summary = handoff_summary(self.conversation.agent.turns, ui) if turn.handoff else []
         store.clear()
         self.last = view
         return view
 
     def end(self) -> None:
         self.conversation.end()
+
+
+def handoff_summary(turns: Sequence[Turn], ui: str = "en", last: int = 6) -> list[str]:
+    """What a colleague taking over is handed, one line each: why, the customer's task and mood,
+    and what the customer said (the latest `last` turns)."""
+    if not turns:
+        return []
+    w, end = words(ui), turns[-1]
+    mood = value(end.sentiment.get("label", ""), ui) if end.sentiment else ""
+    lines = [f"{w['reason']}: {end.decision.reason or end.decision.kind}",
+             f"{w['intent']}: {end.intent} · {w['sentiment']}: {mood}"]  # fmt: skip
+    said = [t.text or t.transcript for t in turns[-last:] if t.text or t.transcript]
+    lines += [f"{w['said']}: “{_short(x, 200)}”" for x in said]
+    return lines
 
 
 def _path_of(image, paths: Sequence[str]) -> str:
@@ -255,6 +286,8 @@ def panel_markdown(view: TurnView | None, ui: str = "en") -> str:
     problems += [f"{w['store']}: {e}" for e in view.store_errors]
     if problems:
         out.append(f"### ⚠ {w['problems']}\n" + "\n".join(f"- {p}" for p in problems))
+    if view.summary:
+        out.append(f"### 👤 {w['summary']}\n" + "\n".join(f"- {x}" for x in view.summary))
     turn = view.turn
     if turn is None:
         return "\n\n".join(out)

@@ -280,3 +280,29 @@ def test_without_db_each_run_gets_a_fresh_sample_shop_outside_the_working_folder
         second
     )  # a run's changes stay in it
     assert list(tmp_path.iterdir()) == []  # nothing written where the demo was started
+
+
+def test_after_a_handoff_the_agent_stops_and_the_message_waits_for_a_colleague(tmp_path, monkeypatch):  # fmt: skip
+    from demo.runtime import open_store
+    from dialogue.records.crypto import new_key
+
+    monkeypatch.setenv("CCA_RECORDS_KEY", new_key())
+    store = open_store(f"sqlite:///{tmp_path / 'records.db'}")
+    rt = fast_runtime(tmp_path, store=store)
+    session = DemoSession(rt, LIMITS)
+    view = session.take_turn("let me talk to a human please")
+    assert view.turn.handoff and session.messages[-1]["content"].startswith("👤 A colleague")
+    panel = panel_markdown(view)
+    assert "Handed over to a colleague" in panel and "let me talk to a human please" in panel
+    n = len(session.conversation.agent.turns)
+    view = session.take_turn("hello? are you still there?")
+    assert len(session.conversation.agent.turns) == n  # the agent did not answer
+    assert view.turn is None and view.held == "hello? are you still there?"
+    assert session.messages[-2]["content"] == "hello? are you still there?"
+    assert "colleague" in session.messages[-1]["content"]
+    assert "已转交人工客服" in panel_markdown(view, "zh")
+    rows = store.turns(session.conversation.conversation_id)
+    assert [r.role for r in rows] == ["customer", "agent", "customer"]  # kept for the colleague
+    assert rows[-1].text == "hello? are you still there?"
+    session.end()
+    rt.services.office.close()
