@@ -97,12 +97,12 @@ def lenient(box):
     return box
 
 
-def on_new(session, runtime, limits):
+def on_new(session, runtime, limits, ui="en"):
     """A fresh conversation: the old one is ended (and closed in the store), and the upload boxes
     are emptied (a file left in one would go with the new conversation's first turn)."""
     if session is not None:
         session.end()
-    return DemoSession(runtime, limits), [], None, panel_markdown(None), None, None, None
+    return DemoSession(runtime, limits), [], None, panel_markdown(None, ui), None, None, None
 
 
 def on_language(session, ui):
@@ -169,12 +169,12 @@ def build_ui(runtime: Runtime, limits: DemoLimits | None = None, live: bool = Fa
         def send_turn(*args):
             return on_send(*args, runtime=runtime, limits=limits)
 
-        def new_conversation(session):
-            return on_new(session, runtime, limits)
+        def new_conversation(session, lang):
+            return on_new(session, runtime, limits, lang)
 
         for trigger in (send.click, text.submit):
             trigger(send_turn, inputs, outputs, api_name=False, show_progress="minimal")
-        new.click(new_conversation, [state], [state, chat, speech, panel, audio, image, files], api_name=False)  # fmt: skip
+        new.click(new_conversation, [state, ui], [state, chat, speech, panel, audio, image, files], api_name=False)  # fmt: skip
         relabel = [title, ui, chat, speech, text, audio, image, files, send, new, panel]
         ui.change(on_language, [state, ui], relabel, api_name=False, queue=False)
         if live_box is not None:

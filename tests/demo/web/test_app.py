@@ -118,6 +118,9 @@ def test_a_new_conversation_ends_the_old_one_and_empties_the_upload_boxes(runtim
     fresh, chat, speech, panel, audio, image, files = on_new(session, runtime, LIMITS)
     assert fresh is not session and chat == [] and fresh.conversation.agent.turns == []
     assert (audio, image, files) == (None, None, None)
+    assert (
+        "发送第一条消息后" in on_new(fresh, runtime, LIMITS, "zh")[3]
+    )  # the empty panel, in the UI's language
 
 
 def test_an_over_long_message_is_refused_kept_in_the_box_and_the_next_turn_works(runtime):
