@@ -37,9 +37,8 @@ class DemoLimits:
     max_images: int = 4  # screenshots in one turn; more are left out with a note
     concurrency: int = 2  # turns answered at once; the rest wait in the queue
     queue_size: int = 32  # turns waiting at most; beyond it a visitor is asked to retry
-    max_message_chars: int = (
-        2000  # a longer typed message is refused, and kept in the box to shorten
-    )
+    # a longer typed message is refused, and kept in the box to shorten
+    max_message_chars: int = 2000
 
 
 # strings the panel and the chat show, per UI language
@@ -115,9 +114,8 @@ class TurnView:
     empty: bool = False  # nothing was given at all
     keep_text: bool = False  # the typed text was not taken (too long): it stays in the box
     held: str = ""  # after a handoff: the message passed on to a colleague, not to the agent
-    summary: list[str] = field(
-        default_factory=list
-    )  # what the handoff passed on (see handoff_summary)
+    # what the handoff passed on (see handoff_summary)
+    summary: list[str] = field(default_factory=list)
 
 
 def _name(path: str) -> str:

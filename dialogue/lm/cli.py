@@ -8,6 +8,9 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] in (["-h"], ["--help"], []):
+        print("usage: cca lm {info,ship,retrain} ...   (cca lm COMMAND -h for each)")
+        return 0
     if argv[:1] == ["retrain"]:
         from dialogue.lm.retrain import main as retrain
 

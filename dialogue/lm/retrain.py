@@ -2,7 +2,7 @@
 no worse than the one that ships.
 
     cca lm retrain --db URL --base data/dialogue-guided [--recipe recipes/gemma270m-guided-cpu.toml]
-                   [--out runs/retrain] [--kb URL] [--max-steps N] [--no-promote] [--json]
+                   [--out runs/retrain] [--kb URL] [--max-steps N] [--only ID,...] [--no-promote] [--json]
 
 1. export: the store's consented conversations (redacted on the way in; corrected replies in
    place of the agent's), as `cca export-training-data` writes them;
@@ -82,19 +82,32 @@ def comparison_table(paths: dict[str, dict[str, dict]]) -> str:
     return "\n".join(lines)
 
 
-def evaluate_model(lm: str | None, adapter: str | None, retail: Path, kb: str | None, progress: bool, only: str = "") -> dict[str, dict]:  # fmt: skip
-    """The agent with this model on both suites (their items whose id contains `only`):
-    {"conversations": summary, "open_turns": summary}."""
+def load_suites(only: str = "") -> tuple[list[dict], list[dict]]:
+    """(conversations, open turns): the items of both suites whose id contains `only` (or one of
+    its comma-separated parts). Raises ValueError when that leaves a suite empty."""
     from dialogue.evals import conversations as conv_eval
     from dialogue.evals import open_turns
 
-    conv_suite = json.loads(Path(conv_eval.SUITE).read_text(encoding="utf-8"))
-    open_suite = json.loads(Path(open_turns.SUITE).read_text(encoding="utf-8"))
     parts = [o for o in only.split(",") if o] or [""]
-    conv_suite = [c for c in conv_suite if any(o in c["id"] for o in parts)]
-    open_suite = [c for c in open_suite if any(o in c["id"] for o in parts)]
-    if not conv_suite or not open_suite:
+    suites = [
+        [
+            c
+            for c in json.loads(Path(path).read_text(encoding="utf-8"))
+            if any(o in c["id"] for o in parts)
+        ]  # fmt: skip
+        for path in (conv_eval.SUITE, open_turns.SUITE)
+    ]
+    if not all(suites):
         raise ValueError(f"--only {only!r} leaves a suite empty; both suites are needed to compare")
+    return suites[0], suites[1]
+
+
+def evaluate_model(lm: str | None, adapter: str | None, suites: tuple[list[dict], list[dict]], retail: Path, kb: str | None, progress: bool) -> dict[str, dict]:  # fmt: skip
+    """The agent with this model on both suites: {"conversations": summary, "open_turns": summary}."""
+    from dialogue.evals import conversations as conv_eval
+    from dialogue.evals import open_turns
+
+    conv_suite, open_suite = suites
     out = {}
     t0 = time.perf_counter()
     results = conv_eval.evaluate(conv_suite, retail, progress, kb, lm=lm, adapter=adapter)
@@ -191,6 +204,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cca lm retrain: no {args.base / name}; build the base data first: cca convdata build --guided --out {args.base}", file=sys.stderr)  # fmt: skip
             return 2
     progress = not args.no_progress
+    try:
+        suites = load_suites(
+            args.only
+        )  # before training: a bad --only fails in a second, not an hour
+    except ValueError as e:
+        print(f"cca lm retrain: {e}", file=sys.stderr)
+        return 2
     args.out.mkdir(parents=True, exist_ok=True)
     try:
         guided, counts = export_and_guide(args.db, args.out, retail, args.kb, progress)
@@ -201,12 +221,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     current_name = "shipped" if not shipped_problem() else "templates (nothing ships)"
     paths: dict[str, dict[str, Any]] = {}
-    try:
-        paths[current_name] = evaluate_model(*((SHIPPED_LM, str(SHIPPED_DIR)) if current_name == "shipped" else (None, None)), retail, args.kb, progress, args.only)  # fmt: skip
-        paths["candidate"] = evaluate_model(SHIPPED_LM, str(candidate), retail, args.kb, progress, args.only)  # fmt: skip
-    except ValueError as e:
-        print(f"cca lm retrain: {e}", file=sys.stderr)
-        return 2
+    current = (SHIPPED_LM, str(SHIPPED_DIR)) if current_name == "shipped" else (None, None)
+    paths[current_name] = evaluate_model(*current, suites, retail, args.kb, progress)
+    paths["candidate"] = evaluate_model(SHIPPED_LM, str(candidate), suites, retail, args.kb, progress)  # fmt: skip
     v = verdict(paths[current_name], paths["candidate"])
     promoted = v.promote and not args.no_promote
     if promoted:

