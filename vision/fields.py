@@ -185,6 +185,14 @@ def _amount(m: re.Match[str]) -> str | None:
     return f"{number.quantize(Decimal('0.01'), ROUND_HALF_UP)} {_CURRENCIES[m['c'].upper()]}"
 
 
+def _cn_money(m: re.Match[str]) -> str | None:
+    """ "退款三百五" -> 350.00 CNY: a numeral with units after a word about money."""
+    try:
+        return f"{Decimal(str(parse_chinese_number(m['v']))).quantize(Decimal('0.01'))} CNY"
+    except ValueError:
+        return None
+
+
 def _yuan_jiao(m: re.Match[str]) -> str | None:
     """ "二十九块九" -> 29.90 CNY: the digit after 块 is jiao (tenths)."""
     try:
@@ -269,6 +277,12 @@ def _tracking(m: re.Match[str]) -> str | None:
     return v if len(v) >= 6 else None
 
 
+def _tracking_digits(m: re.Match[str]) -> str | None:
+    """A tracking number read out in groups: "357-962-501027" -> "357962501027"."""
+    v = _digits(m["v"])
+    return v if 10 <= len(v) <= 22 else None
+
+
 def _usps(m: re.Match[str]) -> str | None:
     v = _digits(m["v"])
     return v if 20 <= len(v) <= 22 else None
@@ -283,7 +297,7 @@ _RULES: dict[str, tuple[tuple[int, re.Pattern[str], Normaliser], ...]] = {
     "tracking_number": (
         (92, _rx(r"(?:tracking(?:[ \t]*(?:number|num|no\.?|id|code|#))?|waybill(?:[ \t]*(?:number|no\.?))?|快递单号|运单号码|运单编号|运单号|物流单号|物流编号|快递号)" + _SEP + r"(?P<v>(?=[A-Za-z0-9-]*[0-9])[A-Za-z0-9][A-Za-z0-9-]*(?: [0-9]{3,})*)" + _R, _I), _tracking),
         (80, _rx(_L + r"(?P<v>1Z[0-9A-Z]{16}|SF[0-9]{12,13}|[A-Z]{2}[0-9]{9}[A-Z]{2}|TBA[0-9]{12}|JJD[0-9]{18})" + _R), _tracking),
-        (91, _rx(r"tracking(?:[ \t]*(?:number|num|no\.?|id|code))?(?:[ \t]+(?:on|in|of)[ \t]+(?:the|my|your)[ \t]+[a-z]+)?[ \t]+(?:says|reads|shows|is)[ \t]*:?[ \t]*(?P<v>[0-9]{10,22})" + _R, _I), _tracking),
+        (91, _rx(r"tracking(?:[ \t]*(?:number|num|no\.?|id|code))?(?:[ \t]+(?:on|in|of)[ \t]+(?:the|my|your)[ \t]+[a-z]+)?[ \t]+(?:says|reads|shows|is)[ \t]*:?[ \t]*(?P<v>[0-9](?:[ -]?[0-9]){9,21})" + _R, _I), _tracking_digits),
         (75, _rx(_L + r"(?P<v>9[2-5][0-9]{2}(?: ?[0-9]{4}){4}(?: ?[0-9]{1,2})?)" + _R), _usps),
     ),
     "order_number": (
@@ -311,12 +325,15 @@ _RULES: dict[str, tuple[tuple[int, re.Pattern[str], Normaliser], ...]] = {
         (40, _rx(r"(?<![0-9A-Za-z+])(?:\+?86[ -]?)?1[3-9][0-9](?:[ -]?[0-9]{4}){2}" + _R), _phone),
         (40, _rx(r"(?<![0-9A-Za-z+])(?:1[ .-]?)?(?:\([2-9][0-9]{2}\)[ ]?|[2-9][0-9]{2}[ .-])[0-9]{3}[ .-][0-9]{4}" + _R), _phone_us),
         (40, _rx(_L + r"(?:0[1-9][0-9]{1,2}-[0-9]{7,8}|400[0-9]{7})" + _R), _phone),
-        (39, _rx(r"(?:(?<![A-Za-z])(?:phone|tel|mobile|call)(?:[ \t]*(?:number|no\.?))?|联系电话|电话号码|电话|手机号码|手机号|手机)" + _SEP + r"(?P<v>\+?[0-9][0-9 ()-]{5,18}[0-9])(?![0-9])", _I), _phone),
+        (39, _rx(r"(?:(?<![A-Za-z])(?:phone|tel|mobile|call)(?:[ \t]*(?:number|no\.?))?|(?<![A-Za-z])(?:my|your)[ \t]+number(?=[ \t]+is)|联系电话|电话号码|电话|手机号码|手机号|手机)" + _SEP + r"(?P<v>\+?[0-9][0-9 ()-]{5,18}[0-9])(?![0-9])", _I), _phone),
     ),
     "amount": (
         (31, _rx(r"(?<![" + _CN_NUMERALS + r"0-9])(?P<n>[0-9" + _CN_NUMERALS + r"]+)[ \t]*块(?P<j>[一二三四五六七八九1-9])(?:毛)?(?![0-9" + _CN_NUMERALS + r"])"), _yuan_jiao),
         (30, _rx(r"(?<![A-Za-z])(?P<c>" + _PREFIX + r")[ \t]*(?P<n>" + _NUM + r")(?:[ \t]*(?:元|块钱))?(?![0-9])", _I), _amount),
         (30, _rx(r"(?<![0-9A-Za-z.," + _CN_NUMERALS + r"])(?P<n>[0-9" + _CN_NUMERALS + r"][0-9.," + _CN_NUMERALS + r"]*)[ \t]*(?P<c>" + _SUFFIX + r")(?![A-Za-z])", _I), _amount),
+
+        # said with no currency after a money word: "退款三百五", "一共花了一千二"
+        (29, _rx(r"(?:花了|付了|退了|退我|退款|退回|收了|扣了|多扣了?|少退了?|一共|总共|价格是?|价钱是?)[ \t]*(?P<v>[" + _CN_NUMERALS + r"]*[十百千万拾佰仟][" + _CN_NUMERALS + r"]*)(?![" + _CN_NUMERALS + r"块元毛角0-9个件次天])"), _cn_money),
     ),
 }  # fmt: skip
 

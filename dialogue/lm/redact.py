@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from dialogue.records.digits import is_card_number, luhn_ok
+from dialogue.records.checksums import is_card_number, luhn_ok
 from dialogue.records.pii import TYPES, apply_spans, find_pii
 
 __all__ = [

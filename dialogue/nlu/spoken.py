@@ -6,17 +6,14 @@ rewrites only what is clearly a digit-by-digit reading and keeps, for every rewr
 span of the original words, so an entity found in the normalised text is reported at the
 characters the customer actually said.
 
-English: a run of digit words ("one two three four" -> 1234; "oh" and "zero" -> 0; "double five"
--> 55; "triple seven" -> 777; single digits "2 6" may join a run that has a word in it) of two
-digits or more. A lone "one" stays a word ("return one item"), "oh" at either end of a run stays
-an interjection ("oh, one two three" keeps its "oh"), and a run across commas needs three digits
-("two, three weeks" stays). A single capital letter right before a run of four digits or more
-joins it ("W two six one one" -> W2611), and "plus" before a run becomes "+".
-
-Chinese: a run of digit characters read one by one (一二三四 -> 1234, 幺三八 -> 138; 幺 and 〇
-are always digits) of three or more, or two with 幺/〇 in them, and 两 alone -> 2 ("两件" -> "2件").
-A run touching a unit (十百千万亿) or 点 is a numeral with units and is left to
-`vision.fields.parse_chinese_number` ("一百二十八元", "两百块").
+Digits are read by `dialogue.nlu.digits` (the reader the redaction uses too): English readings
+("one two three four" -> 1234, "double five" -> 55, "oh" and "zero" -> 0) and Chinese ones
+(一二三四 -> 1234, 幺三八 -> 138, 两件 -> 2件); numerals with units (一百二十八元, 三百五) are left to
+`vision.fields.parse_chinese_number`. A single capital letter right before a run of four digits
+or more joins it ("W two six one one" -> W2611), and so does a spelled letter ("W as in whiskey,
+two six one one", "W for whiskey 2611340"); "plus" before a run becomes "+". Digits said in
+groups the way a North American number is ("double five five, one two three, four five six
+seven") are written that way ("555 123 4567"), so the phone pattern knows them with no cue.
 
 Amounts said in number words before a currency word: "one hundred and twenty dollars" ->
 "120 dollars", "a hundred bucks" -> "100 bucks" (a lone digit word, "one dollar", stays).
@@ -32,22 +29,7 @@ import bisect
 import re
 from dataclasses import dataclass
 
-_EN_DIGITS = {
-    "zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4",
-    "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
-}  # fmt: skip
-_REPEAT = {"double": 2, "triple": 3}
-_EN_TOKEN = re.compile(
-    r"(?P<rep>double|triple)[ \t-]+(?P<rd>zero|oh|one|two|three|four|five|six|seven|eight|nine|[0-9])(?![A-Za-z0-9])"
-    r"|(?P<word>zero|oh|o|one|two|three|four|five|six|seven|eight|nine)(?![A-Za-z0-9']|-[A-Za-z])"
-    r"|(?P<num>[0-9])(?![0-9A-Za-z.,])",
-    re.IGNORECASE,
-)
-_EN_GAP = re.compile(r"[ \t]*(?:[,-][ \t]*)?")  # what may stand between two tokens of a run
-_CN_DIGITS = dict(zip("零〇一二三四五六七八九幺两", "0012345678912", strict=True))
-_CN_UNITS = set("十百千万亿拾佰仟萬億点")
-_CN_RUN = re.compile(r"[零〇一二三四五六七八九幺两](?:[ \t]?[零〇一二三四五六七八九幺两])*")
-
+from dialogue.nlu.digits import chinese_readings, english_readings
 
 @dataclass(frozen=True)
 class Normalised:
@@ -79,71 +61,56 @@ class Normalised:
         return pos + (orig_end - norm_end)
 
 
-def _english_runs(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, digits) of each English digit-by-digit reading in `text`."""
-    out: list[tuple[int, int, str]] = []
-    tokens = [m for m in _EN_TOKEN.finditer(text) if _word_boundary_before(text, m.start())]
-    i = 0
-    while i < len(tokens):
-        run = [tokens[i]]
-        while i + len(run) < len(tokens):
-            gap = text[run[-1].end() : tokens[i + len(run)].start()]
-            if not _EN_GAP.fullmatch(gap):
-                break
-            run.append(tokens[i + len(run)])
-        i += len(run)
-        while run and (run[0]["word"] or "").lower() in ("oh", "o"):
-            run = run[1:]  # "oh, one two three": the "oh" is an interjection
-        while run and (run[-1]["word"] or "").lower() in ("oh", "o"):
-            run = run[:-1]
-        digits = "".join(_token_digits(m) for m in run)
-        has_word = any(m["word"] or m["rep"] for m in run)
-        has_comma = "," in text[run[0].start() : run[-1].end()] if run else False
-        if not has_word or len(digits) < (3 if has_comma else 2):
-            continue
-        out.append((run[0].start(), run[-1].end(), digits))
-    return out
+_SPELLED = re.compile(
+    r"(?<![A-Za-z0-9'])(?P<letter>[A-Za-z])[ \t]*,?[ \t]+(?:as[ \t]+in|is[ \t]+in|for|like)[ \t]+(?P<word>[A-Za-z]+)(?![A-Za-z'])",
+    re.IGNORECASE,
+)
+_PHONE_SHAPES = {(3, 3, 4), (1, 3, 3, 4)}  # said in groups like a North American number
 
 
-def _word_boundary_before(text: str, pos: int) -> bool:
-    return pos == 0 or not (text[pos - 1].isalnum() or text[pos - 1] in "'_")
+def _spelled_letters(text: str) -> list[tuple[int, int, str]]:
+    """ "W as in whiskey", "b for bravo" -> the capital letter (the word must start with it)."""
+    return [
+        (m.start(), m.end(), m["letter"].upper())
+        for m in _SPELLED.finditer(text)
+        if m["word"][0].lower() == m["letter"].lower()
+    ]
 
 
-def _token_digits(m: re.Match[str]) -> str:
-    if m["rep"]:
-        d = m["rd"].lower()
-        return _EN_DIGITS.get(d, d) * _REPEAT[m["rep"].lower()]
-    if m["word"]:
-        return _EN_DIGITS[m["word"].lower()]
-    return m["num"]
-
-
-def _with_prefix(text: str, start: int, digits: str) -> tuple[int, str]:
-    """Grow a run to the left over "W " (a capital letter, for ids) or "plus " (a phone's +)."""
+def _with_prefix(
+    text: str, start: int, digits: str, letters: list[tuple[int, int, str]]
+) -> tuple[int, str, tuple[int, int, str] | None]:
+    """Grow a run to the left over a letter for an id ("W two six", "W as in whiskey, two
+    six") or "plus " (a phone's +); the spelled letter it took, if any."""
     head = text[:start]
+    for letter in letters:
+        if len(digits) >= 4 and re.fullmatch(r"[ \t,.:-]*", text[letter[1] : start]):
+            return letter[0], letter[2] + digits, letter
     m = re.search(r"(?<![A-Za-z0-9'])([A-HJ-Z])[ \t-]*$", head)  # not "I"
     if m and len(digits) >= 4:
-        return m.start(1), m[1] + digits
+        return m.start(1), m[1] + digits, None
     m = re.search(r"(?<![A-Za-z0-9])plus[ \t]*$", head, re.IGNORECASE)
     if m:
-        return m.start(), "+" + digits
-    return start, digits
+        return m.start(), "+" + digits, None
+    return start, digits, None
 
 
-def _chinese_runs(text: str) -> list[tuple[int, int, str]]:
-    out = []
-    for m in _CN_RUN.finditer(text):
-        start, end = m.span()
-        before = text[start - 1] if start else ""
-        after = text[end] if end < len(text) else ""
-        if before in _CN_UNITS or after in _CN_UNITS:
-            continue  # 一百二十八, 两百, 三点五: a numeral with units
-        chars = m[0].replace(" ", "").replace("\t", "")
-        if chars == "两":
-            out.append((start, end, "2"))
-        elif len(chars) >= 3 or (len(chars) == 2 and set(chars) & set("幺〇")):
-            out.append((start, end, "".join(_CN_DIGITS[c] for c in chars)))
-    return out
+def _digit_edits(text: str) -> list[tuple[int, int, str]]:
+    """Spelled letters, English and Chinese digit readings, as (start, end, written) edits."""
+    letters = _spelled_letters(text)
+    edits = []
+    for run in english_readings(text, spoken_only=False):
+        start, written, letter = _with_prefix(text, run.start, run.digits, letters)
+        if letter is None and not run.spoken:
+            continue  # written digits stay as they are unless a spelled letter leads them
+        if letter is not None:
+            letters.remove(letter)
+        elif tuple(len(p) for p in run.phrases()) in _PHONE_SHAPES and not written.startswith("+"):
+            written = " ".join(run.phrases())  # "555 123 4567", as a phone is written
+        edits.append((start, run.end, written))
+    edits += letters
+    edits += [(run.start, run.end, run.digits) for run in chinese_readings(text)]
+    return edits
 
 
 _TLD = r"(?:com|net|org|edu|gov|info|biz|io|co|cn|uk|de|fr|jp|hk|tw|sg|au|ca|us)"
@@ -154,6 +121,26 @@ _SPOKEN_EMAIL = re.compile(
     re.IGNORECASE,
 )
 _EMAIL_WORDS = {"dot": ".", "underscore": "_", "dash": "-"}
+# ASR writes a dictated "ivan dot santos at example dot com" as "Ivan.Santosatexample.com": after
+# an email cue, a token with no "@" whose last "at" leaves a domain is read as the address
+_MERGED_AT = re.compile(
+    r"(?:e-?mail(?:[ \t]+address)?|邮箱(?:地址)?)[ \t]*(?:is|was|是|:|：)?[ \t]*"
+    rf"(?P<v>[A-Za-z0-9._%+-]+?at[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.{_TLD})(?![A-Za-z0-9@-])",
+    re.IGNORECASE,
+)
+
+
+def merged_at_emails(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, address) of each address ASR wrote with its "at" run into the words
+    ("my email is Ivan.Santosatexample.com" -> ivan.santos@example.com)."""
+    out = []
+    for m in _MERGED_AT.finditer(text):
+        v = m["v"]
+        at = v.lower().rfind("at", 0, v.index(".", v.lower().rfind("at")) if "." in v else len(v))
+        local, domain = v[:at], v[at + 2 :]
+        if local and domain.split(".")[0]:
+            out.append((m.start("v"), m.end("v"), f"{local}@{domain}".lower()))
+    return out
 _NOT_A_NAME = {"me", "us", "you", "him", "her", "them", "it", "look", "looking", "is", "am", "be", "was"}  # fmt: skip
 
 
@@ -218,12 +205,9 @@ def _english_amounts(text: str) -> list[tuple[int, int, str]]:
 def normalise_spoken(text: str) -> Normalised:
     """`text` with spoken digit readings written as digits and spoken email addresses written
     as addresses (see the module docstring)."""
-    edits = _spoken_emails(text) + _english_amounts(text)
+    edits = _spoken_emails(text) + merged_at_emails(text) + _english_amounts(text)
     taken = [(a, b) for a, b, _ in edits]
-    for start, end, digits in _english_runs(text):
-        start, digits = _with_prefix(text, start, digits)
-        edits.append((start, end, digits))
-    edits += _chinese_runs(text)
+    edits += _digit_edits(text)
     edits = [e for e in edits if (e[0], e[1]) in taken or not any(a < e[1] and e[0] < b for a, b in taken)]  # fmt: skip
     edits.sort()
     parts: list[str] = []

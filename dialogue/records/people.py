@@ -60,6 +60,8 @@ _NAME_STOP = {
     "and", "but", "from", "calling", "speaking", "here", "with", "my", "the", "a", "an", "is",
     "i", "im", "zip", "phone", "email", "not", "just", "so", "also", "please", "on",
     "about", "at", "to", "for", "of", "in", "it", "this", "that", "your", "you", "we", "our",
+    "back", "later", "tomorrow", "today", "tonight", "now", "anytime", "when", "if", "after",
+    "before", "again", "asap", "maybe", "instead", "directly", "any",
 }  # fmt: skip
 _NOT_NAMES = {
     "sorry", "fine", "good", "okay", "ok", "calling", "looking", "trying", "going", "here", "not",

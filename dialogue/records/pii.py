@@ -30,7 +30,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from dialogue.records.digits import Run, card_prefix, digit_runs, is_card_number, is_cn_id
+from dialogue.nlu.digits import Run, digit_runs
+from dialogue.nlu.spoken import merged_at_emails
+from dialogue.records.checksums import card_prefix, is_card_number, is_cn_id
 from dialogue.records.people import find_addresses, find_names
 from vision.fields import extract_fields
 
@@ -82,12 +84,23 @@ class Redaction:
 
 _STOP = r"[.。!?！？;；\n]"
 CUES = {
-    "CARD": r"(?:(?:credit|debit|bank|payment|visa|master ?card|amex)[ \t]+)?card(?:[ \t]*(?:number|no\.?|num|#)|[ \t]+is)|信用卡号?|借记卡号?|银行卡号|卡号",
+    "CARD": r"(?:(?:credit|debit|bank|payment|visa|master ?card|amex)[ \t]+)?card(?:[ \t]*(?:number|no\.?|num|#)|[ \t]+is)|(?<![A-Za-z])(?:long[ \t]+)?number[ \t]+(?:on|across)[ \t]+the[ \t]+(?:front[ \t]+of[ \t]+(?:the|my|your)[ \t]+)?card|(?<![A-Za-z])the[ \t]+long[ \t]+number|信用卡号?|借记卡号?|银行卡号|卡号",
     "CVV": r"(?<![A-Za-z])(?:cvv2?|cvc2?|cvn|cid|security[ \t]+code|card[ \t]+verification[ \t]+(?:code|value|number))(?![A-Za-z])|(?:three|3|four|4)[ -]digits?(?:[ \t]+code)?[ \t]+on[ \t]+the[ \t]+back|安全码|校验码|背面的?(?:三|3)位(?:数字|数|码)?",
     "EXPIRY": r"(?<![A-Za-z])(?:expir(?:y|es|ation)(?:[ \t]+date)?|exp\.?(?:[ \t]+date)?|valid[ \t]+(?:thru|through|until|till)|good[ \t]+(?:thru|through))(?![A-Za-z])|有效期(?:至|到)?|到期(?:日|时间)?|过期时间",
     "BANK_ACCOUNT": r"(?<![A-Za-z])(?:(?:bank|checking|savings)[ \t]+)?(?:account|acct\.?)[ \t]*(?:number|no\.?|num|#)|routing[ \t]+number|sort[ \t]+code|银行账号|银行账户|收款账户|账户号码?|账号",
-    "PHONE": r"(?<![A-Za-z])(?:(?:tele)?phone(?:[ \t]+number)?|mobile(?:[ \t]+number)?|cell(?:[ \t]+number)?|call[ \t]+me(?:[ \t]+(?:at|on))?|reach[ \t]+me[ \t]+(?:at|on)|text[ \t]+me[ \t]+at)(?![A-Za-z])|联系电话|电话号码?|手机号码?|手机|联系方式|打我电话",
+    "PHONE": r"(?<![A-Za-z])(?:(?:tele)?phone(?:[ \t]+number)?|mobile(?:[ \t]+number)?|cell(?:[ \t]+number)?|call[ \t]+me(?:[ \t]+(?:at|on))?|(?:reach|ring|contact)[ \t]+me[ \t]+(?:at|on)|text[ \t]+me[ \t]+at|my[ \t]+number)(?![A-Za-z])|联系电话|电话号码?|手机号码?|手机|联系方式|打我电话",
+    "CN_ID": r"身份证(?:号码?)?|证件号码?|(?<![A-Za-z])(?:national|resident|citizen)?[ \t]*id(?:entity)?[ \t]+(?:card[ \t]+)?(?:number|no\.?)(?![A-Za-z])",
 }
+# a card read in parts: the value follows ("the first half is 4929 1234") or comes before ("5678
+# 9015 is the rest"), with nothing but "is" between
+_CARD_PART = re.compile(
+    r"(?<![A-Za-z])(?:(?:the|my)[ \t]+)?(?:(?:first|second|last|other|next)[ \t]+(?:half|part|bit|group|(?:four|eight|4|8)(?:[ \t]+digits)?)|the[ \t]+rest(?:[ \t]+of[ \t]+it)?)(?![A-Za-z])"
+    r"|前半部分|后半部分|前面?[四八48]位|后面?[四八48]位|剩下的(?:是|几位)?",
+    re.IGNORECASE,
+)
+_PART_JOIN = re.compile(r"[ \t:：,，]*(?:(?:is|are|was|it's|是|为)[ \t:：,，]*)?", re.IGNORECASE)
+# how many digits a value of each cued kind has (the cue wins over any checksum)
+VALUE_DIGITS = {"CARD": (4, 19), "CVV": (3, 4), "EXPIRY": (4, 6), "BANK_ACCOUNT": (6, 34), "PHONE": (7, 15), "CN_ID": (15, 18)}  # fmt: skip
 _CUE_RX = {k: re.compile(v, _I) for k, v in CUES.items()}
 # what may stand between a cue and its value
 _FILLER = re.compile(
@@ -123,6 +136,12 @@ def _cards(text: str, runs: list[Run]) -> list[tuple[str, int, int, bool]]:
         run = _run_after(runs, text, m.end())
         if run and 4 <= len(run.digits) <= 19:
             out.append(("CARD", run.start, run.end, True))
+    for m in _CARD_PART.finditer(text):
+        after = m.end() + len(_PART_JOIN.match(text, m.end())[0])
+        for run in runs:
+            before = _PART_JOIN.fullmatch(text, run.end, m.start())
+            if (run.start == after or before) and 4 <= len(run.digits) <= 19:
+                out.append(("CARD", run.start, run.end, True))
     return out
 
 
@@ -142,7 +161,11 @@ _EXPIRY_VALUE = re.compile(
     r"(?:0?[1-9]|1[0-2])[ \t]*[/\-.][ \t]*(?:20)?[0-9]{2}(?![0-9])"
     r"|(?:" + _MONTHS + r")\.?,?[ \t]+(?:20)?[0-9]{2}(?![0-9])"
     r"|(?:20)?[0-9]{2}[ \t]*年[ \t]*(?:0?[1-9]|1[0-2])[ \t]*月份?"
-    r"|(?:0?[1-9]|1[0-2])[ \t]*月[ \t/]*(?:20)?[0-9]{2}[ \t]*年?",
+    r"|(?:0?[1-9]|1[0-2])[ \t]*月[ \t/]*(?:20)?[0-9]{2}[ \t]*年?"
+    # said: "oh nine twenty seven", "twelve, twenty twenty eight", "nine of thirty"
+    r"|(?:(?:oh|zero)[ \t-]*(?:one|two|three|four|five|six|seven|eight|nine)|ten|eleven|twelve"
+    r"|one|two|three|four|five|six|seven|eight|nine)[ \t,/]+(?:of[ \t]+)?"
+    r"(?:twenty[ \t-]+)?(?:twenty|thirty)(?:[ \t-]+(?:one|two|three|four|five|six|seven|eight|nine))?(?![A-Za-z])",
     _I,
 )
 
@@ -172,6 +195,11 @@ def _cn_ids(text: str, runs: list[Run]) -> list[tuple[str, int, int, bool]]:
         for m in _CN_ID_ASCII.finditer(text)
         if is_cn_id(re.sub(r"[ \t-]", "", m[0]))
     ]
+    for m in _CUE_RX["CN_ID"].finditer(text):  # after its cue, an ID with a misheard digit too
+        run = _run_after(runs, text, m.end())
+        if run and len(run.digits) in (15, 17, 18):
+            x = re.match(r"[ \t]*(?:[Xx叉]|艾克斯)", text[run.end :]) if len(run.digits) == 17 else None
+            out.append(("CN_ID", run.start, run.end + (x.end() if x else 0), True))
     for run in runs:
         for start, end, digits in run.windows(17, 18):
             if len(digits) == 18 and is_cn_id(digits):
@@ -221,11 +249,12 @@ def _phones(text: str, runs: list[Run], fields) -> list[tuple[str, int, int, boo
             if re.fullmatch(r"1[3-9][0-9]{9}", digits) or _NANP.fullmatch(digits):
                 out.append(("PHONE", start, end, False))
     out += _cued("PHONE", text, runs, 7, 15)
-    return out
+    plus = re.compile(r"(?:(?<![A-Za-z])plus|\+)[ \t]*$", _I)  # "plus one six five zero ..."
+    return [(k, (m.start() if (m := plus.search(text, 0, a)) else a), b, c) for k, a, b, c in out]
 
 
 _SPOKEN_EMAIL = re.compile(
-    r"(?<![A-Za-z0-9._-])[A-Za-z0-9._-]+(?:[ \t]+(?:dot|underscore|dash)[ \t]+[A-Za-z0-9-]+)*"
+    r"(?<![A-Za-z0-9._-])(?-i:[A-Z][a-z]+[ \t]+(?=[A-Z]))?[A-Za-z0-9._-]+(?:[ \t]+(?:dot|underscore|dash)[ \t]+[A-Za-z0-9-]+)*"
     r"[ \t]+(?:at|@)[ \t]+[A-Za-z0-9-]+(?:[ \t]*(?:\.|(?<![A-Za-z])dot(?![A-Za-z]))[ \t]*[A-Za-z0-9-]+)*?"
     r"[ \t]*(?:\.|(?<![A-Za-z])dot(?![A-Za-z]))[ \t]*(?:com|net|org|edu|gov|io|cn|co|uk|de|info|me)(?![A-Za-z])",
     _I,
@@ -234,7 +263,8 @@ _SPOKEN_EMAIL = re.compile(
 
 def _emails(text: str, fields) -> list[tuple[str, int, int, bool]]:
     out = [("EMAIL", *f.span, False) for f in fields if f.kind == "email"]
-    return out + [("EMAIL", *m.span(), False) for m in _SPOKEN_EMAIL.finditer(text)]
+    out += [("EMAIL", *m.span(), False) for m in _SPOKEN_EMAIL.finditer(text)]
+    return out + [("EMAIL", a, b, False) for a, b, _ in merged_at_emails(text)]
 
 
 # ---------------------------------------------------------------- putting it together
@@ -294,6 +324,32 @@ def redact(
     """`text` with personal data replaced by "[CARD]", "[PHONE]", ... (see the module doc)."""
     spans = find_pii(text, language)
     return Redaction(apply_spans(text, spans, placeholders), spans)
+
+
+def open_cue(text: str) -> str | None:
+    """The kind of value `text` asks for or announces without giving it ("what's the security
+    code?", "my card number is"): the last cue in the text with no digits after it."""
+    runs = digit_runs(text)
+    last: tuple[int, str] | None = None
+    for kind in VALUE_DIGITS:
+        for m in _CUE_RX[kind].finditer(text):
+            if last is None or m.end() > last[0]:
+                last = (m.end(), kind)
+    if last is None or _run_after(runs, text, last[0]) is not None:
+        return None
+    return last[1]
+
+
+def expected_value(text: str, kind: str) -> Span | None:
+    """The value of `kind` that opens `text`, when the turn before asked for it: "seven three
+    seven" after "what's the security code?" (within the first words, before a sentence ends)."""
+    run = _run_after(digit_runs(text), text, 0)
+    lo, hi = VALUE_DIGITS[kind]
+    if run is None or not lo <= len(run.digits) <= hi:
+        return None
+    if kind == "EXPIRY" and not (len(run.digits) in (4, 6) and 1 <= int(run.digits[:2]) <= 12):
+        return None
+    return Span(kind, run.start, run.end)
 
 
 def trailing_card_fragment(text: str) -> Run | None:

@@ -1,14 +1,16 @@
-"""`cca privacy eval`: recall and precision of the PII redaction on a generated test set.
+"""`cca privacy eval`: recall and precision of the PII redaction, on a generated set and on
+written cases.
 
-The set is made from a seed (the same seed, the same set): English and Chinese utterances with
+The written cases (`privacy_cases.py`) are conversations written apart from the detector, with
+agent turns, and values that must stay readable. The generated set is made from a seed (the same seed, the same set): English and Chinese utterances with
 card numbers (digits in groups, dashes, spoken words, Chinese digits, and split over two
 customer turns), security codes, expiry dates, phones, emails, resident IDs, bank accounts,
 addresses and names in many phrasings, and look-alikes that are not personal (order and
 tracking numbers, amounts, dates, error codes). Every conversation is run through a
 `Redactor`, turn by turn, as the store does.
 
-A gold value is found when a predicted span of its type overlaps it; "hidden" counts it when any
-span does. A predicted span is right when it overlaps a gold value of its type. The last check
+A gold value is found when a predicted span of its type overlaps it; "hidden" counts it when
+every letter and digit of it is inside some span (a "leak" is one that is not). A predicted span is right when it overlaps a gold value of its type. The last check
 counts the card numbers still readable in the redacted text (it must be 0).
 """
 
@@ -19,24 +21,16 @@ import json
 import random
 import sys
 from collections import Counter
-from dataclasses import dataclass
 
-from dialogue.records.digits import cn_id_check_char, digit_runs, is_card_number, luhn_ok
+from dialogue.nlu.digits import digit_runs
+from dialogue.records.checksums import cn_id_check_char, is_card_number, luhn_ok
 from dialogue.records.pii import TYPES, Span
+from dialogue.records.privacy_cases import CASES, Utterance, load_cases
 from dialogue.records.redactor import Redactor
 
 STRUCTURED = ("CARD", "PHONE", "EMAIL", "CN_ID", "CVV", "EXPIRY")
 _EN = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 _ZH = "零一二三四五六七八九"
-
-
-@dataclass(frozen=True)
-class Utterance:
-    """One customer turn of a generated conversation, with where its personal values are."""
-
-    text: str
-    gold: tuple[Span, ...]
-    language: str
 
 
 def _fill(template: str, values: dict[str, tuple[str, str]], language: str) -> Utterance:
@@ -284,22 +278,35 @@ def _surviving_cards(text: str) -> int:
     return sum(1 for run in digit_runs(text) for w in run.windows(13, 19) if is_card_number(w[2]))
 
 
+def _covered(text: str, gold: Span, spans) -> bool:
+    """Every letter and digit of the gold value is inside some predicted span."""
+    return all(
+        any(p.start <= i < p.end for p in spans)
+        for i in range(gold.start, gold.end)
+        if text[i].isalnum()
+    )
+
+
 def evaluate(conversations: list[list[Utterance]]) -> dict:
     gold, found, hidden, predicted, right = Counter(), Counter(), Counter(), Counter(), Counter()
     misses: list[dict] = []
-    cards_in, cards_left, utterances = 0, 0, 0
+    cards_in, cards_left, utterances, keep, kept = 0, 0, 0, 0, 0
     for conv in conversations:
         redactor = Redactor()
         for u in conv:
+            red = redactor.redact(u.text, role=u.role)
+            if u.role != "customer":
+                continue
             utterances += 1
-            red = redactor.redact(u.text)
+            keep += len(u.keep)
+            kept += sum(not any(p.start < b and a < p.end for p in red.spans) for a, b in u.keep)
             for g in u.gold:
                 gold[g.type] += 1
                 same = any(
                     p.type == g.type and p.start < g.end and g.start < p.end for p in red.spans
                 )
                 found[g.type] += same
-                hidden[g.type] += any(p.start < g.end and g.start < p.end for p in red.spans)
+                hidden[g.type] += _covered(u.text, g, red.spans)
                 if not same and len(misses) < 20:
                     misses.append({"type": g.type, "text": u.text, "redacted": red.text})
             for p in red.spans:
@@ -323,7 +330,8 @@ def evaluate(conversations: list[list[Utterance]]) -> dict:
     }
     return {
         "conversations": len(conversations), "utterances": utterances, "types": rows,
-        "whole_cards_in_input": cards_in, "whole_cards_left_after_redaction": cards_left,
+        "kept": kept, "keep": keep, "whole_cards_in_input": cards_in, "whole_cards_left_after_redaction": cards_left,
+        "leaks": sum(gold.values()) - sum(hidden.values()),
         "structured_recall_ok": all(rows[t]["recall"] is None or rows[t]["recall"] >= 0.99 for t in STRUCTURED if t in rows),
         "misses": misses,
     }  # fmt: skip
@@ -337,6 +345,8 @@ def format_table(report: dict) -> str:
             f"{t:<13} {r['gold']:>5} {f(r['recall']):>7} {f(r['hidden']):>7} {r['predicted']:>5} {f(r['precision']):>9}"
         )
     lines.append(f"{report['utterances']} utterances in {report['conversations']} conversations")
+    if report["keep"]:
+        lines.append(f"values that are not personal: {report['kept']} of {report['keep']} left readable")
     lines.append(
         f"card numbers: {report['whole_cards_in_input']} in the input, {report['whole_cards_left_after_redaction']} left after redaction"
     )
@@ -345,19 +355,36 @@ def format_table(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="cca privacy eval", description=__doc__.split("\n\n")[0])
+    p.add_argument("--set", choices=("both", "generated", "written"), default="both",
+                   help="the generated set, the written cases (privacy_cases.jsonl), or both")  # fmt: skip
+    p.add_argument("--cases", default=str(CASES), help="a written case file (JSONL)")
     p.add_argument("--n", type=int, default=600, help="conversations to generate (default 600)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--misses", action="store_true", help="also print up to 20 missed values")
     args = p.parse_args(argv)
-    report = evaluate(generate(args.n, args.seed))
+    reports = {}
+    if args.set in ("both", "generated"):
+        reports["generated"] = evaluate(generate(args.n, args.seed))
+    if args.set in ("both", "written"):
+        try:
+            reports["written"] = evaluate(load_cases(args.cases))
+        except (OSError, ValueError, KeyError) as e:
+            print(f"cca privacy eval: cannot read the cases: {e}", file=sys.stderr)
+            return 2
     if args.json:
-        print(json.dumps(report, ensure_ascii=False, indent=2))
-    else:
-        print(format_table(report))
+        print(json.dumps(reports if len(reports) > 1 else next(iter(reports.values())), ensure_ascii=False, indent=2))  # fmt: skip
+    for name, report in reports.items() if not args.json else ():
+        print(f"== {name} set\n{format_table(report)}")
         for m in report["misses"] if args.misses else []:
             print(f"  missed {m['type']}: {m['text']!r} -> {m['redacted']!r}")
-    ok = report["structured_recall_ok"] and report["whole_cards_left_after_redaction"] == 0
+    ok = all(
+        r["structured_recall_ok"] and r["whole_cards_left_after_redaction"] == 0
+        for r in reports.values()
+    )
+    if "written" in reports:
+        w = reports["written"]
+        ok = ok and w["leaks"] == 0 and w["kept"] == w["keep"]
     return 0 if ok else 1
 
 

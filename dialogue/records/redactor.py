@@ -6,7 +6,9 @@
     r.redact("1111 1111").text                     -> "[CARD]"
 
 A customer reads a card number, a phone number or an expiry date across turns, or ends a turn
-on the cue ("my security code is") and gives the value in the next. The `Redactor` of a
+on the cue ("my security code is", "what's the security code? it's on the back") and gives the
+value in the next; or the agent asks ("And the CVV?") and the next customer turn opens with the
+value ("seven three seven"). An explicit cue wins over any checksum. The `Redactor` of a
 conversation keeps the end of the last final customer turn and reads each new customer turn
 after it, so the second half is found too. Partial ASR hypotheses (`final=False`) are read the
 same way and leave the memory alone; a card number still being read (8+ digits with an issuer
@@ -28,7 +30,9 @@ from dialogue.records.pii import (
     Redaction,
     Span,
     apply_spans,
+    expected_value,
     find_pii,
+    open_cue,
     redact,
     trailing_card_fragment,
 )
@@ -60,6 +64,7 @@ class Redactor:
         self.language = language
         self.placeholders = dict(placeholders or {})
         self._tail = ""  # the end of the last final customer turn, unredacted, kept in memory only
+        self._expect: str | None = None  # the value the last turn asked for and did not get
 
     def redact(self, text: str, role: str = "customer", final: bool = True) -> Redaction:
         """`text` redacted in the light of the turns before it.
@@ -69,18 +74,25 @@ class Redactor:
         final: False for a partial hypothesis of a turn still being spoken.
         """
         if role != "customer":
+            asked = open_cue(text) if final else None  # "What is the security code?"
+            self._expect = asked or self._expect
             return redact(text, self.language, self.placeholders)
         spans = find_pii(text, self.language)
+        if self._expect:
+            asked = expected_value(text, self._expect)
+            spans = _merge([asked] if asked else [], spans)
         if self._tail and text:
             spans = _merge(self._after_tail(text), spans)
         spans = _merge(spans, self._fragment(text, spans, 8 if not final else 12))
         if final:
             self._remember(text)
+            self._expect = open_cue(text)
         return Redaction(apply_spans(text, spans, self.placeholders), spans)
 
     def reset(self) -> None:
         """Forget the previous turns (a new conversation)."""
         self._tail = ""
+        self._expect = None
 
     def _after_tail(self, text: str) -> list[Span]:
         head = _HEAD_FILLER.match(text).end()

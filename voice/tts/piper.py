@@ -101,10 +101,12 @@ class PiperTTS:
 
     def forward(self, ids: list[int]) -> np.ndarray:
         inference = self.config.get("inference", {})
-        scales = [
-            self.options.noise_scale or inference.get("noise_scale", 0.667),
-            self.options.length_scale or inference.get("length_scale", 1.0),
-            self.options.noise_w or inference.get("noise_w", 0.8),
+        o = self.options
+        pick = lambda mine, key, default: inference.get(key, default) if mine is None else mine  # noqa: E731
+        scales = [  # 0 is a real choice (no sampling noise: the same audio every time)
+            pick(o.noise_scale, "noise_scale", 0.667),
+            pick(o.length_scale, "length_scale", 1.0),
+            pick(o.noise_w, "noise_w", 0.8),
         ]
         (audio,) = self.session.run(None, {
             "input": np.array([ids], dtype=np.int64),

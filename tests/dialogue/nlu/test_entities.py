@@ -21,6 +21,19 @@ ONE_ENTITY = [
     ("Twenty Dollars", "amount", "20.00 USD", "Twenty Dollars"),
     ("退款金额应该是二十九块九", "amount", "29.90 CNY", "二十九块九"),
     ("I ordered it on March 3rd", "date", "--03-03", "March 3rd"),
+    # as Whisper writes what callers say (heard back from spoken phrases)
+    ("The order is W as in whiskey, two six one one three four zero", "order_number", "W2611340", "W as in whiskey, two six one one three four zero"),
+    ("The order is W as in whiskey, 2611340.", "order_number", "W2611340", "W as in whiskey, 2611340"),
+    ("order number is b for bravo one two three four", "order_number", "B1234", "b for bravo one two three four"),
+    ("My number is double five five, one two three, four five six seven", "phone", "+15551234567", "double five five, one two three, four five six seven"),
+    ("My number is double 551234567.", "phone", "+15551234567", "double 551234567"),
+    ("yeah five five five, one two three, four five six seven", "phone", "+15551234567", "five five five, one two three, four five six seven"),
+    ("my number is 5551234567", "phone", "+15551234567", "5551234567"),
+    ("The tracking number on the box says 357-962-501027.", "tracking_number", "357962501027", "357-962-501027"),
+    ("My email is Ivan.Santosatexample.com", "email", "ivan.santos@example.com", "Ivan.Santosatexample.com"),
+    ("my email is ivan dot santos3158 at example dot com", "email", "ivan.santos3158@example.com", "ivan dot santos3158 at example dot com"),
+    ("退款三百五", "amount", "350.00 CNY", "三百五"),
+    ("一共花了一千二", "amount", "1200.00 CNY", "一千二"),
     ("The tracking number on the box says 357962501027", "tracking_number", "357962501027", "357962501027"),
     # order numbers, tau-bench style and through vision.fields
     ("where is my order #W2611340?", "order_number", "W2611340", "W2611340"),
@@ -86,6 +99,12 @@ NO_ENTITY = [
     "十一月",
     "earbudsy and t-shirtless",
     "Is it 5 days?",
+    "it costs 5.99 one time",  # a price is not a digit reading
+    "A for effort, I guess",  # a spelled letter with no digits after it
+    "my number is not important",
+    "我买了三个",
+    "等了十五天",
+    "大概三百五吧",  # a numeral with no word about money
     "",
 ]
 
@@ -211,3 +230,44 @@ def test_a_spoken_email_is_an_email(said, address):
 @pytest.mark.parametrize("said", ["look at example.com", "I am at home", "meet me at noon dot"])
 def test_at_is_not_always_an_email(said):
     assert not [e for e in extract_entities(said) if e.type == "email"]
+
+
+# Said by the packaged Piper voice and heard back by packaged Whisper base: the entity must come
+# out of what ASR really writes ("W is in Whiskey 2611340.", "555-123-4567", "357-962-501027").
+# The voice speaks with no sampling noise, so the audio, and what Whisper hears, is the same on
+# every run. None: the value is whatever digits Whisper heard (it may mishear one).
+HEARD = [
+    ("The order is W as in whiskey, two six one one three four zero.", "order_number", "W2611340"),
+    ("My number is double five five, one two three, four five six seven.", "phone", "+15551234567"),
+    ("The tracking number on the box says three five seven nine six two five zero one zero two seven.", "tracking_number", None),
+    ("I ordered it on March third.", "date", "--03-03"),
+    ("It cost me one hundred and twenty dollars.", "amount", "120.00 USD"),
+    ("My email is ivan dot santos at example dot com.", "email", "ivan.santos@example.com"),
+]  # fmt: skip
+
+
+@pytest.mark.weights
+def test_entities_in_what_whisper_hears_from_spoken_phrases():
+    import numpy as np
+
+    from dialogue.records.redactor import Redactor
+    from voice.asr.whisper import WhisperASR
+    from voice.codec import resample
+    from voice.tts import piper
+    from voice.types import SAMPLE_RATE, Audio
+
+    if not piper.packaged_available():
+        pytest.skip("the packaged Piper voice is not installed")
+    asr = WhisperASR.from_pretrained("packaged:base")
+    voice = piper.PiperTTS.from_packaged(piper.PiperOptions(noise_scale=0.0, noise_w=0.0))
+    for said, kind, value in HEARD:
+        audio = voice.synthesize(said, "en")
+        x = np.asarray(resample(audio.samples, audio.sample_rate, SAMPLE_RATE), np.float32)
+        heard = asr.transcribe(Audio(x, SAMPLE_RATE, "phrase")).text.strip()
+        value = value or "".join(ch for ch in heard if ch.isdigit())
+        assert (kind, value) in [(e.type, e.value) for e in extract_entities(heard)], heard
+        redacted = Redactor().redact(heard).text
+        if kind in ("phone", "email"):
+            assert f"[{kind.upper()}]" in redacted, heard
+        else:
+            assert "[" not in redacted, heard  # ids, dates and amounts stay readable

@@ -8,8 +8,10 @@ import logging
 import numpy as np
 import pytest
 
-from dialogue.records.digits import cn_id_check_char, digits_of, is_cn_id
+from dialogue.nlu.digits import digits_of
+from dialogue.records.checksums import cn_id_check_char, is_cn_id
 from dialogue.records.pii import TYPES, find_pii, redact
+from dialogue.records.privacy_cases import load_cases
 from dialogue.records.privacy_eval import STRUCTURED, evaluate, generate, main
 from dialogue.records.redactor import RedactingFilter, Redactor, silence_spans, words_text
 from voice.types import Word
@@ -122,6 +124,56 @@ def test_a_cue_at_the_end_of_a_turn_covers_the_next():
     assert r.redact("thanks, my order is #W1234567").text == "thanks, my order is #W1234567"
 
 
+# what callers really say across turns: (role, text, redacted)
+ACROSS_TURNS = [
+    [  # a card read in two halves, with no card cue
+        ("customer", "ok the first half is 4929 1234", "ok the first half is [CARD]"),
+        ("customer", "and then 5678 9015 is the rest", "and then [CARD] is the rest"),
+    ],
+    [  # the customer's own question is the cue; the value comes in the next turn
+        ("customer", "what's the security code? oh it's on the back", "what's the security code? oh it's on the back"),
+        ("customer", "seven three seven", "[CVV]"),
+    ],
+    [  # the agent asks; the next customer turn opens with the value
+        ("agent", "And the three digits on the back of the card?", None),
+        ("customer", "uh it's 4 1 9", "uh it's [CVV]"),
+    ],
+    [
+        ("agent", "Go ahead with the long number on the front of the card.", None),
+        ("customer", "5425 2334", "[CARD]"),
+        ("customer", "3010 9903", "[CARD]"),
+    ],
+    [
+        ("agent", "请告诉我卡背面的三位安全码。", None),
+        ("customer", "五八二", "[CVV]"),
+    ],
+    [  # a cue wins over the checksum: one digit of this ID was misheard
+        ("customer", "身份证号码是320102198506151237", "身份证号码是[CN_ID]"),
+    ],
+    [  # what the agent asked for does not swallow what the customer says instead
+        ("agent", "What is the card number?", None),
+        ("customer", "sorry which order is this about, I have 2 orders", "sorry which order is this about, I have 2 orders"),
+        ("customer", "actually just check order W2611340 first", "actually just check order W2611340 first"),
+    ],
+    [
+        ("customer", "the first half of my order came yesterday, 3 items", "the first half of my order came yesterday, 3 items"),
+    ],
+    [
+        ("customer", "call me back on plus one six five zero, five five five, zero one nine eight", "call me back on [PHONE]"),
+        ("customer", "My email is Ivan.Santosatexample.com", "My email is [EMAIL]"),
+    ],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("turns", ACROSS_TURNS)
+def test_what_callers_say_across_turns(turns):
+    r = Redactor()
+    for role, text, want in turns:
+        got = r.redact(text, role=role).text
+        if want is not None:
+            assert got == want, text
+
+
 def test_partial_hypotheses_hide_a_card_being_read_and_keep_no_state():
     r = Redactor()
     assert r.redact("it's 4111 1111", final=False).text == "it's [CARD]"
@@ -168,6 +220,24 @@ def test_privacy_eval_meets_the_structured_targets(capsys):
     assert generate(50, seed=3) == generate(50, seed=3)  # deterministic
     assert main(["--n", "100"]) == 0
     assert "CARD" in capsys.readouterr().out
+
+
+def test_the_written_cases_leak_nothing_and_keep_what_is_not_personal():
+    conversations = load_cases()
+    report = evaluate(conversations)
+    assert report["conversations"] >= 40 and report["utterances"] >= 40
+    assert {t for t, r in report["types"].items() if r["gold"]} >= set(STRUCTURED)
+    assert report["leaks"] == 0, report["misses"]
+    assert report["keep"] >= 10 and report["kept"] == report["keep"]
+
+
+def test_a_bad_case_file_names_the_line(tmp_path, capsys):
+    bad = tmp_path / "cases.jsonl"
+    bad.write_text('{"id": "a", "turns": [{"text": "hi"}]}\n{"id": "b", "turns": [{"text": "card 4111", "secrets": {"CARD": ["4112"]}}]}\n')
+    with pytest.raises(ValueError, match=r"cases.jsonl:2: '4112' is not in the turn"):
+        load_cases(bad)
+    assert main(["--set", "written", "--cases", str(bad)]) == 2
+    assert "cases.jsonl:2" in capsys.readouterr().err
 
 
 def test_every_log_line_of_the_process_is_redacted(caplog):
