@@ -33,8 +33,9 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from demo.phone.bridge import PhoneBridge, PhoneOptions, session_factory  # noqa: E402
+from demo.phone.bridge import PhoneBridge, PhoneOptions  # noqa: E402
 from demo.phone.call import CallOptions  # noqa: E402
+from demo.phone.shared import session_factory  # noqa: E402
 from demo.phone.sim import SimOptions, load_caller, run_callers  # noqa: E402
 
 

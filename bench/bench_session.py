@@ -590,7 +590,7 @@ def line_rows(results: dict[str, list[dict]]) -> list[list[str]]:
 
 
 def load(args):
-    from demo.phone.bridge import SerialASR
+    from demo.phone.shared import SerialASR
     from demo.runtime import RuntimeOptions, build_runtime
     from fusion.types import TurnInput
     from voice.types import Transcript

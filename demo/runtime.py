@@ -73,6 +73,10 @@ class Conversation:
         self.agent = Agent(replace(svc, knowledge=self.knowledge))
         self.store = runtime.store
         self.channel = channel
+        self.metrics = runtime.metrics
+        self._ended = False
+        if self.metrics is not None:
+            self.metrics.session_started(channel)
         self.conversation_id: str | None = None
         self.store_errors: list[str] = []
         self._lock = threading.Lock()
@@ -94,6 +98,8 @@ class Conversation:
                 self.knowledge.last = []
             record = self.agent.respond(turn)
             self._store(record)
+            if self.metrics is not None:
+                self.metrics.observe_turn(record, self.channel)
             return record
 
     def hold(self, text: str) -> None:
@@ -125,6 +131,9 @@ class Conversation:
             self.store_errors.append(f"records: {e}")
 
     def end(self) -> None:
+        if self.metrics is not None and not self._ended:
+            self.metrics.session_ended(self.channel)
+        self._ended = True
         if self.store is not None and self.conversation_id is not None:
             try:
                 self.store.end_conversation(self.conversation_id)
@@ -140,6 +149,7 @@ class Runtime:
     )
     store: Any = None  # dialogue.records.store.Store, or None: turns are not stored
     notes: list[str] = field(default_factory=list)  # what was left out at start-up, and why
+    metrics: Any = None  # demo.metrics.Metrics, or None: nothing is counted
 
     def start(self, channel: str = "web") -> Conversation:
         return Conversation(self, channel)
@@ -213,4 +223,6 @@ def build_runtime(options: RuntimeOptions = RuntimeOptions()) -> Runtime:
     speaker = load_voice_or_fallback(options.tts)
     if speaker is None:
         notes.append("no voice loads here: replies are text only (apt-get install espeak-ng)")
-    return Runtime(services, speaker, open_store(options.records), notes)
+    from demo.metrics import build_metrics
+
+    return Runtime(services, speaker, open_store(options.records), notes, build_metrics(notes))

@@ -226,6 +226,9 @@ class Agent:
             except Exception as e:
                 errors.append(f"generate: {e}")
             timings["generate"] = (time.perf_counter() - t0) * 1000
+            first = getattr(getattr(svc.generator, "last", None), "first_token_s", None)
+            if isinstance(first, float):
+                timings["first_token"] = first * 1000
         text = getattr(turn, "text", "")
         customer = "\n".join(
             [m.content for m in self.history if m.role == "user"]

@@ -42,8 +42,10 @@ from dataclasses import dataclass, field, replace
 
 from aiohttp import WSMsgType, web
 
+from demo.metrics import CONTENT_TYPE
 from demo.phone.call import Call, CallOptions
 from demo.phone.responder import CallResponder
+from demo.phone.shared import session_factory
 from demo.phone.upload import UploadLinks, UploadPages
 from demo.phone.wire import (
     Connected,
@@ -115,7 +117,8 @@ class PhoneBridge:
         app = web.Application(client_max_size=pages.limits.max_bytes + 65536)
         app.on_startup.append(self._started)
         app.add_routes([web.post("/voice", self.voice), web.get("/media", self.media),
-                        web.get("/health", self.health), *pages.routes()])  # fmt: skip
+                        web.get("/health", self.health), web.get("/metrics", self.metrics),
+                        *pages.routes()])  # fmt: skip
         return app
 
     # -- the webhook --------------------------------------------------------------------------
@@ -207,6 +210,8 @@ class PhoneBridge:
                     if refused:
                         logger.warning("media stream %s (call %s) from %s refused: %s", sid,
                                        m.call_sid, request.remote, refused)  # fmt: skip
+                        if self.runtime.metrics is not None:
+                            self.runtime.metrics.call_refused(refused)
                         await ws.close(code=1008, message=b"stream refused")
                         return ws
                     call = self._new_call(m, send, ws)
@@ -246,7 +251,7 @@ class PhoneBridge:
         o = self.options
         options = replace(o.call, auth_token=o.call.auth_token or o.auth_token)
         call = Call(start, session, responder, send, options=options, serializer=self.serializer,
-                    http=self.http, hang_up=ws.close)  # fmt: skip
+                    http=self.http, hang_up=ws.close, metrics=self.runtime.metrics)  # fmt: skip
         self.calls[start.stream_sid] = call
         logger.info("call %s (stream %s) started; %d on the line", start.call_sid,
                     start.stream_sid, len(self.calls))  # fmt: skip
@@ -254,6 +259,13 @@ class PhoneBridge:
 
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response({"calls": len(self.calls), "finished": len(self.finished)})
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        """Prometheus metrics (demo.metrics): counts and times only, no personal data."""
+        m = self.runtime.metrics
+        if m is None:
+            return web.Response(status=404, text="no metrics: pip install prometheus-client")
+        return web.Response(body=m.render(), headers={"Content-Type": CONTENT_TYPE})
 
     # -- screenshots --------------------------------------------------------------------------
 
@@ -295,36 +307,6 @@ class PhoneBridge:
 
 
 # -- the command line -----------------------------------------------------------------------------
-
-
-class SerialASR:
-    """One shared ASR model for every call, one transcription at a time (Whisper's decoder
-    installs hooks on the model, so two threads may not decode with it at once)."""
-
-    def __init__(self, asr):
-        self.asr, self._lock = asr, threading.Lock()
-
-    def transcribe(self, audio):
-        with self._lock:
-            return self.asr.transcribe(audio)
-
-
-def session_factory(runtime, vad: str = "silero", session_options=None) -> Callable:
-    """Each call's VoiceSession over the runtime's ASR and speaker, at 8 kHz in and out."""
-    from voice.live.session import SessionOptions, VoiceSession
-    from voice.live.stream_vad import EnergyStream, SileroStream, StreamVAD
-
-    if runtime.speaker is None:
-        raise RuntimeError("the phone line needs a voice: install the offline extra or espeak-ng")
-    asr = SerialASR(runtime.services.asr)
-    options = session_options or SessionOptions()
-
-    def new_session(responder):
-        scorer = SileroStream.load() if vad == "silero" else EnergyStream()
-        return VoiceSession(StreamVAD(scorer), asr, responder, runtime.speaker, options,
-                            in_rate=8000, out_rate=8000)  # fmt: skip
-
-    return new_session
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -80,8 +80,9 @@ Http = Callable[[Any], Awaitable[int]]  # demo.phone.wire.HttpRequest -> HTTP st
 class Call:
     def __init__(self, start: Start, session: VoiceSession, responder, send: Send, *,
                  options: CallOptions = CallOptions(), serializer=None, http: Http | None = None,
-                 hang_up: Callable[[], Awaitable[None]] | None = None):  # fmt: skip
+                 hang_up: Callable[[], Awaitable[None]] | None = None, metrics=None):  # fmt: skip
         self.start, self.session, self.responder = start, session, responder
+        self.metrics = metrics  # demo.metrics.Metrics, or None
         self.options, self.http = options, http
         self.serializer = serializer or TwilioSerializer()
         self._send, self._hang_up = send, hang_up
@@ -228,6 +229,8 @@ class Call:
                     self.marks_sent[name] = time.monotonic()
                     await self._send(self.serializer.encode_mark(self.sid, name))
             elif e.kind == "metrics":
+                if self.metrics is not None:
+                    self.metrics.observe_voice(e.metrics, "phone")
                 self.entries.append({"t_s": self._now(), "role": "metrics",
                                      "voice_to_voice_ms": round(e.metrics.voice_to_voice_ms, 1)})  # fmt: skip
             elif e.kind == "ended" and e.text in ("handoff", "end_call", "silence"):
@@ -307,11 +310,16 @@ class Call:
     def _save(self) -> None:
         turns = self.responder.turns
         conv = self.responder.conversation
+        try:
+            self._keep(turns, conv)
+        finally:
+            conv.end()  # the store's end time, and the line's count of open calls
+
+    def _keep(self, turns, conv) -> None:
         if conv.store is not None:  # the turns were stored as they happened (demo.runtime)
             if conv.conversation_id is None:
                 conv.conversation_id = conv.store.start_conversation("phone", started_at=self._t0_wall())  # fmt: skip
             conv.store.add_recording(conv.conversation_id, self.recorder.wav(self.privacy))
-            conv.end()
             logger.info("call %s: %d turns and the recording stored as %s", self.sid, len(turns), conv.conversation_id)  # fmt: skip
         elif self.options.out_dir is not None:
             folder = Path(self.options.out_dir) / (self.start.call_sid or self.sid)

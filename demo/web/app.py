@@ -158,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     for note in runtime.notes:
         print(f"cca demo: {note}", file=sys.stderr)
     print(f"cca demo: http://{args.host}:{args.port} (Ctrl+C stops)", file=sys.stderr)
-    launch(build_ui(runtime, limits, live=args.live), host=args.host, port=args.port, auth=auth, limits=limits, share=args.share)  # fmt: skip
+    launch(build_ui(runtime, limits, live=args.live), host=args.host, port=args.port, auth=auth,
+           limits=limits, share=args.share, metrics=runtime.metrics)  # fmt: skip
     return 0
 
 

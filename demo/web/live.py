@@ -88,6 +88,8 @@ class LiveCall:
                 self.lines.append(("agent", event.text))
             elif event.kind in ("barge_in", "error", "ended"):
                 self.lines.append(("note", f"{event.kind} {event.text}".strip()))
+            elif event.kind == "metrics" and event.metrics and self.runtime.metrics is not None:
+                self.runtime.metrics.observe_voice(event.metrics, "web")
 
     def push(self, sample_rate: int, samples: np.ndarray) -> None:
         """One microphone chunk: int16 or float, mono or (n, channels)."""

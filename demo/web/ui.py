@@ -252,13 +252,26 @@ def theme() -> gr.themes.Base:
 
 
 def launch(blocks: gr.Blocks, *, host: str, port: int | None, auth: tuple[str, str] | None,
-           limits: DemoLimits, block: bool = True, share: bool = False):  # fmt: skip
-    """Queue limits, upload limits, login; returns what `Blocks.launch` returns."""
+           limits: DemoLimits, block: bool = True, share: bool = False, metrics=None):  # fmt: skip
+    """Queue limits, upload limits, login, and Prometheus metrics at /metrics when `metrics`
+    (demo.metrics.Metrics) is given; returns what `Blocks.launch` returns."""
     blocks.queue(default_concurrency_limit=limits.concurrency, max_size=limits.queue_size)
+    routes = []
+    if metrics is not None:
+        from starlette.responses import Response
+        from starlette.routing import Route
+
+        from demo.metrics import CONTENT_TYPE
+
+        async def serve_metrics(request):  # counts and times only: no personal data, no login
+            return Response(metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+
+        routes.append(Route("/metrics", serve_metrics, methods=["GET"]))
     return blocks.launch(
         server_name=host, server_port=port, auth=auth, share=share, max_file_size=f"{limits.max_file_mb}mb",
         prevent_thread_lock=not block, show_error=True, ssr_mode=False, theme=theme(), quiet=not block,
         auth_message="cca demo: sign in with the user and password the operator gave you",
+        app_kwargs={"routes": routes},
     )  # fmt: skip
 
 

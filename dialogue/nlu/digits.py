@@ -184,9 +184,8 @@ def english_readings(text: str, spoken_only: bool = True) -> list[Run]:
             continue
         run = Run(tuple(gs), tuple(ps))
         paused = any(run.pauses)
-        if not run.spoken and not spoken_only:
-            out.append(run)
-        elif run.spoken and len(run.digits) >= (3 if paused else 2):
+        written_kept = not run.spoken and not spoken_only
+        if written_kept or (run.spoken and len(run.digits) >= (3 if paused else 2)):
             out.append(run)
     return out
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from dialogue.nlu.digits import chinese_readings, english_readings
 
+
 @dataclass(frozen=True)
 class Normalised:
     """Text with spoken numbers written as digits, and the way back to the original.
@@ -141,6 +142,8 @@ def merged_at_emails(text: str) -> list[tuple[int, int, str]]:
         if local and domain.split(".")[0]:
             out.append((m.start("v"), m.end("v"), f"{local}@{domain}".lower()))
     return out
+
+
 _NOT_A_NAME = {"me", "us", "you", "him", "her", "them", "it", "look", "looking", "is", "am", "be", "was"}  # fmt: skip
 
 

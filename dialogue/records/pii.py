@@ -198,7 +198,11 @@ def _cn_ids(text: str, runs: list[Run]) -> list[tuple[str, int, int, bool]]:
     for m in _CUE_RX["CN_ID"].finditer(text):  # after its cue, an ID with a misheard digit too
         run = _run_after(runs, text, m.end())
         if run and len(run.digits) in (15, 17, 18):
-            x = re.match(r"[ \t]*(?:[Xx叉]|艾克斯)", text[run.end :]) if len(run.digits) == 17 else None
+            x = (
+                re.match(r"[ \t]*(?:[Xx叉]|艾克斯)", text[run.end :])
+                if len(run.digits) == 17
+                else None
+            )
             out.append(("CN_ID", run.start, run.end + (x.end() if x else 0), True))
     for run in runs:
         for start, end, digits in run.windows(17, 18):

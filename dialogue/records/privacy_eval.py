@@ -346,7 +346,9 @@ def format_table(report: dict) -> str:
         )
     lines.append(f"{report['utterances']} utterances in {report['conversations']} conversations")
     if report["keep"]:
-        lines.append(f"values that are not personal: {report['kept']} of {report['keep']} left readable")
+        lines.append(
+            f"values that are not personal: {report['kept']} of {report['keep']} left readable"
+        )
     lines.append(
         f"card numbers: {report['whole_cards_in_input']} in the input, {report['whole_cards_left_after_redaction']} left after redaction"
     )

@@ -64,7 +64,7 @@ class Captured:
         return 200
 
 
-def make_bridge(office, tmp_path, token: str = "", tts_s: float = 0.01, links=None):
+def make_bridge(office, tmp_path, token: str = "", tts_s: float = 0.01, links=None, metrics=None):
     ocr = FakeOCR(lines=(("Order #W1234567 payment failed", (10, 10, 300, 30)),))
     services = AgentServices(nlu=FakeNLU(SCRIPT), office=office, reader=ScreenshotReader(ocr))
     asr, tts = ToneASR(CALLER), ToneTTS(seconds_per_char=tts_s)
@@ -76,7 +76,7 @@ def make_bridge(office, tmp_path, token: str = "", tts_s: float = 0.01, links=No
     call = CallOptions(greeting="", out_dir=tmp_path / "calls", transfer_to="sip:desk@pbx.example",
                        dtmf_pause_s=0.5, heard_timeout_s=5.0)  # fmt: skip
     http = Captured()
-    bridge = PhoneBridge(Runtime(services), new_session, PhoneOptions(auth_token=token, call=call),
+    bridge = PhoneBridge(Runtime(services, metrics=metrics), new_session, PhoneOptions(auth_token=token, call=call),
                          http=http, links=links, reader=services.reader)  # fmt: skip
     return bridge, http
 
@@ -469,3 +469,71 @@ def test_a_card_typed_on_the_keypad_never_reaches_the_records(office, tmp_path):
     (folder,) = (tmp_path / "calls").iterdir()
     text = (folder / "transcript.json").read_text()
     assert card not in text and "[CARD]" in text
+
+
+def scraped(text: str) -> dict[tuple[str, tuple], float]:
+    """(sample name, sorted labels) -> value, from the Prometheus text format."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (smp.name, tuple(sorted(smp.labels.items()))): smp.value
+        for family in text_string_to_metric_families(text)
+        for smp in family.samples
+    }
+
+
+def test_metrics_move_during_a_simulated_call(office, tmp_path):
+    from demo.metrics import Metrics
+
+    bridge, _ = make_bridge(office, tmp_path, token=TOKEN, metrics=Metrics())
+    audio = caller((0.3, None), (1.0, HZ["where is my order"]), (1.5, None),
+                   (1.0, HZ["I want to talk to a person"]))  # fmt: skip
+    during: list[dict] = []
+
+    async def go():
+        runner, base = await serving(bridge)
+        try:
+            async with aiohttp.ClientSession() as s:
+
+                async def scrape_while_the_call_runs():
+                    for _ in range(40):
+                        async with s.get(f"{base}/metrics") as r:
+                            assert r.status == 200 and r.headers["Content-Type"].startswith(
+                                "text/plain"
+                            )
+                            during.append(scraped(await r.text()))
+                        await asyncio.sleep(0.1)
+
+                scraper = asyncio.create_task(scrape_while_the_call_runs())
+                opts = SimOptions(tail_s=6.0, webhook=True, auth_token=TOKEN)
+                result = await sim_call(s, base, audio, options=opts)
+                # a stream no webhook announced is refused, and counted
+                async with s.ws_connect(base.replace("http", "ws") + "/media") as ws:
+                    await ws.send_str(start_message(sid="MZ9", call="CA9"))
+                    await ws.receive()
+                await scraper
+                async with s.get(f"{base}/metrics") as r:
+                    return result, scraped(await r.text())
+        finally:
+            await runner.cleanup()
+
+    result, after = asyncio.run(go())
+    assert result["ok"]
+    active = ("cca_sessions_active", (("channel", "phone"),))
+    assert max(m.get(active, 0) for m in during) == 1 and after[active] == 0  # open, then closed
+    assert after[("cca_sessions_total", (("channel", "phone"),))] == 1
+    turns = sum(v for (name, _), v in after.items() if name == "cca_turns_total")
+    assert turns == 2
+    assert after[("cca_handoffs_total", (("channel", "phone"), ("reason", "asked")))] == 1
+    assert after[("cca_voice_to_voice_seconds_count", (("channel", "phone"),))] == 2
+    stages = {
+        dict(labels)["stage"]
+        for (name, labels), v in after.items()
+        if name == "cca_stage_seconds_count" and v
+    }
+    assert {"endpoint", "asr", "respond", "tts_first_audio", "nlu", "policy"} <= stages
+    assert after[("cca_calls_refused_total", (("reason", "token"),))] == 1
+    assert (
+        "cca_model_queue_depth",
+        (("server", "asr"),),
+    ) not in after  # no shared ASR in this test

@@ -68,7 +68,14 @@ def test_english_readings_keep_only_clear_digit_by_digit_speech(text, readings):
 
 @pytest.mark.parametrize(
     "text, readings",
-    [("一二三四", ["1234"]), ("两件", ["2"]), ("一百二十八", []), ("三点五", []), ("幺三", ["13"]), ("二三", [])],
+    [
+        ("一二三四", ["1234"]),
+        ("两件", ["2"]),
+        ("一百二十八", []),
+        ("三点五", []),
+        ("幺三", ["13"]),
+        ("二三", []),
+    ],
 )
 def test_chinese_readings_leave_numerals_with_units(text, readings):
     assert [r.digits for r in chinese_readings(text)] == readings
@@ -78,8 +85,23 @@ def test_chinese_readings_leave_numerals_with_units(text, readings):
 def test_strict_readings_lie_inside_the_loose_runs(seed):
     """Whatever the NLU reads as digits, the redaction sees as digits at the same place."""
     rng = random.Random(seed)
-    words = [*EN_DIGITS, "double", "and", "item", ",", "3", "12", "5.99", "one", *HAN_DIGITS, "件", "百"]
+    words = [
+        *EN_DIGITS,
+        "double",
+        "and",
+        "item",
+        ",",
+        "3",
+        "12",
+        "5.99",
+        "one",
+        *HAN_DIGITS,
+        "件",
+        "百",
+    ]
     text = " ".join(rng.choice(words) for _ in range(rng.randint(1, 25)))
     loose = digit_runs(text)
     for r in english_readings(text) + chinese_readings(text):
-        assert any(run.start <= r.start and r.end <= run.end and r.digits in run.digits for run in loose), text
+        assert any(
+            run.start <= r.start and r.end <= run.end and r.digits in run.digits for run in loose
+        ), text

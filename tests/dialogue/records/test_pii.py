@@ -233,7 +233,9 @@ def test_the_written_cases_leak_nothing_and_keep_what_is_not_personal():
 
 def test_a_bad_case_file_names_the_line(tmp_path, capsys):
     bad = tmp_path / "cases.jsonl"
-    bad.write_text('{"id": "a", "turns": [{"text": "hi"}]}\n{"id": "b", "turns": [{"text": "card 4111", "secrets": {"CARD": ["4112"]}}]}\n')
+    bad.write_text(
+        '{"id": "a", "turns": [{"text": "hi"}]}\n{"id": "b", "turns": [{"text": "card 4111", "secrets": {"CARD": ["4112"]}}]}\n'
+    )
     with pytest.raises(ValueError, match=r"cases.jsonl:2: '4112' is not in the turn"):
         load_cases(bad)
     assert main(["--set", "written", "--cases", str(bad)]) == 2
