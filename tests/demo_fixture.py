@@ -26,6 +26,7 @@ SCRIPT = {
     "Hello, where is my order?": ("order_status", 0.95, ()),  # demo.web.app.CHECK_TEXT
     "my email is alice@example.com": ("order_status", 0.6, (("email", "alice@example.com"),)),
     "hello": ("greeting", 0.99, ()),
+    "I want to talk to a person": ("talk_to_human", 0.97, ()),
 }
 ORDER_PAGE = (("Order details", (0, 0, 200, 20)), ("Order number: #W1", (0, 30, 300, 50)))
 

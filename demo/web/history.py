@@ -112,7 +112,7 @@ def sign_in(store, key: str) -> Viewer:
     return Viewer(principal, key.strip().split("_", 2)[1])
 
 
-def _records(store, viewer: Viewer | None) -> AccessControlledStore:
+def records_for(store, viewer: Viewer | None) -> AccessControlledStore:
     """The store as the viewer sees it, once its key is known to be still live."""
     if viewer is None:
         raise AuthenticationError("sign in with an API key first")
@@ -140,7 +140,7 @@ def recent(store, viewer: Viewer | None, limit: int = RECENT) -> tuple[list[list
     """The newest `limit` conversations as table rows, and how many there are in all. Each
     conversation shown is read (and audited) through the access-controlled store; the turn counts
     come from one count query, which reads no text."""
-    records = _records(store, viewer)
+    records = records_for(store, viewer)
     ids = records.conversation_ids()
     shown = ids[::-1][:limit]
     with store.engine.connect() as conn:
@@ -171,7 +171,7 @@ def open_conversation(
 ) -> tuple[str, list[list[Any]]]:
     """A line about the conversation and its turns as table rows: the redacted text as stored,
     the decrypted transcript and screenshot text, the intent and the tool actions."""
-    records = _records(store, viewer)
+    records = records_for(store, viewer)
     c = records.conversation(conversation_id)
     turns = records.turns(conversation_id)
     w = words(ui)
@@ -203,7 +203,7 @@ def recording_audio(
     """The newest recording of the conversation, decrypted: (a line about it, (rate, samples)),
     or no audio when there is none. Needs the supervisor role (AccessDenied, audited, below it);
     the recordings are looked up only once the role allows reading them."""
-    records = _records(store, viewer)
+    records = records_for(store, viewer)
     records.require("recording")
     with store.engine.connect() as conn:
         found = conn.execute(
@@ -227,7 +227,7 @@ def recording_audio(
 
 def audit_tail(store, viewer: Viewer | None, limit: int = AUDIT_TAIL) -> list[list[Any]]:
     """The newest `limit` audit rows, newest first. Needs the supervisor role."""
-    rows = _records(store, viewer).audit_log(limit=limit)
+    rows = records_for(store, viewer).audit_log(limit=limit)
     return [
         [_when(r["at"]), r["actor"], r["action"], r["record_type"], r["record_id"],
          json.dumps(r["detail"] or {}, ensure_ascii=False, sort_keys=True)]

@@ -3,8 +3,9 @@
 The handlers are plain functions over `demo.web.view.DemoSession` (one per browser tab, kept in a
 `gr.State`), so tests call them without a browser. Every component that a test or a script looks
 for has an `elem_id`: chat, reply-audio, text, audio-in, image-in, files-in, send, new, panel, ui-lang.
-With a records store the page has two tabs (tab-agent, tab-history); the History tab's components
-are history-* and its logic is demo.web.history.
+With a records store the page has three tabs (tab-agent, tab-history, tab-desk); the History
+tab's components are history-* and its logic is demo.web.history; the Desk tab's are desk-* and
+its logic is demo.web.desk (where a handed-over conversation reaches a person).
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ LABELS = {
         "sign_in": "Sign in", "refresh": "Refresh", "conversations": "Recent conversations",
         "pick": "Conversation", "open": "Open", "turns": "Turns", "play": "Play recording",
         "recording": "Recording", "audit": "Audit log",
+        # the Desk tab: where a handoff reaches a person
+        "tab_desk": "Desk", "desk_list": "Waiting for a person", "take": "Take",
+        "finish": "Finish", "desk_turns": "Conversation so far", "desk_reply": "Your reply to the customer",
+        "desk_send": "Send reply",
     },
     "zh": {
         "title": "## 智能客服\n输入文字、说话或上传截图；客服以文字和语音回复。右侧显示它的理解和操作。",
@@ -57,15 +62,17 @@ LABELS = {
         "tab_agent": "客服", "tab_history": "历史记录", "key": "API 密钥", "sign_in": "登录",
         "refresh": "刷新", "conversations": "最近的对话", "pick": "对话", "open": "打开",
         "turns": "轮次", "play": "播放录音", "recording": "录音", "audit": "审计日志",
+        "tab_desk": "人工工作台", "desk_list": "等待人工的对话", "take": "接手", "finish": "结束",
+        "desk_turns": "对话内容", "desk_reply": "回复客户", "desk_send": "发送回复",
     },
 }  # fmt: skip
 THEME_FONTS = ["system-ui", "Noto Sans CJK SC", "WenQuanYi Micro Hei", "sans-serif"]
 
 
-def on_send(session, text, audio_path, image_path, file_paths, ui, runtime, limits):
+def on_send(session, text, audio_path, image_path, file_paths, ui, runtime, limits, desk=None):
     """One turn from the page: returns (session, chat, speech, panel, text, audio, image, files).
     The inputs are cleared after a turn; a refused upload is named in the panel and the chat."""
-    session = session or DemoSession(runtime, limits)
+    session = session or DemoSession(runtime, limits, desk)
     images = [p for p in [image_path, *(file_paths or [])] if p]
     view = session.take_turn(text or "", audio_path, images, ui)
     if view.empty:
@@ -97,12 +104,20 @@ def lenient(box):
     return box
 
 
-def on_new(session, runtime, limits, ui="en"):
+def on_new(session, runtime, limits, ui="en", desk=None):
     """A fresh conversation: the old one is ended (and closed in the store), and the upload boxes
     are emptied (a file left in one would go with the new conversation's first turn)."""
     if session is not None:
         session.end()
-    return DemoSession(runtime, limits), [], None, panel_markdown(None, ui), None, None, None
+    return DemoSession(runtime, limits, desk), [], None, panel_markdown(None, ui), None, None, None
+
+
+def on_tick(session):
+    """The page's timer: the chat again when a person at the desk has written, else nothing."""
+    if session is None or session.version == session.shown:
+        return gr.skip()
+    session.shown = session.version
+    return list(session.messages)
 
 
 def on_language(session, ui):
@@ -159,18 +174,26 @@ def build_ui(runtime: Runtime, limits: DemoLimits | None = None, live: bool = Fa
             with gr.Column(scale=2):
                 panel = gr.Markdown(panel_markdown(None, "en"), label=t["panel"], show_label=True, elem_id="panel", container=True)  # fmt: skip
         in_tab.close()
+        desk = None
         if agent_tab is not None:
+            from demo.web.desk import Desk
+
+            desk = Desk(runtime.store)
             _history_tab(runtime.store, ui, t, agent_tab)
+            _desk_tab(desk, ui, t)
+            gr.Timer(1.5).tick(
+                on_tick, [state], [chat], api_name=False, show_progress="hidden", queue=False
+            )
         tabs.close()
 
         inputs = [state, text, audio, image, files, ui]
         outputs = [state, chat, speech, panel, text, audio, image, files]
 
         def send_turn(*args):
-            return on_send(*args, runtime=runtime, limits=limits)
+            return on_send(*args, runtime=runtime, limits=limits, desk=desk)
 
         def new_conversation(session, lang):
-            return on_new(session, runtime, limits, lang)
+            return on_new(session, runtime, limits, lang, desk)
 
         for trigger in (send.click, text.submit):
             trigger(send_turn, inputs, outputs, api_name=False, show_progress="minimal")
@@ -244,6 +267,70 @@ def _history_tab(store, ui, t: dict[str, str], agent_tab) -> None:
 
     relabeled = [agent_tab, tab, key, sign_in, refresh, listing, pick, open_, play, audit_btn, turns, audio, audit]  # fmt: skip
     ui.change(relabel, [ui], relabeled, api_name=False, queue=False)
+
+
+# ------------------------------------------------------------ the Desk tab (demo/web/desk.py)
+
+
+def _desk_tab(desk, ui, t: dict[str, str]) -> None:
+    """The Desk tab: a person signs in with an API key, takes a handed-over conversation and
+    replies; a timer keeps the list and the open conversation fresh."""
+    from demo.web import desk as d
+
+    with gr.Tab(t["tab_desk"], id="desk", elem_id="tab-desk") as tab:
+        viewer = gr.State(None, time_to_live=8 * 3600)
+        with gr.Row():
+            key = gr.Textbox(label=t["key"], type="password", placeholder="cca_…", elem_id="desk-key", scale=3)  # fmt: skip
+            sign_in = gr.Button(t["sign_in"], variant="primary", elem_id="desk-sign-in", scale=0)
+        status = gr.Markdown(elem_id="desk-status")
+        listing = gr.Dataframe(label=t["desk_list"], interactive=False, wrap=True, elem_id="desk-list")  # fmt: skip
+        with gr.Row():
+            pick = gr.Dropdown(choices=[], label=t["pick"], elem_id="desk-pick", scale=3)
+            take = gr.Button(t["take"], variant="primary", elem_id="desk-take", scale=0)
+            finish = gr.Button(t["finish"], elem_id="desk-finish", scale=0)
+        turns = gr.Dataframe(label=t["desk_turns"], interactive=False, wrap=True, elem_id="desk-turns")  # fmt: skip
+        reply = gr.Textbox(label=t["desk_reply"], lines=1, max_lines=6, elem_id="desk-reply")
+        send = gr.Button(t["desk_send"], variant="primary", elem_id="desk-send")
+
+    def show(view, keep_pick=None):
+        choices = gr.skip() if view.choices is None else gr.update(choices=view.choices, value=keep_pick if keep_pick in view.choices else None)  # fmt: skip
+        put = lambda name: (
+            getattr(view, name)
+            if getattr(view, name) is not None
+            else (None if name in view.clear else gr.skip())
+        )  # noqa: E731
+        return view.viewer, view.status, put("listing"), choices, put("turns"), put("reply")
+
+    outputs = [viewer, status, listing, pick, turns, reply]
+    sign = lambda k, lang: show(d.on_sign_in(desk, k, lang))  # noqa: E731
+    sign_in.click(sign, [key, ui], outputs, api_name=False)
+    key.submit(sign, [key, ui], outputs, api_name=False)
+    take.click(lambda v, c, lang: show(d.on_take(desk, v, c, lang), c), [viewer, pick, ui], outputs, api_name=False)  # fmt: skip
+    pick.input(lambda v, c, lang: show(d.on_refresh(desk, v, c, lang), c), [viewer, pick, ui], outputs, api_name=False)  # fmt: skip
+    for trigger in (send.click, reply.submit):
+        trigger(lambda v, c, x, lang: show(d.on_reply(desk, v, c, x, lang), c), [viewer, pick, reply, ui], outputs, api_name=False)  # fmt: skip
+    finish.click(lambda v, c, lang: show(d.on_finish(desk, v, c, lang)), [viewer, pick, ui], outputs, api_name=False)  # fmt: skip
+
+    def tick(v, c, lang):  # fresh list and turns while signed in; the status line is left alone
+        if v is None:
+            return (gr.skip(),) * len(outputs)
+        view = show(d.on_refresh(desk, v, c, lang), c)
+        return (view[0], gr.skip(), *view[2:5], gr.skip())
+
+    gr.Timer(3.0).tick(
+        tick, [viewer, pick, ui], outputs, api_name=False, show_progress="hidden", queue=False
+    )
+
+    def relabel(lang):
+        t = LABELS.get(lang, LABELS["en"])
+        return (
+            gr.update(label=t["tab_desk"]), gr.update(label=t["key"]), gr.update(value=t["sign_in"]),
+            gr.update(label=t["desk_list"]), gr.update(label=t["pick"]), gr.update(value=t["take"]),
+            gr.update(value=t["finish"]), gr.update(label=t["desk_turns"]),
+            gr.update(label=t["desk_reply"]), gr.update(value=t["desk_send"]),
+        )  # fmt: skip
+
+    ui.change(relabel, [ui], [tab, key, sign_in, listing, pick, take, finish, turns, reply, send], api_name=False, queue=False)  # fmt: skip
 
 
 def theme() -> gr.themes.Base:

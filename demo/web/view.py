@@ -57,6 +57,8 @@ WORDS = {
         "too_long": "Your message is {n:,} characters long; the limit is {limit:,}. Please shorten it and send it again.",
         "message": "message",
         "with_colleague": "A colleague is taking over this conversation and sees everything said so far. Your message has been passed on; please wait here for their reply.",
+        "joined": "{name} from our team has joined the conversation and will answer you here.",
+        "person": "{name} (a person from our team)", "left": "{name} has finished the conversation. Thank you for your patience.",
         "summary": "Handed over to a colleague", "reason": "reason", "said": "customer said",
     },
     "zh": {
@@ -73,6 +75,8 @@ WORDS = {
         "too_long": "您的消息有 {n:,} 个字符，上限是 {limit:,} 个。请缩短后再发送。",
         "message": "消息",
         "with_colleague": "人工客服正在接手本次对话，能看到此前的全部内容。您的消息已转交，请在此等候回复。",
+        "joined": "人工客服 {name} 已加入对话，会在这里回复您。",
+        "person": "{name}（人工客服）", "left": "{name} 已结束本次对话，感谢您的耐心。",
         "summary": "已转交人工客服", "reason": "原因", "said": "客户说",
     },
 }  # fmt: skip
@@ -174,11 +178,14 @@ def _problem(error: Exception, path: str) -> str:
 class DemoSession:
     """One visitor's conversation on the page: the agent's conversation and the chat shown."""
 
-    def __init__(self, runtime: Runtime, limits: DemoLimits = DemoLimits()):
-        self.runtime, self.limits = runtime, limits
+    def __init__(self, runtime: Runtime, limits: DemoLimits = DemoLimits(), desk=None):
+        self.runtime, self.limits, self.desk = runtime, limits, desk  # desk: demo.web.desk.Desk
         self.conversation: Conversation = runtime.start("web")
         self.messages: list[dict[str, Any]] = []
         self.last: TurnView | None = None
+        self.ui = "en"  # the page's language, for what a person's replies are marked with
+        self.version = 0  # bumped when a person writes; the page's timer shows the chat again
+        self.shown = 0  # the version the page shows
 
     def take_turn(
         self, text: str = "", audio_path: str | None = None, image_paths: Sequence[str] = (),
@@ -198,10 +205,12 @@ class DemoSession:
             self.messages.append({"role": "assistant", "content": "⚠ " + problem})
             self.last = TurnView(None, refused=[(w["message"], problem)], keep_text=True)
             return self.last
+        self.ui = ui
         if self.conversation.agent.state.handed_off:  # a person answers from here on, not the agent
             self.conversation.hold(text)
             self.messages.append({"role": "user", "content": text or "📎"})
-            self.messages.append({"role": "assistant", "content": "👤 " + w["with_colleague"]})
+            if self.desk is None or self.desk.taken_by(self.conversation.conversation_id) is None:
+                self.messages.append({"role": "assistant", "content": "👤 " + w["with_colleague"]})
             self.last = TurnView(None, held=text or "📎", summary=handoff_summary(self.conversation.agent.turns, ui))  # fmt: skip
             return self.last
         audio, images, problems = load_uploads(audio_path, image_paths, self.limits)
@@ -227,6 +236,8 @@ class DemoSession:
         store = self.conversation.store_errors
         if turn.handoff:
             self.messages.append({"role": "assistant", "content": "👤 " + w["with_colleague"]})
+            if self.desk is not None:
+                self.desk.hand_over(self)
         view = TurnView(turn, problems, self.conversation.passages, speech, tts_ms, list(store))
         view.summary = handoff_summary(self.conversation.agent.turns, ui) if turn.handoff else []
         store.clear()
@@ -235,6 +246,21 @@ class DemoSession:
 
     def end(self) -> None:
         self.conversation.end()
+
+    # -- a person at the agent desk (demo.web.desk) writes here ----------------------------------
+
+    def _from_person(self, text: str) -> None:
+        self.messages.append({"role": "assistant", "content": text})
+        self.version += 1
+
+    def person_joined(self, name: str) -> None:
+        self._from_person("👤 " + words(self.ui)["joined"].format(name=name))
+
+    def person_said(self, name: str, text: str) -> None:
+        self._from_person(f"👤 **{words(self.ui)['person'].format(name=name)}**: {text}")
+
+    def person_left(self, name: str) -> None:
+        self._from_person("👤 " + words(self.ui)["left"].format(name=name))
 
 
 def handoff_summary(turns: Sequence[Turn], ui: str = "en", last: int = 6) -> list[str]:

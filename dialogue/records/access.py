@@ -96,6 +96,15 @@ def _audit(store: Store, actor: str, action: str, record_type: str, record_id: s
         store.as_actor(actor)._audit(conn, action, record_type, record_id, **detail)
 
 
+def audit_action(
+    store: Store, principal: Principal, action: str, record_type: str, record_id: str = "", **detail
+) -> None:
+    """Write one audit row for something a principal did outside the store's own calls (a person
+    taking a conversation at the agent desk), under the principal's name."""
+    _check_role(principal.role)
+    _audit(store, principal.name, action, record_type, record_id, **detail)
+
+
 def create_api_key(store: Store, name: str, role: str) -> str:
     """A new key for `name` with `role`; the plaintext is returned once and never stored."""
     _check_role(role)

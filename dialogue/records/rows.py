@@ -31,6 +31,9 @@ class TurnIn:
     actions: Sequence[dict[str, Any]] = ()
     latency: dict[str, float] = field(default_factory=dict)  # stage -> milliseconds
     errors: Sequence[str] = ()
+    author: str | None = (
+        None  # a person who wrote this agent turn (the agent desk); None: the agent
+    )
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class StoredTurn:
     actions: list[dict[str, Any]]
     latency: dict[str, float]
     errors: list[str]
+    author: str | None = None  # a person who wrote this agent turn; None: the agent
 
 
 def turn_rows(turn: Turn) -> tuple[TurnIn, TurnIn]:

@@ -79,6 +79,7 @@ turns = Table(
     Column("latency", JSON, nullable=False, default=dict),  # stage -> milliseconds
     Column("errors", JSON, nullable=False, default=list),
     Column("created_at", Float, nullable=False),
+    Column("author", String(64)),  # an agent turn a person wrote (the desk); NULL: the agent
     UniqueConstraint("conversation_id", "idx", name="uq_turns_conversation_idx"),
     CheckConstraint("role IN ('customer', 'agent')", name="ck_turns_role"),
 )

@@ -197,6 +197,7 @@ class Store:
             language=t.language, intent=t.intent, entities=_redact_json(list(t.entities)),
             sentiment=dict(t.sentiment), actions=_redact_json(list(t.actions)),
             latency=dict(t.latency), errors=_redact_json(list(t.errors)), created_at=time.time(),
+            author=t.author if t.role == "agent" else None,
         )  # fmt: skip
 
     def insert_turns(
@@ -327,6 +328,7 @@ class Store:
                 actions=r["actions"],
                 latency=r["latency"],
                 errors=r["errors"],
+                author=r["author"],
             )  # fmt: skip
             for r in rows
         ]

@@ -228,3 +228,69 @@ def test_bad_input_never_jams_the_page(served, page, tmp_path):
         shot = _artifact(tmp_path, "demo-bad-input-failure.png")
         page.screenshot(path=str(shot), full_page=True)
         raise AssertionError(f"{e}\nthe page at the failure is saved at {shot}") from e
+
+
+@pytest.fixture
+def served_with_records(tmp_path, monkeypatch):
+    """The app with a records store (so the History and Desk tabs are there) and an agent key;
+    yields (url, key)."""
+    from demo.web.ui import build_ui, launch
+    from demo.web.view import DemoLimits
+    from dialogue.records import access
+    from dialogue.records.crypto import Keyring, new_key
+    from dialogue.records.store import Store
+    from tests.demo_fixture import fast_runtime
+
+    monkeypatch.setattr(access, "_SCRYPT", dict(n=2**8, r=8, p=1, dklen=32))
+    store = Store.open(f"sqlite:///{tmp_path / 'records.db'}", keyring=Keyring.from_strings([new_key()]))  # fmt: skip
+    key = access.create_api_key(store, "ana", "agent")
+    runtime = fast_runtime(tmp_path, store=store)
+    limits = DemoLimits()
+    blocks = build_ui(runtime, limits)
+    port = _free_port()
+    launch(blocks, host="127.0.0.1", port=port, auth=None, limits=limits, block=False)
+    try:
+        yield f"http://127.0.0.1:{port}/", key
+    finally:
+        blocks.close()
+        runtime.services.office.close()
+        store.close()
+
+
+def test_a_handoff_ends_at_a_person_who_answers_in_the_desk(served_with_records, page, tmp_path):
+    """The customer asks for a person in one tab; in another, a person signs in at the Desk with
+    an agent key, takes the conversation and replies; the customer's page shows the reply,
+    marked as a person's, without the customer doing anything."""
+    url, key = served_with_records
+    desk = page.context.new_page()
+    try:
+        page.goto(url)
+        page.wait_for_selector("#send", timeout=WAIT_MS)
+        page.locator("#text textarea").fill("I want to talk to a person")
+        page.locator("#text textarea").press("Enter")
+        _chat_has(page, "A colleague is taking over")
+
+        desk.goto(url)
+        desk.click("#tab-desk-button") if desk.locator("#tab-desk-button").count() else desk.get_by_role("tab", name="Desk").click()  # fmt: skip
+        desk.locator("#desk-key input").fill(key)
+        desk.click("#desk-sign-in")
+        desk.wait_for_function("() => document.getElementById('desk-status').innerText.includes('Signed in as ana')", timeout=WAIT_MS)  # fmt: skip
+        desk.wait_for_function("() => document.getElementById('desk-list').innerText.includes('asked for a person')", timeout=WAIT_MS)  # fmt: skip
+        desk.locator("#desk-pick input").click()
+        desk.get_by_role("option").first.click()
+        desk.wait_for_function("() => document.getElementById('desk-turns').innerText.includes('I want to talk to a person')", timeout=WAIT_MS)  # fmt: skip
+        desk.click("#desk-take")
+        desk.wait_for_function("() => document.getElementById('desk-status').innerText.includes('You have taken')", timeout=WAIT_MS)  # fmt: skip
+        _chat_has(page, "ana from our team has joined")
+        desk.locator("#desk-reply textarea").fill("Hello, this is Ana. How can I help?")
+        desk.locator("#desk-reply textarea").press("Enter")
+        desk.wait_for_function("() => document.getElementById('desk-status').innerText.includes('Sent to the customer')", timeout=WAIT_MS)  # fmt: skip
+        _chat_has(page, "ana (a person from our team)")
+        _chat_has(page, "Hello, this is Ana. How can I help?")
+        desk.wait_for_function("() => document.getElementById('desk-turns').innerText.includes('Hello, this is Ana')", timeout=WAIT_MS)  # fmt: skip
+    except Exception as e:
+        for name, p in (("customer", page), ("desk", desk)):
+            p.screenshot(path=str(_artifact(tmp_path, f"demo-desk-{name}-failure.png")), full_page=True)  # fmt: skip
+        raise AssertionError(
+            f"{e}\nthe pages at the failure are saved in {_artifact(tmp_path, '')}"
+        ) from e
