@@ -292,29 +292,32 @@ def _desk_tab(desk, ui, t: dict[str, str]) -> None:
         reply = gr.Textbox(label=t["desk_reply"], lines=1, max_lines=6, elem_id="desk-reply")
         send = gr.Button(t["desk_send"], variant="primary", elem_id="desk-send")
 
-    def show(view, keep_pick=None):
+    def show(view, keep_pick=None, lang="en"):
         choices = gr.skip() if view.choices is None else gr.update(choices=view.choices, value=keep_pick if keep_pick in view.choices else None)  # fmt: skip
-        put = lambda name: (
-            getattr(view, name)
-            if getattr(view, name) is not None
-            else (None if name in view.clear else gr.skip())
-        )  # noqa: E731
+        heads = {"listing": d.words(lang)["columns"], "turns": d.words(lang)["turn_columns"]}
+
+        def put(name):
+            got = getattr(view, name)
+            if got is None:
+                return None if name in view.clear else gr.skip()
+            return {"headers": heads[name], "data": got} if name in heads else got
+
         return view.viewer, view.status, put("listing"), choices, put("turns"), put("reply")
 
     outputs = [viewer, status, listing, pick, turns, reply]
-    sign = lambda k, lang: show(d.on_sign_in(desk, k, lang))  # noqa: E731
+    sign = lambda k, lang: show(d.on_sign_in(desk, k, lang), None, lang)  # noqa: E731
     sign_in.click(sign, [key, ui], outputs, api_name=False)
     key.submit(sign, [key, ui], outputs, api_name=False)
-    take.click(lambda v, c, lang: show(d.on_take(desk, v, c, lang), c), [viewer, pick, ui], outputs, api_name=False)  # fmt: skip
-    pick.input(lambda v, c, lang: show(d.on_refresh(desk, v, c, lang), c), [viewer, pick, ui], outputs, api_name=False)  # fmt: skip
+    take.click(lambda v, c, lang: show(d.on_take(desk, v, c, lang), c, lang), [viewer, pick, ui], outputs, api_name=False)  # fmt: skip
+    pick.input(lambda v, c, lang: show(d.on_refresh(desk, v, c, lang), c, lang), [viewer, pick, ui], outputs, api_name=False)  # fmt: skip
     for trigger in (send.click, reply.submit):
-        trigger(lambda v, c, x, lang: show(d.on_reply(desk, v, c, x, lang), c), [viewer, pick, reply, ui], outputs, api_name=False)  # fmt: skip
-    finish.click(lambda v, c, lang: show(d.on_finish(desk, v, c, lang)), [viewer, pick, ui], outputs, api_name=False)  # fmt: skip
+        trigger(lambda v, c, x, lang: show(d.on_reply(desk, v, c, x, lang), c, lang), [viewer, pick, reply, ui], outputs, api_name=False)  # fmt: skip
+    finish.click(lambda v, c, lang: show(d.on_finish(desk, v, c, lang), None, lang), [viewer, pick, ui], outputs, api_name=False)  # fmt: skip
 
     def tick(v, c, lang):  # fresh list and turns while signed in; the status line is left alone
         if v is None:
             return (gr.skip(),) * len(outputs)
-        view = show(d.on_refresh(desk, v, c, lang), c)
+        view = show(d.on_refresh(desk, v, c, lang), c, lang)
         return (view[0], gr.skip(), *view[2:5], gr.skip())
 
     gr.Timer(3.0).tick(
