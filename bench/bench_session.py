@@ -431,7 +431,12 @@ def analyse_call(system: str, call: Call, live: LiveCall, session, tts: TimedTTS
             duck = first("speech_started", on, nxt, lambda x: x.data.get("agent_active"))
             done = first("playback_stopped", on, nxt, _finished)
             judged = first("backchannel", on, nxt)
+            paused = first("playback_paused", on, nxt)
+            resumed = first("playback_resumed", on, nxt)
+            silent = [t for t in (paused, stop) if t is not None]
             row.update(
+                silent_ms=1000 * (min(x.time_s for x in silent) - on) if silent else None,
+                resumed_ms=1000 * (resumed.time_s - on) if resumed else None,
                 barge_in=barge is not None, why=barge.data.get("why") if barge else None,
                 heard=barge.text if barge else None,
                 stop_ms=1000 * (stop.time_s - on) if stop else None,
@@ -441,11 +446,19 @@ def analyse_call(system: str, call: Call, live: LiveCall, session, tts: TimedTTS
                 judged=[x.text for x in events if x.kind == "backchannel" and on <= x.time_s < nxt],
             )  # fmt: skip
         lines.append(row)
+    talking = [(on, end + 0.3) for on, end in spoken.values()]  # the caller's lines, and a tail
+
+    def unprompted(kind: str) -> int:  # the agent's own echo or noise, with no caller speaking
+        return sum(
+            e.kind == kind and not any(a <= e.time_s <= b for a, b in talking) for e in events
+        )
+
+    false_events = {"paused": unprompted("playback_paused"), "barge_in": unprompted("barge_in")}
     log = [{"t_s": round(e.time_s - t0, 3), "kind": e.kind, "text": e.text,
             "data": {k: v for k, v in e.data.items() if isinstance(v, str | int | float | bool)}}
            for e in events if e.kind != "metrics"]  # fmt: skip
     return {"system": system, "call": call.name, "language": call.language, "turns": turns,
-            "lines": lines, "tts": tts.log, "ended": session.ended, "push_lag_ms": 1000 * live.lag_s,
+            "lines": lines, "false": false_events, "tts": tts.log, "ended": session.ended, "push_lag_ms": 1000 * live.lag_s,
             "errors": [e.text for e in events if e.kind == "error"], "events": log}  # fmt: skip
 
 
@@ -536,22 +549,27 @@ def tts_rows(results: dict[str, list[dict]]) -> list[list[str]]:
 
 def barge_rows(results: dict[str, list[dict]]) -> list[list[str]]:
     rows = [["system", "kind", "lines", "during playback", "stopped", "by words / by length",
-             "ignored", "stop p50 ms",
-             "stop p95 ms", "stop max ms", "stop <= 200 ms", "duck p50 ms", "full volume again p50 ms"]]  # fmt: skip
+             "ignored", "silent p50 ms", "silent p95 ms", "silent max ms", "silent <= 300 ms",
+             "stop p50 ms", "duck p50 ms", "paused, then on", "on again p50 ms"]]  # fmt: skip
     for system, calls in results.items():
         for kind in ("barge", "backchannel"):
             ls = [x for c in calls for x in c["lines"] if x["kind"] == kind and x["spoken"]]
             live = [x for x in ls if x["agent_playing"]]
             stops = [x["stop_ms"] for x in live if x["stop_ms"] is not None]
+            silent = [x["silent_ms"] for x in live if x.get("silent_ms") is not None]
+            back = [x["resumed_ms"] for x in live if x.get("resumed_ms") is not None]
             rows.append([system, kind, str(len(ls)), str(len(live)),
                          f"{sum(x['barge_in'] for x in live)}/{len(live)}",
                          f"{sum((x['why'] or '').startswith('caller said') for x in live)} / "
                          f"{sum((x['why'] or '').startswith('speech longer') for x in live)}",
                          f"{sum(not x['barge_in'] for x in live)}/{len(live)}",
-                         ms(pct(stops, 50)), ms(pct(stops, 95)), ms(max(stops, default=None)),
-                         f"{sum(s <= 200 for s in stops)}/{len(stops)}",
-                         ms(pct([x["duck_ms"] for x in live], 50)),
-                         ms(pct([x["unduck_ms"] for x in live if not x["barge_in"]], 50))])  # fmt: skip
+                         ms(pct(silent, 50)), ms(pct(silent, 95)), ms(max(silent, default=None)),
+                         f"{sum(s <= 300 for s in silent)}/{len(silent)}", ms(pct(stops, 50)),
+                         ms(pct([x["duck_ms"] for x in live], 50)), f"{len(back)}/{len(live)}",
+                         ms(pct(back, 50))])  # fmt: skip
+        false = [c.get("false", {}) for c in calls]
+        rows.append([system, "no caller speech", "", "", f"{sum(f.get('barge_in', 0) for f in false)} barge-ins",
+                     "", "", "", "", "", "", "", "", f"{sum(f.get('paused', 0) for f in false)} pauses", ""])  # fmt: skip
     return rows
 
 

@@ -24,7 +24,7 @@ from typing import Any
 from dialogue.knowledge.base import Retriever
 from dialogue.lm.generator import Generator
 from dialogue.policy.decide import DialoguePolicy
-from dialogue.policy.reply import phrase, render, render_marked
+from dialogue.policy.reply import phrase, render, render_marked, render_spoken
 from dialogue.policy.state import DialogueState, Understood
 from dialogue.types import Action, Decision, Turn, evidence, tool_fact
 from domains.retail.tools import ToolSession
@@ -261,6 +261,7 @@ class Agent:
             screenshots=tuple({"source": s.source, "kind": s.kind.label, "language": s.language, "fields": s.fields_by_kind()} for s in screenshots),
             actions=tuple(actions), decision=decision, reply=reply, reply_source=source,
             handoff=decision.handoff, timings_ms=timings, errors=tuple(errors),
+            spoken=render_spoken(decision.template, language, decision.slots),
         )  # fmt: skip
         self.turns.append(record)
         return record

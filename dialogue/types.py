@@ -66,6 +66,13 @@ class Turn:
     handoff: bool
     timings_ms: dict[str, float]
     errors: tuple[str, ...] = ()  # a stage that failed, with its message; the turn still answered
+    spoken: str = (
+        ""  # the reply as said aloud, when it differs (a long list summarised for the ear)
+    )
+
+    def said(self) -> str:
+        """What a voice says: `spoken` when there is one, else the reply."""
+        return self.spoken or self.reply
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,6 +93,7 @@ class Turn:
             "handoff": self.handoff,
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
             "errors": list(self.errors),
+            "spoken": self.spoken,
         }
 
 

@@ -27,6 +27,7 @@ EXPECT = {
     "ask_auth": "email",
     "auth_failed": "email",
     "ask_order_id": "order_number",
+    "order_not_on_account": "order_number",
     "ask_address": "address",
 }
 END_CALL = {"goodbye"}
@@ -39,7 +40,7 @@ class AgentResponder:
     def respond(self, transcript: Transcript) -> Reply:
         turn = self.agent.respond(TurnInput(transcript=transcript))
         return Reply(
-            text=turn.reply,
+            text=turn.said(),  # a long list summarised for the ear
             language=turn.language,
             timings_ms=dict(turn.timings_ms),
             handoff=turn.handoff,

@@ -91,6 +91,7 @@ class Call:
         self.privacy = CallPrivacy(self.recorder.rate)  # what the records keep of the caller
         self.entries: list[dict[str, Any]] = []  # the transcript: who said what, when
         self.marks_sent: dict[str, float] = {}  # name -> time sent, until echoed
+        self._cleared = False  # the provider's buffer was cleared at a pause, before any barge-in
         self.mark_delays_ms: list[float] = []  # sent -> echoed: what the provider had buffered
         self.send_times: list[float] = []  # monotonic time of each outbound media frame
         self.transfer: dict[str, Any] | None = None
@@ -217,8 +218,14 @@ class Call:
             elif e.kind == "barge_in":
                 self.entries.append({"t_s": self._now(), "role": "event", "text": "barge_in",
                                      "heard": self.privacy.agent_said(e.text)})  # fmt: skip
-                if e.data.get("was_playing"):
+                if e.data.get("was_playing") and not self._cleared:  # not already, at the pause
                     await self._send(self.serializer.encode_clear(self.sid))
+                self._cleared = False
+            elif e.kind == "playback_paused":  # the caller talks over the agent: drop what the
+                await self._send(self.serializer.encode_clear(self.sid))  # provider buffered
+                self._cleared = True
+            elif e.kind == "playback_resumed":
+                self._cleared = False
             elif e.kind == "playback_started":
                 self._playing, self._plays = True, self._plays + 1
             elif e.kind == "playback_stopped":

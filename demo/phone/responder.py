@@ -62,7 +62,7 @@ class CallResponder(AgentResponder):
     def reply_of(self, t) -> Reply:
         from dialogue.voice_agent import END_CALL, EXPECT
 
-        return Reply(t.reply, t.language, dict(t.timings_ms), t.handoff,
+        return Reply(t.said(), t.language, dict(t.timings_ms), t.handoff,
                      t.decision.template in END_CALL, EXPECT.get(t.decision.template, ""))  # fmt: skip
 
     def played(self, heard: str) -> None:

@@ -229,7 +229,7 @@ class DemoSession:
         if turn.transcript:
             self.messages[-1 - len(images)]["content"] += f"\n🎤 “{turn.transcript}”"
         t0 = time.perf_counter()
-        speech = self.runtime.speak(turn.reply, turn.language)
+        speech = self.runtime.speak(turn.said(), turn.language)
         tts_ms = (time.perf_counter() - t0) * 1000 if speech is not None else 0.0
         reply = turn.reply + ("\n\n⚠ " + "\n".join(said) if said else "")
         self.messages.append({"role": "assistant", "content": reply})

@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from dialogue.nlu.cues import Cues, read_cues
 from dialogue.nlu.slots import NO, YES, collect_slots
 from dialogue.nlu.understand import detect_language
+from dialogue.policy.choose import pick_offered
 from dialogue.policy.outcomes import action, refusal
 from dialogue.policy.reply import APOLOGETIC, quote_risk
 from dialogue.policy.state import DialogueState, Understood
@@ -137,6 +138,13 @@ class DialoguePolicy:
             u = replace(u, intent=next(iter(cues.named)))
         # the turn gave something a task needs (an email, an order id, a reason...), new or again
         filled = collect_slots(s.slots, u.text, u.entities)
+        offered = s.slots.pop("offered", None)  # the orders the last turn asked to choose from
+        if offered and not any(e["type"] == "order_number" for e in u.entities):
+            picked = pick_offered(u.text, offered)  # "the one ending in 420", "the pending one"
+            if picked is not None:
+                s.slots["order_id"], filled = picked, True
+            else:
+                s.slots["offered"] = offered  # still to choose
         sure = u.confidence >= c.handoff_intent_confidence
         if u.intent == "talk_to_human" and sure and not filled:
             return self._handoff(s, actions, "the customer asked for a person")

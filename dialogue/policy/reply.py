@@ -39,6 +39,10 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "en": "Which order is it about? Your orders are: {orders}.",
         "zh": "请问是哪一个订单？您的订单有：{orders}。",
     },
+    "order_not_on_account": {
+        "en": "I could not find order {tried} on your account. Your orders are: {orders}. Which one is it about?",
+        "zh": "您的账户下没有找到订单 {tried}。您的订单有：{orders}。请问是哪一个？",
+    },
     "order_status": {
         "en": "Order {order_id} is {status}.{tracking} It contains: {items}.",
         "zh": "订单 {order_id} 的状态是：{status}。{tracking}订单内容：{items}。",
@@ -125,6 +129,31 @@ TEMPLATES: dict[str, dict[str, str]] = {
 
 # templates that already say sorry: an upset customer hears no second apology before them
 APOLOGETIC = {"out_of_scope", "action_refused", "clarify", "stage_error", "offer_help"}
+
+
+# replies as they are said aloud, where the written one is a list no caller can hold
+SPOKEN = {
+    "ask_order_id": {
+        "en": "You have {count} orders: {by_status}. Which one is it about? You can say the last three digits of its number, or its status.",
+        "zh": "您有{count}个订单：{by_status}。请问是哪一个？可以说订单号的最后三位，或者订单的状态。",
+    },
+    "order_not_on_account": {
+        "en": "I could not find order {tried} on your account. You have {count} orders: {by_status}. Which one is it about? You can say the last three digits of its number, or its status.",
+        "zh": "您的账户下没有找到订单 {tried}。您有{count}个订单：{by_status}。请问是哪一个？可以说订单号的最后三位，或者订单的状态。",
+    },
+}
+SPOKEN_FROM = 3  # a list of fewer items is read out as written
+
+
+def render_spoken(key: str, language: str, slots: dict | None = None) -> str:
+    """The reply as said aloud when it differs from the written one, else ""."""
+    slots = slots or {}
+    if key not in SPOKEN or int(slots.get("count") or 0) < SPOKEN_FROM:
+        return ""
+    text = (SPOKEN[key].get(language) or SPOKEN[key]["en"]).format_map(_Slots(slots))
+    if slots.get("opening"):
+        text = render(slots["opening"], language) + ("" if language == "zh" else " ") + text
+    return text.strip()
 
 
 def render(key: str, language: str, slots: dict | None = None) -> str:

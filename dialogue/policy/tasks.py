@@ -4,6 +4,7 @@ then). Each step records the tool call it made as the turn's `Action`."""
 
 from __future__ import annotations
 
+from dialogue.policy.choose import by_status
 from dialogue.policy.outcomes import action, items_text, order_slots, refusal, status_name
 from dialogue.policy.state import DialogueState, Understood
 from dialogue.policy.toolkit import ToolResult
@@ -63,7 +64,14 @@ def serve(s: DialogueState, u: Understood, actions: list[Action]) -> Decision | 
     if order_id is None:
         return ask_order(s, actions)
     r = call(s, actions, "get_order_details", {"order_id": order_id})
-    if not r.ok:  # not theirs, or no such order: drop the task rather than guess another order
+    if not r.ok and r.code in ("not_found", "wrong_user"):
+        # no such order on this account (another's reads the same): say which number was tried
+        # and offer theirs, never guessing one
+        s.slots.pop("order_id", None)
+        missed = offer_orders(s, actions, tried=order_id)
+        if missed is not None:
+            return missed
+    if not r.ok:
         s.task, s.slots = None, {}
         return refusal(r, lang)
     order = r.data
@@ -134,11 +142,30 @@ def ask_order(s: DialogueState, actions: list[Action]) -> Decision | None:
     if len(orders) == 1:  # the only order it can be: use it
         s.slots["order_id"] = orders[0]["order_id"]
         return serve(s, Understood("", s.language, s.task or "", 1.0, False, ()), actions)
-    shown = orders or r.data["orders"]
+    return _offer(s, orders or r.data["orders"])
+
+
+def offer_orders(s: DialogueState, actions: list[Action], tried: str) -> Decision | None:
+    """After a miss: "I could not find {tried} on your account" and the account's orders to
+    choose from (None when it has none: the refusal says it)."""
+    r = call(s, actions, "list_user_orders", {"user_id": s.tools.user_id})
+    if not r.ok or not r.data["orders"]:
+        return None
+    want = STATUS_FOR.get(s.task or "")
+    orders = [o for o in r.data["orders"] if want is None or o["status"] == want]
+    asked = _offer(s, orders or r.data["orders"])
+    slots = {**asked.slots, "tried": tried}
+    return Decision("ask", "order_not_on_account", slots, reason=f"no {tried} on the account")
+
+
+def _offer(s: DialogueState, shown: list[dict]) -> Decision:
     listing = (
         ", ".join(f"{o['order_id']} ({status_name(o['status'], s.language)})" for o in shown) or "-"
     )
-    return Decision("ask", "ask_order_id", {"orders": listing}, reason="which order")
+    offered = [(o["order_id"], o["status"]) for o in shown]
+    s.slots["offered"] = offered  # the answer may name one by its last digits, status or place
+    slots = {"orders": listing, "count": len(shown), "by_status": by_status(offered, s.language)}
+    return Decision("ask", "ask_order_id", slots, reason="which order")
 
 
 def pick_items(s: DialogueState, order: dict) -> list[str]:

@@ -101,7 +101,10 @@ def test_another_users_order_is_refused_and_nothing_changes(office):
     turns = talk(
         a, "I want to cancel an order", "my email is alice@example.com", "it's order #W6", "yes"
     )
-    assert turns[2].decision.template == "action_refused" and "verified" in turns[2].reply
+    # read as a miss, never as "someone else's": what was tried is named and her orders offered
+    assert turns[2].decision.template == "order_not_on_account"
+    assert turns[2].reply.startswith("I could not find order #W6 on your account.")
+    assert "#W1 (pending), #W2 (pending)" in turns[2].reply and "bob" not in turns[2].reply.lower()
     assert writes(turns) == [] and snapshot(office) == before
 
 

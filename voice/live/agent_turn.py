@@ -60,7 +60,14 @@ class AgentTurn:
             voiced_to = self.vad.time_s - self.vad.silence_s
             if voiced_to - p.onset_s >= o.backchannel_max_s:
                 self._interrupt("speech longer than a backchannel")
-            elif not p.launched and self.now_s - p.detected_s >= o.barge_in_probe_s:
+                return
+            pause = o.barge_in_pause_s
+            if pause is not None and sp.playing and not self.player.paused and voiced_to - p.onset_s >= pause:  # fmt: skip
+                # the caller is talking over the agent: fall silent now, on the voice alone; the
+                # words (or the length) then decide between stopping and going on
+                self.player.pause()
+                self._emit("playback_paused", data={"reason": "barge_in", "speech_s": voiced_to - p.onset_s})  # fmt: skip
+            if not p.launched and self.now_s - p.detected_s >= o.barge_in_probe_s:
                 p.launched = True
                 self._spawn(self._judge(p, final=False))
         elif not p.final_launched:
@@ -80,6 +87,9 @@ class AgentTurn:
             self._probe = Probe(vad.time_s - vad.speech_s, self.now_s) if vad.speaking else None
             self.player.duck(1.0 if self._probe is None else self.options.duck_gain)
             self._emit("backchannel", text)
+            if self._probe is None and self.player.paused:  # only "mm-hm": go on talking
+                self.player.resume(int(self.options.resume_rewind_s * self.out_rate))
+                self._emit("playback_resumed", data={"reason": "backchannel"})
 
     def _interrupt(self, why: str) -> None:
         sp, p = self._speaking, self._probe

@@ -2,7 +2,9 @@
 
 `Player` queues (sentence text, audio) pieces as the TTS makes them and hands out frames of
 `frame_samples` at the output rate; `duck(gain)` lowers the voice at once (a caller may be
-talking), `stop()` drops the rest and returns what the caller heard.
+talking), `pause()` silences it where it is and `resume(rewind)` goes on from a little before
+that point (the caller only said "mm-hm"), `stop()` drops the rest and returns what the caller
+heard.
 
 What counts as heard (`Player.heard()`): every sentence whose audio was played to the end, then
 the interrupted sentence trimmed in proportion to the share of its audio that was played: its
@@ -45,6 +47,7 @@ class Player:
         self._played: list[int] = []  # samples played per sentence
         self.finished_adding = False
         self.gain = 1.0
+        self.paused = False
 
     # -- filling ------------------------------------------------------------------------------
 
@@ -76,11 +79,27 @@ class Player:
     def duck(self, gain: float) -> None:
         self.gain = gain
 
+    def pause(self) -> None:
+        """Silence from the next frame on, keeping the place (frames stay silent until resume)."""
+        self.paused = True
+
+    def resume(self, rewind_samples: int = 0) -> None:
+        """Play on from `rewind_samples` before where the voice paused (within the current
+        piece: a pause never replays a sentence already finished)."""
+        back = min(max(0, rewind_samples), self._offset)
+        if back and self._queue:
+            self._offset -= back
+            self._played[self._queue[0].sentence] -= back
+        self.paused = False
+
     def next_frame(self) -> np.ndarray | None:
-        """The next frame (zero-padded at the reply's end), or None when nothing is queued."""
+        """The next frame (zero-padded at the reply's end; silent while paused), or None when
+        nothing is queued."""
         if not self._queue:
             return None
         out = np.zeros(self.frame_samples, dtype=np.float32)
+        if self.paused:
+            return out
         filled = 0
         while filled < self.frame_samples and self._queue:
             piece = self._queue[0]

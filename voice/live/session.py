@@ -19,10 +19,13 @@ the reference) -> streaming VAD -> endpointing (voice.live.endpoint: adaptive si
 transcript) -> ASR (`asr.transcribe(audio)`) -> `responder.respond(transcript) -> Reply` -> the
 reply cut into sentences, each through `tts.stream(text, language, sample_rate)` -> frames out.
 
-Barge-in: caller speech while the agent thinks or speaks ducks the voice at once. After
-`barge_in_probe_s` of speech a quick transcript is taken: words that are not a backchannel stop
-the agent; so does speech longer than `backchannel_max_s`. Speech that ends before either and is
-only a backchannel ("uh-huh", "嗯") or nothing lets the agent go on at full volume. On a stop,
+Barge-in: caller speech while the agent thinks or speaks ducks the voice at once, and after
+`barge_in_pause_s` of voiced speech (on the echo-cancelled VAD alone, before any word is known)
+pauses it: the agent falls silent as a person does when talked over. After `barge_in_probe_s`
+of speech a quick transcript is taken: words that are not a backchannel stop the agent; so does
+speech longer than `backchannel_max_s`. Speech that ends before either and is only a
+backchannel ("uh-huh", "嗯") or nothing lets the agent go on, at full volume, from
+`resume_rewind_s` before where it paused. On a stop,
 `responder.played(heard)` gets what the caller heard (voice.live.playback), and the caller's speech
 becomes their next turn; speech during the thinking, before any reply was made, is joined to the
 turn it follows.

@@ -11,7 +11,8 @@ from voice.types import Transcript
 
 EVENT_KINDS = (
     "speech_started", "speech_ended", "partial", "transcript", "reply", "playback_started",
-    "playback_stopped", "barge_in", "backchannel", "reprompt", "metrics", "error", "ended",
+    "playback_stopped", "playback_paused", "playback_resumed", "barge_in", "backchannel",
+    "reprompt", "metrics", "error", "ended",
 )  # fmt: skip
 
 
@@ -73,6 +74,10 @@ class SessionOptions:
     preroll_s: float = 0.3  # audio kept before the VAD's speech start
     duck_gain: float = 0.3  # the agent's volume while the caller may be barging in
     barge_in_probe_s: float = 0.12  # speech during playback before the quick transcript
+    # voiced speech during playback after which the voice pauses, before any word is known
+    # (None: it only ducks until the words or the length decide)
+    barge_in_pause_s: float | None = 0.12
+    resume_rewind_s: float = 0.4  # after a backchannel the voice goes on from this far back
     backchannel_max_s: float = 0.8  # longer speech during playback always interrupts
     partial_asr: bool = True  # take a quick transcript at pauses (endpointing, faster turns)
     silence_timeout_s: float | None = 8.0  # caller silence after the agent -> re-prompt, goodbye
@@ -89,6 +94,9 @@ class SessionOptions:
     )
 
     def __post_init__(self):
+        pause = self.barge_in_pause_s
+        if pause is not None and not 0 <= pause < self.backchannel_max_s:
+            raise ValueError(f"barge_in_pause_s must be in [0, backchannel_max_s); got {pause}")
         if self.frame_ms <= 0 or self.barge_in_probe_s >= self.backchannel_max_s:
             raise ValueError(
                 "need frame_ms > 0 and barge_in_probe_s < backchannel_max_s; got "

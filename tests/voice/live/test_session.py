@@ -223,15 +223,35 @@ def test_a_backchannel_does_not_stop_playback():
     assert "barge_in" not in k and "backchannel" in k
     assert "uh-huh" in asr.heard
     assert responder.heard == [] and responder.transcripts == ["where is my order"]
-    # the whole reply was played (ducked for a moment, never stopped)
-    said = sum(f.duration_s for _, f in result.frames)
+    # the whole reply was played: ducked at once, paused while the caller spoke, then on from
+    # a little before the pause (resume_rewind_s), never stopped
+    assert k.count("playback_paused") == 1 and k.count("playback_resumed") == 1
+    assert k.index("playback_paused") < k.index("backchannel") < k.index("playback_resumed")
+    voiced = sum(f.duration_s for _, f in result.frames if np.abs(f.samples).max() > 0)
     expected = sum(max(0.3, len(s) * 0.04) for s in
                    ["Your order shipped on Monday.", "It is with the courier now.",
                     "It should arrive on Friday."])  # fmt: skip
-    assert said == pytest.approx(expected, abs=0.1)
+    rewind = SessionOptions().resume_rewind_s
+    assert expected - 0.05 <= voiced <= expected + rewind + 0.05
     gains = [np.abs(f.samples).max() for _, f in result.frames]
-    assert min(gains[5:-5]) < 0.5 * max(gains)  # ducked while the caller spoke
+    assert min(g for g in gains[5:-5] if g > 0) < 0.5 * max(gains)  # ducked while the caller spoke
     assert [e.data["reason"] for e in result.events if e.kind == "playback_stopped"] == ["finished"]
+
+
+def test_the_voice_pauses_on_speech_alone_well_before_any_word_is_known():
+    """Playback falls silent barge_in_pause_s of voiced speech after the caller starts, on the
+    voice (the VAD) alone; the quick transcript comes later and only decides stop or go on."""
+    audio = timeline((0.3, None), (1.0, HZ["where is my order"]), (0.65 + 1.8, None),
+                     (1.2, HZ["wait, I have a different question"]), (3.0, None))  # fmt: skip
+    result, _, responder, _, asr = run([LONG_REPLY, Reply("Sure.")], audio)
+    onset = next(e for e in result.events if e.kind == "speech_started" and e.data["agent_active"])
+    paused = next(e for e in result.events if e.kind == "playback_paused")
+    barge = next(e for e in result.events if e.kind == "barge_in")
+    assert paused.time_s - onset.data["start_s"] <= 0.3  # from the caller's first sound
+    assert paused.time_s < barge.time_s  # silent before the words were known
+    silent_after = [f for t, f in result.frames if paused.time_s + 0.05 <= t < barge.time_s]
+    assert silent_after and all(np.abs(f.samples).max() == 0 for f in silent_after)
+    assert responder.transcripts[-1] == "wait, I have a different question"
 
 
 @pytest.mark.parametrize("partial_asr", [True, False])
@@ -275,11 +295,12 @@ def test_echo_of_the_agents_voice_does_not_barge_in(rates):
     result, _, responder, _, _ = run([LONG_REPLY], audio, echo=EchoCanceller(), line_echo=line,
                                      in_rate=in_rate, out_rate=out_rate)  # fmt: skip
     assert "barge_in" not in kinds(result) and responder.heard == []
+    assert "playback_paused" not in kinds(result)  # not even a moment's silence
     assert [e.data["reason"] for e in result.events if e.kind == "playback_stopped"] == ["finished"]
-    # without the canceller the same echo is taken for the caller
+    # without the canceller the same echo is taken for the caller: the voice pauses on it
     result, _, responder, _, _ = run([LONG_REPLY], audio, line_echo=line, in_rate=in_rate,
                                      out_rate=out_rate)  # fmt: skip
-    assert "barge_in" in kinds(result)
+    assert "playback_paused" in kinds(result)
 
 
 def test_the_caller_still_barges_in_over_the_echo():
