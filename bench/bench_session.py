@@ -316,11 +316,13 @@ class LiveCall:
             ev.set()
 
     async def _consume(self) -> None:
+        end = 0  # the line plays the agent's frames back to back, as a phone's jitter buffer does
         async for frame in self.s.output():
             if self.heard is not None:
-                at = int(round((self.clock.now() - self.t0) * self.rate))
+                at = max(end, int(round((self.clock.now() - self.t0) * self.rate)))
                 y = frame.samples[: max(0, len(self.heard) - at)]
                 self.heard[at : at + len(y)] += y
+                end = at + len(y)
 
     async def _watch(self) -> None:
         async for event in self.s.events():

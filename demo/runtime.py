@@ -204,7 +204,9 @@ def open_store(url: str | None):
     return Store.open(url, actor="demo")
 
 
-def build_runtime(options: RuntimeOptions = RuntimeOptions()) -> Runtime:
+def build_runtime(options: RuntimeOptions = RuntimeOptions(), store: Any = None) -> Runtime:
+    """The runtime every app builds from `options`; `store`: a conversation store already open
+    (else `options.records`, else $CCA_RECORDS_DB, else none)."""
     from dialogue.chat import build_services
 
     if options.retail is None and SAMPLE_RETAIL.is_dir() and _empty_back_office(options.db):
@@ -225,4 +227,5 @@ def build_runtime(options: RuntimeOptions = RuntimeOptions()) -> Runtime:
         notes.append("no voice loads here: replies are text only (apt-get install espeak-ng)")
     from demo.metrics import build_metrics
 
-    return Runtime(services, speaker, open_store(options.records), notes, build_metrics(notes))
+    store = store if store is not None else open_store(options.records)
+    return Runtime(services, speaker, store, notes, build_metrics(notes))

@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from demo.runtime import Runtime, RuntimeOptions, build_runtime
+from demo.runtime import ENV_RECORDS_DB, Runtime, RuntimeOptions, build_runtime
 from demo.web.view import DemoLimits, DemoSession, latency_rows, panel_markdown
 from dialogue.lm.shipped import add_lm_args, choose
 
@@ -83,17 +83,35 @@ def check(runtime: Runtime, limits: DemoLimits, screenshot: Path = CHECK_SCREENS
     return report
 
 
-def sample_shop_db() -> str:
-    """A fresh, empty SQLite back office for this run (build_runtime loads the sample shop into
-    it), removed when the process ends: what a visitor confirms in one trial (a return, a
-    cancellation) is not there for the next one, and nothing is written into the working folder."""
+def trial_folder() -> Path:
+    """A fresh folder for this run's trial data, removed when the process ends: what a visitor
+    confirms in one trial (a return, a cancellation) or says is not there for the next one, and
+    nothing is written into the working folder."""
     import atexit
     import shutil
     import tempfile
 
-    folder = tempfile.mkdtemp(prefix="cca-demo-shop-")
+    folder = tempfile.mkdtemp(prefix="cca-demo-")
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    return f"sqlite:///{Path(folder) / 'retail.db'}"
+    return Path(folder)
+
+
+def sample_shop_db(folder: Path | None = None) -> str:
+    """A fresh, empty SQLite back office for this run (build_runtime loads the sample shop into
+    it), in `folder` (default: a trial folder of its own)."""
+    return f"sqlite:///{(folder or trial_folder()) / 'retail.db'}"
+
+
+def trial_records(folder: Path):
+    """A conversation store for this run, in `folder`, encrypted with a key made for the run,
+    and an API key for its History and Desk tabs: (store, key). A trial's handoffs reach a person
+    with no set-up; like the sample shop, it is gone when the process ends."""
+    from dialogue.records.access import create_api_key
+    from dialogue.records.crypto import Keyring, new_key
+    from dialogue.records.store import Store
+
+    store = Store.open(f"sqlite:///{folder / 'records.db'}", keyring=Keyring.from_strings([new_key()]), actor="demo", recordings_dir=folder / "recordings")  # fmt: skip
+    return store, create_api_key(store, "desk", "supervisor")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--asr-model", default="base", help="Whisper model for audio turns (default base)")  # fmt: skip
     add_lm_args(p)
     p.add_argument("--tts", default="offline", help="voice profile: offline, fast, online (default offline)")  # fmt: skip
-    p.add_argument("--records", default=None, help="conversation store URL (default $CCA_RECORDS_DB; unset: not stored)")  # fmt: skip
+    p.add_argument("--records", default=None, help="conversation store URL (default $CCA_RECORDS_DB; unset: a store for this run only, with a Desk key printed at start)")  # fmt: skip
+    p.add_argument("--no-records", action="store_true", help="keep no conversations at all (no History or Desk tab)")  # fmt: skip
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")  # fmt: skip
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     p.add_argument("--auth", default=None, help=f"require a login, USER:PASSWORD (default ${ENV_AUTH})")  # fmt: skip
@@ -141,9 +160,12 @@ def main(argv: list[str] | None = None) -> int:
         limits = DemoLimits(args.max_file_mb, args.max_audio_s, DemoLimits().max_images, args.concurrency, args.queue_size, args.max_message_chars)  # fmt: skip
         if min(limits.max_file_mb, limits.concurrency, limits.queue_size, limits.max_message_chars) < 1 or limits.max_audio_s <= 0:  # fmt: skip
             raise ValueError("--max-file-mb, --max-audio-s, --max-message-chars, --concurrency and --queue-size must be positive")  # fmt: skip
-        db = args.db or sample_shop_db()
+        trial_store = not (args.records or os.environ.get(ENV_RECORDS_DB) or args.no_records)
+        folder = trial_folder() if trial_store or not args.db else None
+        db = args.db or sample_shop_db(folder)
+        store, desk_key = trial_records(folder) if trial_store else (None, None)
         options = RuntimeOptions(db, args.kb, args.retail, args.asr_model, *choose(args.lm, args.adapter, args.no_lm), args.tts, args.records)  # fmt: skip
-        runtime = build_runtime(options)
+        runtime = build_runtime(options, store)
     except (ImportError, FileNotFoundError, ValueError, RuntimeError) as e:
         print(f"cca demo: {e}", file=sys.stderr)
         return 2
@@ -157,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
 
     for note in runtime.notes:
         print(f"cca demo: {note}", file=sys.stderr)
+    if desk_key is not None:
+        print("cca demo: this run keeps its conversations in a store of its own (gone when it ends); "
+              f"sign in to the History and Desk tabs with this key: {desk_key}", file=sys.stderr)  # fmt: skip
     print(f"cca demo: http://{args.host}:{args.port} (Ctrl+C stops)", file=sys.stderr)
     launch(build_ui(runtime, limits, live=args.live), host=args.host, port=args.port, auth=auth,
            limits=limits, share=args.share, metrics=runtime.metrics)  # fmt: skip

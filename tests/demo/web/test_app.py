@@ -285,6 +285,30 @@ def test_without_db_each_run_gets_a_fresh_sample_shop_outside_the_working_folder
     assert list(tmp_path.iterdir()) == []  # nothing written where the demo was started
 
 
+def test_a_trial_has_a_store_of_its_own_and_a_key_for_its_desk(tmp_path, monkeypatch):
+    """With no --records, a run keeps its conversations in a store in its trial folder, under
+    a key made for the run, and its printed API key signs in at the Desk, where a handoff of
+    the run waits for a person."""
+    from demo.web.app import trial_folder, trial_records
+    from demo.web.desk import Desk, on_sign_in
+    from dialogue.records import access
+
+    monkeypatch.setattr(access, "_SCRYPT", dict(n=2**8, r=8, p=1, dklen=32))
+    monkeypatch.delenv("CCA_RECORDS_KEY", raising=False)  # the run makes its own
+    folder = trial_folder()
+    store, key = trial_records(folder)
+    try:
+        assert (folder / "records.db").is_file() and key.startswith("cca_")
+        rt = fast_runtime(tmp_path, store=store)
+        desk = Desk(store)
+        session = DemoSession(rt, LIMITS, desk)
+        assert session.take_turn("I want to talk to a person").turn.handoff
+        view = on_sign_in(desk, key)
+        assert "desk" in view.status and len(view.listing) == 1
+    finally:
+        store.close()
+
+
 def test_after_a_handoff_the_agent_stops_and_the_message_waits_for_a_colleague(tmp_path, monkeypatch):  # fmt: skip
     from demo.runtime import open_store
     from dialogue.records.crypto import new_key

@@ -173,3 +173,26 @@ def test_echo_canceller_finds_the_delay_and_takes_the_echo_out():
         out.append(ec.process(voice[i : i + 320]))
     assert ec.double_talk
     assert np.abs(np.concatenate(out[before:])).max() > 0.1
+
+
+def test_echo_canceller_forgets_the_path_when_playback_starts_again():
+    """Each reply lands at a new place against the input: after a silence the old delay is not
+    used (Geigel's test suppresses the echo until a new estimate), and a new one is found."""
+    rng = np.random.default_rng(1)
+    ec = EchoCanceller()
+    ref = (0.3 * rng.standard_normal(SR)).astype(np.float32)
+    for delay in (int(0.09 * SR), int(0.2 * SR)):  # one reply, silence, another reply
+        echo = np.concatenate([np.zeros(delay, np.float32), 0.5 * ref])[: len(ref)]
+        for _ in range(0, SR // 2, 320):  # silence: nothing played
+            ec.process(np.zeros(320, np.float32))
+        first = True
+        out = []
+        for i in range(0, len(ref), 320):
+            ec.play(ref[i : i + 320])
+            if first:
+                assert ec.delay is None  # the restart made it forget
+                first = False
+            out.append(ec.process(echo[i : i + 320]))
+        assert ec.delay == delay
+        tail = np.concatenate(out)[SR // 2 :]
+        assert np.sqrt(np.mean(tail**2)) < 0.05 * np.sqrt(np.mean(echo[SR // 2 :] ** 2))
