@@ -181,7 +181,7 @@ def open_conversation(
         consent=w["yes"] if c["consent"] else w["no"], n=len(turns),
     )  # fmt: skip
     rows = [
-        [t.idx, t.role, _cut(t.text), _cut(t.transcript), _cut(t.screenshot_text), t.intent,
+        [t.idx, f"{t.role} ({t.author})" if t.author else t.role, _cut(t.text), _cut(t.transcript), _cut(t.screenshot_text), t.intent,
          _actions(t.actions)]
         for t in turns
     ]  # fmt: skip
