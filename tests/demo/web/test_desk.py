@@ -76,6 +76,10 @@ def test_a_handoff_reaches_a_person_who_replies(store, handed_over):  # noqa: F8
         None,
         "ana",
     ]  # the agent, then a person
+    from demo.web.history import open_conversation
+
+    _, rows = open_conversation(store, viewer, cid)
+    assert [r[1] for r in rows if r[1].startswith("agent")] == ["agent", "agent", "agent (ana)"]
     done = on_finish(desk, viewer, cid)
     assert "finished" in done.status and done.listing == [] and "turns" in done.clear
     assert "ana has finished" in session.messages[-1]["content"]
