@@ -59,6 +59,7 @@ from demo.phone.wire import (
     WireError,
     signature_ok,
     twilio_sms,
+    twiml_busy,
     twiml_stream,
 )
 from dialogue.lm.shipped import add_lm_args, choose
@@ -77,6 +78,11 @@ class PhoneOptions:
     max_bad_messages: int = 50  # malformed messages on one stream before it is closed
     sms_from: str = ""  # the number upload links are texted from ("" reads the code out)
     call: CallOptions = field(default_factory=CallOptions)
+    max_calls: int = 0  # calls on the line at once; a caller beyond it hears `busy` (0: no limit)
+    busy: dict[str, str] = field(default_factory=lambda: {
+        "en": "Sorry, all our lines are busy right now. We are putting you through to a colleague.",
+        "zh": "抱歉，目前线路繁忙，正在为您转接人工客服。",
+    })  # fmt: skip
 
 
 async def aiohttp_client(request: HttpRequest) -> int:
@@ -145,15 +151,30 @@ class PhoneBridge:
         token = secrets.token_urlsafe(24)
         now = time.monotonic()
         self._announced = {t: a for t, a in self._announced.items() if a[2] > now}
+        if self._full():  # a polite busy message and a transfer, never a time-out
+            logger.warning("call %s from %s: the line is full (%d calls); busy message and %s",
+                           call_sid, caller or "?", self.options.max_calls,
+                           f"transfer to {self.options.call.transfer_to}" if self.options.call.transfer_to else "hang-up")  # fmt: skip
+            if self.runtime.metrics is not None:
+                self.runtime.metrics.call_refused("line full")
+            twiml = twiml_busy(self.options.busy, self.options.call.transfer_to)
+            return web.Response(text=twiml, content_type="text/xml")
         self._announced[token] = (call_sid, caller, now + self.options.stream_token_ttl_s)
         ws_url = re.sub(r"^http", "ws", base) + "/media"
         logger.info("call %s from %s: streaming to %s", call_sid, caller or "?", ws_url)
         twiml = twiml_stream(ws_url, {"token": token, "caller": caller})
         return web.Response(text=twiml, content_type="text/xml")
 
+    def _full(self) -> bool:
+        """The calls on the line and those announced but not yet streaming fill it."""
+        limit = self.options.max_calls
+        return limit > 0 and len(self.calls) + len(self._announced) >= limit
+
     def _admit(self, start: Start) -> str:
         """Why this stream may not start ("" when it may)."""
         s = self.serializer
+        if self.options.max_calls and len(self.calls) >= self.options.max_calls:
+            return f"the line is full ({self.options.max_calls} calls)"
         if (start.encoding, start.sample_rate, start.channels) != (s.encoding, s.sample_rate, 1):
             return (f"media format {start.encoding} {start.sample_rate} Hz x{start.channels}; "
                     f"this bridge takes {s.encoding} {s.sample_rate} Hz mono")  # fmt: skip
@@ -318,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--account-sid", default=os.environ.get(ENV_ACCOUNT, ""), help=f"for the REST API (default ${ENV_ACCOUNT}, else the stream's)")  # fmt: skip
     p.add_argument("--transfer-to", default="", help="a number or sip:URI that takes handed-over calls")  # fmt: skip
     p.add_argument("--sms-from", default="", help="text upload links from this number (default: read the code out)")  # fmt: skip
+    p.add_argument("--max-calls", type=int, default=0, help="calls at once; a caller beyond it hears a busy message and is transferred (--transfer-to) (default: no limit)")  # fmt: skip
     p.add_argument("--greeting", default=CallOptions().greeting)
     p.add_argument("--out", default="", help="per-call folders (recording.wav, transcript.json) when no records store is set")  # fmt: skip
     p.add_argument("--records", default=None, help="conversation store URL (default $CCA_RECORDS_DB)")  # fmt: skip
@@ -352,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     call = CallOptions(greeting=args.greeting, transfer_to=args.transfer_to,
                        account_sid=args.account_sid, out_dir=Path(args.out) if args.out else None)  # fmt: skip
     options = PhoneOptions(public_url=args.public_url, auth_token=args.auth_token,
-                           sms_from=args.sms_from, call=call)  # fmt: skip
+                           sms_from=args.sms_from, call=call, max_calls=max(0, args.max_calls))  # fmt: skip
     bridge = PhoneBridge(runtime, new_session, options, reader=runtime.services.reader)
 
     async def run() -> None:

@@ -174,6 +174,22 @@ def twiml_stream(stream_url: str, parameters: Mapping[str, str]) -> str:
     )
 
 
+def twiml_busy(says: Mapping[str, str], target: str = "") -> str:
+    """TwiML for a full line: the busy message in each language (`says`: language -> text),
+    then a transfer to `target` (a number or a SIP URI), or a hang-up when there is none."""
+    voices = {"en": "en-US", "zh": "zh-CN"}
+    say_xml = "".join(
+        f"<Say language={quoteattr(voices.get(lang, lang))}>{escape(text)}</Say>"
+        for lang, text in says.items()
+    )
+    if not target:
+        return f'<?xml version="1.0" encoding="UTF-8"?><Response>{say_xml}<Hangup/></Response>'
+    dial = f"<Sip>{escape(target)}</Sip>" if target.startswith("sip:") else f"<Number>{escape(target)}</Number>"  # fmt: skip
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><Response>{say_xml}<Dial>{dial}</Dial></Response>'
+    )
+
+
 def twiml_dial(target: str, say: str = "", headers: Mapping[str, str] | None = None) -> str:
     """TwiML that dials a person: a SIP URI (with `headers` as X- SIP headers) or a number."""
     say_xml = f"<Say>{escape(say)}</Say>" if say else ""

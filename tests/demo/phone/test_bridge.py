@@ -537,3 +537,32 @@ def test_metrics_move_during_a_simulated_call(office, tmp_path):
         "cca_model_queue_depth",
         (("server", "asr"),),
     ) not in after  # no shared ASR in this test
+
+
+def test_a_full_line_says_so_and_transfers_never_a_time_out(office, tmp_path):
+    """With --max-calls 1, a second caller while the first is on the line gets a busy message in
+    English and Chinese and a transfer to a person; it is counted as refused (line_full)."""
+    from demo.metrics import Metrics
+
+    bridge, _ = make_bridge(office, tmp_path, metrics=Metrics())
+    bridge.options = PhoneOptions(max_calls=1, call=CallOptions(greeting="", transfer_to="sip:desk@pbx.example", out_dir=tmp_path / "calls"))  # fmt: skip
+
+    async def go():
+        runner, base = await serving(bridge)
+        try:
+            async with aiohttp.ClientSession() as s:
+                answers = []
+                for sid in ("CA1", "CA2"):
+                    async with s.post(f"{base}/voice", data={"CallSid": sid, "From": "+15550100"}) as r:  # fmt: skip
+                        answers.append((r.status, await r.text()))
+                async with s.get(f"{base}/metrics") as r:
+                    return answers, scraped(await r.text())
+        finally:
+            await runner.cleanup()
+
+    (first, second), metrics = asyncio.run(go())
+    assert first[0] == 200 and "<Stream" in first[1]  # the first call is taken
+    assert second[0] == 200 and "<Stream" not in second[1]
+    assert "all our lines are busy" in second[1] and "目前线路繁忙" in second[1]
+    assert second[1].index("<Say") < second[1].index("<Dial><Sip>sip:desk@pbx.example</Sip></Dial>")
+    assert metrics[("cca_calls_refused_total", (("reason", "line_full"),))] == 1
