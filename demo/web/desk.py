@@ -138,6 +138,10 @@ class Desk:
             self._waiting.setdefault(entry.conversation_id, entry)
         return entry.conversation_id
 
+    def holds(self, conversation_id: str) -> bool:
+        """Whether the conversation is on the desk."""
+        return conversation_id in self._waiting
+
     def taken_by(self, conversation_id: str | None) -> str | None:
         entry = self._waiting.get(conversation_id or "")
         return entry.taken_by if entry else None
@@ -234,8 +238,11 @@ class DeskView:
     clear: set[str] = field(default_factory=set)
 
 
-def _guarded(desk: Desk, viewer, ui: str, act) -> DeskView:
+def _guarded(viewer, ui: str, act, signed_in: bool = True) -> DeskView:
+    """`act()`, with every refusal turned into a message (and a sign-in asked for first)."""
     w = words(ui)
+    if signed_in and viewer is None:
+        return DeskView(None, w["sign_in_first"])
     try:
         return act()
     except DeskError as e:
@@ -251,7 +258,7 @@ def _guarded(desk: Desk, viewer, ui: str, act) -> DeskView:
 
 def _listed(desk: Desk, viewer, ui: str, status: str, cid: str | None = None) -> DeskView:
     rows = desk.listing(viewer, ui)
-    turns = desk.transcript(viewer, cid, ui) if cid and cid in desk._waiting else None
+    turns = desk.transcript(viewer, cid, ui) if cid and desk.holds(cid) else None
     return DeskView(viewer, status, rows, [r[0] for r in rows], turns)
 
 
@@ -265,57 +272,42 @@ def on_sign_in(desk: Desk, key: str, ui: str = "en") -> DeskView:
         p = viewer.principal
         return _listed(desk, viewer, ui, w["signed_in"].format(name=p.name, role=p.role))
 
-    return _guarded(desk, None, ui, act)
+    return _guarded(None, ui, act, signed_in=False)
 
 
 def on_refresh(desk: Desk, viewer, cid: str | None, ui: str = "en") -> DeskView:
-    w = words(ui)
-    if viewer is None:
-        return DeskView(None, w["sign_in_first"])
-
     def act():
         rows = desk.listing(viewer, ui)
+        w = words(ui)
         status = w["waiting"].format(n=len(rows)) if rows else w["none_waiting"]
         return _listed(desk, viewer, ui, status, cid)
 
-    return _guarded(desk, viewer, ui, act)
+    return _guarded(viewer, ui, act)
 
 
 def on_take(desk: Desk, viewer, cid: str | None, ui: str = "en") -> DeskView:
-    w = words(ui)
-    if viewer is None:
-        return DeskView(None, w["sign_in_first"])
-
     def act():
         desk.take(viewer, cid, ui)
-        return _listed(desk, viewer, ui, w["taken"].format(id=cid), cid)
+        return _listed(desk, viewer, ui, words(ui)["taken"].format(id=cid), cid)
 
-    return _guarded(desk, viewer, ui, act)
+    return _guarded(viewer, ui, act)
 
 
 def on_reply(desk: Desk, viewer, cid: str | None, text: str, ui: str = "en") -> DeskView:
-    w = words(ui)
-    if viewer is None:
-        return DeskView(None, w["sign_in_first"])
-
     def act():
         desk.reply(viewer, cid, text, ui)
-        view = _listed(desk, viewer, ui, w["sent"], cid)
+        view = _listed(desk, viewer, ui, words(ui)["sent"], cid)
         view.reply = ""
         return view
 
-    return _guarded(desk, viewer, ui, act)
+    return _guarded(viewer, ui, act)
 
 
 def on_finish(desk: Desk, viewer, cid: str | None, ui: str = "en") -> DeskView:
-    w = words(ui)
-    if viewer is None:
-        return DeskView(None, w["sign_in_first"])
-
     def act():
         desk.finish(viewer, cid, ui)
-        view = _listed(desk, viewer, ui, w["finished"].format(id=cid))
+        view = _listed(desk, viewer, ui, words(ui)["finished"].format(id=cid))
         view.clear = {"turns"}
         return view
 
-    return _guarded(desk, viewer, ui, act)
+    return _guarded(viewer, ui, act)

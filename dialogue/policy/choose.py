@@ -40,7 +40,7 @@ def pick_offered(text: str, offered: Sequence[tuple[str, str]]) -> str | None:
                 return hits[0]
     lowered = text.lower()
     statuses = {st for _, st in offered}
-    named = [st for st in statuses if st in lowered or STATUS_ZH.get(st, "\0") in text]
+    named = [st for st in statuses if st in lowered or (STATUS_ZH.get(st) or st) in text]
     if len(named) == 1:
         hits = [oid for oid, st in offered if st == named[0]]
         if len(hits) == 1:

@@ -240,6 +240,7 @@ def _accounts(text: str, runs: list[Run]) -> list[tuple[str, int, int, bool]]:
 _LANDLINE = re.compile(
     r"(?<![0-9])(?:\(0[1-9][0-9]{1,2}\)[ -]?|0[1-9][0-9]{1,2}[ -])[0-9]{3,4}[ -]?[0-9]{4}(?![0-9])"
 )
+_PLUS = re.compile(r"(?:(?<![A-Za-z])plus|\+)[ \t]*$", _I)  # "plus one six five zero ..."
 _NANP = re.compile(r"1?[2-9][0-9]{2}[2-9][0-9]{6}")
 
 
@@ -253,8 +254,13 @@ def _phones(text: str, runs: list[Run], fields) -> list[tuple[str, int, int, boo
             if re.fullmatch(r"1[3-9][0-9]{9}", digits) or _NANP.fullmatch(digits):
                 out.append(("PHONE", start, end, False))
     out += _cued("PHONE", text, runs, 7, 15)
-    plus = re.compile(r"(?:(?<![A-Za-z])plus|\+)[ \t]*$", _I)  # "plus one six five zero ..."
-    return [(k, (m.start() if (m := plus.search(text, 0, a)) else a), b, c) for k, a, b, c in out]
+    return [(k, _with_plus(text, a), b, c) for k, a, b, c in out]
+
+
+def _with_plus(text: str, start: int) -> int:
+    """A phone span grown left over a "plus" or "+" said before its digits."""
+    m = _PLUS.search(text, 0, start)
+    return m.start() if m else start
 
 
 _SPOKEN_EMAIL = re.compile(

@@ -62,7 +62,7 @@ class EchoCanceller:
         end = self._ref0 + len(self._ref)
         if self.n > end:  # a gap in playback: silence in the reference
             self._ref = np.concatenate([self._ref, np.zeros(self.n - end, np.float32)])
-            if np.any(x) and self.n - self._played_recently > 0:
+            if np.any(x):
                 # playback starts again after a silence: where it lands against the input is
                 # new, so the old delay is not trusted (Geigel's test until a new estimate)
                 self.delay, self.gain, self.correlation = None, 0.0, 0.0
