@@ -22,7 +22,7 @@ COMMANDS = {
         "the web app: chat by text, voice and screenshots, with what the agent understood and did (--check)",
     ),
     "phone": (
-        "demo.phone.bridge",
+        "demo.phone.serve",
         "the phone line: a Twilio Media Streams bridge (webhook, media stream, screenshot uploads)",
     ),
     "phone-sim": (

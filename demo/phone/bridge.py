@@ -27,14 +27,11 @@ call with the provider's REST API to --transfer-to, with a summary (intent, orde
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import re
 import secrets
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -45,8 +42,9 @@ from aiohttp import WSMsgType, web
 from demo.metrics import CONTENT_TYPE
 from demo.phone.call import Call, CallOptions
 from demo.phone.responder import CallResponder
-from demo.phone.shared import session_factory
-from demo.phone.upload import UploadLinks, UploadPages
+from demo.phone.resume import CallMemory
+from demo.phone.state import CallState, CallStateError, MemoryCallState
+from demo.phone.upload import ImageRelay, UploadLinks, UploadPages
 from demo.phone.wire import (
     Connected,
     Dtmf,
@@ -62,7 +60,7 @@ from demo.phone.wire import (
     twiml_busy,
     twiml_stream,
 )
-from dialogue.lm.shipped import add_lm_args, choose
+from vision.image import ImageError, ImageLimits, load_image
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +77,7 @@ class PhoneOptions:
     sms_from: str = ""  # the number upload links are texted from ("" reads the code out)
     call: CallOptions = field(default_factory=CallOptions)
     max_calls: int = 0  # calls on the line at once; a caller beyond it hears `busy` (0: no limit)
+    redaction_ttl_s: float = 4 * 3600.0  # a call's memory outlives a lost worker this long
     busy: dict[str, str] = field(default_factory=lambda: {
         "en": "Sorry, all our lines are busy right now. We are putting you through to a colleague.",
         "zh": "抱歉，目前线路繁忙，正在为您转接人工客服。",
@@ -104,14 +103,18 @@ class PhoneBridge:
 
     def __init__(self, runtime, new_session: Callable, options: PhoneOptions = PhoneOptions(), *,
                  http: Callable | None = aiohttp_client, links: UploadLinks | None = None,
-                 reader=None):  # fmt: skip
+                 reader=None, state: CallState | None = None):  # fmt: skip
         self.runtime, self.new_session, self.options = runtime, new_session, options
         self.http, self.reader = http, reader
-        self.links = links or UploadLinks()
+        self.state = state or (links.state if links else MemoryCallState())  # demo.phone.state
+        self.links = links or UploadLinks(state=self.state)
+        self.shared = not isinstance(self.state, MemoryCallState)  # other workers see it
+        self.relay = ImageRelay(self.state)
+        self.draining = False  # SIGTERM: no new calls; the calls on the line finish
         self.serializer = TwilioSerializer()
         self.calls: dict[str, Call] = {}
         self.finished: list[dict] = []  # results of the last calls (bounded)
-        self._announced: dict[str, tuple[str, str, float]] = {}  # token -> (CallSid, From, expiry)
+        self._announced: dict[str, float] = {}  # token -> expiry: announced here, not yet streaming
         self._host = ""
         self._lock = threading.Lock()
         if not options.auth_token:
@@ -123,7 +126,8 @@ class PhoneBridge:
         app = web.Application(client_max_size=pages.limits.max_bytes + 65536)
         app.on_startup.append(self._started)
         app.add_routes([web.post("/voice", self.voice), web.get("/media", self.media),
-                        web.get("/health", self.health), web.get("/metrics", self.metrics),
+                        web.get("/health", self.health), web.get("/healthz", self.healthz),
+                        web.get("/metrics", self.metrics),
                         *pages.routes()])  # fmt: skip
         return app
 
@@ -146,11 +150,13 @@ class PhoneBridge:
                 logger.warning("webhook from %s refused (403): %s X-Twilio-Signature for %s",
                                request.remote, "invalid" if given else "no", url)  # fmt: skip
                 return web.Response(status=403, text="forbidden: bad or missing X-Twilio-Signature")  # fmt: skip
+        if self.draining:  # the balancer retries another worker (nginx: proxy_next_upstream)
+            return web.Response(status=503, text="draining: this worker takes no new calls", headers={"Retry-After": "1"})  # fmt: skip
         self._host = base
         call_sid, caller = str(form.get("CallSid", "")), str(form.get("From", ""))
         token = secrets.token_urlsafe(24)
         now = time.monotonic()
-        self._announced = {t: a for t, a in self._announced.items() if a[2] > now}
+        self._announced = {t: a for t, a in self._announced.items() if a > now}
         if self._full():  # a polite busy message and a transfer, never a time-out
             logger.warning("call %s from %s: the line is full (%d calls); busy message and %s",
                            call_sid, caller or "?", self.options.max_calls,
@@ -159,18 +165,30 @@ class PhoneBridge:
                 self.runtime.metrics.call_refused("line full")
             twiml = twiml_busy(self.options.busy, self.options.call.transfer_to)
             return web.Response(text=twiml, content_type="text/xml")
-        self._announced[token] = (call_sid, caller, now + self.options.stream_token_ttl_s)
+        ttl = self.options.stream_token_ttl_s
+        try:
+            announced = {"call_sid": call_sid, "caller": caller, "expires_at": time.time() + ttl}
+            await asyncio.to_thread(self.state.put, "stream", token, announced, ttl + 60.0)
+        except CallStateError as e:
+            logger.error("call %s: cannot announce its stream: %s", call_sid, e)
+            return web.Response(status=503, text="the line's shared state is unreachable; see the log")  # fmt: skip
+        self._announced[token] = now + ttl
         ws_url = re.sub(r"^http", "ws", base) + "/media"
         logger.info("call %s from %s: streaming to %s", call_sid, caller or "?", ws_url)
         twiml = twiml_stream(ws_url, {"token": token, "caller": caller})
         return web.Response(text=twiml, content_type="text/xml")
+
+    def announced(self) -> int:
+        """Calls announced by this worker's webhook whose stream has not started yet."""
+        now = time.monotonic()
+        return sum(1 for expiry in self._announced.values() if expiry > now)
 
     def _full(self) -> bool:
         """The calls on the line and those announced but not yet streaming fill it."""
         limit = self.options.max_calls
         return limit > 0 and len(self.calls) + len(self._announced) >= limit
 
-    def _admit(self, start: Start) -> str:
+    async def _admit(self, start: Start) -> str:
         """Why this stream may not start ("" when it may)."""
         s = self.serializer
         if self.options.max_calls and len(self.calls) >= self.options.max_calls:
@@ -180,11 +198,16 @@ class PhoneBridge:
                     f"this bridge takes {s.encoding} {s.sample_rate} Hz mono")  # fmt: skip
         if not self.options.auth_token:
             return ""
-        announced = self._announced.pop(start.custom.get("token", ""), None)
+        token = start.custom.get("token", "")
+        self._announced.pop(token, None)
+        try:
+            announced = await asyncio.to_thread(self.state.take, "stream", token) if token else None
+        except CallStateError as e:
+            return f"its stream token cannot be checked: {e}"
         if announced is None:
             return "no stream token from a verified webhook (an unannounced stream)"
-        call_sid, _, expires = announced
-        if time.monotonic() > expires:
+        call_sid = announced["call_sid"]
+        if time.time() > announced["expires_at"]:
             return "its stream token expired"
         if call_sid and call_sid != start.call_sid:
             return f"callSid {start.call_sid} is not the one the webhook announced"
@@ -227,7 +250,7 @@ class PhoneBridge:
                         logger.warning("call %s: a second start message ignored", sid)
                         continue
                     sid = m.stream_sid
-                    refused = self._admit(m)
+                    refused = await self._admit(m)
                     if refused:
                         logger.warning("media stream %s (call %s) from %s refused: %s", sid,
                                        m.call_sid, request.remote, refused)  # fmt: skip
@@ -235,9 +258,10 @@ class PhoneBridge:
                             self.runtime.metrics.call_refused(refused)
                         await ws.close(code=1008, message=b"stream refused")
                         return ws
-                    call = self._new_call(m, send, ws)
+                    call = await self._new_call(m, send, ws)
                     out = asyncio.create_task(call.run_output())
-                    await call.begin()
+                    if not call.memory.resumed:  # a call carried on from another worker: no hello
+                        await call.begin()
                 elif isinstance(m, Connected):
                     logger.debug("stream connected: %s %s", m.protocol, m.version)
                 elif call is None:
@@ -257,29 +281,56 @@ class PhoneBridge:
                 result = await call.close(reason)
                 if out is not None:
                     out.cancel()
-                self.calls.pop(sid, None)
+                await self._left(call, result["ended"])
                 self.finished = [*self.finished[-99:], result]
                 logger.info("call %s ended: %s", sid, result["ended"])
             if not ws.closed:
                 await ws.close()
         return ws
 
-    def _new_call(self, start: Start, send, ws) -> Call:
+    async def _new_call(self, start: Start, send, ws) -> Call:
         caller = start.custom.get("caller", "")
         conversation = self.runtime.start("phone")
         responder = CallResponder(conversation, offer=lambda said: self._offer(start, caller, said))
         session = self.new_session(responder)
         o = self.options
         options = replace(o.call, auth_token=o.call.auth_token or o.auth_token)
+        memory = await CallMemory.open(self.state, start.call_sid, o.redaction_ttl_s, conversation)
         call = Call(start, session, responder, send, options=options, serializer=self.serializer,
-                    http=self.http, hang_up=ws.close, metrics=self.runtime.metrics)  # fmt: skip
+                    http=self.http, hang_up=ws.close, metrics=self.runtime.metrics,
+                    privacy=memory.privacy)  # fmt: skip
+        call.memory, call.ws = memory, ws
         self.calls[start.stream_sid] = call
+        if self.shared:  # an upload for this call may reach another worker
+            with contextlib.suppress(CallStateError):
+                await self.relay.live(start.stream_sid, o.redaction_ttl_s)
+            call.watch = asyncio.create_task(self.relay.watch(start.stream_sid, lambda data: self._relayed(start.stream_sid, data)))  # fmt: skip
         logger.info("call %s (stream %s) started; %d on the line", start.call_sid,
                     start.stream_sid, len(self.calls))  # fmt: skip
         return call
 
+    async def _left(self, call: Call, ended: str) -> None:
+        """The call is off this worker: its memory kept for another (or forgotten if it ended)."""
+        self.calls.pop(call.sid, None)
+        if getattr(call, "watch", None) is not None:
+            call.watch.cancel()
+            with contextlib.suppress(CallStateError):
+                await self.relay.ended(call.sid)
+        await call.memory.close(ended)
+
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response({"calls": len(self.calls), "finished": len(self.finished)})
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        """For the load balancer: 200 while this worker takes calls; 503 while it drains or
+        cannot reach the shared call state (the body says which)."""
+        body = {"status": "draining" if self.draining else "ok", "calls": len(self.calls),
+                "state": getattr(self.state, "url", type(self.state).__name__)}  # fmt: skip
+        try:
+            await asyncio.to_thread(self.state.get, "health", "ping")
+        except CallStateError as e:
+            body.update(status="state unreachable", error=str(e))
+        return web.json_response(body, status=200 if body["status"] == "ok" else 503)
 
     async def metrics(self, request: web.Request) -> web.Response:
         """Prometheus metrics (demo.metrics): counts and times only, no personal data."""
@@ -309,13 +360,27 @@ class PhoneBridge:
         return (f"You can send me a screenshot: open {base.rstrip('/')}/upload and enter the code "
                 f"{spaced}. It works once, for {minutes}.")  # fmt: skip
 
-    async def _on_image(self, call_id: str, image) -> str:
+    async def _on_image(self, call_id: str, image, data: bytes) -> str:
         call = self.calls.get(call_id)
         if call is None:
-            raise LookupError(call_id)
+            if not self.shared:
+                raise LookupError(call_id)
+            await self.relay.send(
+                call_id, data
+            )  # the call is on another worker (LookupError: none)
+            return "The agent has your picture. You can go back to the call."
         shots = await asyncio.to_thread(self.reader.read, [image])
         await call.add_screenshots(shots)
         return "The agent has your picture. You can go back to the call."
+
+    async def _relayed(self, call_id: str, data: bytes) -> None:
+        """A picture uploaded to another worker, already checked there, for a call here."""
+        try:
+            if call_id not in self.calls:
+                raise LookupError(f"the call {call_id} has left this worker")
+            await self._on_image(call_id, load_image(data, source="upload", limits=ImageLimits()), data)  # fmt: skip
+        except (ImageError, LookupError) as e:
+            logger.warning("call %s: a relayed picture was dropped: %s", call_id, e)
 
     async def _started(self, app: web.Application) -> None:
         self._loop = asyncio.get_running_loop()
@@ -325,71 +390,3 @@ class PhoneBridge:
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
         return runner
-
-
-# -- the command line -----------------------------------------------------------------------------
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cca phone", description=__doc__.split("\n\n")[0])
-    p.add_argument("--host", default="0.0.0.0", help="listen address (default 0.0.0.0)")
-    p.add_argument("--port", type=int, default=8080, help="listen port (default 8080)")
-    p.add_argument("--public-url", default="", help="https://HOST as the provider reaches this server (for signatures and the stream URL)")  # fmt: skip
-    p.add_argument("--auth-token", default=os.environ.get(ENV_TOKEN, ""), help=f"the provider's auth token (default ${ENV_TOKEN}); verifies webhooks, announces streams")  # fmt: skip
-    p.add_argument("--account-sid", default=os.environ.get(ENV_ACCOUNT, ""), help=f"for the REST API (default ${ENV_ACCOUNT}, else the stream's)")  # fmt: skip
-    p.add_argument("--transfer-to", default="", help="a number or sip:URI that takes handed-over calls")  # fmt: skip
-    p.add_argument("--sms-from", default="", help="text upload links from this number (default: read the code out)")  # fmt: skip
-    p.add_argument("--max-calls", type=int, default=0, help="calls at once; a caller beyond it hears a busy message and is transferred (--transfer-to) (default: no limit)")  # fmt: skip
-    p.add_argument("--greeting", default=CallOptions().greeting)
-    p.add_argument("--out", default="", help="per-call folders (recording.wav, transcript.json) when no records store is set")  # fmt: skip
-    p.add_argument("--records", default=None, help="conversation store URL (default $CCA_RECORDS_DB)")  # fmt: skip
-    p.add_argument("--db", default="sqlite:///retail.db", help="back office database")
-    p.add_argument("--retail", default=None, help="load this retail data folder into --db first")
-    p.add_argument("--kb", default="sqlite:///knowledge.db", help="knowledge base, if it exists")
-    p.add_argument("--asr-model", default="base", help="Whisper model (default base)")
-    p.add_argument("--tts", default="offline", help="voice.tts.speaker profile (default offline)")
-    add_lm_args(p)
-    p.add_argument("--vad", choices=("silero", "energy"), default="silero")
-    p.add_argument("-v", "--verbose", action="store_true")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s %(message)s")  # fmt: skip
-    from pathlib import Path
-
-    from demo.runtime import RuntimeOptions, build_runtime
-
-    try:
-        lm, adapter = choose(args.lm, args.adapter, args.no_lm)
-        runtime = build_runtime(RuntimeOptions(db=args.db, kb=args.kb, retail=args.retail,
-                                               asr_model=args.asr_model, tts=args.tts,
-                                               records=args.records, lm=lm, adapter=adapter))  # fmt: skip
-        new_session = session_factory(runtime, args.vad)
-    except (ImportError, FileNotFoundError, ValueError, RuntimeError, KeyError) as e:
-        print(f"cca phone: {e}", file=sys.stderr)
-        return 2
-    call = CallOptions(greeting=args.greeting, transfer_to=args.transfer_to,
-                       account_sid=args.account_sid, out_dir=Path(args.out) if args.out else None)  # fmt: skip
-    options = PhoneOptions(public_url=args.public_url, auth_token=args.auth_token,
-                           sms_from=args.sms_from, call=call, max_calls=max(0, args.max_calls))  # fmt: skip
-    bridge = PhoneBridge(runtime, new_session, options, reader=runtime.services.reader)
-
-    async def run() -> None:
-        runner = await bridge.serve(args.host, args.port)
-        print(f"cca phone: listening on {args.host}:{args.port} (POST /voice, WS /media, /upload)", file=sys.stderr)  # fmt: skip
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await runner.cleanup()
-
-    try:
-        asyncio.run(run())
-    except KeyboardInterrupt:
-        pass
-    except OSError as e:
-        print(f"cca phone: cannot listen on {args.host}:{args.port}: {e}", file=sys.stderr)
-        return 2
-    return 0

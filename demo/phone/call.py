@@ -80,7 +80,8 @@ Http = Callable[[Any], Awaitable[int]]  # demo.phone.wire.HttpRequest -> HTTP st
 class Call:
     def __init__(self, start: Start, session: VoiceSession, responder, send: Send, *,
                  options: CallOptions = CallOptions(), serializer=None, http: Http | None = None,
-                 hang_up: Callable[[], Awaitable[None]] | None = None, metrics=None):  # fmt: skip
+                 hang_up: Callable[[], Awaitable[None]] | None = None, metrics=None,
+                 privacy: CallPrivacy | None = None):  # fmt: skip
         self.start, self.session, self.responder = start, session, responder
         self.metrics = metrics  # demo.metrics.Metrics, or None
         self.options, self.http = options, http
@@ -88,7 +89,9 @@ class Call:
         self._send, self._hang_up = send, hang_up
         self.sid = start.stream_sid
         self.recorder = Recorder()
-        self.privacy = CallPrivacy(self.recorder.rate)  # what the records keep of the caller
+        self.privacy = privacy or CallPrivacy(
+            self.recorder.rate
+        )  # what the records keep of the caller
         self.entries: list[dict[str, Any]] = []  # the transcript: who said what, when
         self.marks_sent: dict[str, float] = {}  # name -> time sent, until echoed
         self._cleared = False  # the provider's buffer was cleared at a pause, before any barge-in
@@ -153,7 +156,7 @@ class Call:
         kept = (
             self.privacy.keypad_ended(len(self.recorder.caller), text)
             if source == "keypad"
-            else self.privacy.redactor.redact(text).text
+            else self.privacy.typed(text)
         )
         self.entries.append({"t_s": self._now(), "role": "caller", "source": source, "text": kept})
         if source == "upload":

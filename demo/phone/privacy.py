@@ -10,6 +10,7 @@ is a pause in the recording as well as in the transcript).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -19,9 +20,14 @@ from dialogue.records.redactor import Redactor
 
 
 class CallPrivacy:
-    def __init__(self, rate: int = 8000, language: str | None = None):
+    """`redactor`: one carried over from another worker (`Redactor.from_dict`); `on_change` is
+    called after every turn the redactor reads, so its state can be kept where another worker
+    finds it (demo/phone/resume.py)."""
+
+    def __init__(self, rate: int = 8000, language: str | None = None, redactor: Redactor | None = None):  # fmt: skip
         self.rate = rate
-        self.redactor = Redactor(language)
+        self.redactor = redactor or Redactor(language)
+        self.on_change: Callable[[], None] | None = None
         self.silenced: list[tuple[int, int]] = []  # caller sample ranges to zero in the recording
         self._speech: tuple[float, float] | None = None  # the latest caller utterance, seconds
         self._keypad_from: int | None = None
@@ -31,7 +37,7 @@ class CallPrivacy:
 
     def caller_said(self, text: str) -> str:
         """The redacted text of a voice turn; its audio is marked for silencing when it held any."""
-        r = self.redactor.redact(text, role="customer")
+        r = self._read(text, "customer")
         if r.spans and self._speech is not None:
             a, b = self._speech
             self.silenced.append((int(a * self.rate), int(b * self.rate) + 1))
@@ -46,10 +52,20 @@ class CallPrivacy:
         if self._keypad_from is not None:
             self.silenced.append((self._keypad_from, at_sample))
             self._keypad_from = None
-        return self.redactor.redact(digits, role="customer").text
+        return self._read(digits, "customer").text
+
+    def typed(self, text: str) -> str:
+        """The redacted text of a caller turn that is neither speech nor keys (an upload's note)."""
+        return self._read(text, "customer").text
 
     def agent_said(self, text: str) -> str:
-        return self.redactor.redact(text, role="agent").text
+        return self._read(text, "agent").text
+
+    def _read(self, text: str, role: str):
+        r = self.redactor.redact(text, role=role)
+        if self.on_change is not None:
+            self.on_change()
+        return r
 
     def silence(self, caller: np.ndarray, end_sample: int | None = None) -> np.ndarray:
         """`caller` samples with the marked ranges zeroed (and a keypad entry still open at the

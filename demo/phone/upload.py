@@ -10,6 +10,8 @@ from one address are refused for a while, so six digits cannot be guessed.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import logging
 import secrets
 import time
@@ -19,6 +21,7 @@ from html import escape
 
 from aiohttp import web
 
+from demo.phone.state import CallState, CallStateError, MemoryCallState
 from vision.image import ImageError, ImageLimits, load_image
 
 logger = logging.getLogger(__name__)
@@ -31,57 +34,59 @@ class UploadError(Exception):
 
 
 @dataclass
-class _Link:
-    call_id: str
-    expires_at: float
-    used: bool = False
-
-
-@dataclass
 class UploadLinks:
     ttl_s: float = 600.0  # a code works this long after it is issued
     max_failures: int = 10  # wrong codes from one address before it is refused ...
     lockout_s: float = 600.0  # ... for this long
-    clock: Callable[[], float] = time.monotonic
-    _links: dict[str, _Link] = field(default_factory=dict)
-    _failures: dict[str, list[float]] = field(default_factory=dict)
+    clock: Callable[[], float] = time.time  # wall time: the codes may be shared by workers
+    state: CallState = field(default_factory=MemoryCallState)  # where codes live (demo.phone.state)
 
     def issue(self, call_id: str) -> str:
-        now = self.clock()
-        self._links = {c: x for c, x in self._links.items() if x.expires_at > now and not x.used}
-        while (code := f"{secrets.randbelow(10**6):06d}") in self._links:
-            pass
-        self._links[code] = _Link(call_id, now + self.ttl_s)
-        return code
+        link = {"call_id": call_id, "expires_at": self.clock() + self.ttl_s, "used": False}
+        while True:  # kept past its expiry for the lockout, to say "expired" or "used"
+            code = f"{secrets.randbelow(10**6):06d}"
+            if self.state.put("upload", code, link, self.ttl_s + self.lockout_s, new=True):
+                return code
 
     def check(self, code: str, peer: str = "") -> str:
         """The call a code belongs to; UploadError if it is unknown, used, expired or the
         address has guessed too often."""
         now = self.clock()
-        recent = [t for t in self._failures.get(peer, []) if now - t < self.lockout_s]
-        self._failures[peer] = recent
+        failed = self.state.get("upload_fail", peer) or {"times": []}
+        recent = [t for t in failed["times"] if now - t < self.lockout_s]
         if len(recent) >= self.max_failures:
             raise UploadError(429, "too many wrong codes from this address; try again later")
-        link = self._links.get(code)
-        problem = (
-            "this code is not valid" if link is None
-            else "this code was already used; ask the agent for a new one" if link.used
-            else "this code has expired; ask the agent for a new one" if now >= link.expires_at
-            else ""
-        )  # fmt: skip
+        link = self.state.get("upload", code) if code.isdigit() else None
+        problem = _problem(link, now)
         if problem:
-            recent.append(now)
+            self.state.put("upload_fail", peer, {"times": [*recent, now]}, self.lockout_s)
             raise UploadError(404 if link is None else 410, problem)
-        return link.call_id
+        return link["call_id"]
 
     def redeem(self, code: str, peer: str = "") -> str:
-        """As `check`, and the code is spent."""
-        call_id = self.check(code, peer)
-        self._links[code].used = True
-        return call_id
+        """As `check`, and the code is spent (by one worker only, if two race for it)."""
+        self.check(code, peer)
+        link = self.state.take("upload", code)
+        if link is None or link["used"]:
+            raise UploadError(410, "this code was already used; ask the agent for a new one")
+        left = link["expires_at"] - self.clock() + self.lockout_s
+        self.state.put("upload", code, {**link, "used": True}, max(left, 1.0), new=True)
+        return link["call_id"]
 
 
-OnImage = Callable[[str, object], Awaitable[str]]  # (call id, vision Image) -> what to show
+def _problem(link: dict | None, now: float) -> str:
+    if link is None:
+        return "this code is not valid"
+    if link["used"]:
+        return "this code was already used; ask the agent for a new one"
+    if now >= link["expires_at"]:
+        return "this code has expired; ask the agent for a new one"
+    return ""
+
+
+OnImage = Callable[
+    [str, object, bytes], Awaitable[str]
+]  # (call id, vision Image, its bytes) -> what to show
 
 
 def _page(title: str, body: str, status: int = 200) -> web.Response:
@@ -92,6 +97,13 @@ def _page(title: str, body: str, status: int = 200) -> web.Response:
         f"max-width:32em;margin:2em auto'><h1>{escape(title)}</h1>{body}</body></html>"
     )
     return web.Response(text=html, status=status, content_type="text/html")
+
+
+def _unavailable(e: Exception) -> web.Response:
+    """The shared call state is down: the caller may try again; the log says what to check."""
+    logger.error("upload: %s", e)
+    return _page("Try again in a minute", "<p>The line cannot take pictures just now. Your code "
+                 "still works: try again in a minute.</p>", 503)  # fmt: skip
 
 
 _FORM = (
@@ -131,6 +143,8 @@ class UploadPages:
         except UploadError as e:
             logger.warning("upload page %s from %s: %s", code, request.remote, e.message)
             return _page("Link not valid", f"<p>{escape(e.message)}</p>", e.status)
+        except CallStateError as e:
+            return _unavailable(e)
         return _page("Send a screenshot", self._form(f"/upload/{escape(code)}", ask_code=False))
 
     async def post(self, request: web.Request) -> web.Response:
@@ -141,15 +155,21 @@ class UploadPages:
         except UploadError as e:
             logger.warning("upload from %s refused: %s", peer, e.message)
             return _page("Not sent", f"<p>{escape(e.message)}</p>", e.status)
+        except CallStateError as e:
+            return _unavailable(e)
         try:
             image = load_image(data, source=name or "upload", limits=self.limits)
         except ImageError as e:  # the code is spent: a bad file must not be retried forever
             logger.warning("upload for call %s refused: %s", call_id, e)
             return _page("Not sent", f"<p>{escape(str(e))}. Ask the agent for a new link.</p>", 415)
         try:
-            said = await self.on_image(call_id, image)
+            said = await self.on_image(call_id, image, data)
         except LookupError:
             return _page("Call ended", "<p>That call has ended.</p>", 410)
+        except UploadError as e:
+            return _page("Not sent", f"<p>{escape(e.message)}</p>", e.status)
+        except CallStateError as e:
+            return _unavailable(e)
         return _page("Thank you", f"<p>{escape(said)}</p>")
 
     async def _read(self, request: web.Request) -> tuple[str, bytes, str]:
@@ -174,3 +194,43 @@ class UploadPages:
         if data is None:
             raise UploadError(400, "no picture in the form (field 'image')")
         return code, data, name
+
+
+class ImageRelay:
+    """A picture uploaded to one worker for a call on another: the code's worker checks it and
+    leaves it in the shared `CallState` ("image", stream sid); the call's worker looks every
+    `every_s` and takes it. `live` marks the calls on this worker ("call", stream sid)."""
+
+    def __init__(self, state: CallState, every_s: float = 0.5, ttl_s: float = 60.0):
+        self.state, self.every_s, self.ttl_s = state, every_s, ttl_s
+
+    async def live(self, call_id: str, ttl_s: float) -> None:
+        await asyncio.to_thread(self.state.put, "call", call_id, {"on": True}, ttl_s)
+
+    async def ended(self, call_id: str) -> None:
+        await asyncio.to_thread(self.state.take, "call", call_id)
+
+    async def send(self, call_id: str, data: bytes) -> None:
+        """Leave `data` for call `call_id` on another worker; LookupError if it is on none."""
+        if await asyncio.to_thread(self.state.get, "call", call_id) is None:
+            raise LookupError(call_id)
+        value = {"data": base64.b64encode(data).decode("ascii")}
+        for _ in range(int(self.ttl_s / self.every_s)):  # one picture at a time per call
+            if await asyncio.to_thread(self.state.put, "image", call_id, value, self.ttl_s, new=True):  # fmt: skip
+                return
+            await asyncio.sleep(self.every_s)
+        raise UploadError(503, "the agent is still reading your last picture; try again in a minute")  # fmt: skip
+
+    async def watch(self, call_id: str, on_data: Callable[[bytes], Awaitable[None]]) -> None:
+        """Until cancelled: each picture left for `call_id` goes to `on_data`."""
+        while True:
+            await asyncio.sleep(self.every_s)
+            try:
+                if await asyncio.to_thread(self.state.get, "image", call_id) is None:
+                    continue
+                value = await asyncio.to_thread(self.state.take, "image", call_id)
+            except CallStateError as e:
+                logger.error("call %s: cannot look for uploaded pictures: %s", call_id, e)
+                continue
+            if value is not None:
+                await on_data(base64.b64decode(value["data"]))

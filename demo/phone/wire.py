@@ -229,3 +229,9 @@ def twilio_update_call(account_sid: str, call_sid: str, twiml: str, token: str) 
 def twilio_sms(account_sid: str, token: str, to: str, sender: str, body: str) -> HttpRequest:
     url = f"{TWILIO_API}/Accounts/{account_sid}/Messages.json"
     return HttpRequest("POST", url, {"To": to, "From": sender, "Body": body}, (account_sid, token))
+
+
+def twiml_redirect(url: str) -> str:
+    """TwiML that sends a live call to a webhook again (`url`): a draining worker's calls are
+    taken on by another worker."""
+    return f'<?xml version="1.0" encoding="UTF-8"?><Response><Redirect method="POST">{escape(url)}</Redirect></Response>'  # fmt: skip

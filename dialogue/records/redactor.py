@@ -89,6 +89,22 @@ class Redactor:
             self._expect = open_cue(text)
         return Redaction(apply_spans(text, spans, self.placeholders), spans)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The conversation's memory as JSON-ready data, to carry it to another process (a phone
+        line of many workers). It holds the end of the last customer turn unredacted: keep it
+        sealed at rest, as `dialogue.records.call_state` does."""
+        return {"version": 1, "language": self.language, "placeholders": self.placeholders,
+                "tail": self._tail, "expect": self._expect}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, state: Mapping[str, Any]) -> Redactor:
+        """The Redactor that `to_dict` described: it reads the next turn as the original would."""
+        if state.get("version") != 1:
+            raise ValueError(f"redactor state version {state.get('version')!r}; this code reads version 1 (from Redactor.to_dict)")  # fmt: skip
+        r = cls(state.get("language"), state.get("placeholders"))
+        r._tail, r._expect = str(state.get("tail") or ""), state.get("expect") or None
+        return r
+
     def reset(self) -> None:
         """Forget the previous turns (a new conversation)."""
         self._tail = ""

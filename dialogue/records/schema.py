@@ -138,3 +138,11 @@ api_keys = Table(
     Column("salt", String(32)),  # per-key scrypt salt, hex (revision 0002)
     Index("ix_api_keys_key_id", "key_id", unique=True),
 )
+call_state = Table(  # what the workers of one phone line share (dialogue.records.call_state)
+    "call_state",
+    metadata,
+    Column("kind", String(16), primary_key=True),  # stream, upload, upload_fail, redaction, ...
+    Column("key", String(64), primary_key=True),  # a token, a code, an address, a call id
+    Column("value", LargeBinary, nullable=False),  # JSON, sealed under the records key if given
+    Column("expires_at", Float, nullable=False, index=True),  # unix seconds; gone after it
+)

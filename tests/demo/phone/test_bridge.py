@@ -405,9 +405,9 @@ def test_an_uploaded_screenshot_joins_the_call(office, tmp_path):
     pages = {}
 
     async def upload(base):
-        while not links._links:  # the agent's reply offers a code
+        while not links.state.keys("upload"):  # the agent's reply offers a code
             await asyncio.sleep(0.05)
-        (code,) = links._links
+        (code,) = links.state.keys("upload")
         async with aiohttp.ClientSession() as s:
             async with s.get(f"{base}/upload/{code}") as r:
                 pages["form"] = (r.status, await r.text())
