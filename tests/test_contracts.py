@@ -272,3 +272,73 @@ def test_tool_protocol(name, office):
     if result is not None:
         assert isinstance(result, ToolResult) and not result.ok and result.code in CODES
         assert session.pending is None
+
+
+def fresh_postgres_database(base_url: str) -> str:
+    """A new, empty database on the test server (tests.conftest.postgres_url)."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    return base_url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def call_state(request, tmp_path):
+    """Every implementation of demo.phone.state.CallState, the SQL ones sealed under a key."""
+    from demo.phone.state import open_call_state
+    from dialogue.records.crypto import Keyring, new_key
+
+    if request.param == "memory":
+        url = "memory"
+    elif request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'state.db'}"
+    else:
+        url = fresh_postgres_database(request.getfixturevalue("postgres_url"))
+    state = open_call_state(url, keyring=Keyring.from_strings([new_key()]))
+    yield state
+    state.close()
+
+
+def test_call_state_protocol(call_state):
+    """Values come back as written, once for `take`, never after their time; `new` refuses a
+    live key and takes an expired one; of eight workers taking one key, one gets it."""
+    import threading
+    import time
+
+    from demo.phone.state import CallState
+
+    s = call_state
+    assert isinstance(s, CallState)
+    value = {"call_sid": "CA1", "caller": "+15550100", "n": [1, 2.5], "zh": "我叫"}
+    assert s.put("stream", "tok", value, 60.0, new=True) is True
+    assert s.put("stream", "tok", {"other": 1}, 60.0, new=True) is False
+    got = s.get("stream", "tok")
+    assert got == value
+    got["call_sid"] = "changed"  # a copy, as a database gives
+    assert s.get("stream", "tok") == value and s.get("upload", "tok") is None
+    assert s.take("stream", "tok") == value and s.take("stream", "tok") is None
+    assert s.put("redaction", "CA1", {"v": 1}, 60.0) and s.put("redaction", "CA1", {"v": 2}, 60.0)
+    assert s.get("redaction", "CA1") == {"v": 2}
+    s.put("upload", "123456", {"x": 1}, 0.2)
+    time.sleep(0.3)
+    assert s.get("upload", "123456") is None and s.take("upload", "123456") is None
+    assert s.put("upload", "123456", {"x": 2}, 60.0, new=True) is True  # the old one expired
+    s.put("image", "MZ1", {"data": "AA=="}, 60.0)
+    won, go = [], threading.Barrier(8)
+
+    def worker():
+        go.wait()
+        won.append(s.take("image", "MZ1"))
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [w for w in won if w is not None] == [{"data": "AA=="}]
