@@ -44,7 +44,7 @@ COMMANDS = {
     ),
     "nlu": (
         "dialogue.nlu.understand",
-        "intent, entities and sentiment of a turn, English or Chinese (--json); train/eval the intent head",
+        "intent, entities and sentiment of a turn, English or Chinese (--json, --domain DIR); train/eval the intent model",
     ),
     "privacy": (
         "dialogue.records.cli",
@@ -68,7 +68,11 @@ COMMANDS = {
     ),
     "kb": (
         "dialogue.knowledge.base",
-        "the knowledge base: add Markdown/JSON/CSV files and folders; search (--json)",
+        "the knowledge base: add Markdown/JSON/CSV files and folders (--domain DIR); search (--json)",
+    ),
+    "domain": (
+        "dialogue.domain.cli",
+        "domain packs: new (a starter pack folder), check (problems with file and line)",
     ),
 }
 

@@ -1,0 +1,172 @@
+"""A domain pack: the folder a business writes so the agent serves its own customers.
+
+    domain.toml    name, languages, persona, handoff number/URI; [intents]; room for [tools],
+                   [policy], [slots] and [templates]
+    intents.csv    text,intent[,language]: a few examples per intent, or thousands;
+                   intent `out_of_scope` marks turns the business does not handle
+    knowledge/     Markdown, JSON and CSV files for the knowledge base (`cca kb add --domain`)
+    model/         what `cca nlu train --domain` writes: intent_head.npz (small), and the
+                   fine-tuned encoder in model/encoder/ (large: made on the user's machine)
+
+`DomainPack.load(folder)` reads domain.toml; `read_intents(path)` reads intents.csv. Both raise
+`DomainError` naming the file and line and saying how to fix it. `dialogue.domain.check` goes
+further and lists every problem of a pack at once.
+"""
+
+from __future__ import annotations
+
+import csv
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PACK_FILE = "domain.toml"
+INTENT_COLUMNS = ("text", "intent", "language")
+LANGUAGES = ("en", "zh")
+OUT_OF_SCOPE = "out_of_scope"
+# tables of domain.toml that later stages read; the pack may hold them already
+LATER_TABLES = ("tools", "policy", "slots", "templates")
+KNOWN_TABLES = ("domain", "handoff", "intents", "knowledge", "model", *LATER_TABLES)
+
+
+class DomainError(ValueError):
+    """A pack that cannot be used; the message names the file (and line) and the fix."""
+
+
+@dataclass(frozen=True)
+class Handoff:
+    number: str = ""  # phone number a caller is transferred to (E.164, e.g. +15551234567)
+    uri: str = ""  # or a SIP/web address of the team that takes over
+
+
+@dataclass(frozen=True)
+class IntentExample:
+    text: str
+    intent: str
+    language: str  # "en" or "zh"; detected from the text when the column is empty
+    line: int  # line of intents.csv, for messages
+
+
+@dataclass(frozen=True)
+class DomainPack:
+    """What domain.toml says, with paths resolved against the pack's folder."""
+
+    root: Path  # the pack's folder
+    name: str  # a short identifier, e.g. "bank"
+    languages: tuple[str, ...]  # languages the pack serves
+    persona: str  # how the agent presents itself to customers
+    handoff: Handoff
+    intents_file: Path  # intents.csv
+    intents_build: str  # a command that writes intents_file when it is not shipped ("" if shipped)
+    knowledge_dir: Path  # knowledge/
+    model_dir: Path  # model/: the trained intent model
+    tables: dict = field(default_factory=dict)  # every table of domain.toml, later ones too
+
+    @property
+    def head_path(self) -> Path:
+        return self.model_dir / "intent_head.npz"
+
+    @property
+    def encoder_dir(self) -> Path:
+        return self.model_dir / "encoder"
+
+    @classmethod
+    def load(cls, folder: str | Path) -> DomainPack:
+        root = Path(folder)
+        path = root / PACK_FILE
+        if not path.is_file():
+            hint = "" if root.is_dir() else f" (no folder {root})"
+            raise DomainError(
+                f"{path}: not found{hint}; a pack is a folder with a {PACK_FILE}: "
+                f"make one with `cca domain new NAME`"
+            )
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as e:
+            raise DomainError(f"{path}: {e}; fix the TOML syntax") from e
+        return cls.from_dict(root, data)
+
+    @classmethod
+    def from_dict(cls, root: Path, data: dict) -> DomainPack:
+        where = root / PACK_FILE
+        domain = _table(data, "domain", where)
+        name = domain.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise DomainError(f'{where}: [domain] needs name = "..." (a short identifier)')
+        languages = domain.get("languages", ["en"])
+        bad = [x for x in languages if x not in LANGUAGES] if isinstance(languages, list) else 1
+        if bad or not languages:
+            raise DomainError(
+                f"{where}: [domain] languages = {languages!r}; give a list from {list(LANGUAGES)}"
+            )
+        handoff = _table(data, "handoff", where)
+        intents = _table(data, "intents", where)
+        return cls(
+            root=root,
+            name=name.strip(),
+            languages=tuple(languages),
+            persona=str(domain.get("persona", "")),
+            handoff=Handoff(str(handoff.get("number", "")), str(handoff.get("uri", ""))),
+            intents_file=root / str(intents.get("file", "intents.csv")),
+            intents_build=str(intents.get("build", "")),
+            knowledge_dir=root / str(_table(data, "knowledge", where).get("dir", "knowledge")),
+            model_dir=root / str(_table(data, "model", where).get("dir", "model")),
+            tables=data,
+        )
+
+    def intents(self) -> list[IntentExample]:
+        """The examples of intents.csv; raises DomainError (with the build command) if absent."""
+        if not self.intents_file.is_file():
+            how = f"; build it with `{self.intents_build}`" if self.intents_build else ""
+            raise DomainError(f"{self.intents_file}: not found{how}")
+        return list(read_intents(self.intents_file))
+
+
+def _table(data: dict, name: str, where: Path) -> dict:
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        raise DomainError(f"{where}: {name} must be a table ([{name}]), not {value!r}")
+    return value
+
+
+def detect_language(text: str) -> str:
+    cjk = sum("\u3400" <= c <= "\u9fff" for c in text)
+    latin = sum(c.isascii() and c.isalpha() for c in text)
+    return "zh" if cjk and cjk * 3 >= latin else "en"
+
+
+def read_intents(path: Path) -> Iterator[IntentExample]:
+    """Rows of an intents.csv (header text,intent[,language]); DomainError at the first bad row."""
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.reader(f)
+        header = [h.strip().lower() for h in next(reader, [])]
+        if (
+            header[:2] != ["text", "intent"]
+            or len(header) > 3
+            or header[2:] not in ([], ["language"])
+        ):
+            raise DomainError(
+                f"{path}:1: header {header!r}; the first line must be text,intent or "
+                "text,intent,language"
+            )
+        for row in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) < 2 or len(row) > len(header):
+                raise DomainError(
+                    f"{path}:{line}: {len(row)} fields, expected {len(header)} "
+                    '(quote a text with a comma in it: "...")'
+                )
+            text, intent = row[0].strip(), row[1].strip()
+            language = row[2].strip() if len(row) > 2 else ""
+            if not text or not intent:
+                raise DomainError(f"{path}:{line}: empty text or intent")
+            if not intent.replace("_", "").replace("-", "").isalnum() or intent != intent.strip():
+                raise DomainError(
+                    f"{path}:{line}: intent {intent!r} should be a single word like card_lost"
+                )
+            if language and language not in LANGUAGES:
+                raise DomainError(f"{path}:{line}: language {language!r} not in {LANGUAGES}")
+            yield IntentExample(text, intent, language or detect_language(text), line)
