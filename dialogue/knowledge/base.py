@@ -298,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     encoders = ", ".join(available_text_encoders())
     add = sub.add_parser("add", help="ingest Markdown, JSON and CSV files and folders")
     add.add_argument("paths", nargs="*", help="files, or folders searched for .md .json .csv")
+    add.add_argument("--domain", help="a domain pack: add its knowledge folder (domain.toml)")
     add.add_argument("--reindex", action="store_true", help="re-embed the store with --encoder")
     add.add_argument("--max-chars", type=int, default=600, help="longest chunk (default 600)")
     add.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -317,6 +318,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_add(args) -> int:
+    if args.domain:
+        from dialogue.domain.pack import DomainPack
+
+        args.paths = [*args.paths, DomainPack.load(args.domain).knowledge_dir]
     if not args.paths and not args.reindex:
         print("cca kb add: error: give files or folders to add (or --reindex)", file=sys.stderr)
         return 2

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -113,17 +114,7 @@ class IntentHead:
 
     def predict(self, embeddings: np.ndarray) -> list[IntentPrediction]:
         """One prediction per row of (n, dim) embeddings."""
-        return [self._decide(p) for p in self.probabilities(embeddings)]
-
-    def _decide(self, p: np.ndarray) -> IntentPrediction:
-        order = np.argsort(-p)
-        top = tuple((self.labels[i], float(p[i])) for i in order[:3])
-        best, best_p = self.labels[order[0]], float(p[order[0]])
-        if best == OUT_OF_SCOPE:
-            return IntentPrediction(OUT_OF_SCOPE, best_p, True, top)
-        if best_p < self.threshold:
-            return IntentPrediction(OUT_OF_SCOPE, 1.0 - best_p, True, top)
-        return IntentPrediction(best, best_p, False, top)
+        return [decide(p, self.labels, self.threshold) for p in self.probabilities(embeddings)]
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -160,6 +151,47 @@ class IntentHead:
             raise ValueError(
                 f"{path} is not an intent head .npz ({e}); retrain it with `cca nlu train`"
             ) from e
+
+
+def decide(p: np.ndarray, labels: Sequence[str], threshold: float) -> IntentPrediction:
+    """The prediction for one row of probabilities over `labels`."""
+    order = np.argsort(-p)
+    top = tuple((labels[i], float(p[i])) for i in order[:3])
+    best, best_p = labels[order[0]], float(p[order[0]])
+    if best == OUT_OF_SCOPE:
+        return IntentPrediction(OUT_OF_SCOPE, best_p, True, top)
+    if best_p < threshold:
+        return IntentPrediction(OUT_OF_SCOPE, 1.0 - best_p, True, top)
+    return IntentPrediction(best, best_p, False, top)
+
+
+@runtime_checkable
+class IntentClassifier(Protocol):
+    """The intent seam: one prediction per text. `HeadClassifier` (a head on a sentence
+    encoder) and `dialogue.nlu.pack_intents.PackIntents` (a domain pack's model) are the real
+    ones."""
+
+    labels: tuple[str, ...]
+
+    def classify(
+        self, texts: Sequence[str], languages: Sequence[str]
+    ) -> list[IntentPrediction]: ...
+
+
+class HeadClassifier:
+    """An `IntentHead` with the encoder it was trained on, as an `IntentClassifier`."""
+
+    def __init__(self, head: IntentHead, encoder):
+        if getattr(encoder, "name", None) != head.encoder:
+            raise ValueError(
+                f"the intent head was trained on encoder {head.encoder!r} but got "
+                f"{getattr(encoder, 'name', None)!r}; pass load_text_encoder({head.encoder!r}) "
+                f"or retrain the head with `cca nlu train --encoder {getattr(encoder, 'name', '')}`"
+            )
+        self.head, self.encoder, self.labels = head, encoder, head.labels
+
+    def classify(self, texts: Sequence[str], languages: Sequence[str]) -> list[IntentPrediction]:
+        return self.head.predict(self.encoder.embed(list(texts), kind="query"))
 
 
 def class_weights(y: np.ndarray, k: int) -> np.ndarray:

