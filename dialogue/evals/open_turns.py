@@ -21,7 +21,7 @@ Reported: the pass rate per category and language, and for the checked turns the
 the template, the degenerate replies and the latency (`dialogue.evals.stats`). Rule questions
 need a knowledge base (`--kb`), for instance one built from the shared data and the retail FAQ:
 
-    cca kb add /work/shared/data/kb domains/retail/faq.csv --db sqlite:///knowledge.db
+    cca kb add /work/shared/data/kb domains/retail/knowledge/faq.csv --db sqlite:///knowledge.db
     cca eval open-turns --kb sqlite:///knowledge.db
 """
 

@@ -40,6 +40,9 @@ class FinetuneConfig:
     max_length: int = 64  # tokens kept of each text (Banking77 turns are under 60 words)
     logit_scale: float = 20.0  # cosine similarities times this are the logits
     min_steps: int = 200  # a tiny training set is repeated until this many steps
+    contrastive: float = 0.0  # weight of a supervised contrastive loss (SetFit-like pairs in
+    #   each batch, batches of 4 examples per intent); 0 = cross-entropy alone
+    temperature: float = 0.1  # of the contrastive loss
     seed: int = 0
 
     def __post_init__(self):
@@ -211,9 +214,17 @@ def finetune(
     bar = tqdm(total=total, desc="fine-tune encoder", unit="step", disable=not progress)
     lengths = [len(t) for t in texts]
     for _ in range(epochs):
-        for b in _batches(lengths, config.batch_size, rng):
+        if config.contrastive:
+            batches = _group_batches(y.tolist(), config.batch_size, rng)
+        else:
+            batches = _batches(lengths, config.batch_size, rng)
+        for b in batches:
             ids, mask = result._batch([texts[i] for i in b], config.max_length)
-            loss = torch.nn.functional.cross_entropy(model(ids, mask), y[b])
+            emb = model.embed(ids, mask)
+            classes = torch.nn.functional.normalize(model.classes, dim=-1)
+            loss = torch.nn.functional.cross_entropy(model.logit_scale * emb @ classes.T, y[b])
+            if config.contrastive:
+                loss = loss + config.contrastive * _contrastive(emb, y[b], config.temperature)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -239,6 +250,35 @@ def _batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> lis
         batches += [chunk[b : b + batch_size] for b in range(0, len(chunk), batch_size)]
     rng.shuffle(batches)
     return batches
+
+
+def _group_batches(y: list[int], batch_size: int, rng: random.Random, k: int = 4):
+    """Shuffled batches made of groups of up to k examples of one intent, so that every example
+    has others of its intent in its batch."""
+    by: dict[int, list[int]] = {}
+    for i, label in enumerate(y):
+        by.setdefault(label, []).append(i)
+    groups = []
+    for idx in by.values():
+        rng.shuffle(idx)
+        groups += [idx[g : g + k] for g in range(0, len(idx), k)]
+    rng.shuffle(groups)
+    flat = [i for g in groups for i in g]
+    return [flat[s : s + batch_size] for s in range(0, len(flat), batch_size)]
+
+
+def _contrastive(emb: torch.Tensor, y: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Supervised contrastive loss (Khosla et al. 2020) over (batch, dim) unit vectors."""
+    sim = emb @ emb.T / temperature
+    self_mask = torch.eye(len(y), dtype=torch.bool)
+    sim = sim.masked_fill(self_mask, -1e9)
+    positive = (y[:, None] == y[None, :]) & ~self_mask
+    log_prob = sim - torch.logsumexp(sim, dim=1, keepdim=True)
+    has = positive.any(1)
+    if not has.any():
+        return emb.sum() * 0.0
+    per = (log_prob * positive).sum(1)[has] / positive.sum(1)[has]
+    return -per.mean()
 
 
 @torch.no_grad()

@@ -86,6 +86,9 @@ def train_main(argv: list[str]) -> int:
     p.add_argument("--weight", type=float, default=PackTrainConfig.weight,
                    help="the fine-tuned encoder's share of the blend")  # fmt: skip
     p.add_argument("--shots", type=int, default=0, help="train on N examples per intent (0 = all)")
+    p.add_argument("--contrastive", type=float, default=default.contrastive,
+                   help="weight of the supervised contrastive loss in fine-tuning (0 = none)")  # fmt: skip
+    p.add_argument("--label-names", action="store_true", help="intent names as examples too")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's choice)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -101,8 +104,9 @@ def train_main(argv: list[str]) -> int:
 
         torch.set_num_threads(args.threads)
     base = "" if args.base == "none" else args.base
-    config = PackTrainConfig(finetune=replace(default, epochs=args.epochs), base=base,
-                             weight=args.weight)  # fmt: skip
+    tuning = replace(default, epochs=args.epochs, contrastive=args.contrastive)
+    config = PackTrainConfig(finetune=tuning, base=base, weight=args.weight,
+                             label_names=args.label_names)  # fmt: skip
     print(", ".join(f"{k} {len(v)}" for k, v in splits.items()), "examples;",
           f"{len({r.intent for r in splits['train']})} intents")  # fmt: skip
     t0 = time.perf_counter()

@@ -60,6 +60,8 @@ class PackTrainConfig:
     weight: float = 0.5  # the blend's weight of the fine-tuned encoder
     languages: tuple[str, ...] = ("en",)  # what the base encoder reads well
     head_epochs_without_tune: int = 60  # head epochs when there is no tune split to stop on
+    label_names: bool = False  # add each intent's name ("card_arrival" -> "card arrival") as
+    #   one more English example: a little of the label's meaning when examples are few
 
 
 class PackIntents:
@@ -173,6 +175,9 @@ def train_pack_intents(
 
     labels = tuple(sorted({r[1] for r in train} - {OUT_OF_SCOPE}))
     labels += (OUT_OF_SCOPE,) if any(r[1] == OUT_OF_SCOPE for r in train) else ()
+    if config.label_names:
+        names = [(name.replace("_", " ").replace("-", " "), name, "en") for name in labels]
+        train = [*train, *(n for n in names if n[1] != OUT_OF_SCOPE)]
     x = embed_cached(encoder, [r[0] for r in train], progress=progress)
     y = [r[1] for r in train]
     head_config = config.head

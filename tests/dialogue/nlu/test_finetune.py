@@ -13,6 +13,8 @@ from dialogue.nlu.finetune import (
     FinetunedIntents,
     TextClassifier,
     _batches,
+    _contrastive,
+    _group_batches,
     finetune,
     load_base,
 )
@@ -97,6 +99,43 @@ def test_batches_cover_every_example_once():
     batches = _batches(lengths, 3, random.Random(0))
     assert sorted(i for b in batches for i in b) == list(range(7))
     assert all(len(b) <= 3 for b in batches)
+
+
+def test_group_batches_put_each_intent_together():
+    import random
+
+    y = [0] * 9 + [1] * 5 + [2] * 2
+    batches = _group_batches(y, 8, random.Random(0))
+    assert sorted(i for b in batches for i in b) == list(range(16))
+    assert all(len(b) <= 8 for b in batches)
+
+
+def test_the_contrastive_loss_is_lower_when_intents_cluster():
+    y = torch.tensor([0, 0, 1, 1])
+    close = torch.nn.functional.normalize(
+        torch.tensor([[1.0, 0.1], [1.0, 0.0], [0.0, 1.0], [0.1, 1.0]]), dim=-1
+    )
+    mixed = close[[0, 2, 1, 3]]
+    assert _contrastive(close, y, 0.1) < _contrastive(mixed, y, 0.1)
+    assert float(_contrastive(close, torch.tensor([0, 1, 2, 3]), 0.1)) == 0.0
+
+
+def test_contrastive_fine_tuning_learns_too(tmp_path):
+    model, tok = tiny_bert(tmp_path)
+    texts, labels = data()
+    config = FinetuneConfig(
+        epochs=30, batch_size=8, lr=5e-3, head_lr=5e-2, min_steps=0, contrastive=0.5
+    )
+    result = finetune(model, tok, texts, labels, tuple(TURNS), config)
+    assert (
+        np.mean(
+            [
+                result.labels[i] == g
+                for i, g in zip(result.probabilities(texts).argmax(1), labels, strict=True)
+            ]
+        )
+        >= 0.9
+    )
 
 
 def test_bad_input_says_what_is_wrong(tmp_path):
