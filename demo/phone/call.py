@@ -58,11 +58,12 @@ class Recorder:
         self.agent: list[tuple[int, bytes]] = []  # (caller sample at send time, mu-law frame)
 
     def wav(self, privacy: CallPrivacy | None = None) -> bytes:
-        n = max([len(self.caller)] + [at + len(b) for at, b in self.agent])
+        agent = list(self.agent)  # frames may still be added while this runs in a thread
+        n = max([len(self.caller)] + [at + len(b) for at, b in agent])
         out = np.zeros((n, 2), np.float32)
         caller = mulaw_decode(bytes(self.caller))
         out[: len(self.caller), 0] = privacy.silence(caller) if privacy else caller
-        for at, b in self.agent:
+        for at, b in agent:
             out[at : at + len(b), 1] += mulaw_decode(b)
         buf = io.BytesIO()
         with wave.open(buf, "wb") as w:
@@ -335,7 +336,7 @@ class Call:
             folder = Path(self.options.out_dir) / (self.start.call_sid or self.sid)
             folder.mkdir(parents=True, exist_ok=True)
             (folder / "recording.wav").write_bytes(self.recorder.wav(self.privacy))
-            record = redact_tree({**self.result(), "turns": [t.to_dict() for t in turns]})
+            record = redact_tree({**self.result(), "turns": [t.to_dict() for t in turns]}, self.privacy.read)  # fmt: skip
             text = json.dumps(record, ensure_ascii=False, indent=1, default=str)
             (folder / "transcript.json").write_text(text, encoding="utf-8")
             logger.info("call %s: recording and transcript in %s", self.sid, folder)

@@ -28,6 +28,7 @@ class CallPrivacy:
         self.rate = rate
         self.redactor = redactor or Redactor(language)
         self.on_change: Callable[[], None] | None = None
+        self.read: dict[str, str] = {}  # each caller text -> its redaction in the call's light
         self.silenced: list[tuple[int, int]] = []  # caller sample ranges to zero in the recording
         self._speech: tuple[float, float] | None = None  # the latest caller utterance, seconds
         self._keypad_from: int | None = None
@@ -63,6 +64,8 @@ class CallPrivacy:
 
     def _read(self, text: str, role: str):
         r = self.redactor.redact(text, role=role)
+        if role == "customer":
+            self.read[text] = r.text
         if self.on_change is not None:
             self.on_change()
         return r
@@ -79,12 +82,14 @@ class CallPrivacy:
         return out
 
 
-def redact_tree(value: Any) -> Any:
-    """Every string inside `value` (dicts, lists) redacted: for records written outside the store."""
+def redact_tree(value: Any, known: dict[str, str] | None = None) -> Any:
+    """Every string inside `value` (dicts, lists) redacted: for records written outside the store.
+    `known`: texts already redacted in the light of the turns before them (`CallPrivacy.read`),
+    which a string alone would not show (the second half of a card number)."""
     if isinstance(value, str):
-        return redact(value).text
+        return known[value] if known and value in known else redact(value).text
     if isinstance(value, dict):
-        return {k: redact_tree(v) for k, v in value.items()}
+        return {k: redact_tree(v, known) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [redact_tree(v) for v in value]
+        return [redact_tree(v, known) for v in value]
     return value
