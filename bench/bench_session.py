@@ -205,11 +205,19 @@ class NotingResponder:
 
     def __init__(self, responder, tts: TimedTTS):
         self.responder, self.tts = responder, tts
+        self.streams = responder.streams
 
-    def respond(self, transcript):
-        reply = self.responder.respond(transcript)
-        self.tts.expect(reply.text)
-        return reply
+    def respond(self, transcript, say=None):
+        if say is None:
+            reply = self.responder.respond(transcript)
+            self.tts.expect(reply.text)
+            return reply
+
+        def noted(text: str, language: str) -> None:
+            self.tts.expect(text)
+            say(text, language)
+
+        return self.responder.respond(transcript, noted)
 
     def played(self, heard: str) -> None:
         self.responder.played(heard)

@@ -30,6 +30,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from dialogue.evals.stats import is_model
+
 LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
 RTF_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0)
 # the voice turn's parts (voice.live.types.TurnMetrics) -> stage names
@@ -83,7 +85,7 @@ class Metrics:
 
     def observe_turn(self, turn: Any, channel: str) -> None:
         """One Agent turn (dialogue.types.Turn)."""
-        source = "model" if turn.reply_source == "model" else "template"
+        source = "model" if is_model(turn.reply_source) else "template"
         self.turns.labels(channel, turn.language or "unknown", source).inc()
         if turn.reply_source.startswith("template ("):
             self.fallbacks.labels(channel).inc()  # the model drafted and the guard said no

@@ -92,11 +92,12 @@ class Conversation:
         barge-in), so that a Conversation can stand in for the Agent behind a voice session."""
         return self.agent.history
 
-    def respond(self, turn: CustomerTurn | TurnInput | str) -> Turn:
+    def respond(self, turn: CustomerTurn | TurnInput | str, say=None) -> Turn:
+        """The agent's turn, stored; `say`: see `dialogue.agent.Agent.respond`."""
         with self._lock:
             if self.knowledge is not None:
                 self.knowledge.last = []
-            record = self.agent.respond(turn)
+            record = self.agent.respond(turn, say=say)
             self._store(record)
             if self.metrics is not None:
                 self.metrics.observe_turn(record, self.channel)

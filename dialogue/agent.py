@@ -17,14 +17,16 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from dialogue.knowledge.base import Retriever
 from dialogue.lm.generator import Generator
 from dialogue.policy.decide import DialoguePolicy
-from dialogue.policy.reply import phrase, render, render_marked, render_spoken
+from dialogue.policy.draft import draft_reply
+from dialogue.policy.guard import DraftContext
+from dialogue.policy.reply import render, render_marked, render_spoken
 from dialogue.policy.state import DialogueState, Understood
 from dialogue.types import Action, Decision, Turn, evidence, tool_fact
 from domains.retail.tools import ToolSession
@@ -72,7 +74,12 @@ class Agent:
         self.history: list[Message] = []
         self.turns: list[Turn] = []
 
-    def respond(self, turn: CustomerTurn | TurnInput | str) -> Turn:
+    def respond(
+        self, turn: CustomerTurn | TurnInput | str, say: Callable[[str, str], None] | None = None
+    ) -> Turn:
+        """The turn's record. `say(text, language)`: called with the reply as it may be said, in
+        order: the model's draft clause by clause, as the guard releases it; else the whole reply
+        at once, in its spoken form for a long list. Joined, the pieces are what a voice says."""
         if isinstance(turn, str):
             turn = CustomerTurn(text=turn)
         timings: dict[str, float] = {}
@@ -106,7 +113,9 @@ class Agent:
                 {"stage": _stage_said(errors, self.state.language)},
                 reason="nothing understood",
             )
-            return self._finish(turn, transcript, None, screenshots, decision, [], timings, errors)
+            return self._finish(
+                turn, transcript, None, screenshots, decision, [], timings, errors, say=say
+            )
 
         language = (
             transcript.language
@@ -123,7 +132,9 @@ class Agent:
                 {"stage": _stage_said(errors, self.state.language)},
                 reason="nlu failed",
             )
-            return self._finish(turn, transcript, None, screenshots, decision, [], timings, errors)
+            return self._finish(
+                turn, transcript, None, screenshots, decision, [], timings, errors, say=say
+            )
         if nlu.language != self.state.language and not language:
             nlu = replace(nlu, language=_kept_language(words, nlu, self.state.language))
         entities = [e.to_dict() for e in nlu.entities]
@@ -165,7 +176,7 @@ class Agent:
             )
         timings["policy"] = (time.perf_counter() - t0) * 1000
         return self._finish(
-            turn, transcript, nlu, screenshots, decision, actions, timings, errors, passages
+            turn, transcript, nlu, screenshots, decision, actions, timings, errors, passages, say
         )
 
     # ------------------------------------------------------------------ helpers
@@ -194,56 +205,41 @@ class Agent:
         timings,
         errors,
         passages=(),
+        say: Callable[[str, str], None] | None = None,
     ) -> Turn:
         svc = self.services
         language = nlu.language if nlu else self.state.language
         facts = [tool_fact(a.tool, a.result) for a in actions] + [
             Fact(f"kb:{p.source}", p.text) for p in passages
         ]
-        draft, prompt = None, ""
-        if svc.generator is not None and svc.fusion is not None and decision.kind != "error":
-            t0 = time.perf_counter()
-            try:
-                guide = render_marked(decision.template, language, decision.slots)
-                said = render(decision.template, language, decision.slots)
-                shown = [f for f in facts if not f.source.startswith("kb:") or f.text[:40] in said]
-                fused = svc.fusion.fuse(
-                    TurnInput(
-                        text=getattr(turn, "text", ""),
-                        transcript=transcript,
-                        screenshots=screenshots,
-                    ),
-                    self.history,
-                    # the passages the reply reads from, not every one retrieved: the others
-                    # only lengthen the prompt (time on a CPU) and draw the model off the decision
-                    [Fact("policy:decision", f"{decision.kind}: {guide}"), *shown],
-                )
-                prompt = fused.prompt
-                if fused.images and getattr(svc.generator, "takes_images", False):
-                    draft = svc.generator.generate_fused(fused)  # pictures as soft tokens
-                else:
-                    draft = svc.generator.generate(fused.prompt)
-            except Exception as e:
-                errors.append(f"generate: {e}")
-            timings["generate"] = (time.perf_counter() - t0) * 1000
-            first = getattr(getattr(svc.generator, "last", None), "first_token_s", None)
-            if isinstance(first, float):
-                timings["first_token"] = first * 1000
         text = getattr(turn, "text", "")
         customer = "\n".join(
             [m.content for m in self.history if m.role == "user"]
             + [text, transcript.text if transcript else ""]
             + [s.text for s in screenshots]
         )
-        reply, source = phrase(
-            decision,
-            language,
-            actions,
-            draft,
-            facts=evidence(actions, facts),
-            customer=customer,
-            prompt=prompt,
-        )
+        spoken = render_spoken(decision.template, language, decision.slots)
+        template = render(decision.template, language, decision.slots)
+        context = DraftContext(decision, language, template, actions, evidence(actions, facts), customer)  # fmt: skip
+        reply, source = template, "template"
+        if svc.generator is not None and svc.fusion is not None and decision.kind != "error":
+            t0 = time.perf_counter()
+            # the passages the reply reads from, not every one retrieved: the others only
+            # lengthen the prompt (time on a CPU) and draw the model off the decision
+            shown = [f for f in facts if not f.source.startswith("kb:") or f.text[:40] in template]
+            guide = Fact("policy:decision", f"{decision.kind}: {render_marked(decision.template, language, decision.slots)}")  # fmt: skip
+            turn_input = TurnInput(text=text, transcript=transcript, screenshots=screenshots)
+            # a spoken summary is said whole
+            streamed = (lambda piece: say(piece, language)) if say and not spoken else None
+            reply, source = draft_reply(
+                svc.generator, svc.fusion, turn_input, self.history, [guide, *shown], context,
+                errors, timings, streamed,
+            )  # fmt: skip
+            timings["generate"] = (time.perf_counter() - t0) * 1000
+            if streamed is not None:
+                spoken = None  # said already: clause by clause, or the template
+        if say is not None and spoken is not None:
+            say(spoken or reply, language)
         self.history += [
             Message(
                 "user",

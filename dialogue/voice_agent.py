@@ -14,6 +14,7 @@ what the caller heard, marked `interrupted`, so the next reply builds on what wa
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from dialogue.agent import Agent
 from fusion.types import Message, TurnInput
@@ -34,11 +35,13 @@ END_CALL = {"goodbye"}
 
 
 class AgentResponder:
+    streams = True  # the model's clauses go to `say` as the guard releases them
+
     def __init__(self, agent: Agent):
         self.agent = agent
 
-    def respond(self, transcript: Transcript) -> Reply:
-        turn = self.agent.respond(TurnInput(transcript=transcript))
+    def respond(self, transcript: Transcript, say: Callable[[str, str], None] | None = None) -> Reply:  # fmt: skip
+        turn = self.agent.respond(TurnInput(transcript=transcript), say=say)
         return Reply(
             text=turn.said(),  # a long list summarised for the ear
             language=turn.language,

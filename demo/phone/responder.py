@@ -28,8 +28,8 @@ class CallResponder(AgentResponder):
         self._shots: list = []
         self.expect = ""
 
-    def respond(self, transcript: Transcript) -> Reply:
-        return self._turn(TurnInput(transcript=transcript))
+    def respond(self, transcript: Transcript, say: Callable[[str, str], None] | None = None) -> Reply:  # fmt: skip
+        return self._turn(TurnInput(transcript=transcript), say)
 
     def respond_text(self, text: str) -> Reply:
         return self._turn(TurnInput(text=text))
@@ -49,14 +49,18 @@ class CallResponder(AgentResponder):
                 return None
         return self._turn(TurnInput())
 
-    def _turn(self, turn: TurnInput) -> Reply:
+    def _turn(self, turn: TurnInput, say: Callable[[str, str], None] | None = None) -> Reply:
         with self._lock:
             shots, self._shots = tuple(self._shots), []
-            t = self.conversation.respond(TurnInput(turn.text, turn.transcript, screenshots=shots))
+            t = self.conversation.respond(
+                TurnInput(turn.text, turn.transcript, screenshots=shots), say=say
+            )
             reply = self.reply_of(t)
             self.expect = reply.expect
         said = turn.text or (turn.transcript.text if turn.transcript else "")
         extra = self.offer(said) if self.offer is not None and said and not reply.handoff else ""
+        if extra and say is not None:
+            say(extra, reply.language)
         return replace(reply, text=f"{reply.text} {extra}") if extra else reply
 
     def reply_of(self, t) -> Reply:

@@ -16,6 +16,12 @@ def is_fallback(reply_source: str) -> bool:
     return reply_source.startswith("template (")
 
 
+def is_model(reply_source: str) -> bool:
+    """The model's words reached the customer: its whole draft ("model"), or the part of a
+    streamed draft the guard had released before the rest failed ("model (cut: WHY)")."""
+    return reply_source == "model" or reply_source.startswith("model (")
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """The q-th percentile (0-100) by linear interpolation; nan for no values."""
     if not values:
@@ -33,7 +39,7 @@ def reply_stats(turns: Iterable[dict[str, Any]]) -> dict[str, Any]:
     ms = [t["ms"] for t in turns]
     return {
         "turns": len(turns),
-        "model": sum(t["reply_source"] == "model" for t in turns),  # the model's draft was sent
+        "model": sum(is_model(t["reply_source"]) for t in turns),  # the model's words were sent
         "fallbacks": sum(is_fallback(t["reply_source"]) for t in turns),
         "degenerate": sum(bool(degenerate(t["reply"])) for t in turns),
         "p50_ms": round(percentile(ms, 50), 1),

@@ -12,6 +12,7 @@ import pytest
 
 from dialogue.agent import Agent, AgentServices, CustomerTurn
 from dialogue.evals.conversations import run_conversation, summarise
+from dialogue.policy.reply import render
 from fusion.fuse import Fusion
 from tests.conftest import tiny_tokenizer
 from tests.fakes import FakeGenerator, FakeNLU, FakeOCR
@@ -303,3 +304,42 @@ def test_a_chinese_conversation_stays_chinese_through_ids_and_addresses(office, 
     first, turn = talk(a, "我要取消订单", said)
     assert first.language == "zh" and turn.language == kept
     assert any("\u4e00" <= c <= "\u9fff" for c in turn.reply) is (kept == "zh"), turn.reply
+
+
+def test_with_say_the_models_clauses_are_said_as_the_guard_releases_them(office):
+    """The draft's first clause reaches `say` while the model is still writing; a clause that
+    promises what no tool did is never said, and the record holds what was said."""
+    events: list[str] = []
+
+    class Writer(FakeGenerator):
+        def stream(self, prompt):
+            for piece in super().stream(prompt):
+                events.append(f"wrote {piece.strip()}")
+                yield piece
+
+    gen = Writer("Of course, I can look into that for you. I have refunded you in full.")
+    a = agent(office, generator=gen, fusion=Fusion(tiny_tokenizer()))
+    said: list[tuple[str, str]] = []
+    turn = a.respond(
+        CustomerTurn(text="I want to cancel an order"),
+        say=lambda text, language: (said.append((text, language)), events.append("said")),
+    )
+    template = render("ask_auth", "en")
+    assert [t for t, _ in said] == ["Of course,", "I can look into that for you.", template]
+    assert {lang for _, lang in said} == {"en"}
+    assert events.index("said") < events.index("wrote full.")  # before the draft was done
+    assert turn.reply == f"Of course, I can look into that for you. {template}"
+    assert turn.reply_source.startswith("model (cut: promises a refund")
+    assert a.history[-1].content == turn.reply
+
+
+def test_with_say_a_template_reply_is_said_whole(office):
+    said: list[tuple[str, str]] = []
+    a = agent(office)  # no model: templates
+    turn = a.respond(CustomerTurn(text="hello"), say=lambda t, lang: said.append((t, lang)))
+    assert said == [(turn.said(), "en")] and turn.reply_source == "template"
+    gen = FakeGenerator("I've refunded you in full!")  # rejected before any clause
+    b = agent(office, generator=gen, fusion=Fusion(tiny_tokenizer()))
+    said.clear()
+    turn = b.respond(CustomerTurn(text="I want to cancel an order"), say=lambda t, lang: said.append((t, lang)))  # fmt: skip
+    assert said == [(turn.reply, "en")] and turn.reply_source.startswith("template (promises")

@@ -137,14 +137,21 @@ class AgentTurn:
             self._idle_since = self.now_s
             return
         sp.responding = True
+        clauses: asyncio.Queue | None = asyncio.Queue() if self.responder.streams else None
+        speaker = self._spawn(self._speak_from(sp, _drain(clauses))) if clauses else None
         try:
-            reply = await self.clock.offload(self.responder.respond, transcript)
+            reply = await self.clock.offload(self.responder.respond, transcript, *(
+                (self._say_into(sp, clauses),) if clauses is not None else ()))  # fmt: skip
         except Exception as e:
             logger.exception("responder failed")
             self._emit("error", str(e), {"stage": "respond"})
             reply = Reply(self.options.apology[self._prompt_language()], self._language)
-        sp.times["respond"] = self.clock.now()
+            if clauses is not None and not sp.info.get("said"):
+                clauses.put_nowait((reply.text, reply.language))
+        sp.times.setdefault("respond", self.clock.now())
         sp.info["responder_ms"] = dict(reply.timings_ms)
+        if clauses is not None:
+            clauses.put_nowait(None)  # the reply is complete
         if sp.interrupted:
             await self.clock.offload(self.responder.played, "")
             return
@@ -152,11 +159,31 @@ class AgentTurn:
         self._expect = reply.expect
         self._emit("reply", reply.text, {"language": reply.language, "handoff": reply.handoff,
                                          "end_call": reply.end_call, "expect": reply.expect})  # fmt: skip
-        await self._speak(sp, reply.text, reply.language)
+        if speaker is not None:
+            await speaker
+            if sp.playing and "recorded" not in sp.info:
+                self._record_metrics(sp)  # the first audio went out before the reply was whole
+        else:
+            await self._speak(sp, reply.text, reply.language)
         if sp.interrupted:
             await self.clock.offload(self.responder.played, sp.heard)
         elif reply.end_call or reply.handoff:
             self._end("handoff" if reply.handoff else "end_call")
+
+    def _say_into(self, sp: Speaking, clauses: asyncio.Queue):
+        """The responder's `say`, called from its thread: each piece joins the queue of what to
+        speak, on the session's loop; the first one is the moment the reply began."""
+        loop = asyncio.get_running_loop()
+
+        def say(text: str, language: str) -> None:
+            def put() -> None:
+                sp.times.setdefault("respond", self.clock.now())
+                sp.info["said"] = True
+                clauses.put_nowait((text, language))
+
+            loop.call_soon_threadsafe(put)
+
+        return say
 
     def _start_reply(self, sp: Speaking, text: str, language: str) -> None:
         if self._speaking is not None and self._speaking is not sp:
@@ -165,26 +192,34 @@ class AgentTurn:
         self._spawn(self._speak(sp, text, language))
 
     async def _speak(self, sp: Speaking, text: str, language: str) -> None:
+        await self._speak_from(sp, _once(text, language))
+
+    async def _speak_from(self, sp: Speaking, pieces) -> None:
+        """Speak (text, language) pieces as they come (an async iterator), sentence by sentence,
+        into the player; then wait for the playback to finish (or the caller to barge in)."""
         self.player.reset()
-        if language not in self.tts.languages:
-            language = self._language
-        for sentence in speech_pieces(text) or [text]:
-            index = self.player.add_sentence(sentence)
-            chunks = iter(self.tts.stream(sentence, language, self.out_rate))
-            while not sp.interrupted:
-                try:
-                    chunk = await self.clock.offload(next, chunks, None)
-                except Exception as e:
-                    logger.exception("TTS failed on %r", sentence)
-                    self._emit("error", str(e), {"stage": "tts"})
-                    chunk = None
-                if chunk is None or sp.interrupted:
-                    break
-                sp.times.setdefault("tts_first", self.clock.now())
-                self.player.add_audio(index, _at_rate(chunk, self.out_rate))
-                self._wake.set()
+        async for text, language in pieces:
             if sp.interrupted:
                 return
+            if language not in self.tts.languages:
+                language = self._language
+            for sentence in speech_pieces(text) or [text]:
+                index = self.player.add_sentence(sentence)
+                chunks = iter(self.tts.stream(sentence, language, self.out_rate))
+                while not sp.interrupted:
+                    try:
+                        chunk = await self.clock.offload(next, chunks, None)
+                    except Exception as e:
+                        logger.exception("TTS failed on %r", sentence)
+                        self._emit("error", str(e), {"stage": "tts"})
+                        chunk = None
+                    if chunk is None or sp.interrupted:
+                        break
+                    sp.times.setdefault("tts_first", self.clock.now())
+                    self.player.add_audio(index, _at_rate(chunk, self.out_rate))
+                    self._wake.set()
+                if sp.interrupted:
+                    return
         self.player.done_adding()
         if not self.player.has_audio:
             sp.done.set()
@@ -206,13 +241,14 @@ class AgentTurn:
             self._emit("playback_started")
             if self._probe is not None:  # the caller started talking while the agent thought
                 self.player.duck(self.options.duck_gain)
-            if not sp.prompt and "endpoint" in sp.times:
+            if not sp.prompt and "endpoint" in sp.times and "responder_ms" in sp.info:
                 self._record_metrics(sp)
         if self.player.finished:
             self._emit("playback_stopped", data={"reason": "finished"})
             sp.done.set()
 
     def _record_metrics(self, sp: Speaking) -> None:
+        sp.info["recorded"] = True
         t = sp.times
         ms = [1000 * (t[b] - t[a]) for a, b in zip(("speech_end", "endpoint", "asr", "respond",
               "tts_first"), ("endpoint", "asr", "respond", "tts_first", "first_out"), strict=True)]  # fmt: skip
@@ -224,6 +260,16 @@ class AgentTurn:
         )  # fmt: skip
         self.metrics.append(m)
         self._emit("metrics", metrics=m)
+
+
+async def _once(text: str, language: str):
+    yield text, language
+
+
+async def _drain(clauses: asyncio.Queue):
+    """The queue's (text, language) pieces until its None."""
+    while (item := await clauses.get()) is not None:
+        yield item
 
 
 def _at_rate(chunk: Audio, rate: int) -> np.ndarray:

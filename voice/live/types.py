@@ -3,6 +3,7 @@ responder's two verbs, per-turn metrics, events and the session's options."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -29,7 +30,14 @@ class Reply:
 
 
 class Responder(Protocol):
-    def respond(self, transcript: Transcript) -> Reply: ...
+    """The agent behind a voice session. `streams`: whether `respond` takes a `say` to speak its
+    reply piece by piece while it is still writing it (a dialogue model's clauses); then every
+    word to be said goes through `say(text, language)`, in order, and the session speaks each
+    piece as it comes, instead of `Reply.text` at the end."""
+
+    streams: bool
+
+    def respond(self, transcript: Transcript, say: Callable[[str, str], None] | None = None) -> Reply: ...  # fmt: skip
 
     def played(self, heard: str) -> None:
         """After a barge-in: the part of the last reply the caller heard (may be "")."""

@@ -116,12 +116,19 @@ class ScriptedResponder:
     latency_s: float = 0.0
     transcripts: list[str] = field(default_factory=list)
     heard: list[str] = field(default_factory=list)
+    streams: bool = False  # say the first sentence at once, the rest after `latency_s`
 
-    def respond(self, transcript: Transcript) -> Reply:
+    def respond(self, transcript: Transcript, say=None) -> Reply:
+        self.transcripts.append(transcript.text)
+        reply = self.replies[min(len(self.transcripts), len(self.replies)) - 1]
+        first, *rest = reply.text.split(". ")
+        if say is not None:
+            say(first + ("." if rest else ""), reply.language)
         if self.clock and self.latency_s:
             self.clock.spend(self.latency_s)
-        self.transcripts.append(transcript.text)
-        return self.replies[min(len(self.transcripts), len(self.replies)) - 1]
+        if say is not None and rest:
+            say(". ".join(rest), reply.language)
+        return reply
 
     def played(self, heard: str) -> None:
         self.heard.append(heard)
@@ -137,11 +144,11 @@ LONG_REPLY = Reply(
 
 
 def run(replies, audio, *, options=None, latency=(0.0, 0.0, 0.0), echo=None,
-        line_echo=None, in_rate=SR, out_rate=SR, vad=None, greeting=""):  # fmt: skip
+        line_echo=None, in_rate=SR, out_rate=SR, vad=None, greeting="", streams=False):  # fmt: skip
     """Replay `audio` through a session of fakes; (result, session, responder, tts, asr)."""
     clock = VirtualClock()
     asr = ToneASR(CALLER, clock=clock, latency_s=latency[0])
-    responder = ScriptedResponder(list(replies), clock, latency[1])
+    responder = ScriptedResponder(list(replies), clock, latency[1], streams=streams)
     tts = ToneTTS(clock, latency[2])
     session = VoiceSession(vad or StreamVAD(EnergyStream()), asr, responder, tts, options,
                            in_rate=in_rate, out_rate=out_rate, clock=clock, echo=echo)  # fmt: skip
@@ -184,6 +191,26 @@ def test_a_turn_end_to_end():
     start = 1.7 + 0.65
     spoken = result.heard.samples[int((start - 0.1) * SR) : int((start + 0.9) * SR)]
     assert np.abs(spoken).max() > 0.1  # the caller hears the reply where expected
+
+
+def test_a_streamed_reply_starts_speaking_before_the_responder_is_done():
+    """With a responder that streams, the first sentence is spoken while the rest is being
+    written: the 2 s the responder takes no longer delay the first audio."""
+    audio = timeline((0.5, None), (1.2, HZ["where is my order"]), (9.0, None))
+    out = {}
+    for streams in (False, True):
+        result, _, _, tts, _ = run([LONG_REPLY], audio, latency=(0.0, 2.0, 0.0), streams=streams)
+        (m,) = result.metrics
+        out[streams] = m
+        assert tts.said[:3] == ["Your order shipped on Monday.", "It is with the courier now.",
+                                "It should arrive on Friday."]  # fmt: skip
+        assert [e.text for e in result.events if e.kind == "reply"] == [LONG_REPLY.text]
+        assert m.responder_ms == LONG_REPLY.timings_ms
+    assert out[False].respond_ms == pytest.approx(2000, abs=50)
+    assert out[True].respond_ms < 50
+    assert out[False].voice_to_voice_ms - out[True].voice_to_voice_ms == pytest.approx(
+        2000, abs=100
+    )
 
 
 def test_barge_in_stops_playback_within_200_ms_and_trims_the_history():
