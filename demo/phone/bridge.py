@@ -3,6 +3,9 @@
     cca phone --port 8080 --public-url https://line.example.com [--auth-token TOKEN]
               [--transfer-to sip:desk@pbx.example.com] [--sms-from +15550100] [--out calls/]
 
+(the command line: demo/phone/serve.py; stream tokens, upload codes and each call's redaction
+memory live in a `demo.phone.state.CallState`, shared when the line has many workers)
+
 One aiohttp server on one port (the provider needs HTTP and WebSocket; `websockets` serves no
 POST bodies, aiohttp does both and brings the client the simulator uses):
 - POST /voice: the incoming-call webhook. Answers TwiML that connects the call's audio to
