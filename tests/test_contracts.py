@@ -342,3 +342,48 @@ def test_call_state_protocol(call_state):
     for t in threads:
         t.join()
     assert [w for w in won if w is not None] == [{"data": "AA=="}]
+
+
+# dialogue.nlu.intents.IntentClassifier: a head on a sentence encoder, a domain pack's blend
+
+
+def _intent_classifiers():
+    def head(tmp_path):
+        from dialogue.embed import HashingEncoder
+        from dialogue.nlu.intents import HeadClassifier, IntentHeadConfig, train_intent_head
+
+        enc = HashingEncoder()
+        texts, labels = ["lost my card", "change my pin", "我的卡丢了"], ["lost", "pin", "lost"]
+        x = enc.embed(texts)
+        config = IntentHeadConfig(max_epochs=20, patience=20)
+        return HeadClassifier(train_intent_head(x, labels, x, labels, "hashing", config, ("lost", "pin")), enc)  # fmt: skip
+
+    def pack(tmp_path):
+        import os
+
+        from dialogue.embed import HashingEncoder
+        from dialogue.nlu.finetune import FinetuneConfig
+        from dialogue.nlu.pack_intents import PackTrainConfig, train_pack_intents
+        from tests.dialogue.nlu.test_finetune import tiny_bert
+
+        os.environ["CCA_CACHE_DIR"] = str(tmp_path / "cache")
+        rows = [("I lost my card", "card_lost", "en"), ("change my pin", "pin", "en"), ("我的卡丢了", "card_lost", "zh")]  # fmt: skip
+        config = PackTrainConfig(finetune=FinetuneConfig(epochs=2, min_steps=0), head_epochs_without_tune=5)  # fmt: skip
+        return train_pack_intents(rows, [], HashingEncoder(), config, base=tiny_bert())
+
+    yield pytest.param(head, id="head")
+    yield pytest.param(pack, id="pack")
+
+
+@pytest.mark.parametrize("make", list(_intent_classifiers()))
+def test_intent_classifier_protocol(make, tmp_path, monkeypatch):
+    from dialogue.nlu.intents import IntentClassifier, IntentPrediction
+
+    monkeypatch.setenv("CCA_CACHE_DIR", str(tmp_path / "cache"))
+    c = make(tmp_path)
+    assert isinstance(c, IntentClassifier)
+    got = c.classify(["I lost my card", "我的卡丢了"], ["en", "zh"])
+    assert len(got) == 2 and all(isinstance(p, IntentPrediction) for p in got)
+    assert all(p.intent in c.labels or p.out_of_scope for p in got)
+    assert all(0.0 <= p.confidence <= 1.0 and len(p.top) >= 1 for p in got)
+    assert c.classify([], []) == []
