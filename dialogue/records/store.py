@@ -183,12 +183,12 @@ class Store:
             raise ValueError(f"unknown role {t.role!r}; choose from {s.ROLES}")
         r = self._redactor(conversation_id)
         lang = t.language if t.language in ("en", "zh") else None
-        text_ = (
-            r.redact(t.text, role=t.role).text
-            if t.role == "customer"
-            else redact(t.text, lang).text
-        )
-        transcript = redact(t.transcript, lang).text if t.transcript else t.transcript
+        if t.role == "customer":  # the conversation's Redactor: a card read over two turns
+            text_ = r.redact(t.text, role=t.role).text if t.text or not t.transcript else t.text
+            transcript = r.redact(t.transcript, role=t.role).text if t.transcript else t.transcript
+        else:
+            text_ = redact(t.text, lang).text
+            transcript = redact(t.transcript, lang).text if t.transcript else t.transcript
         shot = redact(t.screenshot_text, lang).text if t.screenshot_text else t.screenshot_text
         return dict(
             conversation_id=conversation_id, role=t.role, text=text_,

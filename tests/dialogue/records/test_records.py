@@ -112,6 +112,20 @@ def test_a_card_over_two_calls_is_redacted(store):
     assert [t.text for t in store.turns(conv)] == ["my card number is [CARD]", "go on", "[CARD]"]
 
 
+def test_a_card_read_over_two_spoken_turns_is_redacted_in_the_transcripts(store):
+    """A voice turn has no typed text, only a transcript: it is read with the conversation's
+    memory too, so the second half of a card is still a card."""
+    conv = store.start_conversation("phone")
+    store.add_turns(conv, [TurnIn("customer", "", transcript="my card number is 4111 1111")])
+    store.add_turns(
+        conv, [TurnIn("agent", "go on"), TurnIn("customer", "", transcript="1111 1111")]
+    )
+    with store.engine.connect() as c:
+        rows = c.execute(select(s.turns.c.transcript_enc).order_by(s.turns.c.idx)).scalars().all()
+    heard = [store.keyring.decrypt_text(r, "turns.transcript") for r in rows]
+    assert heard == ["my card number is [CARD]", None, "[CARD]"]
+
+
 def test_keys_missing_wrong_and_rotated(store, db_url):
     with pytest.raises(MissingKeyError, match=ENV_KEY):
         Keyring.from_env({})
