@@ -2,7 +2,7 @@
 already held, the time to the model's first token, and the whole turn, beside the template path.
 
     .venv/bin/python bench/bench_model_turns.py [--lm shipped] [--kb sqlite:///knowledge.db]
-        [--conversations 12] [--retail ../shared/data/retail]
+        [--conversations 12] [--retail ../shared/data/retail] [--before]
 
 The scripted conversations of `cca eval conversations` (the first N, English and Chinese), each
 on a fresh copy of the back office, through the real Agent: once with the templates alone (the
@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +52,26 @@ def run(spec: dict, services) -> list[dict]:
     return rows
 
 
+@contextmanager
+def engine_as(faster: bool):
+    """`faster=False`: the engine as it was before the adapter was merged into the base model and
+    the history read between turns (the adapter applied at run time, no prefill)."""
+    from dialogue.lm.llama_cpp import LlamaCppGenerator
+
+    merge, prefill = os.environ.get("CCA_LORA_MERGE"), LlamaCppGenerator.prefill
+    if not faster:
+        os.environ["CCA_LORA_MERGE"] = "0"
+        LlamaCppGenerator.prefill = lambda self, prefix: None
+    try:
+        yield
+    finally:
+        LlamaCppGenerator.prefill = prefill
+        if merge is None:
+            os.environ.pop("CCA_LORA_MERGE", None)
+        else:
+            os.environ["CCA_LORA_MERGE"] = merge
+
+
 def pct(values, qs=(50, 95)) -> str:
     return " / ".join(f"{percentile(values, q):.0f}" for q in qs) if values else "-"
 
@@ -61,6 +83,8 @@ def main() -> int:
     p.add_argument("--kb", default=None)
     p.add_argument("--conversations", type=int, default=12)
     p.add_argument("--retail", default=str(shared_data() / "retail"))
+    p.add_argument("--before", action="store_true", help="also run the engine as it was before: "
+                   "the adapter applied at run time, nothing read between turns")  # fmt: skip
     args = p.parse_args()
     suite = json.loads(Path(SUITE).read_text(encoding="utf-8"))
     en = [c for c in suite if c["language"] == "en"][: args.conversations // 2]
@@ -68,8 +92,12 @@ def main() -> int:
     items = en + zh
     lm, adapter = choose(args.lm, args.adapter)
     out = {}
-    for name, (m, a) in (("templates", (None, None)), (f"model {args.lm}", (lm, adapter))):
-        done = run_each(items, Path(args.retail), run, True, args.kb, lm=m, adapter=a)
+    paths = [("templates", (None, None), True), (f"model {args.lm}", (lm, adapter), True)]
+    if args.before:
+        paths.insert(1, ("model, before", (lm, adapter), False))
+    for name, (m, a), faster in paths:
+        with engine_as(faster):
+            done = run_each(items, Path(args.retail), run, True, args.kb, lm=m, adapter=a)
         out[name] = [r for rows in done for r in rows]
     print(f"{len(items)} conversations ({len(en)} en, {len(zh)} zh), 2 paths, same turns")
     print(f"{'path':<18} {'turns':>5} {'turn p50/p95 ms':>16} {'drafts':>6} {'prompt tok p50':>14} {'reused p50':>10} {'new read p50':>12} {'first token p50/p95 ms':>22} {'generate p50 ms':>15}")  # fmt: skip

@@ -73,6 +73,7 @@ class Agent:
         self.state = DialogueState(tools=ToolSession(services.office, self.session_id))
         self.history: list[Message] = []
         self.turns: list[Turn] = []
+        self._prefill(self.state.language)
 
     def respond(
         self, turn: CustomerTurn | TurnInput | str, say: Callable[[str, str], None] | None = None
@@ -260,7 +261,18 @@ class Agent:
             spoken=render_spoken(decision.template, language, decision.slots),
         )  # fmt: skip
         self.turns.append(record)
+        self._prefill(language)
         return record
+
+    def _prefill(self, language: str) -> None:
+        """Tell the model what the next prompt starts with, so that it can read it while the
+        customer is still talking or typing."""
+        svc = self.services
+        if svc.generator is not None and svc.fusion is not None:
+            try:
+                svc.generator.prefill(svc.fusion.prefix(self.history, language))
+            except Exception as e:  # a hint: a failure costs only time
+                logger.warning("prefill: %s", e)
 
 
 def _kept_language(words: str, nlu, current: str) -> str:

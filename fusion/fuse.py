@@ -215,6 +215,16 @@ class Fusion:
             company=o.company, language=LANGUAGE_NAMES.get(language, language)
         )
 
+    def prefix(self, history: Sequence[Message], language: str) -> str:
+        """The text every next prompt of this conversation starts with: the system message and
+        the history, up to where the next user message goes (a model's cache can read it
+        between turns)."""
+        mark = "\ue000"  # a private-use character no message holds
+        text = self._render(
+            [Message("system", self.system_content(language)), *history, Message("user", mark)]
+        )
+        return text[: text.index(mark)] if mark in text else ""
+
     def with_facts(self, user: str, facts: Sequence[Fact] = ()) -> str:
         """The current user message with this turn's facts quoted as data after it."""
         if not facts:

@@ -123,6 +123,7 @@ class FakeGenerator:
 
     def __post_init__(self):
         self.prompts: list[str] = []
+        self.prefixes: list[str] = []  # what prefill was told the next prompt starts with
 
     def generate(self, prompt: str) -> str:
         self.prompts.append(prompt)
@@ -132,6 +133,9 @@ class FakeGenerator:
         self.prompts.append(prompt)
         yield from (w + " " for w in self.reply.split(" ")[:-1])
         yield self.reply.split(" ")[-1]
+
+    def prefill(self, prefix: str) -> None:
+        self.prefixes.append(prefix)
 
 
 @dataclass

@@ -215,6 +215,8 @@ def test_generator_protocol(make, tmp_path):
     pieces = list(gen.stream(prompt))
     assert isinstance(whole, str) and all(isinstance(p, str) for p in pieces)
     assert "".join(pieces) == whole  # greedy: the stream adds up to the whole reply
+    gen.prefill("<|user|>\n")  # a hint between turns: it changes no reply
+    assert gen.generate(prompt) == whole
 
 
 def _retrievers():

@@ -24,6 +24,10 @@ class Generator(Protocol):
 
     def stream(self, prompt: str) -> Iterator[str]: ...
 
+    def prefill(self, prefix: str) -> None:
+        """A hint, between turns: the next prompt starts with `prefix`. An engine with a prompt
+        cache may start reading it in the background; the others ignore it. Never raises."""
+
 
 class LMGenerator:
     """A `DialogueLM` with its generation options, as the Agent's generator."""
@@ -42,3 +46,6 @@ class LMGenerator:
 
     def generate_fused(self, fused: Any) -> str:
         return self.model.generate_fused(fused, self.options)
+
+    def prefill(self, prefix: str) -> None:
+        """The transformers loop keeps no cache between calls: nothing to read ahead."""

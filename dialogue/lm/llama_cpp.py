@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -89,7 +90,8 @@ def resolve_gguf(name: str) -> Path:
 
 class LlamaCppGenerator:
     """A loaded `llama_cpp.Llama` and the generation options; one conversation at a time (the
-    evaluated tokens are the conversation's cache)."""
+    evaluated tokens are the conversation's cache). `prefill(prefix)` reads the start of the next
+    prompt in the background, between turns; a reply waits for it (one lock guards the model)."""
 
     takes_images = False
 
@@ -98,6 +100,8 @@ class LlamaCppGenerator:
         self.options = options
         self.name = name
         self.last = LlamaCppStats()  # what the last reply cost
+        self._lock = threading.Lock()  # the model reads one thing at a time
+        self.prefilled = 0  # tokens the last prefill read
 
     @classmethod
     def from_pretrained(
@@ -135,30 +139,61 @@ class LlamaCppGenerator:
     def stream(self, prompt: str) -> Iterator[str]:
         """Yield the reply in pieces as llama.cpp produces them; a stop string ends it."""
         opts = self.options
-        tokens = self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
-        bos = self.llm.token_bos()
-        if bos >= 0 and (not tokens or tokens[0] != bos):  # a template may render <bos> itself
-            tokens = [bos, *tokens]
+        tokens = self._tokens(prompt)
         room = self.llm.n_ctx() - len(tokens)
         if room < 1:
             raise LlamaCppError(
                 f"the prompt is {len(tokens)} tokens, over the {self.llm.n_ctx()}-token context; "
                 "keep fewer turns of history or raise LlamaCppOptions.n_ctx"
             )
+        return self._pieces(tokens, min(opts.max_new_tokens, room), opts)
+
+    def prefill(self, prefix: str) -> None:
+        """Start reading `prefix`, the start of the next prompt (the system message and the
+        history so far), in a background thread: the next reply then reads only its new turn."""
+        tokens = self._tokens(prefix)
+        if len(tokens) < self.llm.n_ctx():
+            threading.Thread(target=self._prefill, args=(tokens,), daemon=True).start()
+
+    def _prefill(self, tokens: list[int]) -> None:
+        with self._lock:
+            if self._shared(tokens) >= len(tokens) - 1:
+                return
+            try:  # evaluating the prompt is the first step of generating from it
+                steps = self.llm.generate(tokens, temp=0.0, top_k=0, min_p=0.0, repeat_penalty=1.0)
+                next(steps)
+                steps.close()
+                self.prefilled = len(tokens)
+            except Exception as e:  # the reply reads it all again; nothing is lost
+                logger.warning("llama.cpp: prefill failed: %s", e)
+
+    def _tokens(self, text: str) -> list[int]:
+        tokens = self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        bos = self.llm.token_bos()
+        if bos >= 0 and (not tokens or tokens[0] != bos):  # a template may render <bos> itself
+            tokens = [bos, *tokens]
+        return tokens
+
+    def _shared(self, tokens: list[int]) -> int:
+        """How many of `tokens` the model's cache already holds, from the start."""
         shared = 0
         for a, b in zip(self.llm.input_ids[: self.llm.n_tokens], tokens, strict=False):
             if a != b:
                 break
             shared += 1
-        self.last = LlamaCppStats(prompt_tokens=len(tokens), reused_tokens=shared)
-        return self._pieces(tokens, min(opts.max_new_tokens, room), opts)
+        return shared
 
     def _pieces(self, tokens: list[int], max_tokens: int, opts: GenerationOptions) -> Iterator[str]:
+        t0 = time.perf_counter()  # a prefill still reading counts in the time to the first token
+        with self._lock:
+            yield from self._locked_pieces(tokens, max_tokens, opts, t0)
+
+    def _locked_pieces(self, tokens: list[int], max_tokens: int, opts: GenerationOptions, t0: float) -> Iterator[str]:  # fmt: skip
+        self.last = LlamaCppStats(prompt_tokens=len(tokens), reused_tokens=self._shared(tokens))
         decoder = IncrementalDecoder(_Detokenizer(self.llm))
         stops = StopMatcher(tuple(opts.stop) + TURN_ENDS)
         if opts.seed is not None:
             self.llm.set_seed(opts.seed)
-        t0 = time.perf_counter()
         eos, done = self.llm.token_eos(), False
         steps = self.llm.generate(
             tokens, temp=opts.temperature, top_p=opts.top_p, top_k=0, min_p=0.0,

@@ -139,6 +139,10 @@ class OpenAIGenerator:
     def generate(self, prompt: str) -> str:
         return "".join(self.stream(prompt))
 
+    def prefill(self, prefix: str) -> None:
+        """Nothing to do: a server keeps its own prefix cache (vLLM's automatic prefix caching,
+        llama.cpp's server's cache_prompt), which the next request reuses."""
+
     def stream(self, prompt: str) -> Iterator[str]:
         """Send the request now (a server that is down or refuses raises here), then yield the
         reply in pieces as the server sends them."""

@@ -343,3 +343,16 @@ def test_with_say_a_template_reply_is_said_whole(office):
     said.clear()
     turn = b.respond(CustomerTurn(text="I want to cancel an order"), say=lambda t, lang: said.append((t, lang)))  # fmt: skip
     assert said == [(turn.reply, "en")] and turn.reply_source.startswith("template (promises")
+
+
+def test_the_model_is_told_what_the_next_prompt_starts_with(office):
+    """At the start and after every turn the Agent hands the model the start of its next prompt
+    (the system message and the history), which a cached engine reads while the customer talks."""
+    gen = FakeGenerator("Hi! How can I help?")
+    a = agent(office, generator=gen, fusion=Fusion(tiny_tokenizer()))
+    assert len(gen.prefixes) == 1
+    for text in ("hello", "where is my order"):
+        a.respond(CustomerTurn(text=text))
+        assert gen.prompts[-1].startswith(gen.prefixes[-2])  # the prefix was this prompt's start
+    assert len(gen.prefixes) == 3 and "Hi! How can I help?" in gen.prefixes[-1]
+    assert gen.prefixes[-1].startswith(gen.prefixes[0])

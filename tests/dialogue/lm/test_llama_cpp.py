@@ -74,3 +74,24 @@ def test_the_packaged_gemma_stops_at_the_end_of_its_turn():
     reply = gen.generate(prompt)
     assert "<end_of_turn>" not in reply and "<start_of_turn>" not in reply
     assert gen.last.prompt_tokens > 5 and gen.last.new_tokens <= 48
+
+
+def test_a_prefill_reads_the_next_prompts_start_between_turns(tiny):
+    """`prefill` reads the conversation so far in the background; the next reply then reads
+    only its new turn, and says what it would have said without it."""
+    import time
+
+    tiny.llm.reset()
+    history = "Customer: hello\nAgent: hi, how can I help?\nCustomer:"
+    prompt = history + " where is my parcel?\nAgent:"
+    want = tiny.generate(prompt)
+    tiny.llm.reset()
+    tiny.prefilled = 0
+    tiny.prefill(history)
+    deadline = time.monotonic() + 10
+    while not tiny.prefilled and time.monotonic() < deadline:
+        time.sleep(0.01)
+    n = tiny.prefilled
+    assert n == len(tiny._tokens(history))
+    assert tiny.generate(prompt) == want
+    assert tiny.last.reused_tokens >= n - 1  # the history was read before the turn came

@@ -71,3 +71,26 @@ def test_an_adapter_with_full_weights_or_rslora_is_refused(pair, tmp_path):
         convert_lora(tmp_path / "rs", tmp_path / "x.gguf", model.base_model.model.config)
     with pytest.raises(LoraConversionError, match="not a PEFT LoRA adapter"):
         convert_lora(tmp_path, tmp_path / "x.gguf", model.base_model.model.config)
+
+
+def test_the_merged_model_computes_what_the_adapter_at_run_time_computes(pair, tmp_path):
+    """`merged_gguf` folds the adapter into the base (its weights in Q8_0): llama.cpp on the merged
+    file gives the logits of llama.cpp with the adapter applied at run time, within Q8_0's error;
+    it is built once and found again by content."""
+    from dialogue.lm.merge_gguf import MergeError, merged_gguf
+
+    base_gguf, adapter, model = pair
+    lora = convert_lora(adapter, tmp_path / "adapter.gguf", model.base_model.model.config)
+    merged = merged_gguf(base_gguf, lora, out_dir=tmp_path / "cache")
+    assert merged.parent == tmp_path / "cache" and not list(merged.parent.glob("*.part"))
+    ids = [1, 60, 70, 80, 90, 100, 110, 120]
+    at_run_time = llama_cpp_logits(base_gguf, ids, lora)
+    got = llama_cpp_logits(merged, ids)
+    plain = llama_cpp_logits(base_gguf, ids)
+    assert np.abs(at_run_time - plain).max() > 0.05  # the adapter matters here...
+    np.testing.assert_allclose(got, at_run_time, atol=0.03)  # ...and the merge keeps it
+    mtime = merged.stat().st_mtime_ns
+    assert merged_gguf(base_gguf, lora, out_dir=tmp_path / "cache").stat().st_mtime_ns == mtime
+    other = gguf_from_llama(tiny_llama(N_VOCAB, hidden=32, seed=3), tmp_path / "other.gguf")
+    with pytest.raises(MergeError, match="another base model|base"):
+        merged_gguf(other, lora, out_dir=tmp_path / "cache2")
