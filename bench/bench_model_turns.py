@@ -2,14 +2,16 @@
 already held, the time to the model's first token, and the whole turn, beside the template path.
 
     .venv/bin/python bench/bench_model_turns.py [--lm shipped] [--kb sqlite:///knowledge.db]
-        [--conversations 12] [--retail ../shared/data/retail] [--before]
+        [--conversations 12] [--retail ../shared/data/retail] [--before] [--pause-s 1.0]
 
 The scripted conversations of `cca eval conversations` (the first N, English and Chinese), each
 on a fresh copy of the back office, through the real Agent: once with the templates alone (the
 baseline a user has with `--no-lm`), once with the model. For every turn the model drafted:
-prompt tokens, the tokens reused from the turn before (fusion's layout keeps the system message
-and the history a stable prefix; only the new turn and its facts are read), the first token's
-time and the generation time. Prints a table of percentiles and writes bench/out/model_turns.json.
+prompt tokens, the tokens the model's cache already held (fusion's layout keeps the system message and the
+history a stable prefix, which the model reads between turns: `Generator.prefill`; only the new
+turn and its facts are read after the customer's words arrive), the first token's time and the
+generation time. Each turn comes after a pause (`--pause-s`, 1 s: a customer takes longer to
+say or type a turn) and is timed from the moment it arrives. Prints a table of percentiles and writes bench/out/model_turns.json.
 """
 
 from __future__ import annotations
@@ -31,12 +33,15 @@ from dialogue.evals.stats import percentile  # noqa: E402
 from dialogue.lm.shipped import choose  # noqa: E402
 from dialogue.paths import shared_data  # noqa: E402
 
+PAUSE_S = 1.0  # the customer's pause before each turn (main sets it from --pause-s)
+
 
 def run(spec: dict, services) -> list[dict]:
     agent = Agent(services, session_id=spec["id"])
     gen = services.generator
     rows = []
     for i, t in enumerate(spec["turns"]):
+        time.sleep(PAUSE_S)  # the customer reads the reply and types or says the next turn
         t0 = time.perf_counter()
         turn = agent.respond(_turn(t))
         row = {"conversation": spec["id"], "turn": i, "ms": (time.perf_counter() - t0) * 1000, "source": turn.reply_source}  # fmt: skip
@@ -85,7 +90,11 @@ def main() -> int:
     p.add_argument("--retail", default=str(shared_data() / "retail"))
     p.add_argument("--before", action="store_true", help="also run the engine as it was before: "
                    "the adapter applied at run time, nothing read between turns")  # fmt: skip
+    p.add_argument("--pause-s", type=float, default=1.0, help="the customer's pause before each "
+                   "turn, in which the model may read the history (a person takes longer)")  # fmt: skip
     args = p.parse_args()
+    global PAUSE_S
+    PAUSE_S = args.pause_s
     suite = json.loads(Path(SUITE).read_text(encoding="utf-8"))
     en = [c for c in suite if c["language"] == "en"][: args.conversations // 2]
     zh = [c for c in suite if c["language"] == "zh"][: args.conversations - len(en)]
