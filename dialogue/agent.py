@@ -23,13 +23,11 @@ from typing import Any
 
 from dialogue.knowledge.base import Retriever
 from dialogue.lm.generator import Generator
-from dialogue.policy.decide import DialoguePolicy
 from dialogue.policy.draft import draft_reply
 from dialogue.policy.guard import DraftContext
 from dialogue.policy.reply import render, render_marked, render_spoken
 from dialogue.policy.state import DialogueState, Understood
 from dialogue.types import Action, Decision, Turn, evidence, tool_fact
-from domains.retail.tools import ToolSession
 from fusion.types import Fact, Message, TurnInput
 from vision.types import Image, Screenshot
 from voice.asr.stt import SpeechToText
@@ -62,15 +60,21 @@ class AgentServices:
     fusion: Any = None  # fusion.fuse.Fusion: fuse(...) -> FusedInput
     generator: Generator | None = None
     tts: Any = None  # voice.tts.speaker.Speaker
-    policy: DialoguePolicy = DialoguePolicy()
+    # decide(state, understood) -> (Decision, actions); None: the retail DialoguePolicy
+    policy: Any = None
     knowledge_k: int = 3
+    # (office, session_id) -> the conversation's tool session; None: the retail ToolSession.
+    # A domain pack's comes from dialogue.policy.pack_tools (PackTools.session)
+    sessions: Callable[[Any, str], Any] | None = None
 
 
 class Agent:
     def __init__(self, services: AgentServices, session_id: str | None = None):
         self.services = services
         self.session_id = session_id or uuid.uuid4().hex[:12]
-        self.state = DialogueState(tools=ToolSession(services.office, self.session_id))
+        self.policy = services.policy or _retail_policy()
+        sessions = services.sessions or _retail_sessions()
+        self.state = DialogueState(tools=sessions(services.office, self.session_id))
         self.history: list[Message] = []
         self.turns: list[Turn] = []
         self._prefill(self.state.language)
@@ -162,7 +166,7 @@ class Agent:
         )  # fmt: skip
         t0 = time.perf_counter()
         try:
-            decision, actions = svc.policy.decide(self.state, understood)
+            decision, actions = self.policy.decide(self.state, understood)
         except Exception as e:  # a bug or a dead database must not end the call
             logger.exception("policy failed")
             errors.append(f"policy: {e}")
@@ -273,6 +277,19 @@ class Agent:
                 svc.generator.prefill(svc.fusion.prefix(self.history, language))
             except Exception as e:  # a hint: a failure costs only time
                 logger.warning("prefill: %s", e)
+
+
+def _retail_policy():
+    """The default policy: the sample shop's (its tools register when it is imported)."""
+    from dialogue.policy.decide import DialoguePolicy
+
+    return DialoguePolicy()
+
+
+def _retail_sessions():
+    from dialogue.policy.toolkit import ToolSession
+
+    return ToolSession
 
 
 def _kept_language(words: str, nlu, current: str) -> str:

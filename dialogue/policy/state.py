@@ -6,14 +6,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dialogue.policy.toolkit import ToolSession
-
 
 @dataclass
 class DialogueState:
     """One conversation's memory (mutable, owned by one Agent)."""
 
-    tools: ToolSession
+    # the conversation's tool session: call(name, args), confirm(yes), user_id, pending
+    # (dialogue.policy.toolkit.ToolSession, or a pack's dialogue.policy.pack_tools.PackSession)
+    tools: Any
     language: str = "en"
     task: str | None = None  # the account task being served, kept across turns
     slots: dict[str, Any] = field(default_factory=dict)  # order_id, reason, item_ids ...
