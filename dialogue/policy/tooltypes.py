@@ -78,3 +78,14 @@ class Tool(NamedTuple):
     # JSON schema of the arguments; its "description" says what the tool does
     params: dict[str, Any]
     writes: bool  # changes the back office: needs the user's confirmation, and is audited
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """What a pack's Python tool is given besides its arguments: `fn(call, **args) -> dict`. It
+    returns its data, or raises `Refusal(code, message)` when a rule says no; a write writes and
+    audits in one transaction of its own."""
+
+    office: Any  # the pack's back office (declared in domain.toml [tools] backoffice)
+    customer_id: str | None  # the authenticated customer, None before authentication
+    session_id: str  # the conversation, for the audit row
