@@ -1,6 +1,7 @@
 """`cca chat`: talk to the agent in a terminal, or run a scripted conversation.
 
     cca chat [--db URL] [--retail FOLDER] [--kb URL] [--audio FILE] [--image FILE]
+    cca chat --domain PACK [--db URL] [--kb URL]     a pack that declares its tools (domains/bank)
     cca chat --script TURNS.json [--json]
 
 Interactive: type a turn; `/audio PATH` and `/image PATH` (repeatable, then the text) add a
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -24,6 +26,9 @@ from dialogue.knowledge.store import store_exists
 from dialogue.lm.shipped import add_lm_args, choose
 
 logger = logging.getLogger(__name__)
+
+DEFAULT_DB = os.environ.get("CCA_RETAIL_DB", "sqlite:///retail.db")  # the retail back office's
+DEFAULT_KB = "sqlite:///knowledge.db"
 
 
 class _Lazy:
@@ -95,6 +100,41 @@ def build_services(
     )  # fmt: skip
 
 
+def build_pack_services(
+    folder: str | Path, db: str | None = None, kb: str | None = None,
+    lm: str | None = None, adapter: str | None = None,
+) -> AgentServices:  # fmt: skip
+    """The agent of a domain pack that declares its tools: its intent model, its back office
+    (`db`, default the pack's [tools] db), its tools and policy, and its knowledge (`kb`, else
+    the pack's knowledge/ indexed into sqlite:///NAME_knowledge.db, unchanged files skipped)."""
+    from dialogue.domain.pack import DomainPack
+    from dialogue.knowledge.base import KnowledgeBase
+    from dialogue.nlu.understand import NLU
+    from dialogue.policy.declare import load_declarations
+    from dialogue.policy.declared import DeclaredPolicy
+    from dialogue.policy.pack_tools import PackTools, open_office
+
+    pack = DomainPack.load(folder)
+    declarations = load_declarations(pack)
+    office = open_office(declarations, db)
+    tools = PackTools(declarations, office)
+    knowledge = None
+    if kb and store_exists(kb):
+        knowledge = KnowledgeBase.open(kb)
+    elif pack.knowledge_dir.is_dir():
+        knowledge = KnowledgeBase.open(kb or f"sqlite:///{pack.name}_knowledge.db")
+        knowledge.add([pack.knowledge_dir])
+    generator = fusion = None
+    if lm:
+        from dialogue.lm.engines import build_generator
+
+        generator, fusion, _ = build_generator(lm, adapter)
+    return AgentServices(
+        nlu=NLU.from_domain(pack.root), office=office, knowledge=knowledge, generator=generator,
+        fusion=fusion, policy=DeclaredPolicy(declarations), sessions=tools.session,
+    )  # fmt: skip
+
+
 def load_turn(spec: dict, base: Path) -> CustomerTurn:
     """One scripted or typed turn; paths are relative to the script's folder."""
     from vision.image import load_image
@@ -109,17 +149,22 @@ def load_turn(spec: dict, base: Path) -> CustomerTurn:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from domains.retail.backoffice import DEFAULT_URL
-
     p = argparse.ArgumentParser(prog="cca chat", description=__doc__.split("\n\n")[0])
     p.add_argument(
-        "--db", default=DEFAULT_URL, help=f"back office database (default {DEFAULT_URL})"
+        "--db",
+        default=None,
+        help=f"back office database (default {DEFAULT_DB}; with --domain, the pack's)",
     )
     p.add_argument("--retail", default=None, help="load this retail data folder into --db first")
     p.add_argument(
+        "--domain",
+        default=None,
+        help="a domain pack that declares its tools (domains/bank): its agent, back office (--db, else the pack's) and knowledge",
+    )
+    p.add_argument(
         "--kb",
-        default="sqlite:///knowledge.db",
-        help="knowledge base (default sqlite:///knowledge.db, if it exists)",
+        default=None,
+        help=f"knowledge base (default {DEFAULT_KB}, if it exists; with --domain, the pack's knowledge/ indexed)",
     )
     p.add_argument("--script", default=None, help="a JSON list of turns to run")
     p.add_argument("--json", action="store_true", help="print each turn as a JSON object")
@@ -141,14 +186,17 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s"
     )
     try:
-        services = build_services(
-            args.db,
-            args.kb,
-            args.retail,
-            args.asr_model,
-            *choose(args.lm, args.adapter, args.no_lm),
-        )
-    except (ImportError, FileNotFoundError, ValueError, RuntimeError) as e:
+        if args.domain:
+            services = build_pack_services(args.domain, args.db, args.kb, *choose(args.lm, args.adapter, args.no_lm))  # fmt: skip
+        else:
+            services = build_services(
+                args.db or DEFAULT_DB,
+                args.kb or DEFAULT_KB,
+                args.retail,
+                args.asr_model,
+                *choose(args.lm, args.adapter, args.no_lm),
+            )
+    except (ImportError, FileNotFoundError, ValueError, RuntimeError, ConnectionError) as e:
         print(f"cca chat: {e}", file=sys.stderr)
         return 2
     agent = Agent(services)

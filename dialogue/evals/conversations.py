@@ -312,7 +312,12 @@ def main(argv: list[str] | None = None) -> int:
         "--suite", default=str(SUITE), help="conversations JSON (default: the project's suite)"
     )
     add_service_args(p)
+    p.add_argument("--domain", default=None, help="a domain pack that declares its tools: its own suite (PACK/eval/conversations.json) on its own back office (dialogue.evals.pack_conversations)")  # fmt: skip
     args = p.parse_args(argv)
+    if args.domain:  # the pack's evaluation, which builds on this module
+        import importlib
+
+        return importlib.import_module("dialogue.evals.pack_conversations").main(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     retail = retail_folder(args)
     if retail is None:

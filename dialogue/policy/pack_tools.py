@@ -227,3 +227,17 @@ class PackSession:
             "session %s: refused %s %s: %s (%s)", self.session_id, name, args, message, code
         )
         return ToolResult(False, data or {}, message, code)
+
+
+def open_office(declarations: Declarations, url: str | None = None) -> Any:
+    """The pack's back office (domain.toml [tools] backoffice = "module:Class"), opened with
+    `Class.open(url)` (default: [tools] db); None when the pack declares none."""
+    if not declarations.backoffice:
+        return None
+    module_name, _, name = declarations.backoffice.partition(":")
+    where = declarations.pack.root / "domain.toml"
+    try:
+        cls = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError) as e:
+        raise DomainError(f"{where}: [tools] backoffice = {declarations.backoffice!r} cannot be loaded ({e}); give an importable module:Class") from None  # fmt: skip
+    return cls.open(url or declarations.db)
