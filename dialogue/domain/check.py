@@ -57,13 +57,17 @@ def check_pack(folder: str | Path) -> list[Problem]:
     problems += _check_intents(pack)
     problems += _check_knowledge(pack)
     problems += _check_model(pack)
+    problems += _check_declared(pack)
     return sorted(problems, key=lambda p: LEVELS.index(p.level))
 
 
 def _check_toml(pack: DomainPack) -> list[Problem]:
     where = str(pack.root / PACK_FILE)
     out = []
+    declared = bool(pack.tables.get("tools", {}).get("file"))  # checked by _check_declared
     for name in pack.tables:
+        if name in LATER_TABLES and declared:
+            continue
         if name in LATER_TABLES:
             out.append(Problem("note", where, f"[{name}] accepted; this version does not use it"))
         elif name not in KNOWN_TABLES:
@@ -73,9 +77,18 @@ def _check_toml(pack: DomainPack) -> list[Problem]:
         out.append(Problem("warning", where, '[handoff] has no number or uri: a caller who asks '
                            'for a person cannot be transferred; add number = "+1..."'))  # fmt: skip
     for name in ("tools.py", "policy.toml", "slots.toml", "templates"):
-        if (pack.root / name).exists():
+        if (pack.root / name).exists() and not declared:
             out.append(Problem("note", str(pack.root / name), "accepted; not used by this version"))
     return out
+
+
+def _check_declared(pack: DomainPack) -> list[Problem]:
+    """The declared tools, policy, slots and templates (`dialogue.policy.declare`)."""
+    if not pack.tables.get("tools", {}).get("file"):
+        return []
+    from dialogue.policy.declare import check_declarations
+
+    return [Problem(level, path, message, line) for level, path, line, message in check_declarations(pack)]  # fmt: skip
 
 
 def _check_intents(pack: DomainPack) -> list[Problem]:

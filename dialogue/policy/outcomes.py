@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dialogue.policy.toolkit import ToolResult
+from dialogue.policy.tooltypes import ToolResult
 from dialogue.types import Action, Decision
 
 STATUS_ZH = {
