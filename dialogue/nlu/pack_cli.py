@@ -83,6 +83,7 @@ def train_main(argv: list[str]) -> int:
     p.add_argument("--base", default="minilm",
                    help="encoder to fine-tune: minilm (offline wheel), a folder, a model name, or none")  # fmt: skip
     p.add_argument("--epochs", type=int, default=default.epochs, help="fine-tuning epochs")
+    p.add_argument("--lr", type=float, default=default.lr, help="fine-tuning learning rate")
     p.add_argument("--weight", type=float, default=PackTrainConfig.weight,
                    help="the fine-tuned encoder's share of the blend")  # fmt: skip
     p.add_argument("--shots", type=int, default=0, help="train on N examples per intent (0 = all)")
@@ -104,7 +105,7 @@ def train_main(argv: list[str]) -> int:
 
         torch.set_num_threads(args.threads)
     base = "" if args.base == "none" else args.base
-    tuning = replace(default, epochs=args.epochs, contrastive=args.contrastive)
+    tuning = replace(default, epochs=args.epochs, lr=args.lr, contrastive=args.contrastive)
     config = PackTrainConfig(finetune=tuning, base=base, weight=args.weight,
                              label_names=args.label_names)  # fmt: skip
     print(", ".join(f"{k} {len(v)}" for k, v in splits.items()), "examples;",

@@ -128,3 +128,23 @@ def test_a_pack_without_a_model_says_what_to_run(tmp_path, capsys):
     assert f"cca nlu train --domain {pack}" in capsys.readouterr().err
     with pytest.raises(FileNotFoundError, match="cca nlu train --domain"):
         NLU.from_domain(pack)
+
+
+def test_the_threshold_turns_away_few_in_scope_turns(model):
+    from dialogue.nlu.pack_intents import MAX_FALSE_REJECTION, _best_threshold
+
+    # 40 in-scope turns with best probabilities 0.30..0.99 and one out-of-scope turn at 0.5
+    k = len(model.labels)
+    best = np.linspace(0.30, 0.99, 40)
+    probs = np.full((41, k), 1.0 / k)
+    probs[:40, 0] = best
+    probs[:40, 1:] = ((1 - best) / (k - 1))[:, None]
+    gold = [model.labels[0]] * 40 + ["out_of_scope"]
+    t = _best_threshold(model.head, probs, gold)
+    assert np.mean(best < t) <= MAX_FALSE_REJECTION
+
+
+def test_label_names_join_the_examples():
+    config = PackTrainConfig(base="", label_names=True, head_epochs_without_tune=5)
+    m = train_pack_intents(ROWS, [], HashingEncoder(), config)
+    assert m.labels == ("card_lost", "fees", "pin", "out_of_scope") and m.finetuned is None
