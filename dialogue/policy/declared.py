@@ -4,10 +4,10 @@ and the same `Decision` as the sample shop's policy, so the Agent, the guard and
 unchanged. Deterministic; each turn, in this order:
 
 1. a request for a person (the core's cues, English and Chinese) hands over, whatever waits;
-2. a write waiting for a yes: a plain yes runs it (the confirmation protocol checks it again), a
-   no drops it, a question is answered and the confirmation asked again;
-3. the declared handoff triggers: cues and intents of suspected fraud, strong anger or
+2. the declared handoff triggers: cues and intents of suspected fraud, strong anger or
    frustration, too many unhelpful turns in a row;
+3. a write waiting for a yes: a plain yes runs it (the confirmation protocol checks it again), a
+   no drops it, a rule question is answered and the confirmation asked again;
 4. a question about the rules (a declared rule cue) is answered from the knowledge base with no
    account, the task in hand waiting;
 5. the task the turn names (declared cues, then declared intents), or the one in hand: first the
@@ -91,20 +91,18 @@ class DeclaredPolicy:
         cues = read_cues(text, u.entities)
         named = self._named(text)
         if cues.person:
-            s.tools.pending = None
             return self._handoff(s, "the customer asked for a person")
-        if s.tools.pending is not None:
-            answer = self._answer_to_pending(s, u, actions, named)
-            if answer is not None:
-                return answer
         sure_fraud = u.intent in p.handoff_intents and u.confidence >= p.handoff_confidence
         if (self._fraud and self._fraud.search(text)) or (sure_fraud and named is None):
-            s.tools.pending = None
             return self._handoff(s, f"suspected fraud ({u.intent} {u.confidence:.2f})", "handoff_fraud")  # fmt: skip
         if u.anger >= p.anger_handoff or u.frustration >= p.frustration_handoff:
             return self._handoff(s, f"strong feeling (anger {u.anger:.2f}, frustration {u.frustration:.2f})")  # fmt: skip
         if s.failures >= p.max_failures:
             return self._handoff(s, f"{s.failures} turns in a row without help")
+        if s.tools.pending is not None:
+            answer = self._answer_to_pending(s, u, actions, named)
+            if answer is not None:
+                return answer
         filled = read_slots(self.d.slots, s.slots, text, u.entities)
         if cues.question and self._rule and self._rule.search(text) and not (s.task and filled):
             answer = self._from_knowledge(s, u, "a rule question")
@@ -264,17 +262,18 @@ class DeclaredPolicy:
             if named is not None and named != pending.tool:  # "no, just show my transactions"
                 return None
             return self._say("dropped", s, "done", "the customer said no")
-        if named is not None and named != s.task:  # another request: the proposal lapses
-            s.tools.pending = None
-            return None
         if self._rule and self._rule.search(u.text):
             answer = self._from_knowledge(s, u, "a rule question while a write waits")
             if answer is not None:
                 again = self._say("confirm", s, "confirm", "", summary=summary).slots["reply"]
                 return replace(answer, kind="confirm", slots={**answer.slots, "reply": f"{answer.slots['reply']}\n\n{again}"})  # fmt: skip
+        if named is not None and named != s.task:  # another request: the proposal lapses
+            s.tools.pending = None
+            return None
         return self._say("ask_yes_no", s, "confirm", "waiting for yes or no", summary=summary)
 
     def _handoff(self, s: DialogueState, why: str, key: str = "handoff") -> Decision:
+        s.tools.pending = None  # a write waiting for a yes is dropped with the handover
         return self._say(key, s, "handoff", why, handoff=True)
 
     def _from_knowledge(self, s: DialogueState, u: Understood, why: str) -> Decision | None:
