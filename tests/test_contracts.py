@@ -276,6 +276,46 @@ def test_tool_protocol(name, office):
         assert session.pending is None
 
 
+def _pack_tools():
+    from dialogue.domain.pack import DomainPack
+    from dialogue.policy.declare import load_declarations
+    from tests.conftest import ROOT
+
+    return sorted(load_declarations(DomainPack.load(ROOT / "domains" / "bank")).tools)
+
+
+@pytest.mark.parametrize("name", _pack_tools())
+def test_pack_tool_protocol(name, tmp_path):
+    """The bank pack's declared tools follow the same seam: a JSON schema, and a call with no
+    arguments refused with a code (or answered, when it needs none), never raised, never written."""
+    from dialogue.domain.pack import DomainPack
+    from dialogue.policy.declare import load_declarations
+    from dialogue.policy.pack_tools import PackTools, open_office
+    from dialogue.policy.tooltypes import CODES, Tool, ToolResult
+    from tests.conftest import ROOT
+
+    declarations = load_declarations(DomainPack.load(ROOT / "domains" / "bank"))
+    office = open_office(declarations, f"sqlite:///{tmp_path / 'bank.db'}")
+    try:
+        tool = PackTools(declarations, office).tools[name]
+        assert isinstance(tool, Tool) and isinstance(tool.writes, bool)
+        params = tool.params
+        assert params["type"] == "object" and params["description"]
+        assert set(params["required"]) <= set(params["properties"])
+        session = PackTools(declarations, office).session(office, "contract")
+        for user in (None, "C001"):
+            session.user_id = user
+            result = tool.fn(session)
+            assert isinstance(result, ToolResult) and session.pending is None
+            if params["required"]:
+                assert not result.ok and result.code in CODES
+            else:  # a list of the customer's: theirs once authenticated
+                assert result.ok == (user is not None) and (result.ok or result.code in CODES)
+        assert office.counts()["bank_audit"] == 0
+    finally:
+        office.close()
+
+
 def fresh_postgres_database(base_url: str) -> str:
     """A new, empty database on the test server (tests.conftest.postgres_url)."""
     import uuid
