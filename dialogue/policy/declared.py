@@ -65,7 +65,7 @@ class DeclaredPolicy:
              **slots: Any) -> Decision:  # fmt: skip
         """A decision whose reply is the pack's template `key`, filled and in the turn's language."""
         text = say(self.d.templates.get(key, {}), s.language, slots, self.d.values)
-        return Decision(kind, "pack", {"reply": text, "key": key}, handoff=handoff, reason=reason)
+        return Decision(kind, "pack", {"answer": text, "key": key}, handoff=handoff, reason=reason)
 
     def _words(self, words: dict[str, str], s: DialogueState, slots: dict[str, Any]) -> str:
         return say(words, s.language, slots, self.d.values)
@@ -218,7 +218,7 @@ class DeclaredPolicy:
             choices = gap.join(self._words(c.get("item", {}), s, i) for i in items)
         reply = self._words(slot.prompt, s, {"choices": choices})
         return Decision(
-            "ask", "pack", {"reply": reply, "key": f"ask_{name}"}, reason=f"needs {name}"
+            "ask", "pack", {"answer": reply, "key": f"ask_{name}"}, reason=f"needs {name}"
         )
 
     def _answer(self, s: DialogueState, tool: ToolDecl, data: dict[str, Any]) -> Decision:
@@ -232,7 +232,7 @@ class DeclaredPolicy:
         text = self._words(tool.reply or tool.done, s, shown)
         if tool.writes:
             return self._say("done", s, "done", f"{tool.name} confirmed and done", outcome=text)
-        return Decision("answer", "pack", {"reply": text, "key": tool.name}, reason=tool.name)
+        return Decision("answer", "pack", {"answer": text, "key": tool.name}, reason=tool.name)
 
     def _refusal(self, s: DialogueState, result: ToolResult, tool: ToolDecl) -> Decision:
         why = result.data.get("why", {})
@@ -265,8 +265,8 @@ class DeclaredPolicy:
         if self._rule and self._rule.search(u.text):
             answer = self._from_knowledge(s, u, "a rule question while a write waits")
             if answer is not None:
-                again = self._say("confirm", s, "confirm", "", summary=summary).slots["reply"]
-                return replace(answer, kind="confirm", slots={**answer.slots, "reply": f"{answer.slots['reply']}\n\n{again}"})  # fmt: skip
+                again = self._say("confirm", s, "confirm", "", summary=summary).slots["answer"]
+                return replace(answer, kind="confirm", slots={**answer.slots, "answer": f"{answer.slots['answer']}\n\n{again}"})  # fmt: skip
         if named is not None and named != s.task:  # another request: the proposal lapses
             s.tools.pending = None
             return None
@@ -287,4 +287,4 @@ class DeclaredPolicy:
             text = text[:ANSWER_CHARS].rsplit(" ", 1)[0] + " ..."
         if detect_language(text) != u.language and "kb_quoted" in self.d.templates:
             text = self._words(self.d.templates["kb_quoted"], s, {"answer": text})
-        return Decision("answer", "pack", {"reply": text, "key": "kb_answer", "source": best.source}, reason=f"{why}: {best.source}")  # fmt: skip
+        return Decision("answer", "pack", {"answer": text, "key": "kb_answer", "source": best.source}, reason=f"{why}: {best.source}")  # fmt: skip

@@ -120,8 +120,8 @@ TEMPLATES: dict[str, dict[str, str]] = {
     "ack_trouble": {"en": "I'm sorry to hear that.", "zh": "很抱歉给您带来不便。"},
     "ack_help": {"en": "Of course, I'm happy to help.", "zh": "好的，很乐意为您服务。"},
     "ack_dropped": {"en": "All right, I won't do that.", "zh": "好的，那就不办理了。"},
-    # a domain pack's reply, rendered from the pack's own templates (dialogue.policy.declared)
-    "pack": {"en": "{reply}", "zh": "{reply}"},
+    # a domain pack's reply, rendered from its own templates (dialogue.policy.declared)
+    "pack": {"en": "{answer}", "zh": "{answer}"},
     "product_info": {
         "en": "{product} comes in: {variants}.",
         "zh": "{product}有以下款式：{variants}。",
