@@ -25,6 +25,10 @@ COMMANDS = {
         "demo.phone.serve",
         "the phone line: a Twilio Media Streams bridge (webhook, media stream, screenshot uploads)",
     ),
+    "asr-serve": (
+        "demo.asr_server",
+        "one Whisper for every worker of a phone line, batching their callers' turns (HTTP)",
+    ),
     "phone-sim": (
         "demo.phone.sim",
         "call the phone bridge as Twilio would: stream a WAV, send DTMF, N callers; latency JSON",

@@ -80,6 +80,22 @@ def _stts():
         id="whisper-tiny-random+energy",
     )
 
+    def batched():
+        from voice.asr.batcher import BatchingASR
+
+        whisper = WhisperASR(tiny_whisper(), ASROptions(max_new_tokens=6, temperatures=(0.0,)))
+        return BatchingASR(WithVAD(whisper, EnergyVAD()))
+
+    yield pytest.param(batched, id="batched-whisper-tiny-random+energy")
+
+    def remote():  # over HTTP to a real `cca asr-serve` app, batching a tiny random Whisper
+        from tests.demo.test_asr_server import serve
+        from voice.asr.remote import RemoteASR
+
+        return RemoteASR(serve(batched()))
+
+    yield pytest.param(remote, id="remote-http")
+
 
 @pytest.mark.parametrize("make", list(_stts()))
 def test_speech_to_text_protocol(make):

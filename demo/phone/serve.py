@@ -113,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retail", default=None, help="load this retail data folder into --db first")
     p.add_argument("--kb", default="sqlite:///knowledge.db", help="knowledge base, if it exists")
     p.add_argument("--asr-model", default="base", help="Whisper model (default base)")
+    p.add_argument("--asr", default="serial", help="how the calls share speech recognition: serial (one turn at a time), batched (the turns waiting decoded together), or http://HOST:PORT of a `cca asr-serve` all workers share (default serial)")  # fmt: skip
     p.add_argument("--tts", default="offline", help="voice.tts.speaker profile (default offline)")
     add_lm_args(p)
     p.add_argument("--vad", choices=("silero", "energy"), default="silero")
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         runtime = build_runtime(RuntimeOptions(db=args.db, kb=args.kb, retail=args.retail,
                                                asr_model=args.asr_model, tts=args.tts,
                                                records=args.records, lm=lm, adapter=adapter))  # fmt: skip
-        new_session = session_factory(runtime, args.vad)
+        new_session = session_factory(runtime, args.vad, asr=args.asr)
         state = open_call_state(args.state, args.records or os.environ.get(ENV_RECORDS_DB), _keyring(args.state))  # fmt: skip
     except (ImportError, FileNotFoundError, ValueError, RuntimeError, KeyError) as e:
         print(f"cca phone: {e}", file=sys.stderr)

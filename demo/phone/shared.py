@@ -24,14 +24,35 @@ class SerialASR:
             return self.asr.transcribe(audio)
 
 
-def session_factory(runtime, vad: str = "silero", session_options=None) -> Callable:
-    """Each call's VoiceSession over the runtime's ASR and speaker, at 8 kHz in and out."""
+ASR_MODES = ("serial", "batched")  # or the URL of a `cca asr-serve`
+
+
+def shared_asr(runtime, mode: str = "serial"):
+    """The ASR every call of this worker uses: "serial" (one turn at a time on this process's
+    Whisper), "batched" (this process's Whisper, the turns waiting decoded in one batch:
+    voice.asr.batcher), or http(s)://HOST:PORT (a `cca asr-serve` that all workers share)."""
+    if mode.startswith(("http://", "https://")):
+        from voice.asr.remote import RemoteASR
+
+        return RemoteASR(mode)
+    if mode == "batched":
+        from voice.asr.batcher import BatchingASR
+
+        return BatchingASR(runtime.services.asr)
+    if mode != "serial":
+        raise ValueError(f"--asr {mode!r}: choose from {ASR_MODES} or an http(s) URL of `cca asr-serve`")  # fmt: skip
+    return SerialASR(runtime.services.asr)
+
+
+def session_factory(runtime, vad: str = "silero", session_options=None, asr: str = "serial") -> Callable:  # fmt: skip
+    """Each call's VoiceSession over the runtime's ASR (`shared_asr(runtime, asr)`) and speaker,
+    at 8 kHz in and out."""
     from voice.live.session import SessionOptions, VoiceSession
     from voice.live.stream_vad import EnergyStream, SileroStream, StreamVAD
 
     if runtime.speaker is None:
         raise RuntimeError("the phone line needs a voice: install the offline extra or espeak-ng")
-    asr = SerialASR(runtime.services.asr)
+    asr = shared_asr(runtime, asr)
     if runtime.metrics is not None:
         runtime.metrics.watch_queue("asr", lambda: asr.waiting)
     options = session_options or SessionOptions()
