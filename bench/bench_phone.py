@@ -4,6 +4,7 @@ Twilio simulator (demo/phone/sim.py) as callers.
 
     python bench/bench_phone.py [--retail ../shared/data/retail] [--max-callers 8]
                                 [--soak-s 1800] [--wav demo/samples/return-en-phone.wav]
+                                [--asr serial|batched|http://HOST:PORT]
 
 Load: waves of 1, 2, 4, ... callers at once, each saying the WAV and waiting `--tail-s`; a wave
 passes when every call answered, p95 turn latency (end of caller speech -> first agent frame)
@@ -137,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--asr-model", default="base",
                    help="packaged Whisper model (base, tiny.en), or `fixed`: a stand-in that "
                         "returns the sample's words at once, to measure the bridge, agent and TTS")  # fmt: skip
+    p.add_argument("--asr", default="serial", help="how the calls share the ASR: serial, batched (voice.asr.batcher) or a `cca asr-serve` URL")  # fmt: skip
     p.add_argument("--out", default=str(ROOT / "bench/out/phone.json"))
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(name)s %(message)s")
@@ -150,10 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     if fixed:
         runtime.services = replace(runtime.services, asr=FixedASR())
     options = PhoneOptions(call=CallOptions(greeting=""))
-    bridge = PhoneBridge(runtime, session_factory(runtime, args.vad), options, http=None)
+    bridge = PhoneBridge(runtime, session_factory(runtime, args.vad, asr=args.asr), options, http=None)  # fmt: skip
     startup_s = round(time.monotonic() - t0, 1)  # models load lazily: the first call pays the rest
     result = asyncio.run(bench(args, bridge))
-    result.update(asr_model=args.asr_model, startup_s=startup_s, total_s=round(time.monotonic() - t0, 1), cpus=os.cpu_count(),
+    result.update(asr_model=args.asr_model, asr=args.asr, startup_s=startup_s, total_s=round(time.monotonic() - t0, 1), cpus=os.cpu_count(),
                   speaker=runtime.speaker.describe() if runtime.speaker else None)  # fmt: skip
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))
