@@ -1,7 +1,7 @@
 """Live voice sessions in real time on the offline profile: scripted calls, English and Chinese.
 
     .venv/bin/python bench/bench_session.py [--quick] [--calls en1,zh1] [--systems streaming,naive]
-        [--rate 16000] [--line-echo] [--caller-voice en=VOICE,zh=VOICE] [--lm none|shipped] [-v]
+        [--rate 16000] [--line-echo] [--caller-voice en=VOICE,zh=VOICE] [--lm none,shipped] [-v]
 
 Each call is a script of caller lines: a `turn` starts after the agent finished its reply, a
 `barge` starts `after_s` into the agent's reply (real words: "wait, it's order ..."), a
@@ -617,7 +617,7 @@ def line_rows(results: dict[str, list[dict]]) -> list[list[str]]:
 # -- main ---------------------------------------------------------------------------------------
 
 
-def load(args):
+def load(args, lm_name: str):
     from demo.phone.shared import SerialASR
     from demo.runtime import RuntimeOptions, build_runtime
     from fusion.types import TurnInput
@@ -626,7 +626,7 @@ def load(args):
     tmp = tempfile.mkdtemp(prefix="bench-session-")
     from dialogue.lm.shipped import choose
 
-    lm, adapter = choose(args.lm)
+    lm, adapter = choose(lm_name)
     runtime = build_runtime(RuntimeOptions(db=f"sqlite:///{tmp}/retail.db", kb=None, records=None,
                                            tts="offline", asr_model=args.asr_model, lm=lm, adapter=adapter))  # fmt: skip
     asr = SerialASR(runtime.services.asr)
@@ -649,7 +649,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--caller-voice", default="en=kokoro:jm_kumo,zh=kokoro:jf_nezumi",
                    help="the caller's voice.tts.speaker voice per language (the agent's: piper, kokoro)")  # fmt: skip
     p.add_argument("--asr-model", default="base", help="Whisper model (multilingual for zh)")
-    p.add_argument("--lm", default="none", help="the dialogue model phrasing the replies: none (templates, the default here), shipped, or any --lm of cca chat")  # fmt: skip
+    p.add_argument("--lm", default="none", help="the dialogue model phrasing the replies: none (templates, the default here), shipped, or any --lm of cca chat; several, comma-separated, run side by side (none,shipped)")  # fmt: skip
     p.add_argument(
         "--gap-s", type=float, default=0.5, help="caller's pause after the agent finished"
     )
@@ -672,19 +672,22 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.monotonic()
     voices = dict(x.split("=", 1) for x in args.caller_voice.split(","))
     audio = caller_audio(calls, voices, args.rate)
-    runtime, asr = load(args)
+    lms = [x for x in args.lm.split(",") if x]
+    loaded = {lm: load(args, lm) for lm in lms}  # a runtime per model, each with its own Whisper
+    runtime = loaded[lms[0]][0]
     print(f"loaded in {time.monotonic() - t_start:.0f} s; {runtime.speaker.describe()}",
           file=sys.stderr)  # fmt: skip
-    results: dict[str, list[dict]] = {s: [] for s in systems}
+    runs = [(s, lm, s if len(lms) == 1 else f"{s}, lm {lm}") for s in systems for lm in lms]
+    results: dict[str, list[dict]] = {name: [] for _, _, name in runs}
     for i, call in enumerate(calls):
-        for system in systems if i % 2 == 0 else systems[::-1]:
+        for system, lm, name in runs if i % 2 == 0 else runs[::-1]:
             t = time.monotonic()
-            r = asyncio.run(run_call(system, runtime, asr, call, audio, args))
-            results[system].append(r)
+            r = asyncio.run(run_call(system, *loaded[lm], call, audio, args))
+            results[name].append(r)
             v2v = " ".join(ms(x["voice_to_voice_ms"]) for x in r["turns"])
-            print(f"{call.name} {system}: {time.monotonic() - t:.0f} s, v2v ms {v2v}, "
+            print(f"{call.name} {name}: {time.monotonic() - t:.0f} s, v2v ms {v2v}, "
                   f"ended={r['ended'] or '-'}, errors={len(r['errors'])}", file=sys.stderr)  # fmt: skip
-    config = {"calls": [c.name for c in calls], "systems": systems, "rate": args.rate,
+    config = {"calls": [c.name for c in calls], "systems": list(results), "rate": args.rate,
               "line_echo": args.line_echo, "caller_voice": args.caller_voice,
               "asr_model": args.asr_model, "speaker": runtime.speaker.describe(),
               "cpus": os.cpu_count(), "cpu_busy_before": round(busy, 2),
