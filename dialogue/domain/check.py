@@ -83,10 +83,10 @@ def _check_toml(pack: DomainPack) -> list[Problem]:
 
 
 def _check_declared(pack: DomainPack) -> list[Problem]:
-    """The declared tools, policy, slots and templates (`dialogue.policy.declare`)."""
+    """The declared tools, policy, slots and templates (`dialogue.policy.pack_check`)."""
     if not pack.tables.get("tools", {}).get("file"):
         return []
-    from dialogue.policy.declare import check_declarations
+    from dialogue.policy.pack_check import check_declarations
 
     return [Problem(level, path, message, line) for level, path, line, message in check_declarations(pack)]  # fmt: skip
 
