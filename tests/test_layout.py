@@ -27,7 +27,6 @@ CORE_ON_RETAIL = {
     "dialogue.evals.injection",
     "dialogue.lm.converters",
     "dialogue.policy.decide",
-    "dialogue.policy.toolkit",
 }
 MAX_LINES = 400  # a module a reader can hold in their head
 WEB_PACKAGES = {"gradio", "websockets", "fastapi", "uvicorn", "starlette", "aiohttp", "playwright"}

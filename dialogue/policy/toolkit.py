@@ -32,8 +32,6 @@ from dialogue.policy.tooltypes import (  # noqa: F401 (the types every tool shar
     Tool,
     ToolResult,
 )
-from domains.retail.backoffice import BackOffice
-from domains.retail.schema import AuditEntry
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +39,9 @@ logger = logging.getLogger(__name__)
 class ToolSession:
     """One conversation: the back office, the authenticated user and the pending confirmation."""
 
-    def __init__(self, office: BackOffice, session_id: str | None = None):
+    def __init__(self, office: Any, session_id: str | None = None):
+        # office: the back office (domains.retail.backoffice.BackOffice): reading() gives a
+        # database session, audit_entry(**fields) the audit row of a write
         self.office = office
         self.session_id = session_id or uuid.uuid4().hex
         self.user_id: str | None = None
@@ -227,7 +227,7 @@ def _run(session: ToolSession, name: str, args: dict[str, Any], *, execute: bool
                 )
             if writes and execute and out.ok:
                 db.add(
-                    AuditEntry(
+                    session.office.audit_entry(
                         at=datetime.now(UTC),
                         session_id=session.session_id,
                         user_id=session.user_id,

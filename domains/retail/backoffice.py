@@ -174,6 +174,12 @@ class BackOffice:
             product = db.get(Product, product_id)
             return product_dict(product) if product else None
 
+    @staticmethod
+    def audit_entry(**fields: Any) -> AuditEntry:
+        """The audit row of one executed write (at, session_id, user_id, tool, args, result), for
+        the tool machinery to add to the write's own transaction."""
+        return AuditEntry(**fields)
+
     def audit(self, session_id: str | None = None) -> list[dict[str, Any]]:
         """The audit rows, oldest first (of one conversation when `session_id` is given)."""
         query = select(AuditEntry).order_by(AuditEntry.id)
