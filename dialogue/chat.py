@@ -71,6 +71,17 @@ def build_services(
 
         knowledge = KnowledgeBase.open(kb)
 
+    asr, reader, generator, fusion = _perception_and_model(asr_model, lm, adapter)
+    return AgentServices(
+        nlu=NLU.load(catalogue=catalogue), office=office, knowledge=knowledge,
+        asr=asr, reader=reader, generator=generator, fusion=fusion,
+    )  # fmt: skip
+
+
+def _perception_and_model(asr_model: str, lm: str | None, adapter: str | None):
+    """(asr, reader, generator, fusion): Whisper and the screenshot reader, loaded the first time
+    a turn needs them, and the dialogue model when one is named (else the templates phrase)."""
+
     def asr():
         from voice.asr.stt import WithVAD
         from voice.asr.vad import SileroVAD
@@ -93,16 +104,17 @@ def build_services(
 
         generator, fusion, image_encoder = build_generator(lm, adapter)
         encoder["name"] = image_encoder or encoder["name"]
-    return AgentServices(
-        nlu=NLU.load(catalogue=catalogue), office=office, knowledge=knowledge,
-        asr=_Lazy(asr, f"Whisper {asr_model}"), reader=_Lazy(reader, "the screenshot reader"),
-        generator=generator, fusion=fusion,
-    )  # fmt: skip
+    return (
+        _Lazy(asr, f"Whisper {asr_model}"),
+        _Lazy(reader, "the screenshot reader"),
+        generator,
+        fusion,
+    )
 
 
 def build_pack_services(
     folder: str | Path, db: str | None = None, kb: str | None = None,
-    lm: str | None = None, adapter: str | None = None,
+    lm: str | None = None, adapter: str | None = None, asr_model: str = "base",
 ) -> AgentServices:  # fmt: skip
     """The agent of a domain pack that declares its tools: its intent model, its back office
     (`db`, default the pack's [tools] db), its tools and policy, and its knowledge (`kb`, else
@@ -124,14 +136,10 @@ def build_pack_services(
     elif pack.knowledge_dir.is_dir():
         knowledge = KnowledgeBase.open(kb or f"sqlite:///{pack.name}_knowledge.db")
         knowledge.add([pack.knowledge_dir])
-    generator = fusion = None
-    if lm:
-        from dialogue.lm.engines import build_generator
-
-        generator, fusion, _ = build_generator(lm, adapter)
+    asr, reader, generator, fusion = _perception_and_model(asr_model, lm, adapter)
     return AgentServices(
-        nlu=NLU.from_domain(pack.root), office=office, knowledge=knowledge, generator=generator,
-        fusion=fusion, policy=DeclaredPolicy(declarations), sessions=tools.session,
+        nlu=NLU.from_domain(pack.root), office=office, knowledge=knowledge, asr=asr, reader=reader,
+        generator=generator, fusion=fusion, policy=DeclaredPolicy(declarations), sessions=tools.session,
     )  # fmt: skip
 
 
@@ -187,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         if args.domain:
-            services = build_pack_services(args.domain, args.db, args.kb, *choose(args.lm, args.adapter, args.no_lm))  # fmt: skip
+            lm, adapter = choose(args.lm, args.adapter, args.no_lm)
+            services = build_pack_services(args.domain, args.db, args.kb, lm, adapter, args.asr_model)  # fmt: skip
         else:
             services = build_services(
                 args.db or DEFAULT_DB,
