@@ -217,7 +217,7 @@ class Call:
             if e.kind == "transcript":
                 self.entries.append({"t_s": self._now(), "role": "caller", "source": "voice",
                                      "text": self.privacy.caller_said(e.text), "language": e.data.get("language")})  # fmt: skip
-            elif e.kind == "reply":
+            elif e.kind in ("reply", "reprompt"):  # an answer, or a prompt (still there? sorry?)
                 self._reply_entry(e.text, e.data.get("handoff", False))
             elif e.kind == "barge_in":
                 self.entries.append({"t_s": self._now(), "role": "event", "text": "barge_in",

@@ -122,14 +122,20 @@ class AgentTurn:
         making it (the same audio: waiting is faster than transcribing it again)."""
         if reuse is None and pending is not None:
             reuse = await pending
-        transcript = reuse or await self._asr(audio)
+        transcript = reuse or await self._asr(audio, final=True)
         sp.times["asr"] = self.clock.now()
         if sp.interrupted:
             return
         if transcript is None:
             self._speaking = None
-            self._start_reply(Speaking(sp.turn_start_s, prompt=True),
-                              self.options.apology[self._prompt_language()], self._language)  # fmt: skip
+            lang = self._prompt_language()
+            give_up = self._asr_failures >= self.options.asr_failures_handoff
+            said = Speaking(sp.turn_start_s, prompt=True)
+            text = (self.options.handover if give_up else self.options.apology)[lang]
+            self._emit("reprompt", text, {"reason": "asr_failed", "handoff": give_up})
+            self._start_reply(said, text, self._language)
+            if give_up:  # the words cannot be heard: a person takes the call
+                self._spawn(self._end_after(said, "handoff"))
             return
         self._emit("transcript", transcript.text, {"language": transcript.language})
         if not transcript.text.strip():  # noise: back to listening

@@ -110,6 +110,7 @@ class VoiceSession(AgentTurn):
         self._probe: Probe | None = None
         self._idle_since = 0.0
         self._timeouts = 0
+        self._asr_failures = 0  # failed transcriptions in a row
         self._tasks: set[asyncio.Task] = set()
 
     # -- public -------------------------------------------------------------------------------
@@ -296,13 +297,23 @@ class VoiceSession(AgentTurn):
     def _prompt_language(self) -> str:
         return self._language if self._language in self.options.reprompt else "en"
 
-    async def _asr(self, audio: Audio) -> Transcript | None:
+    async def _asr(self, audio: Audio, final: bool = False) -> Transcript | None:
+        """The transcript, or None when the ASR failed or took over `asr_timeout_s` (a server
+        that is down or slow). For a turn's `final` transcript the caller then hears the
+        apology, and after `asr_failures_handoff` in a row is handed to a person, never left in
+        silence; a quick partial transcript that fails only waits for the final one."""
+        limit = self.options.asr_timeout_s
         try:
-            return await self.clock.offload(self.asr.transcribe, audio)
+            transcript = await asyncio.wait_for(self.clock.offload(self.asr.transcribe, audio), limit)  # fmt: skip
         except Exception as e:
-            logger.exception("ASR failed")
-            self._emit("error", str(e), {"stage": "asr"})
+            why = f"no transcript after {limit:g} s" if isinstance(e, TimeoutError) else str(e)
+            logger.error("ASR failed: %s", why)
+            self._emit("error", why, {"stage": "asr"})
+            self._asr_failures += final
             return None
+        if final:
+            self._asr_failures = 0
+        return transcript
 
     def _audio(self, start_s: float, end_s: float) -> Audio:
         a = max(int(start_s * VAD_RATE), self._buf0)

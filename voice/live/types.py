@@ -100,6 +100,12 @@ class SessionOptions:
         "Sorry, something went wrong on my side. Could you say that again?",
         "抱歉，我这边出了点问题，请您再说一遍。",
     )
+    asr_timeout_s: float | None = 6.0  # a turn's transcript not ready by then counts as failed
+    asr_failures_handoff: int = 2  # failed transcriptions in a row, then a person takes over
+    handover: dict[str, str] = _prompts(
+        "I'm sorry, I'm having trouble hearing you. I'm connecting you to a colleague now.",
+        "抱歉，我这边听不清您的声音，现在为您转接人工客服。",
+    )
 
     def __post_init__(self):
         pause = self.barge_in_pause_s

@@ -64,10 +64,10 @@ class Captured:
         return 200
 
 
-def make_bridge(office, tmp_path, token: str = "", tts_s: float = 0.01, links=None, metrics=None):
+def make_bridge(office, tmp_path, token: str = "", tts_s: float = 0.01, links=None, metrics=None, asr=None):  # fmt: skip
     ocr = FakeOCR(lines=(("Order #W1234567 payment failed", (10, 10, 300, 30)),))
     services = AgentServices(nlu=FakeNLU(SCRIPT), office=office, reader=ScreenshotReader(ocr))
-    asr, tts = ToneASR(CALLER), ToneTTS(seconds_per_char=tts_s)
+    asr, tts = asr or ToneASR(CALLER), ToneTTS(seconds_per_char=tts_s)
 
     def new_session(responder):
         return VoiceSession(StreamVAD(EnergyStream()), asr, responder, tts,
@@ -315,6 +315,33 @@ def test_a_handoff_moves_the_call_with_a_summary(office, tmp_path):
     (record,) = transcript_of(tmp_path)
     assert record["transfer"]["summary"]["intent"] == "talk_to_human" and record["transfer"]["status"] == 200  # fmt: skip
     assert record["ended"] == "handoff"
+
+
+def test_an_asr_server_that_is_down_gets_an_apology_then_the_call_moves_to_a_person(office, tmp_path):  # fmt: skip
+    """The line's shared ASR server cannot be reached (`--asr http://...` to a closed port): the
+    caller hears the apology, then the handover, and the call is transferred; never silence."""
+    from voice.asr.remote import RemoteASR
+
+    bridge, http = make_bridge(office, tmp_path, token=TOKEN, asr=RemoteASR("http://127.0.0.1:1", timeout_s=2))  # fmt: skip
+    audio = caller((0.3, None), (1.0, HZ["where is my order"]), (4.0, None),
+                   (1.0, HZ["I want to talk to a person"]))  # fmt: skip
+
+    async def go():
+        runner, base = await serving(bridge)
+        try:
+            async with aiohttp.ClientSession() as s:
+                opts = SimOptions(tail_s=8.0, webhook=True, auth_token=TOKEN)
+                return await sim_call(s, base, audio, options=opts)
+        finally:
+            await runner.cleanup()
+
+    result = asyncio.run(go())
+    assert result["ended_by"] == "agent"
+    (record,) = transcript_of(tmp_path)
+    said = [e["text"] for e in record["entries"] if e["role"] == "agent"]
+    options = SessionOptions()
+    assert said[:2] == [options.apology["en"], options.handover["en"]]
+    assert record["ended"] == "handoff" and "<Dial>" in http.requests[0].form["Twiml"]
 
 
 def test_a_barge_in_clears_the_providers_buffer(office, tmp_path):

@@ -434,3 +434,43 @@ def test_options_are_checked():
         EndpointOptions(base_silence_s=2.0)
     with pytest.raises(ValueError, match="TTS speaks"):
         VoiceSession(None, None, None, replace(ToneTTS(), languages=("zh",)))
+
+
+class DownASR:
+    """An ASR server that is down (raises) or slow (takes `sleep_s` of real time)."""
+
+    name = "down"
+
+    def __init__(self, sleep_s: float = 0.0):
+        self.sleep_s, self.calls = sleep_s, 0
+
+    def transcribe(self, audio: Audio) -> Transcript:
+        self.calls += 1
+        if self.sleep_s:
+            import time
+
+            time.sleep(self.sleep_s)
+            return Transcript("where is my order", "en", audio.duration_s)
+        raise ConnectionError("the ASR server at http://asr:8090 could not be reached")
+
+
+@pytest.mark.parametrize("asr", [DownASR(), DownASR(sleep_s=1.0)], ids=["down", "slow"])
+def test_an_asr_that_is_down_or_slow_gets_an_apology_then_a_person(asr):
+    """Never silence: the first turn that cannot be heard gets the apology, the second the
+    handover, and the session ends for a person to take the call; a slow server counts as down
+    after `asr_timeout_s`."""
+    options = SessionOptions(partial_asr=False, asr_timeout_s=0.3)
+    clock = VirtualClock()
+    responder = ScriptedResponder([Reply("It shipped.")], clock)
+    tts = ToneTTS(clock)
+    session = VoiceSession(StreamVAD(EnergyStream()), asr, responder, tts, options, clock=clock)
+    audio = timeline((0.5, None), (1.0, 200), (6.0, None), (1.0, 250), (8.0, None))
+    result = asyncio.run(replay(session, audio))
+    assert responder.transcripts == []  # nothing was made up
+    said = " ".join(tts.said)  # sentence by sentence
+    assert said.startswith(f"{options.apology['en']} {options.handover['en']}")
+    errors = [e for e in result.events if e.kind == "error"]
+    assert len(errors) == 2 and all(e.data["stage"] == "asr" for e in errors)
+    if asr.sleep_s:
+        assert errors[0].text == "no transcript after 0.3 s"
+    assert session.ended == "handoff"
