@@ -11,8 +11,8 @@ waiting at most `max_wait_s` for company when only one is) and decodes them in o
 transcript is assembled from its own windows, so what a caller gets does not depend on who else
 was in the batch, except for the float rounding of a batched matrix product.
 
-The VAD runs in the caller's thread under a lock (a Silero model keeps state between the chunks
-of one piece of audio, so two may not share it at once). Each window is decoded on its own,
+The VAD runs in the caller's thread (`SileroVAD` keeps a model per thread, as its state runs
+from one chunk of a piece of audio to the next). Each window is decoded on its own,
 without the text before it as a prompt (`condition_on_previous_text` is a file-transcription
 option; a caller's turn is one window).
 """
@@ -58,7 +58,6 @@ class BatchingASR:
         self.model, self.vad, self.options = stt.model, stt.vad, options
         self.name = f"{stt.name}+batched"
         self._queue: queue.Queue[_Window] = queue.Queue()
-        self._vad_lock = threading.Lock()
         self.batch_sizes: deque[int] = deque(maxlen=1000)  # the last batches decoded
         threading.Thread(target=self._run, name="asr-batcher", daemon=True).start()
 
@@ -72,9 +71,7 @@ class BatchingASR:
 
         if audio.sample_rate != 16_000:
             raise ValueError(f"{audio.source}: audio must be 16 kHz; use voice.audio.from_array")
-        with self._vad_lock:
-            regions = self.vad.speech(audio)
-        spans = plan_windows(regions, audio.duration_s, self.model.max_window_s)
+        spans = plan_windows(self.vad.speech(audio), audio.duration_s, self.model.max_window_s)
         windows = [_Window(audio.slice(s, e).samples, s) for s, e in spans]
         for w in windows:
             self._queue.put(w)
