@@ -148,3 +148,19 @@ def test_out_of_scope_and_small_talk(declarations, office):
     a = agent(declarations, office)
     hello, other = talk(a, "hello", "book me a table for two tonight")
     assert hello.decision.kind == "smalltalk" and other.decision.kind == "refuse"
+
+
+@pytest.mark.parametrize(("draft", "source"), [("{answer}", "model"), ("Done, I've refunded you in full!", "template (")])  # fmt: skip
+def test_a_dialogue_model_phrases_a_pack_reply_under_the_guard(declarations, office, draft, source):
+    from dataclasses import replace
+
+    from fusion.fuse import Fusion
+    from tests.conftest import tiny_tokenizer
+    from tests.fakes import FakeGenerator
+
+    a = agent(declarations, office)
+    gen = FakeGenerator(draft)
+    a.services = replace(a.services, generator=gen, fusion=Fusion(tiny_tokenizer()))
+    turn = a.respond("I need to freeze my card")
+    assert turn.reply_source.startswith(source) and "email" in turn.reply
+    assert "policy:decision" in gen.prompts[0]  # the model saw the decision it was to phrase
