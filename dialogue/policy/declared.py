@@ -132,13 +132,10 @@ class DeclaredPolicy:
         s.slots.pop(SAID, None)
 
     def _finish(self, s: DialogueState) -> None:
-        """The task is over: keep the customer's card and credentials, drop the rest."""
-        task = self.tasks.get(s.task or "")
+        """The task is over: keep what the authentication keeps (a card's digits), drop the rest."""
         s.last_task, s.task = s.task, None
         keep = set(self.p.auth.keep if self.p.auth else ())
-        for name in [*(task.slots if task else ()), "reason", SAID]:
-            if name not in keep:
-                s.slots.pop(name, None)
+        s.slots = {k: v for k, v in s.slots.items() if k in keep}
 
     def _no_task(self, s: DialogueState, u: Understood, question: bool, filled: bool) -> Decision:
         knowledge = u.intent in self.p.knowledge_intents and u.confidence >= self.p.task_confidence
