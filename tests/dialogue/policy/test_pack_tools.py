@@ -84,7 +84,9 @@ def make_pack(tmp_path, url: str):
     (tmp_path / "templates.toml").write_text(TEMPLATES, encoding="utf-8")
     (tmp_path / "domain.toml").write_text(
         '[domain]\nname = "cards"\n[tools]\nfile = "tools.json"\n[templates]\nfile = "templates.toml"\n'
-        '[policy]\nauth = { tool = "login", factors = [["name"]] }\n[slots.name]\npattern = "I am (\\\\w+)"\n',
+        '[policy]\nauth = { tool = "login", factors = [["name"]] }\n[slots.name]\npattern = "I am (\\\\w+)"\n'
+        '[policy.tasks.block]\ncues = { en = ["\\\\bblock"] }\n'
+        '[slots.card]\npattern = "(\\\\d{4})"\nprompt = { en = "Which card?" }\n',
         encoding="utf-8",
     )  # fmt: skip
     return load_declarations(DomainPack.load(tmp_path))
@@ -157,3 +159,26 @@ def test_the_tools_follow_the_tool_seam(session):
     result = tool.fn(session, card="1111")
     assert isinstance(result, ToolResult) and result.data["state"] == "open"
     assert [s["function"]["name"] for s in session.pack_tools.specs()] == ["login", "status", "block", "broken"]  # fmt: skip
+
+
+def test_a_pack_written_outside_the_project_talks_through_the_agent(tmp_path, server):
+    """No code of the project's packs: a folder with domain.toml, tools.json, templates.toml and
+    tools.py, its writes served over HTTP, and the core's Agent and declared policy."""
+    from dialogue.agent import Agent, AgentServices
+    from dialogue.policy.declared import DeclaredPolicy
+    from tests.fakes import FakeNLU
+
+    Server.cards.update({"1111": "open"})
+    Server.seen.clear()
+    d = make_pack(tmp_path, server)
+    tools = PackTools(d)
+    services = AgentServices(nlu=FakeNLU({}), office=None, policy=DeclaredPolicy(d), sessions=tools.session)  # fmt: skip
+    a = Agent(services, session_id="outside")
+    asked = a.respond("please block my card")
+    assert asked.reply == "ask_auth" and Server.seen == []
+    which = a.respond("I am ada")
+    assert [x.tool for x in which.actions] == ["login"] and which.reply == "Which card?"
+    confirm = a.respond("it is 1111")
+    assert confirm.decision.kind == "confirm" and "/block" not in [p for p, _, _ in Server.seen]
+    done = a.respond("yes")
+    assert done.decision.kind == "done" and Server.cards["1111"] == "blocked"
