@@ -34,6 +34,7 @@ from voice.audio import (
     load_channels,
     probe,
 )
+from voice.types import Transcript
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +114,94 @@ def expand_inputs(inputs: list[str]) -> list[Job]:
     return jobs
 
 
+class Manifest:
+    """The record of finished files in an output folder (`MANIFEST`), and the only writer of
+    transcripts there: a file's outputs are written atomically, then its line is appended.
+
+    `key` names the model and options; a file counts as done only under the same key.
+    """
+
+    def __init__(self, out_dir: Path, key: str, formats: tuple[str, ...]):
+        self.out_dir = out_dir
+        self.key = key
+        self.formats = formats
+
+    def done_before(self) -> dict[str, dict]:
+        done = {}
+        manifest = self.out_dir / MANIFEST
+        if manifest.is_file():
+            for line in manifest.read_text(encoding="utf-8").splitlines():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut short by a killed run
+                if row.get("key") == self.key:
+                    done[row["source"]] = row
+        return done
+
+    def plan(self, jobs: list[Job], overwrite: bool) -> tuple[deque[Job], list[FileResult]]:
+        """The jobs still to do, and a "skipped" result for each one done before."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        done = {} if overwrite else self.done_before()
+        todo, skipped = deque(), []
+        for job in jobs:
+            if self._is_done(job, done):
+                skipped.append(FileResult(str(job.source), "skipped"))
+            else:
+                todo.append(job)
+        return todo, skipped
+
+    def _is_done(self, job: Job, done: dict[str, dict]) -> bool:
+        row = done.get(str(job.source.resolve()))
+        if not row:
+            return False
+        wanted = {str(self.out_dir / f"{job.stem}.{fmt}") for fmt in self.formats}
+        return wanted <= set(row["outputs"]) and all(Path(p).is_file() for p in wanted)
+
+    def write(self, job: Job, transcript: Transcript, duration_s: float) -> FileResult:
+        extra = {"source": str(job.source)}
+        outputs = write_transcript(transcript, self.out_dir / job.stem, self.formats, extra)
+        row = {
+            "source": str(job.source.resolve()),
+            "key": self.key,
+            "outputs": [str(x) for x in outputs],
+        }
+        with open(self.out_dir / MANIFEST, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return FileResult(str(job.source), "done", duration_s, outputs=tuple(map(str, outputs)))
+
+
+class Progress:
+    """A progress bar over files with the audio heard, the real-time factor and the failures;
+    `record` appends each result to `results`."""
+
+    def __init__(self, total: int, results: list[FileResult], show: bool = True):
+        from tqdm import tqdm
+
+        self.results = results
+        self.show = show
+        self.bar = tqdm(
+            total=total, unit="file", disable=not show, dynamic_ncols=True, file=sys.stderr
+        )
+        self.t0, self.audio_s = time.perf_counter(), 0.0
+
+    def record(self, r: FileResult) -> None:
+        self.results.append(r)
+        self.audio_s += r.duration_s
+        if r.status == "failed" and self.show:
+            self.bar.write(f"failed: {r.error}")
+        wall = time.perf_counter() - self.t0
+        a = self.audio_s
+        heard = f"{a / 3600:.2f}h" if a >= 3600 else f"{a / 60:.1f}min"
+        failed = sum(x.status == "failed" for x in self.results)
+        rtf = wall / max(a, 1e-9)
+        self.bar.set_postfix_str(f"audio={heard} rtf={rtf:.3f} failed={failed}")
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 class BatchTranscriber:
     """Runs jobs through decode -> VAD -> batched ASR -> files, with progress and a manifest."""
 
@@ -137,28 +226,6 @@ class BatchTranscriber:
             :16
         ]
 
-    # -- resume ------------------------------------------------------------------------------
-
-    def _done_before(self, out_dir: Path) -> dict[str, dict]:
-        done = {}
-        manifest = out_dir / MANIFEST
-        if manifest.is_file():
-            for line in manifest.read_text(encoding="utf-8").splitlines():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line cut short by a killed run
-                if row.get("key") == self.key:
-                    done[row["source"]] = row
-        return done
-
-    def _is_done(self, job: Job, out_dir: Path, done: dict[str, dict]) -> bool:
-        row = done.get(str(job.source.resolve()))
-        if not row:
-            return False
-        wanted = {str(out_dir / f"{job.stem}.{fmt}") for fmt in self.options.formats}
-        return wanted <= set(row["outputs"]) and all(Path(p).is_file() for p in wanted)
-
     # -- stages ------------------------------------------------------------------------------
 
     def _prepare(self, job: Job) -> _Prepared:
@@ -176,7 +243,7 @@ class BatchTranscriber:
         duration = max(a.duration_s for a in streams)
         return _Prepared(job, duration, labels, windows)
 
-    def _finish(self, p: _Prepared, out_dir: Path) -> FileResult:
+    def _transcript(self, p: _Prepared) -> Transcript:
         labelled = [
             dataclasses.replace(
                 r, segments=tuple(dataclasses.replace(s, speaker=label) for s in r.segments)
@@ -184,53 +251,39 @@ class BatchTranscriber:
             for label, stream in zip(p.labels, p.results, strict=True)
             for r in stream
         ]
-        transcript = self.asr.assemble(labelled, p.duration_s)
-        extra = {"source": str(p.job.source)}
-        outputs = write_transcript(transcript, out_dir / p.job.stem, self.options.formats, extra)
-        row = {
-            "source": str(p.job.source.resolve()),
-            "key": self.key,
-            "outputs": [str(x) for x in outputs],
-        }
-        with open(out_dir / MANIFEST, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        return FileResult(
-            str(p.job.source), "done", p.duration_s, outputs=tuple(str(x) for x in outputs)
-        )
+        return self.asr.assemble(labelled, p.duration_s)
 
     # -- the loop ----------------------------------------------------------------------------
 
     def run(self, jobs: list[Job], out_dir: Path, progress: bool = True) -> list[FileResult]:
-        from tqdm import tqdm
+        """Transcribe the jobs not done before into `out_dir`; one result per job, in any order."""
+        manifest = Manifest(out_dir, self.key, self.options.formats)
+        todo, results = manifest.plan(jobs, self.options.overwrite)
+        bar = Progress(len(todo), results, progress)
 
-        o = self.options
-        out_dir.mkdir(parents=True, exist_ok=True)
-        done_before = {} if o.overwrite else self._done_before(out_dir)
+        def complete(p: _Prepared) -> FileResult:
+            return manifest.write(p.job, self._transcript(p), p.duration_s)
+
+        self._loop(todo, complete, bar.record)
+        bar.close()
+        return results
+
+    def transcribe(self, jobs: list[Job]) -> list[tuple[FileResult, Transcript | None]]:
+        """The jobs' transcripts, written nowhere (the work of one `cca transcribe --ray` worker);
+        a failed file comes with None."""
+        transcripts: dict[str, Transcript] = {}
         results: list[FileResult] = []
-        todo = deque()
-        for job in jobs:
-            if self._is_done(job, out_dir, done_before):
-                results.append(FileResult(str(job.source), "skipped"))
-            else:
-                todo.append(job)
-        bar = tqdm(
-            total=len(todo), unit="file", disable=not progress, dynamic_ncols=True, file=sys.stderr
-        )
-        t0, audio_s = time.perf_counter(), 0.0
 
-        def record(r: FileResult) -> None:
-            nonlocal audio_s
-            results.append(r)
-            audio_s += r.duration_s
-            if r.status == "failed" and progress:
-                bar.write(f"failed: {r.error}")
-            wall = time.perf_counter() - t0
-            heard = f"{audio_s / 3600:.2f}h" if audio_s >= 3600 else f"{audio_s / 60:.1f}min"
-            failed = sum(x.status == "failed" for x in results)
-            rtf = wall / max(audio_s, 1e-9)
-            bar.set_postfix_str(f"audio={heard} rtf={rtf:.3f} failed={failed}")
-            bar.update(1)
+        def complete(p: _Prepared) -> FileResult:
+            transcripts[str(p.job.source)] = self._transcript(p)
+            return FileResult(str(p.job.source), "done", p.duration_s)
 
+        self._loop(deque(jobs), complete, results.append)
+        return [(r, transcripts.get(r.source) if r.status == "done" else None) for r in results]
+
+    def _loop(self, todo: deque, complete, record) -> None:
+        """Decode `todo` jobs; `complete(file) -> FileResult` finishes each, `record` takes it."""
+        o = self.options
         pending: deque[tuple[_Prepared, int, int]] = deque()  # (file, stream, window)
         # Decoded files are taken in input order, not as their threads finish: batches then
         # form the same way on every run, and so do the transcripts.
@@ -244,15 +297,13 @@ class BatchTranscriber:
                     fut.job = job  # type: ignore[attr-defined]
                     in_flight.append(fut)
                 if len(pending) < o.batch_size and in_flight:
-                    self._take(in_flight.popleft(), pending, out_dir, record)
+                    self._take(in_flight.popleft(), pending, complete, record)
                     if len(pending) < o.batch_size and (in_flight or todo):
                         continue
                 if pending:
-                    self._run_batch(pending, out_dir, record)
-        bar.close()
-        return results
+                    self._run_batch(pending, complete, record)
 
-    def _take(self, fut: Future, pending: deque, out_dir: Path, record) -> None:
+    def _take(self, fut: Future, pending: deque, complete, record) -> None:
         try:
             p = fut.result()
         except AudioError as e:
@@ -263,14 +314,14 @@ class BatchTranscriber:
             record(_failure(fut.job.source, f"{type(e).__name__}: {e}"))
             return
         if p.remaining == 0:  # silence: an empty transcript, still written
-            self._complete(p, out_dir, record)
+            self._complete(p, complete, record)
             return
         for si, stream in enumerate(p.windows):
             pending.extend(
                 (p, si, wi) for wi in range(1 if self.in_order else len(stream)) if stream
             )
 
-    def _run_batch(self, pending: deque, out_dir: Path, record) -> None:
+    def _run_batch(self, pending: deque, complete, record) -> None:
         batch = [pending.popleft() for _ in range(min(self.options.batch_size, len(pending)))]
         samples = [p.windows[si][wi][0] for p, si, wi in batch]
         offsets = [p.windows[si][wi][1] for p, si, wi in batch]
@@ -300,11 +351,11 @@ class BatchTranscriber:
             if self.in_order and wi + 1 < len(p.windows[si]):
                 pending.append((p, si, wi + 1))
             if p.remaining == 0:
-                self._complete(p, out_dir, record)
+                self._complete(p, complete, record)
 
-    def _complete(self, p: _Prepared, out_dir: Path, record) -> None:
+    def _complete(self, p: _Prepared, complete, record) -> None:
         try:
-            record(self._finish(p, out_dir))
+            record(complete(p))
         except OSError as e:  # a full disk or a read-only folder fails this file, not the run
             record(_failure(p.job.source, f"writing output failed: {e}", p.duration_s))
 
