@@ -135,7 +135,12 @@ def eval_main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     try:
         pack = DomainPack.load(args.domain)
-        model = PackIntents.load(args.model or pack.model_dir)
+        folder = args.model or pack.model_dir
+        if not (folder / "intent_head.npz").is_file():
+            raise FileNotFoundError(
+                f"no intent model in {folder}; run `cca nlu train --domain {args.domain}`"
+            )
+        model = PackIntents.load(folder)
         split = model.head.config.get("split", {})
         dev = split_pack(pack.intents(), split.get("dev_fraction", DEV_FRACTION),
                          split.get("tune_fraction", TUNE_FRACTION))["dev"]  # fmt: skip
@@ -194,6 +199,7 @@ def _report(model: PackIntents, pack: DomainPack, dev: list[IntentExample]) -> i
         "acc: with out-of-scope decisions; top1: best in-scope intent on in-scope turns "
         "(the closed-set figure benchmarks quote); errors x: top-1 errors against the baseline"
     )
-    print(f"\n{blend_name} on the dev split, per intent:")
-    print(format_report("dev split", reports["dev split of intents.csv"]))
+    if "dev split of intents.csv" in reports:
+        print(f"\n{blend_name} on the dev split, per intent:")
+        print(format_report("dev split", reports["dev split of intents.csv"]))
     return 0

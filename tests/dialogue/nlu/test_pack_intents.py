@@ -128,6 +128,8 @@ def test_a_pack_without_a_model_says_what_to_run(tmp_path, capsys):
     assert f"cca nlu train --domain {pack}" in capsys.readouterr().err
     with pytest.raises(FileNotFoundError, match="cca nlu train --domain"):
         NLU.from_domain(pack)
+    assert main(["eval", "--domain", str(pack)]) == 2
+    assert f"cca nlu train --domain {pack}" in capsys.readouterr().err
 
 
 def test_the_threshold_turns_away_few_in_scope_turns(model):
