@@ -219,6 +219,7 @@ def add_service_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lm", default=None, help="a dialogue model to phrase replies (cca chat --lm)")
     p.add_argument("--adapter", default=None, help="a LoRA adapter for --lm")
     p.add_argument("--compare", action="store_true", help="with --lm: run the template path too, on the same items, and print both side by side")  # fmt: skip
+    p.add_argument("--stream", action="store_true", help="the model's draft streamed clause by clause, as a voice line says it (Agent.respond(say=...)); the replies judged are what was said")  # fmt: skip
     p.add_argument("--only", default=None, help="run the items whose id contains this")
     p.add_argument("--json", action="store_true", help="print every result as JSON")
     p.add_argument("--no-progress", action="store_true")

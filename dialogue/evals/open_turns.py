@@ -33,6 +33,7 @@ import logging
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,9 @@ def check_suite(suite: list[dict]) -> None:
         seen.add(item["id"])
 
 
-def run_item(item: dict, services: AgentServices) -> OpenTurnResult:
+def run_item(item: dict, services: AgentServices, stream: bool = False) -> OpenTurnResult:
+    """`stream`: the turn's reply is said clause by clause (`Agent.respond(say=...)`), as on a
+    voice line; what is judged is the reply on the record, which is what was said."""
     agent = Agent(services, session_id=item["id"])
     if item.get("user"):  # as if the customer had been verified earlier in the conversation
         agent.state.tools.user_id = item["user"]
@@ -101,7 +104,7 @@ def run_item(item: dict, services: AgentServices) -> OpenTurnResult:
         said = agent.respond(CustomerTurn(text=text))
         history.append({"customer": text, "agent": said.reply, "template": said.decision.template})
     t0 = time.perf_counter()
-    turn = agent.respond(CustomerTurn(text=item["turn"]))
+    turn = agent.respond(CustomerTurn(text=item["turn"]), say=(lambda *_: None) if stream else None)  # fmt: skip
     ms = (time.perf_counter() - t0) * 1000
     source = str(turn.decision.slots.get("source", ""))
     failures = judge(item, turn.reply, turn.decision.template, turn.handoff, source)
@@ -196,8 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for name, lm, adapter in paths:
         t0 = time.perf_counter()
+        item = partial(run_item, stream=args.stream)
         results = run_each(
-            suite, retail, run_item, not args.no_progress, args.kb, lm=lm, adapter=adapter
+            suite, retail, item, not args.no_progress, args.kb, lm=lm, adapter=adapter
         )
         summary = summarise(results) | {"seconds": round(time.perf_counter() - t0, 1)}
         runs.append((name, summary, results))

@@ -41,6 +41,8 @@ def reply_stats(turns: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "turns": len(turns),
         "model": sum(is_model(t["reply_source"]) for t in turns),  # the model's words were sent
         "fallbacks": sum(is_fallback(t["reply_source"]) for t in turns),
+        # streamed drafts that went wrong after a clause was said: the template followed it
+        "cut": sum(t["reply_source"].startswith("model (cut") for t in turns),
         "degenerate": sum(bool(degenerate(t["reply"])) for t in turns),
         "p50_ms": round(percentile(ms, 50), 1),
         "p95_ms": round(percentile(ms, 95), 1),
@@ -62,6 +64,6 @@ def side_by_side(rows: Sequence[tuple[str, float, dict[str, Any], str]], score: 
 
 def format_stats(stats: dict[str, Any]) -> str:
     return (
-        f"model replies {stats['model']}, fallbacks {stats['fallbacks']}, degenerate {stats['degenerate']} of {stats['turns']} "
+        f"model replies {stats['model']} (cut {stats.get('cut', 0)}), fallbacks {stats['fallbacks']}, degenerate {stats['degenerate']} of {stats['turns']} "
         f"turns; latency p50 {stats['p50_ms']:.0f} ms, p95 {stats['p95_ms']:.0f} ms"
     )

@@ -89,6 +89,28 @@ def test_summary_table_fallbacks_and_latency(office):
     assert "small_talk" in table and "fallbacks 1, degenerate 1 of 2 turns" in table
 
 
+def test_streamed_the_judged_reply_is_what_was_said(office):
+    """With `stream`, a draft that goes wrong after a good clause is cut there and the template
+    follows: that is the reply judged, and the summary counts it as cut."""
+    gen = FakeGenerator("Hello there, nice to hear from you. I've refunded you in full!")
+    services = AgentServices(
+        nlu=FakeNLU({"hello": ("greeting", 0.99, ())}), office=office, generator=gen,
+        fusion=Fusion(tiny_tokenizer()),
+    )  # fmt: skip
+    item = {"id": "s", "category": "small_talk", "language": "en", "turn": "hello",
+            "expect": {"refusal": False, "handoff": False, "absent": ["refunded"]}}  # fmt: skip
+    whole = run_item(item, services)
+    streamed = run_item(item, services, stream=True)
+    assert whole.reply_source.startswith("template (promises a refund")
+    assert streamed.reply_source.startswith("model (cut: promises a refund")
+    assert streamed.passed and streamed.reply.startswith(
+        "Hello there, nice to hear from you. Hello!"
+    )
+    summary = summarise([whole, streamed]) | {"seconds": 0.1}
+    assert summary["replies"]["cut"] == 1 and summary["replies"]["model"] == 1
+    assert "model replies 1 (cut 1), fallbacks 1" in format_table(summary)
+
+
 def test_stats():
     assert percentile([1, 2, 3, 4, 5], 50) == 3 and percentile([0, 10], 95) == 9.5
     stats = reply_stats([{"reply": "Hi {name}", "reply_source": "model", "ms": 1.0}])
@@ -139,6 +161,7 @@ def test_cca_eval_open_turns_on_a_small_suite(tmp_path, capsys):
         "turns",
         "model",
         "fallbacks",
+        "cut",
         "degenerate",
         "p50_ms",
         "p95_ms",
