@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -122,12 +123,14 @@ def _matches(expected: dict, action: dict) -> bool:
     return True
 
 
-def run_conversation(spec: dict, services: AgentServices) -> ConversationResult:
+def run_conversation(spec: dict, services: AgentServices, stream: bool = False) -> ConversationResult:  # fmt: skip
+    """`stream`: each reply said clause by clause, as on a voice line (`Agent.respond(say=...)`)."""
     agent = Agent(services, session_id=spec["id"])
+    say = (lambda *_: None) if stream else None
     writes, unconfirmed, turns = [], [], []
     for t in spec["turns"]:
         t0 = time.perf_counter()
-        turn = agent.respond(_turn(t))
+        turn = agent.respond(_turn(t), say=say)
         turns.append(
             {
                 "customer": t.get("text", "") or "(screenshot)",
@@ -203,9 +206,11 @@ def run_each(
 
 
 def evaluate(
-    suite: list[dict], retail: Path, progress: bool = True, kb: str | None = None, **models
-) -> list[ConversationResult]:
-    return run_each(suite, retail, run_conversation, progress, kb, **models)
+    suite: list[dict], retail: Path, progress: bool = True, kb: str | None = None,
+    stream: bool = False, **models,
+) -> list[ConversationResult]:  # fmt: skip
+    run = partial(run_conversation, stream=stream)
+    return run_each(suite, retail, run, progress, kb, **models)
 
 
 def add_service_args(p: argparse.ArgumentParser) -> None:
@@ -334,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for name, lm_, adapter_ in paths:
         t0 = time.perf_counter()
-        results = evaluate(suite, retail, not args.no_progress, args.kb, lm=lm_, adapter=adapter_)
+        results = evaluate(suite, retail, not args.no_progress, args.kb, args.stream, lm=lm_, adapter=adapter_)  # fmt: skip
         summary = summarise(results) | {"seconds": round(time.perf_counter() - t0, 1)}
         runs.append((name, summary, results))
         if not args.json:
