@@ -281,6 +281,19 @@ class BatchTranscriber:
         self._loop(deque(jobs), complete, results.append)
         return [(r, transcripts.get(r.source) if r.status == "done" else None) for r in results]
 
+    def count_windows(self, jobs: list[Job]) -> list[int]:
+        """Windows each job gives the model (0 for silence or a file that fails to decode);
+        the local loop's batches are the windows of the jobs in order, `batch_size` at a time."""
+
+        def count(job: Job) -> int:
+            try:
+                return sum(len(w) for w in self._prepare(job).windows)
+            except Exception:  # reported when the file is transcribed
+                return 0
+
+        with ThreadPoolExecutor(max(1, self.options.workers), thread_name_prefix="decode") as pool:
+            return list(pool.map(count, jobs))
+
     def _loop(self, todo: deque, complete, record) -> None:
         """Decode `todo` jobs; `complete(file) -> FileResult` finishes each, `record` takes it."""
         o = self.options
