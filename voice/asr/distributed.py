@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from voice.asr.types import ASROptions
 logger = logging.getLogger(__name__)
 
 INSTALL = "pip install 'contact-centre-agent[ray]'"
+PROBE_S = 300  # how long a driver waits for a dead worker to come back before going on without it
 
 
 @dataclass(frozen=True)
@@ -254,11 +256,15 @@ class RayTranscriber:
 
     def _dispatch(self, queue: deque[_Chunk], method: str, done, fail) -> None:
         """Run `method` of the workers on every chunk, each worker one chunk at a time;
-        `done(chunk, value)` takes each answer, `fail(chunk, why)` each chunk given up on."""
+        `done(chunk, value)` takes each answer, `fail(chunk, why)` each chunk given up on.
+
+        A worker that died gets no chunk until it answers a probe (Ray restarts it and it loads
+        the model again); its chunk goes whole (the same batches) to the next free worker."""
         ray = import_ray()
         idle = deque(self.actors)
-        running: dict = {}  # ObjectRef -> (actor, chunk)
-        while queue or running:
+        running: dict = {}  # ObjectRef -> (actor, chunk, or None for a probe)
+        probes: dict = {}  # actor -> probes it failed since it died
+        while (queue and (idle or running)) or any(c is not None for _, c in running.values()):
             while queue and idle:
                 actor, chunk = idle.popleft(), queue.popleft()
                 running[getattr(actor, method).remote(chunk.jobs)] = (actor, chunk)
@@ -273,20 +279,36 @@ class RayTranscriber:
             except (
                 ray.exceptions.RayError
             ) as e:  # the worker died (killed, out of memory, node lost)
-                idle.append(actor)  # last in line: Ray is restarting it
-                chunk.attempts += 1
-                names = ", ".join(j.source.name for j in chunk.jobs)
-                if chunk.attempts >= self.options.max_attempts:
-                    logger.warning(
-                        "ray: giving up on %s: its worker died %d times", names, chunk.attempts
-                    )
-                    fail(chunk, f"its Ray worker died {chunk.attempts} times ({_cause(e)})")
-                else:
-                    logger.warning("ray: a worker died with %s in flight; trying again", names)
-                    queue.appendleft(chunk)  # whole: the same batches as a local run
+                self._probe(actor, probes, running)
+                if chunk is not None:
+                    self._lost(chunk, e, queue, fail)
                 continue
+            probes.pop(actor, None)
             idle.appendleft(actor)
-            done(chunk, value)
+            if chunk is not None:
+                done(chunk, value)
+        for chunk in queue:  # every worker is gone
+            fail(chunk, "no Ray worker is left (see `ray status` and the Ray logs)")
+
+    def _probe(self, actor, probes: dict, running: dict) -> None:
+        """Ask a worker that died whether it is back, once a second for `PROBE_S` seconds."""
+        probes[actor] = probes.get(actor, 0) + 1
+        if probes[actor] > PROBE_S:
+            logger.warning("ray: a worker did not come back in %d s; going on without it", PROBE_S)
+            return
+        if probes[actor] > 1:
+            time.sleep(1.0)
+        running[actor.key.remote()] = (actor, None)
+
+    def _lost(self, chunk: _Chunk, error, queue: deque, fail) -> None:
+        chunk.attempts += 1
+        names = ", ".join(j.source.name for j in chunk.jobs)
+        if chunk.attempts >= self.options.max_attempts:
+            logger.warning("ray: giving up on %s: its worker died %d times", names, chunk.attempts)
+            fail(chunk, f"its Ray worker died {chunk.attempts} times ({_cause(error)})")
+        else:
+            logger.warning("ray: a worker died with %s in flight; trying again", names)
+            queue.appendleft(chunk)  # whole: the same batches as a local run
 
 
 def _failed(job: Job, why: str, duration_s: float = 0.0) -> FileResult:
