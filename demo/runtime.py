@@ -49,6 +49,7 @@ class RuntimeOptions:
     adapter: str | None = None  # a LoRA adapter for `lm`
     tts: str = "offline"  # voice.tts.speaker profile; None of its voices loading means text only
     records: str | None = None  # conversation store URL; None: $CCA_RECORDS_DB, else not stored
+    domain: str | None = None  # a domain pack that declares its tools; None: the sample shop
 
 
 class _Recorded:
@@ -208,8 +209,11 @@ def open_store(url: str | None):
 def build_runtime(options: RuntimeOptions = RuntimeOptions(), store: Any = None) -> Runtime:
     """The runtime every app builds from `options`; `store`: a conversation store already open
     (else `options.records`, else $CCA_RECORDS_DB, else none)."""
-    from dialogue.chat import build_services
+    from dialogue.chat import build_pack_services, build_services
 
+    if options.domain:  # a pack's own agent: its back office (seeded on first use) and knowledge
+        services = build_pack_services(options.domain, options.db, options.kb, options.lm, options.adapter, options.asr_model)  # fmt: skip
+        return _runtime(services, options, store)
     if options.retail is None and SAMPLE_RETAIL.is_dir() and _empty_back_office(options.db):
         logger.info("the back office at %s is empty: loading the sample shop %s", options.db, SAMPLE_RETAIL)  # fmt: skip
         options = replace(options, retail=str(SAMPLE_RETAIL))
@@ -220,6 +224,10 @@ def build_runtime(options: RuntimeOptions = RuntimeOptions(), store: Any = None)
     services = build_services(
         options.db, options.kb, options.retail, options.asr_model, options.lm, options.adapter
     )
+    return _runtime(services, options, store)
+
+
+def _runtime(services, options: RuntimeOptions, store: Any) -> Runtime:
     notes = []
     if services.knowledge is None:
         notes.append(f"no knowledge base at {options.kb} (build one with `cca kb add`)")

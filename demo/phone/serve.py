@@ -109,9 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--records", default=None, help="conversation store URL (default $CCA_RECORDS_DB)")  # fmt: skip
     p.add_argument("--state", default=os.environ.get(ENV_STATE, MEMORY), help=f"where the workers of a line share stream tokens, upload codes and each call's redaction memory: memory (one process), records (the --records database), or a database URL (default ${ENV_STATE}, else memory)")  # fmt: skip
     p.add_argument("--drain-s", type=float, default=300.0, help="on SIGTERM, wait this long for the calls on the line to end before sending them to another worker (default 300)")  # fmt: skip
-    p.add_argument("--db", default="sqlite:///retail.db", help="back office database")
+    p.add_argument("--db", default=None, help="back office database (default sqlite:///retail.db, or the --domain pack's)")  # fmt: skip
+    p.add_argument("--domain", default=None, help="a domain pack that declares its tools (e.g. domains/bank) instead of the sample shop")  # fmt: skip
     p.add_argument("--retail", default=None, help="load this retail data folder into --db first")
-    p.add_argument("--kb", default="sqlite:///knowledge.db", help="knowledge base, if it exists")
+    p.add_argument("--kb", default=None, help="knowledge base, if it exists (default sqlite:///knowledge.db; with --domain, the pack's knowledge/)")  # fmt: skip
     p.add_argument("--asr-model", default="base", help="Whisper model (default base)")
     p.add_argument("--asr", default="serial", help="how the calls share speech recognition: serial (one turn at a time), batched (the turns waiting decoded together), or http://HOST:PORT of a `cca asr-serve` all workers share (default serial)")  # fmt: skip
     p.add_argument("--tts", default="offline", help="voice.tts.speaker profile (default offline)")
@@ -131,9 +132,12 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         lm, adapter = choose(args.lm, args.adapter, args.no_lm)
-        runtime = build_runtime(RuntimeOptions(db=args.db, kb=args.kb, retail=args.retail,
+        db = args.db or (None if args.domain else "sqlite:///retail.db")
+        kb = args.kb or (None if args.domain else "sqlite:///knowledge.db")
+        runtime = build_runtime(RuntimeOptions(db=db, kb=kb, retail=args.retail,
                                                asr_model=args.asr_model, tts=args.tts,
-                                               records=args.records, lm=lm, adapter=adapter))  # fmt: skip
+                                               records=args.records, lm=lm, adapter=adapter,
+                                               domain=args.domain))  # fmt: skip
         new_session = session_factory(runtime, args.vad, asr=args.asr)
         state = open_call_state(args.state, args.records or os.environ.get(ENV_RECORDS_DB), _keyring(args.state))  # fmt: skip
     except (ImportError, FileNotFoundError, ValueError, RuntimeError, KeyError) as e:

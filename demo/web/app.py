@@ -25,6 +25,7 @@ from pathlib import Path
 
 from demo.runtime import ENV_RECORDS_DB, Runtime, RuntimeOptions, build_runtime
 from demo.web.view import DemoLimits, DemoSession, latency_rows, panel_markdown
+from dialogue.knowledge.store import store_exists
 from dialogue.lm.shipped import add_lm_args, choose
 
 logger = logging.getLogger(__name__)
@@ -122,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="back office database, whose changes are kept (default: the sample shop in a fresh copy for this run, gone when it ends)",
     )  # fmt: skip
     p.add_argument("--retail", default=None, help="load this retail data folder into --db first")
-    p.add_argument("--kb", default="sqlite:///knowledge.db", help="knowledge base (default sqlite:///knowledge.db, if it exists)")  # fmt: skip
+    p.add_argument("--domain", default=None, help="a domain pack that declares its tools (e.g. domains/bank): its own back office, knowledge, intents and policy instead of the sample shop")  # fmt: skip
+    p.add_argument("--kb", default=None, help="knowledge base (default sqlite:///knowledge.db, if it exists; with --domain, the pack's knowledge/ indexed for this run)")  # fmt: skip
     p.add_argument("--asr-model", default="base", help="Whisper model for audio turns (default base)")  # fmt: skip
     add_lm_args(p)
     p.add_argument("--tts", default="offline", help="voice profile: offline, fast, online (default offline)")  # fmt: skip
@@ -162,9 +164,16 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--max-file-mb, --max-audio-s, --max-message-chars, --concurrency and --queue-size must be positive")  # fmt: skip
         trial_store = not (args.records or os.environ.get(ENV_RECORDS_DB) or args.no_records)
         folder = trial_folder() if trial_store or not args.db else None
-        db = args.db or sample_shop_db(folder)
+        db, kb = args.db or sample_shop_db(folder), args.kb or "sqlite:///knowledge.db"
+        if args.domain:  # the pack's own back office, seeded fresh for this run unless --db
+            from dialogue.domain.pack import DomainPack
+
+            name = DomainPack.load(args.domain).name
+            folder = folder or trial_folder()
+            db = args.db or f"sqlite:///{folder / name}.db"
+            kb = args.kb if store_exists(args.kb) else f"sqlite:///{folder / name}_knowledge.db"  # fmt: skip
         store, desk_key = trial_records(folder) if trial_store else (None, None)
-        options = RuntimeOptions(db, args.kb, args.retail, args.asr_model, *choose(args.lm, args.adapter, args.no_lm), args.tts, args.records)  # fmt: skip
+        options = RuntimeOptions(db, kb, args.retail, args.asr_model, *choose(args.lm, args.adapter, args.no_lm), args.tts, args.records, args.domain)  # fmt: skip
         runtime = build_runtime(options, store)
     except (ImportError, FileNotFoundError, ValueError, RuntimeError) as e:
         print(f"cca demo: {e}", file=sys.stderr)
