@@ -153,7 +153,8 @@ class LlamaCppGenerator:
         history so far), in a background thread: the next reply then reads only its new turn."""
         tokens = self._tokens(prefix)
         if len(tokens) < self.llm.n_ctx():
-            threading.Thread(target=self._prefill, args=(tokens,), daemon=True).start()
+            # not a daemon: the interpreter waits for it before freeing the model at exit
+            threading.Thread(target=self._prefill, args=(tokens,)).start()
 
     def _prefill(self, tokens: list[int]) -> None:
         with self._lock:
