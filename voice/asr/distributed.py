@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import socket
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from voice.asr.types import ASROptions
 logger = logging.getLogger(__name__)
 
 INSTALL = "pip install 'contact-centre-agent[ray]'"
+CONNECT_S = 5.0  # how long --ray ADDRESS may take to answer at all
 PROBE_S = 300  # how long a driver waits for a dead worker to come back before going on without it
 
 
@@ -83,13 +85,21 @@ def connect(address: str = "auto") -> bool:
             logger.info("ray: no running cluster found; starting a local one")
             ray.init(address="local", **quiet)
             return True
-    try:
+    fix = (
+        "start one with `ray start --head` and give its address (host:6379 or "
+        "ray://host:10001), or use --ray auto"
+    )
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--ray {address!r}: give auto, host:port or ray://host:port")
+    try:  # Ray itself retries an address where nothing listens for minutes
+        socket.create_connection((host, int(port)), timeout=CONNECT_S).close()
         ray.init(address=address, logging_level=logging.WARNING)
-    except Exception as e:  # ConnectionError, a timeout, a bad address: all mean the same fix
+    except OSError as e:
+        raise RuntimeError(f"cannot reach the Ray cluster at {address!r} ({e}); {fix}") from e
+    except Exception as e:  # a Ray error: a version mismatch, a timeout
         raise RuntimeError(
-            f"cannot reach the Ray cluster at {address!r} ({type(e).__name__}: {e}); start one "
-            "with `ray start --head` and give its address (host:6379 or ray://host:10001), "
-            "or use --ray auto"
+            f"cannot join the Ray cluster at {address!r} ({type(e).__name__}: {e}); {fix}"
         ) from e
     return False
 

@@ -10,6 +10,7 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -35,6 +36,25 @@ def test_without_ray_the_error_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if it were not installed
     with pytest.raises(ImportError, match=r"pip install 'contact-centre-agent\[ray\]'"):
         import_ray()
+
+
+@requires_ray
+@pytest.mark.parametrize(
+    "address, message",
+    [
+        ("127.0.0.1:1", "cannot reach the Ray cluster at '127.0.0.1:1'"),
+        ("ray://127.0.0.1:1", "ray start --head"),
+        ("somewhere", "give auto, host:port or ray://host:port"),
+    ],
+)
+def test_an_address_where_no_cluster_answers_fails_at_once(monkeypatch, address, message):
+    import ray
+
+    from voice.asr.distributed import connect
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    with pytest.raises((RuntimeError, ValueError), match=re.escape(message)):
+        connect(address)
 
 
 @pytest.fixture(scope="module")
