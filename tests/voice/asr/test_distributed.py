@@ -60,7 +60,7 @@ def test_an_address_where_no_cluster_answers_fails_at_once(monkeypatch, address,
 @pytest.fixture(scope="module")
 def cluster():
     ray = pytest.importorskip("ray", reason="needs Ray: pip install 'contact-centre-agent[ray]'")
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
     yield ray
     ray.shutdown()
 
