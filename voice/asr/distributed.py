@@ -45,9 +45,7 @@ class WorkerSpec:
 
 @dataclass(frozen=True)
 class RayOptions:
-    address: str = (
-        "auto"  # "auto": a running cluster, else a new local one; ray://host:port or host:port
-    )
+    address: str = "auto"  # auto: a running cluster, else a local one; host:port, ray://host:port
     workers: int | None = None  # actors, one model each; None: one per node (one per GPU on GPUs)
     cpus_per_worker: float | None = None  # None: the cluster's CPUs shared among the workers
     max_attempts: int = 3  # tries of a file whose worker died before it gives up on it
@@ -144,6 +142,7 @@ class RayTranscriber:
         self.options = options
         self.worker = worker  # the actor's class (a test gives one that dies)
         self.actors: list = []
+        self.down: set = set()  # workers that died and have not answered since
         self.key = ""
 
     # -- workers -----------------------------------------------------------------------------
@@ -200,7 +199,7 @@ class RayTranscriber:
         ray = import_ray()
         for a in self.actors:
             ray.kill(a)
-        self.actors = []
+        self.actors, self.down = [], set()
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -271,8 +270,8 @@ class RayTranscriber:
         A worker that died gets no chunk until it answers a probe (Ray restarts it and it loads
         the model again); its chunk goes whole (the same batches) to the next free worker."""
         ray = import_ray()
-        idle = deque(self.actors)
-        running: dict = {}  # ObjectRef -> (actor, chunk, or None for a probe)
+        idle = deque(a for a in self.actors if a not in self.down)
+        running: dict = {a.key.remote(): (a, None) for a in self.down}  # ref -> (actor, chunk)
         probes: dict = {}  # actor -> probes it failed since it died
         while (queue and (idle or running)) or any(c is not None for _, c in running.values()):
             while queue and idle:
@@ -286,14 +285,14 @@ class RayTranscriber:
                 idle.append(actor)
                 fail(chunk, f"Ray worker failed: {_cause(e)}")
                 continue
-            except (
-                ray.exceptions.RayError
-            ) as e:  # the worker died (killed, out of memory, node lost)
+            except ray.exceptions.RayError as e:  # it died (killed, out of memory, node lost)
+                self.down.add(actor)
                 self._probe(actor, probes, running)
                 if chunk is not None:
                     self._lost(chunk, e, queue, fail)
                 continue
             probes.pop(actor, None)
+            self.down.discard(actor)
             idle.appendleft(actor)
             if chunk is not None:
                 done(chunk, value)
