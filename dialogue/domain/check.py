@@ -78,7 +78,7 @@ def _check_toml(pack: DomainPack) -> list[Problem]:
                            'for a person cannot be transferred; add number = "+1..."'))  # fmt: skip
     for name in ("tools.py", "policy.toml", "slots.toml", "templates"):
         if (pack.root / name).exists() and not declared:
-            out.append(Problem("note", str(pack.root / name), "accepted; not used by this version"))
+            out.append(Problem("note", str(pack.root / name), "not named in domain.toml's [tools], [policy], [slots] or [templates], so the declared policy does not read it (a pack with policy code of its own, as the sample shop, uses it there)"))  # fmt: skip
     return out
 
 
