@@ -56,7 +56,8 @@ class LlamaCppStats:
 @dataclass(frozen=True)
 class LlamaCppOptions:
     n_ctx: int = 2048  # the context window in tokens: prompt and reply together
-    n_threads: int | None = None  # CPU threads; None: every core this process may use
+    n_threads: int | None = None  # CPU threads generating; None: every core this process may use
+    n_threads_batch: int | None = None  # CPU threads reading a prompt; None: as n_threads
     n_batch: int = 256  # prompt tokens evaluated per step
     n_gpu_layers: int | None = None  # None: all on a GPU build, 0 otherwise; an int forces it
     seed: int = 0
@@ -125,7 +126,7 @@ class LlamaCppGenerator:
         try:
             llm = Llama(
                 model_path=str(path), lora_path=str(lora) if lora else None,
-                n_ctx=engine.n_ctx, n_threads=threads, n_threads_batch=threads,
+                n_ctx=engine.n_ctx, n_threads=threads, n_threads_batch=engine.n_threads_batch or threads,
                 n_batch=engine.n_batch, n_gpu_layers=gpu, seed=engine.seed, verbose=False,
             )  # fmt: skip
         except (ValueError, RuntimeError) as e:
