@@ -43,12 +43,14 @@ from dialogue.evals.conversations import (
 SUITE = Path("eval") / "conversations.json"  # inside the pack
 
 
-def run_pack_conversation(spec: dict, services: AgentServices, writes_tools: set[str]) -> ConversationResult:  # fmt: skip
+def run_pack_conversation(spec: dict, services: AgentServices, writes_tools: set[str], stream: bool = False) -> ConversationResult:  # fmt: skip
+    """`stream`: each reply said clause by clause, as on a voice line (`Agent.respond(say=...)`)."""
     agent = Agent(services, session_id=spec["id"])
+    say = (lambda *_: None) if stream else None
     writes, unconfirmed, turns = [], [], []
     for t in spec["turns"]:
         t0 = time.perf_counter()
-        turn = agent.respond(_turn(t))
+        turn = agent.respond(_turn(t), say=say)
         turns.append({
             "customer": t.get("text", ""), "agent": turn.reply, "intent": turn.intent,
             "actions": [a.tool for a in turn.actions], "handoff": turn.handoff,
@@ -85,7 +87,7 @@ def run_pack_conversation(spec: dict, services: AgentServices, writes_tools: set
 
 
 def evaluate_pack(suite: list[dict], folder: Path, progress: bool = True, kb: str | None = None,
-                  lm: str | None = None, adapter: str | None = None) -> list[ConversationResult]:  # fmt: skip
+                  lm: str | None = None, adapter: str | None = None, stream: bool = False) -> list[ConversationResult]:  # fmt: skip
     """Every conversation of `suite` on a fresh copy of the pack's back office; the models (NLU,
     knowledge, dialogue model) are built once. Without `kb`, the pack's knowledge/ is indexed
     into a temporary store."""
@@ -109,7 +111,7 @@ def evaluate_pack(suite: list[dict], folder: Path, progress: bool = True, kb: st
             tools = PackTools(declarations, office)
             try:
                 services = replace(base, office=office, sessions=tools.session)
-                results.append(run_pack_conversation(spec, services, writes_tools))
+                results.append(run_pack_conversation(spec, services, writes_tools, stream))
             finally:
                 office.close()
         return results
@@ -126,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lm", default=None, help="a dialogue model to phrase replies (cca chat --lm)")
     p.add_argument("--adapter", default=None, help="a LoRA adapter for --lm")
     p.add_argument("--compare", action="store_true", help="with --lm: the template path too")
+    p.add_argument("--stream", action="store_true", help="each reply said clause by clause, as on a voice line")  # fmt: skip
     p.add_argument("--only", default=None, help="run the items whose id contains this")
     p.add_argument("--json", action="store_true", help="print every result as JSON")
     p.add_argument("--no-progress", action="store_true")
@@ -149,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, lm_, adapter_ in paths:
         t0 = time.perf_counter()
         try:
-            results = evaluate_pack(suite, folder, not args.no_progress, args.kb, lm_, adapter_)
+            results = evaluate_pack(suite, folder, not args.no_progress, args.kb, lm_, adapter_, args.stream)  # fmt: skip
         except (ValueError, ImportError, ConnectionError, FileNotFoundError) as e:
             print(f"cca eval conversations: {e}", file=sys.stderr)
             return 2
