@@ -123,34 +123,43 @@ def _matches(expected: dict, action: dict) -> bool:
     return True
 
 
-def run_conversation(spec: dict, services: AgentServices, stream: bool = False) -> ConversationResult:  # fmt: skip
-    """`stream`: each reply said clause by clause, as on a voice line (`Agent.respond(say=...)`)."""
+def play(spec: dict, services: AgentServices, write_tools, stream: bool = False) -> tuple[list, list, list]:  # fmt: skip
+    """Run a scripted conversation through a fresh Agent: (turns, writes, unconfirmed writes).
+    `write_tools`: the tools that change the back office; `stream`: each reply said clause by
+    clause, as on a voice line (`Agent.respond(say=...)`)."""
     agent = Agent(services, session_id=spec["id"])
     say = (lambda *_: None) if stream else None
     writes, unconfirmed, turns = [], [], []
     for t in spec["turns"]:
         t0 = time.perf_counter()
         turn = agent.respond(_turn(t), say=say)
-        turns.append(
-            {
-                "customer": t.get("text", "") or "(screenshot)",
-                "agent": turn.reply,
-                "intent": turn.intent,
-                "actions": [a.tool for a in turn.actions],
-                "handoff": turn.handoff,
-                "reply_source": turn.reply_source,
-                "ms": (time.perf_counter() - t0) * 1000,
-            }
-        )
+        turns.append({
+            "customer": t.get("text", "") or "(screenshot)", "agent": turn.reply,
+            "intent": turn.intent, "actions": [a.tool for a in turn.actions],
+            "handoff": turn.handoff, "reply_source": turn.reply_source,
+            "ms": (time.perf_counter() - t0) * 1000,
+        })  # fmt: skip
         for a in turn.actions:
-            if a.tool in WRITE_TOOLS and a.ok:
+            if a.tool in write_tools and a.ok:
                 writes.append(a.to_dict())
                 if not _said_yes(t.get("text", "")):
                     unconfirmed.append(a.to_dict())
-    expect = spec["expect"]
+    return turns, writes, unconfirmed
+
+
+def write_errors(expect: dict, writes: list) -> tuple[list, list]:
+    """(expected writes that did not happen, writes that were not expected)."""
     expected = list(expect.get("writes", []))
     missing = [e for e in expected if not any(_matches(e, w) for w in writes)]
     wrong = [w for w in writes if not any(_matches(e, w) for e in expected)]
+    return missing, wrong
+
+
+def run_conversation(spec: dict, services: AgentServices, stream: bool = False) -> ConversationResult:  # fmt: skip
+    """`stream`: each reply said clause by clause, as on a voice line (`Agent.respond(say=...)`)."""
+    turns, writes, unconfirmed = play(spec, services, WRITE_TOOLS, stream)
+    expect = spec["expect"]
+    missing, wrong = write_errors(expect, writes)
     mismatches = []
     for order_id, want in expect.get("orders", {}).items():
         got = services.office.order(order_id)

@@ -28,16 +28,15 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from dialogue.agent import Agent, AgentServices
+from dialogue.agent import AgentServices
 from dialogue.evals.conversations import (
     ConversationResult,
-    _matches,
     _print_run,
-    _said_yes,
-    _turn,
     model_paths,
+    play,
     report_runs,
     summarise,
+    write_errors,
 )
 
 SUITE = Path("eval") / "conversations.json"  # inside the pack
@@ -45,26 +44,9 @@ SUITE = Path("eval") / "conversations.json"  # inside the pack
 
 def run_pack_conversation(spec: dict, services: AgentServices, writes_tools: set[str], stream: bool = False) -> ConversationResult:  # fmt: skip
     """`stream`: each reply said clause by clause, as on a voice line (`Agent.respond(say=...)`)."""
-    agent = Agent(services, session_id=spec["id"])
-    say = (lambda *_: None) if stream else None
-    writes, unconfirmed, turns = [], [], []
-    for t in spec["turns"]:
-        t0 = time.perf_counter()
-        turn = agent.respond(_turn(t), say=say)
-        turns.append({
-            "customer": t.get("text", ""), "agent": turn.reply, "intent": turn.intent,
-            "actions": [a.tool for a in turn.actions], "handoff": turn.handoff,
-            "reply_source": turn.reply_source, "ms": (time.perf_counter() - t0) * 1000,
-        })  # fmt: skip
-        for a in turn.actions:
-            if a.tool in writes_tools and a.ok:
-                writes.append(a.to_dict())
-                if not _said_yes(t.get("text", "")):
-                    unconfirmed.append(a.to_dict())
+    turns, writes, unconfirmed = play(spec, services, writes_tools, stream)
     expect = spec["expect"]
-    expected = list(expect.get("writes", []))
-    missing = [e for e in expected if not any(_matches(e, w) for w in writes)]
-    wrong = [w for w in writes if not any(_matches(e, w) for e in expected)]
+    missing, wrong = write_errors(expect, writes)
     mismatches = []
     for ref, fields in expect.get("records", {}).items():
         kind, _, key = ref.partition(":")
