@@ -247,9 +247,11 @@ def _squash(text: str) -> str:
 
 
 _EMAIL = re.compile(r"(?P<user>[A-Za-z0-9._%+-]+)@(?P<domain>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
+# A number right after a Chinese character ("热线是400-820-1234") still starts a phone number.
 _PHONE = re.compile(
-    r"(?<![\w.])(?:\+\d{1,3}[ -]?)?(?:\(\d{2,4}\)[ -]?)?\d{2,4}(?:[ -]\d{2,4}){1,4}(?!\w|\.\d)"
-    r"|(?<![\w.])\+\d{7,15}(?!\w|\.\d)|(?<!\d)1[3-9]\d{9}(?!\d)"
+    r"(?<![A-Za-z0-9_.])(?:\+\d{1,3}[ -]?)?(?:\(\d{2,4}\)[ -]?)?\d{2,4}(?:[ -]\d{2,4}){1,4}"
+    r"(?![A-Za-z0-9_]|\.\d)|(?<![A-Za-z0-9_.])\+\d{7,15}(?![A-Za-z0-9_]|\.\d)"
+    r"|(?<!\d)1[3-9]\d{9}(?!\d)"
 )
 _CARD = re.compile(r"(?<!\d)\d{4}(?:[ -]\d{4}){2,3}(?!\d)")
 _ISO_DATE = re.compile(r"(?<!\d)(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?!\d)")
