@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dialogue.agent import Agent  # noqa: E402
+from dialogue.domain.pack import default_pack  # noqa: E402
 from dialogue.evals.conversations import SUITE, _turn, run_each  # noqa: E402
 from dialogue.evals.stats import percentile  # noqa: E402
 from dialogue.lm.shipped import choose  # noqa: E402
@@ -95,7 +96,7 @@ def main() -> int:
     args = p.parse_args()
     global PAUSE_S
     PAUSE_S = args.pause_s
-    suite = json.loads(Path(SUITE).read_text(encoding="utf-8"))
+    suite = json.loads((default_pack().root / SUITE).read_text(encoding="utf-8"))
     en = [c for c in suite if c["language"] == "en"][: args.conversations // 2]
     zh = [c for c in suite if c["language"] == "zh"][: args.conversations - len(en)]
     items = en + zh

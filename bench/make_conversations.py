@@ -1,4 +1,4 @@
-"""Write dialogue/data/conversations.json: the scripted retail conversations of `cca eval
+"""Write domains/retail/eval/conversations.json: the scripted retail conversations of `cca eval
 conversations`, in English and Chinese, on the tau-bench retail back office (../shared/data/retail,
 MIT, sierra-research/tau-bench). Deterministic: the same data gives the same suite.
 
@@ -15,8 +15,8 @@ import random
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "dialogue" / "data" / "conversations.json"
-HELDOUT = ROOT / "dialogue" / "data" / "conversations_heldout.json"
+OUT = ROOT / "domains" / "retail" / "eval" / "conversations.json"
+HELDOUT = ROOT / "domains" / "retail" / "eval" / "conversations_heldout.json"
 # --heldout: other customers (another seed) and these rewordings of every customer turn, so that
 # a policy tuned on the first suite meets words it was not tuned on.
 REWORD = [

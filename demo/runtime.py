@@ -209,7 +209,8 @@ def open_store(url: str | None):
 def build_runtime(options: RuntimeOptions = RuntimeOptions(), store: Any = None) -> Runtime:
     """The runtime every app builds from `options`; `store`: a conversation store already open
     (else `options.records`, else $CCA_RECORDS_DB, else none)."""
-    from dialogue.chat import build_pack_services, build_services
+    from dialogue.chat import build_pack_services
+    from domains.retail.services import build_services
 
     if options.domain:  # a pack's own agent: its back office (seeded on first use) and knowledge
         services = build_pack_services(options.domain, options.db, options.kb, options.lm, options.adapter, options.asr_model)  # fmt: skip

@@ -60,10 +60,11 @@ class AgentServices:
     fusion: Any = None  # fusion.fuse.Fusion: fuse(...) -> FusedInput
     generator: Generator | None = None
     tts: Any = None  # voice.tts.speaker.Speaker
-    # decide(state, understood) -> (Decision, actions); None: the retail DialoguePolicy
+    # decide(state, understood) -> (Decision, actions); None: the default pack's [code] policy
     policy: Any = None
     knowledge_k: int = 3
-    # (office, session_id) -> the conversation's tool session; None: the retail ToolSession.
+    # (office, session_id) -> the conversation's tool session; None: the ToolSession of the
+    # registered tools (dialogue.policy.toolkit).
     # A domain pack's comes from dialogue.policy.pack_tools (PackTools.session)
     sessions: Callable[[Any, str], Any] | None = None
 
@@ -72,8 +73,8 @@ class Agent:
     def __init__(self, services: AgentServices, session_id: str | None = None):
         self.services = services
         self.session_id = session_id or uuid.uuid4().hex[:12]
-        self.policy = services.policy or _retail_policy()
-        sessions = services.sessions or _retail_sessions()
+        self.policy = services.policy or _default_policy()
+        sessions = services.sessions or _tool_sessions()
         self.state = DialogueState(tools=sessions(services.office, self.session_id))
         self.history: list[Message] = []
         self.turns: list[Turn] = []
@@ -279,14 +280,15 @@ class Agent:
                 logger.warning("prefill: %s", e)
 
 
-def _retail_policy():
-    """The default policy: the sample shop's (its tools register when it is imported)."""
-    from dialogue.policy.decide import DialoguePolicy
+def _default_policy():
+    """The default pack's policy, declared in its domain.toml as [code] policy (the sample pack's
+    tools register when it is imported)."""
+    from dialogue.domain.pack import default_pack
 
-    return DialoguePolicy()
+    return default_pack().code("policy")()
 
 
-def _retail_sessions():
+def _tool_sessions():
     from dialogue.policy.toolkit import ToolSession
 
     return ToolSession

@@ -1,15 +1,16 @@
 """`cca chat`: talk to the agent in a terminal, or run a scripted conversation.
 
-    cca chat [--db URL] [--retail FOLDER] [--kb URL] [--audio FILE] [--image FILE]
-    cca chat --domain PACK [--db URL] [--kb URL]     a pack that declares its tools (domains/bank)
+    cca chat [--domain PACK] [--db URL] [--data FOLDER] [--kb URL] [--audio FILE] [--image FILE]
     cca chat --script TURNS.json [--json]
 
 Interactive: type a turn; `/audio PATH` and `/image PATH` (repeatable, then the text) add a
 recording or a screenshot to the next turn; `/quit` ends. `--script` runs a list of turns
 `[{"text"?, "audio"?, "image"?: path or list of paths}, ...]` and prints one JSON object per turn.
-The offline profile: the packaged NLU head and sentence encoder, the back office in SQLite, the
-knowledge base if one was built (`cca kb add`), the packaged Whisper base and RapidOCR loaded the
-first time a turn needs them.
+The agent is the pack's (`--domain`, else `CCA_DOMAIN`, else the sample pack): a pack whose parts
+are Python builds its services with its [code] services (`--data` loads a folder into its back
+office first); a pack that declares its tools gets `build_pack_services`. The offline profile: the
+packaged NLU head and sentence encoder, the back office in SQLite, the knowledge base if one was
+built (`cca kb add`), the packaged Whisper base and RapidOCR loaded the first time a turn needs them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -27,7 +27,6 @@ from dialogue.lm.shipped import add_lm_args, choose
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_DB = os.environ.get("CCA_RETAIL_DB", "sqlite:///retail.db")  # the retail back office's
 DEFAULT_KB = "sqlite:///knowledge.db"
 
 
@@ -44,41 +43,7 @@ class _Lazy:
         return getattr(self._obj, name)
 
 
-def build_services(
-    db: str, kb: str | None = None, retail: str | None = None, asr_model: str = "base",
-    lm: str | None = None, adapter: str | None = None,
-) -> AgentServices:  # fmt: skip
-    from dialogue.nlu.understand import NLU
-    from domains.retail.backoffice import BackOffice
-
-    office = BackOffice.open(db)
-    if retail:
-        office.load_retail(retail, progress=False)
-    if office.counts().get("retail_orders", 0) == 0:
-        logger.warning(
-            "the back office at %s is empty: load data with --retail FOLDER or `cca backoffice load`",
-            db,
-        )
-    with office.reading() as session:
-        from sqlalchemy import select
-
-        from domains.retail.schema import Product
-
-        catalogue = list(session.scalars(select(Product.name)))
-    knowledge = None
-    if store_exists(kb):
-        from dialogue.knowledge.base import KnowledgeBase
-
-        knowledge = KnowledgeBase.open(kb)
-
-    asr, reader, generator, fusion = _perception_and_model(asr_model, lm, adapter)
-    return AgentServices(
-        nlu=NLU.load(catalogue=catalogue), office=office, knowledge=knowledge,
-        asr=asr, reader=reader, generator=generator, fusion=fusion,
-    )  # fmt: skip
-
-
-def _perception_and_model(asr_model: str, lm: str | None, adapter: str | None):
+def perception_and_model(asr_model: str, lm: str | None, adapter: str | None):
     """(asr, reader, generator, fusion): Whisper and the screenshot reader, loaded the first time
     a turn needs them, and the dialogue model when one is named (else the templates phrase)."""
 
@@ -136,11 +101,28 @@ def build_pack_services(
     elif pack.knowledge_dir.is_dir():
         knowledge = KnowledgeBase.open(kb or f"sqlite:///{pack.name}_knowledge.db")
         knowledge.add([pack.knowledge_dir])
-    asr, reader, generator, fusion = _perception_and_model(asr_model, lm, adapter)
+    asr, reader, generator, fusion = perception_and_model(asr_model, lm, adapter)
     return AgentServices(
         nlu=NLU.from_domain(pack.root), office=office, knowledge=knowledge, asr=asr, reader=reader,
         generator=generator, fusion=fusion, policy=DeclaredPolicy(declarations), sessions=tools.session,
     )  # fmt: skip
+
+
+def build_services(
+    domain: str | Path | None = None, db: str | None = None, kb: str | None = None,
+    data: str | None = None, lm: str | None = None, adapter: str | None = None,
+    asr_model: str = "base",
+) -> AgentServices:  # fmt: skip
+    """The agent services of the pack at `domain` (default: `dialogue.domain.pack.default_pack`):
+    its own [code] services when it declares them, else `build_pack_services`."""
+    from dialogue.domain.pack import DomainPack, default_pack
+
+    pack = DomainPack.load(domain) if domain else default_pack()
+    if pack.has_code("services"):
+        return pack.code("services")(db=db, kb=kb, data=data, asr_model=asr_model, lm=lm, adapter=adapter)  # fmt: skip
+    if data:
+        raise ValueError(f"--data: the pack {pack.root} declares its own back office, seeded by itself")  # fmt: skip
+    return build_pack_services(pack.root, db, kb, lm, adapter, asr_model)
 
 
 def load_turn(spec: dict, base: Path) -> CustomerTurn:
@@ -161,18 +143,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--db",
         default=None,
-        help=f"back office database (default {DEFAULT_DB}; with --domain, the pack's)",
+        help="back office database (default: the pack's own)",
     )
-    p.add_argument("--retail", default=None, help="load this retail data folder into --db first")
+    p.add_argument(
+        "--data",
+        "--retail",
+        dest="data",
+        default=None,
+        help="a data folder the pack's own services load into --db first (the sample pack: tau-bench users/orders/products)",
+    )
     p.add_argument(
         "--domain",
         default=None,
-        help="a domain pack that declares its tools (domains/bank): its agent, back office (--db, else the pack's) and knowledge",
+        help="the domain pack whose agent answers (default: $CCA_DOMAIN, else the sample pack): its back office (--db, else the pack's), intents, policy and knowledge",
     )
     p.add_argument(
         "--kb",
         default=None,
-        help=f"knowledge base (default {DEFAULT_KB}, if it exists; with --domain, the pack's knowledge/ indexed)",
+        help=f"knowledge base (the sample pack: {DEFAULT_KB}, if it exists; a declared pack: its knowledge/ indexed)",
     )
     p.add_argument("--script", default=None, help="a JSON list of turns to run")
     p.add_argument("--json", action="store_true", help="print each turn as a JSON object")
@@ -194,17 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s"
     )
     try:
-        if args.domain:
-            lm, adapter = choose(args.lm, args.adapter, args.no_lm)
-            services = build_pack_services(args.domain, args.db, args.kb, lm, adapter, args.asr_model)  # fmt: skip
-        else:
-            services = build_services(
-                args.db or DEFAULT_DB,
-                args.kb or DEFAULT_KB,
-                args.retail,
-                args.asr_model,
-                *choose(args.lm, args.adapter, args.no_lm),
-            )
+        lm, adapter = choose(args.lm, args.adapter, args.no_lm)
+        services = build_services(args.domain, args.db, args.kb, args.data, lm, adapter, args.asr_model)  # fmt: skip
     except (ImportError, FileNotFoundError, ValueError, RuntimeError, ConnectionError) as e:
         print(f"cca chat: {e}", file=sys.stderr)
         return 2

@@ -7,6 +7,8 @@
     knowledge/     Markdown, JSON and CSV files for the knowledge base (`cca kb add --domain`)
     model/         what `cca nlu train --domain` writes: intent_head.npz (small), and the
                    fine-tuned encoder in model/encoder/ (large: made on the user's machine)
+    [code]         for a pack whose parts are Python: what the core calls, each "module:name"
+                   (`DomainPack.code(name)`), e.g. services = "mypack.services:build_services"
 
 `DomainPack.load(folder)` reads domain.toml; `read_intents(path)` reads intents.csv. Both raise
 `DomainError` naming the file and line and saying how to fix it. `dialogue.domain.check` goes
@@ -16,10 +18,14 @@ further and lists every problem of a pack at once.
 from __future__ import annotations
 
 import csv
+import importlib
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from dialogue.paths import default_domain
 
 PACK_FILE = "domain.toml"
 INTENT_COLUMNS = ("text", "intent", "language")
@@ -27,7 +33,8 @@ LANGUAGES = ("en", "zh")
 OUT_OF_SCOPE = "out_of_scope"
 # tables of domain.toml that later stages read; the pack may hold them already
 LATER_TABLES = ("tools", "policy", "slots", "templates")
-KNOWN_TABLES = ("domain", "handoff", "intents", "knowledge", "model", *LATER_TABLES)
+KNOWN_TABLES = ("domain", "handoff", "intents", "knowledge", "model", "code", "check",
+                *LATER_TABLES)  # fmt: skip
 
 
 class DomainError(ValueError):
@@ -121,6 +128,33 @@ class DomainPack:
             how = f"; build it with `{self.intents_build}`" if self.intents_build else ""
             raise DomainError(f"{self.intents_file}: not found{how}")
         return list(read_intents(self.intents_file))
+
+    def has_code(self, name: str) -> bool:
+        return bool(self.tables.get("code", {}).get(name))
+
+    def code(self, name: str) -> Any:
+        """What [code] `name` = "module:attribute" names, imported; DomainError if not declared
+        or not importable. The core reaches a pack's Python only through this."""
+        where = self.root / PACK_FILE
+        spec = self.tables.get("code", {}).get(name)
+        if not spec:
+            raise DomainError(
+                f'{where}: [code] has no {name} = "module:name"; this pack does not provide it'
+            )
+        module_name, _, attr = str(spec).partition(":")
+        try:
+            module = importlib.import_module(module_name)
+            return getattr(module, attr) if attr else module
+        except (ImportError, AttributeError) as e:
+            raise DomainError(
+                f"{where}: [code] {name} = {spec!r} cannot be loaded ({e}); give an importable "
+                '"module:name"'
+            ) from None
+
+
+def default_pack() -> DomainPack:
+    """The pack the commands serve when none is named (`dialogue.paths.default_domain`)."""
+    return DomainPack.load(default_domain())
 
 
 def _table(data: dict, name: str, where: Path) -> dict:

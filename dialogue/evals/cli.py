@@ -8,7 +8,10 @@ import sys
 EVALS = {
     "conversations": ("dialogue.evals.conversations", "the agent on scripted conversations"),
     "dialogue": ("dialogue.lm.evaluate", "the dialogue model on held-out conversations"),
-    "injection": ("dialogue.evals.injection", "prompt-injection attempts on four channels"),
+    "injection": (
+        "",
+        "prompt-injection attempts on four channels (the pack's [code] eval_injection)",
+    ),
     "open-turns": ("dialogue.evals.open_turns", "the agent on open turns, checked one by one"),
 }
 
@@ -24,4 +27,14 @@ def main(argv: list[str] | None = None) -> int:
             f"cca eval: unknown evaluation {argv[0]!r}; choose from {list(EVALS)}", file=sys.stderr
         )
         return 2
-    return importlib.import_module(EVALS[argv[0]][0]).main(argv[1:])
+    module = EVALS[argv[0]][0]
+    if not module:  # an evaluation the default pack brings: its [code] eval_NAME, a main(argv)
+        from dialogue.domain.pack import DomainError, default_pack
+
+        try:
+            run = default_pack().code(f"eval_{argv[0].replace('-', '_')}")
+        except DomainError as e:
+            print(f"cca eval {argv[0]}: {e}", file=sys.stderr)
+            return 2
+        return run(argv[1:])
+    return importlib.import_module(module).main(argv[1:])

@@ -1,9 +1,11 @@
-"""`cca eval conversations`: the agent against the project's scripted retail conversations.
+"""`cca eval conversations`: the agent against a pack's scripted conversations.
 
-Each conversation (dialogue/data/conversations.json, built by bench/make_conversations.py on the
-tau-bench retail back office) runs on a fresh copy of the back office and states what must happen:
-the write actions (tool and key arguments), the order statuses afterwards, and whether the agent
-hands over to a person. Reported:
+Each conversation (PACK/eval/conversations.json; the sample pack's are built by
+bench/make_conversations.py on its tau-bench back office) runs on a fresh copy of the back office,
+built by the pack's [code] services, and states what must happen: the write actions (tool and key
+arguments), the records' statuses afterwards (`office.order(id)`), and whether the agent hands
+over to a person. A pack that declares its tools is run by `dialogue.evals.pack_conversations`.
+Reported:
 
 - task success: the expected writes ran, no other write ran, the database ends as expected, and
   the handoff is as expected;
@@ -33,16 +35,11 @@ from typing import Any
 
 from dialogue.agent import Agent, AgentServices, CustomerTurn
 from dialogue.evals.stats import format_stats, reply_stats, side_by_side
-from dialogue.paths import PACKAGE_DATA, shared_data
+from dialogue.policy.toolkit import TOOLS
 
 logger = logging.getLogger(__name__)
 
-SUITE = PACKAGE_DATA / "conversations.json"
-WRITE_TOOLS = {
-    "cancel_pending_order", "modify_pending_order_address", "modify_pending_order_payment",
-    "modify_pending_order_items", "return_delivered_order_items", "exchange_delivered_order_items",
-    "modify_user_address",
-}  # fmt: skip
+SUITE = Path("eval") / "conversations.json"  # inside the pack
 _YES = (
     "yes",
     "yeah",
@@ -155,9 +152,14 @@ def write_errors(expect: dict, writes: list) -> tuple[list, list]:
     return missing, wrong
 
 
+def write_tools() -> set[str]:
+    """The registered tools that change the back office (`dialogue.policy.toolkit`)."""
+    return {name for name, t in TOOLS.items() if t.writes}
+
+
 def run_conversation(spec: dict, services: AgentServices, stream: bool = False) -> ConversationResult:  # fmt: skip
     """`stream`: each reply said clause by clause, as on a voice line (`Agent.respond(say=...)`)."""
-    turns, writes, unconfirmed = play(spec, services, WRITE_TOOLS, stream)
+    turns, writes, unconfirmed = play(spec, services, write_tools(), stream)
     expect = spec["expect"]
     missing, wrong = write_errors(expect, writes)
     mismatches = []
@@ -179,32 +181,34 @@ def run_conversation(spec: dict, services: AgentServices, stream: bool = False) 
 
 def run_each(
     suite: list[dict],
-    retail: Path,
+    data: Path,
     run: Callable[[dict, AgentServices], Any],
     progress: bool = True,
     kb: str | None = None,
     lm: str | None = None,
     adapter: str | None = None,
+    domain: str | Path | None = None,
 ) -> list:
     """`run(spec, services)` for every spec of the suite, each on a fresh copy of the back office
-    loaded from `retail`; the models (NLU, knowledge, dialogue model) are built once."""
+    the pack's [code] services load from `data` (pack `domain`, default the default pack); the
+    models (NLU, knowledge, dialogue model) are built once."""
     from tqdm import tqdm
 
     from dialogue.chat import build_services
-    from domains.retail.backoffice import BackOffice
 
     work = Path(tempfile.mkdtemp(prefix="cca-eval-"))
     try:
         template = work / "template.db"
         base = build_services(
-            f"sqlite:///{template}", kb=kb, retail=str(retail), lm=lm, adapter=adapter
+            domain, f"sqlite:///{template}", kb=kb, data=str(data), lm=lm, adapter=adapter
         )
         base.office.close()
+        office_class = type(base.office)  # opened with .open(url), as a pack's back office is
         results = []
         for spec in tqdm(suite, unit="item", disable=not progress, file=sys.stderr):
             db = work / f"{spec['id']}.db"
             shutil.copy(template, db)
-            office = BackOffice.open(f"sqlite:///{db}")
+            office = office_class.open(f"sqlite:///{db}")
             try:
                 results.append(run(spec, replace(base, office=office)))
             finally:
@@ -215,19 +219,21 @@ def run_each(
 
 
 def evaluate(
-    suite: list[dict], retail: Path, progress: bool = True, kb: str | None = None,
+    suite: list[dict], data: Path, progress: bool = True, kb: str | None = None,
     stream: bool = False, **models,
 ) -> list[ConversationResult]:  # fmt: skip
     run = partial(run_conversation, stream=stream)
-    return run_each(suite, retail, run, progress, kb, **models)
+    return run_each(suite, data, run, progress, kb, **models)
 
 
 def add_service_args(p: argparse.ArgumentParser) -> None:
     """The options that build the agent's services, shared by the agent evaluations."""
     p.add_argument(
-        "--retail",
-        default=str(shared_data() / "retail"),
-        help="the retail data folder the suite was written on",
+        "--data",
+        "--retail",  # its name before packs, kept so that scripts still run
+        dest="data",
+        default=None,
+        help="the data folder the suite was written on (default: the pack's [code] data)",
     )
     p.add_argument("--kb", default=None, help="a knowledge base to answer questions from")
     p.add_argument("--lm", default=None, help="a dialogue model to phrase replies (cca chat --lm)")
@@ -264,15 +270,20 @@ def report_runs(runs: list, as_json: bool, score: str, label: str, extra=None) -
     return 0
 
 
-def retail_folder(args) -> Path | None:
-    retail = Path(args.retail)
-    if not (retail / "orders.json").is_file():
-        print(
-            f"cca eval: no retail data at {retail}; pass --retail FOLDER (users.json, orders.json, products.json)",
-            file=sys.stderr,
-        )
+def data_folder(args, domain: str | Path | None = None) -> Path | None:
+    """`--data`, else the folder the pack's [code] data gives; None (said) when it is missing."""
+    from dialogue.domain.pack import DomainError, DomainPack, default_pack
+
+    try:
+        pack = DomainPack.load(domain) if domain else default_pack()
+        data = Path(args.data) if args.data else Path(pack.code("data")())
+    except DomainError as e:
+        print(f"cca eval: {e}; or pass --data FOLDER", file=sys.stderr)
         return None
-    return retail
+    if not data.is_dir():
+        print(f"cca eval: no data folder at {data}; pass --data FOLDER", file=sys.stderr)
+        return None
+    return data
 
 
 def summarise(results: list[ConversationResult]) -> dict[str, Any]:
@@ -322,22 +333,29 @@ def _print_run(name: str, results: list[ConversationResult], summary: dict[str, 
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(prog="cca eval conversations", description=__doc__.split("\n\n")[0])
-    p.add_argument(
-        "--suite", default=str(SUITE), help="conversations JSON (default: the project's suite)"
-    )
+    p.add_argument("--suite", default=None, help=f"conversations JSON (default PACK/{SUITE})")
     add_service_args(p)
-    p.add_argument("--domain", default=None, help="a domain pack that declares its tools: its own suite (PACK/eval/conversations.json) on its own back office (dialogue.evals.pack_conversations)")  # fmt: skip
+    p.add_argument("--domain", default=None, help="the domain pack (default: $CCA_DOMAIN, else the sample pack): its own suite on its own back office; a pack that declares its tools runs in dialogue.evals.pack_conversations")  # fmt: skip
     args = p.parse_args(argv)
-    if args.domain:  # the pack's evaluation, which builds on this module
+    from dialogue.domain.pack import DomainError, DomainPack, default_pack
+
+    try:
+        pack = DomainPack.load(args.domain) if args.domain else default_pack()
+    except DomainError as e:
+        print(f"cca eval conversations: {e}", file=sys.stderr)
+        return 2
+    if not pack.has_code("services"):  # a declared pack's evaluation, which builds on this module
         import importlib
 
-        return importlib.import_module("dialogue.evals.pack_conversations").main(argv)
+        named = [] if args.domain else ["--domain", str(pack.root)]
+        return importlib.import_module("dialogue.evals.pack_conversations").main([*argv, *named])
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    retail = retail_folder(args)
-    if retail is None:
+    data = data_folder(args, pack.root)
+    if data is None:
         return 2
-    suite = json.loads(Path(args.suite).read_text(encoding="utf-8"))
+    suite = json.loads(Path(args.suite or pack.root / SUITE).read_text(encoding="utf-8"))
     if args.only:
         suite = [c for c in suite if args.only in c["id"]]
     try:
@@ -348,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for name, lm_, adapter_ in paths:
         t0 = time.perf_counter()
-        results = evaluate(suite, retail, not args.no_progress, args.kb, args.stream, lm=lm_, adapter=adapter_)  # fmt: skip
+        results = evaluate(suite, data, not args.no_progress, args.kb, args.stream, lm=lm_, adapter=adapter_, domain=pack.root)  # fmt: skip
         summary = summarise(results) | {"seconds": round(time.perf_counter() - t0, 1)}
         runs.append((name, summary, results))
         if not args.json:

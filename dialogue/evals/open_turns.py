@@ -40,9 +40,9 @@ from typing import Any
 from dialogue.agent import Agent, AgentServices, CustomerTurn
 from dialogue.evals.conversations import (
     add_service_args,
+    data_folder,
     model_paths,
     report_runs,
-    retail_folder,
     run_each,
 )
 from dialogue.evals.stats import format_stats, reply_stats
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     add_service_args(p)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    retail = retail_folder(args)
+    retail = data_folder(args)
     if retail is None:
         return 2
     try:

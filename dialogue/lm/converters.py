@@ -1,7 +1,7 @@
-"""Build the dialogue model's training data: conversations from STC-3, ABCD and generated retail
-dialogues, every text redacted, split into train/dev/test by conversation group.
+"""Build the dialogue model's training data: conversations from STC-3, ABCD and the default
+pack's generated dialogues, every text redacted, split into train/dev/test by conversation group.
 
-    cca convdata build [--out data/dialogue] [--sources stc3,abcd,retail] [--n-retail 1500]
+    cca convdata build [--out data/dialogue] [--sources stc3,abcd,PACK] [--n-generated 1500]
                        [--seed 0] [--data ../shared/data] [--images] [--guided [--n-open 400]]
     cca convdata stats [data/dialogue]
 
@@ -16,7 +16,12 @@ rendered as an app page (vision.synth.render_lines) into OUT/images/, its path i
 `stats` prints the table and checks the files against the manifest's hashes.
 
 Licences of what goes in: STC-3 annotations CC-BY-4.0 (NTCIR-14 STC-3, sakai-lab/stc3-dataset);
-ABCD MIT (asappresearch/abcd); retail data MIT (sierra-research/tau-bench).
+ABCD MIT (asappresearch/abcd); a pack's generated dialogues as its [code] dialogues module says
+(its LICENCE): the sample pack's from MIT data (sierra-research/tau-bench).
+
+The pack's source is named for the pack and comes from its [code] dialogues, a module with
+INPUTS (files under the shared data folder), LICENCE, generate(data_dir, n, seed) and
+guided_inputs(n_open, seed) -> (open scripts, knowledge base).
 """
 
 from __future__ import annotations
@@ -50,21 +55,16 @@ from dialogue.lm.convdata import (
 from dialogue.lm.public_dialogues import read_abcd, read_stc3
 from dialogue.lm.redact import RedactionReport, redact_value, redact_with_report
 from dialogue.paths import shared_data
-from domains.retail.data import RetailDataError, parse_retail
-from domains.retail.dialogues import generate_retail
 
 logger = logging.getLogger(__name__)
 
-SOURCES = ("stc3", "abcd", "retail")
-INPUTS = {  # source -> files it reads, relative to the shared data folder
+PUBLIC_INPUTS = {  # source -> files it reads, relative to the shared data folder
     "stc3": ("dialogues/stc3/train_data_cn.json", "dialogues/stc3/train_data_en.json"),
     "abcd": ("kb/abcd/abcd_sample.json", "kb/abcd/guidelines.json"),
-    "retail": ("retail/users.json", "retail/products.json", "retail/orders.json"),
 }
-LICENCES = {
+PUBLIC_LICENCES = {
     "stc3": "CC-BY-4.0 annotations; NTCIR-14 STC-3, sakai-lab/stc3-dataset (Weibo dialogues)",
     "abcd": "MIT; asappresearch/abcd",
-    "retail": "generated from MIT data; sierra-research/tau-bench retail domain",
 }
 DEFAULT_OUT = Path("data/dialogue")
 MANIFEST = "manifest.json"
@@ -72,6 +72,28 @@ MANIFEST = "manifest.json"
 
 def default_data_dir() -> Path:
     return shared_data()
+
+
+def pack_source() -> tuple[str, Any]:
+    """(source name, [code] dialogues module) of the default pack; the name is the pack's."""
+    from dialogue.domain.pack import default_pack
+
+    pack = default_pack()
+    return pack.name, pack.code("dialogues")
+
+
+def all_sources() -> tuple[str, ...]:
+    return (*PUBLIC_INPUTS, pack_source()[0])
+
+
+def inputs() -> dict[str, tuple[str, ...]]:
+    name, module = pack_source()
+    return PUBLIC_INPUTS | {name: tuple(module.INPUTS)}
+
+
+def licences() -> dict[str, str]:
+    name, module = pack_source()
+    return PUBLIC_LICENCES | {name: module.LICENCE}
 
 
 def redact_conversation(conv: Conversation) -> tuple[Conversation, RedactionReport]:
@@ -107,14 +129,15 @@ def redact_conversation(conv: Conversation) -> tuple[Conversation, RedactionRepo
 
 
 def read_sources(
-    sources: Sequence[str], data_dir: Path, n_retail: int, seed: int
+    sources: Sequence[str], data_dir: Path, n_generated: int, seed: int
 ) -> tuple[list[Conversation], dict[str, Counter]]:
     """The conversations of each source, in order, and per source what cleaning dropped."""
-    unknown = sorted(set(sources) - set(SOURCES))
+    files = inputs()
+    unknown = sorted(set(sources) - set(files))
     if unknown:
-        raise ValueError(f"unknown source(s) {unknown}; available sources = {list(SOURCES)}")
+        raise ValueError(f"unknown source(s) {unknown}; available sources = {list(files)}")
     for source in sources:
-        for rel in INPUTS[source]:
+        for rel in files[source]:
             if not (data_dir / rel).is_file():
                 raise ConvDataError(
                     f"{data_dir / rel}: not found (needed by source {source!r}); pass --data "
@@ -125,16 +148,12 @@ def read_sources(
     for source in sources:
         t0 = time.perf_counter()
         if source == "stc3":
-            zh, en = (data_dir / rel for rel in INPUTS["stc3"])
+            zh, en = (data_dir / rel for rel in files["stc3"])
             got = read_stc3(zh, "zh", notes["stc3"]) + read_stc3(en, "en", notes["stc3"])
         elif source == "abcd":
-            got = read_abcd(*(data_dir / rel for rel in INPUTS["abcd"]))
+            got = read_abcd(*(data_dir / rel for rel in files["abcd"]))
         else:
-            try:
-                data = parse_retail(data_dir / "retail")
-            except RetailDataError as e:
-                raise ConvDataError(str(e)) from None
-            got = generate_retail(data, n_retail, seed)
+            got = pack_source()[1].generate(data_dir, n_generated, seed)
         logger.info("%s: %d conversations in %.1f s", source, len(got), time.perf_counter() - t0)
         convs += got
     return convs, notes
@@ -142,16 +161,14 @@ def read_sources(
 
 def _guided(convs, data_dir: Path, n_open: int, seed: int, kb: str | None, progress: bool):
     from dialogue.lm.guided import guide_all
-    from domains.retail.knowledge import faq_knowledge
-    from domains.retail.open_dialogues import open_scripts
 
     if n_open < 0:
         raise ValueError(f"n_open must be >= 0, got {n_open}")
-    retail = [c for c in convs if c.source == "retail"]
-    others = [c for c in convs if c.source != "retail"]
-    done, notes = guide_all(
-        retail, open_scripts(n_open, seed), data_dir / "retail", kb or faq_knowledge(), progress
-    )
+    name, module = pack_source()
+    opens, faq = module.guided_inputs(n_open, seed)
+    own = [c for c in convs if c.source == name]
+    others = [c for c in convs if c.source != name]
+    done, notes = guide_all(own, opens, data_dir / module.FOLDER, kb or faq, progress)
     return others + done, notes
 
 
@@ -181,9 +198,9 @@ def render_images(
 
 def build(
     out: str | Path = DEFAULT_OUT,
-    sources: Sequence[str] = SOURCES,
+    sources: Sequence[str] | None = None,
     data_dir: str | Path | None = None,
-    n_retail: int = 1500,
+    n_generated: int = 1500,
     seed: int = 0,
     ratios: Sequence[float] = DEFAULT_RATIOS,
     progress: bool = True,
@@ -195,11 +212,13 @@ def build(
     """Read, redact, split and write (and with `images` render the screenshots); returns the
     manifest (also written to OUT/manifest.json).
 
-    `guided` replays the retail conversations through the Agent and adds `n_open` open turns
-    (`dialogue.lm.guided`), answering rule questions from `kb` (default: the retail pack's FAQ)."""
+    `sources`: default all (`all_sources()`); `n_generated`: the pack's generated conversations.
+    `guided` replays the pack's conversations through the Agent and adds `n_open` open turns
+    (`dialogue.lm.guided`), answering rule questions from `kb` (default: the pack's FAQ)."""
     out, data_dir = Path(out), Path(data_dir) if data_dir else default_data_dir()
+    sources = list(sources or all_sources())
     ratios = check_ratios(ratios)  # before the reading, which takes a while
-    convs, notes = read_sources(sources, data_dir, n_retail, seed)
+    convs, notes = read_sources(sources, data_dir, n_generated, seed)
     if guided:
         convs, notes["guided"] = _guided(convs, data_dir, n_open, seed, kb, progress)
     report, redacted = RedactionReport(), []
@@ -227,7 +246,7 @@ def build(
         "seed": seed,
         "ratios": list(ratios),
         "sources": list(sources),
-        "n_retail": n_retail if "retail" in sources else 0,
+        f"n_{pack_source()[0]}": n_generated if pack_source()[0] in sources else 0,
         "guided": guided,
         "n_open": n_open if guided else 0,
         "counts": {
@@ -248,10 +267,10 @@ def build(
                 "bytes": (data_dir / rel).stat().st_size,
             }  # fmt: skip
             for s in sources
-            for rel in INPUTS[s]
+            for rel in inputs()[s]
         ],
         "data_dir": str(data_dir),
-        "licences": {s: LICENCES[s] for s in sources},
+        "licences": {s: licences()[s] for s in sources},
     }
     with atomic_writer(out / MANIFEST) as f:
         f.write(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n")
@@ -304,15 +323,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="read, redact, split and write the conversations")
     b.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")  # fmt: skip
-    b.add_argument("--sources", default=",".join(SOURCES), help=f"comma-separated, of {','.join(SOURCES)}")  # fmt: skip
+    b.add_argument("--sources", default=None, help="comma-separated, of stc3,abcd and the default pack's name (default: all)")  # fmt: skip
     b.add_argument("--data", type=Path, default=None, help="the shared data folder (default $CCA_SHARED_DATA or shared/data beside the checkout)")  # fmt: skip
-    b.add_argument("--n-retail", type=int, default=1500, help="generated retail conversations")
+    b.add_argument("--n-generated", "--n-retail", dest="n_generated", type=int, default=1500, help="conversations generated by the default pack's [code] dialogues")  # fmt: skip
     b.add_argument("--seed", type=int, default=0, help="for the generator and the split")
     b.add_argument("--ratios", default="0.8,0.1,0.1", help="train,dev,test shares")
     b.add_argument("--images", action="store_true", help="render the screenshots of customer turns into OUT/images")  # fmt: skip
-    b.add_argument("--guided", action="store_true", help="replay the retail conversations through the Agent so each reply carries the facts the model is given, and add open turns (dialogue.lm.guided)")  # fmt: skip
+    b.add_argument("--guided", action="store_true", help="replay the pack's conversations through the Agent so each reply carries the facts the model is given, and add open turns (dialogue.lm.guided)")  # fmt: skip
     b.add_argument("--n-open", type=int, default=400, help="open turns with --guided")
-    b.add_argument("--kb", default=None, help="with --guided: the knowledge base rule questions are answered from (default: the retail pack's FAQ)")  # fmt: skip
+    b.add_argument("--kb", default=None, help="with --guided: the knowledge base rule questions are answered from (default: the pack's FAQ)")  # fmt: skip
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
     s = sub.add_parser("stats", help="print the counts of a built folder and check its hashes")
     s.add_argument("folder", type=Path, nargs="?", default=DEFAULT_OUT)
@@ -334,13 +353,13 @@ def main(argv: list[str] | None = None) -> int:
             for p in problems:
                 print(f"cca convdata: {p}", file=sys.stderr)
             return 1 if problems else 0
-        if args.n_retail < 0:
-            print(f"cca convdata: --n-retail must be >= 0, got {args.n_retail}", file=sys.stderr)
+        if args.n_generated < 0:
+            print(f"cca convdata: --n-generated must be >= 0, got {args.n_generated}", file=sys.stderr)  # fmt: skip
             return 2
         ratios = [float(x) for x in args.ratios.split(",")]
-        sources = [x.strip() for x in args.sources.split(",") if x.strip()]
+        sources = [x.strip() for x in (args.sources or "").split(",") if x.strip()] or None
         t0 = time.perf_counter()
-        manifest = build(args.out, sources, args.data, args.n_retail, args.seed, ratios, progress=not args.no_progress, images=args.images, guided=args.guided, n_open=args.n_open, kb=args.kb)  # fmt: skip
+        manifest = build(args.out, sources, args.data, args.n_generated, args.seed, ratios, progress=not args.no_progress, images=args.images, guided=args.guided, n_open=args.n_open, kb=args.kb)  # fmt: skip
         counts = manifest["counts"]
         print(
             f"wrote {counts['conversations']} conversations ({counts['turns']} turns) to "

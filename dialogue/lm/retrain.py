@@ -85,6 +85,7 @@ def comparison_table(paths: dict[str, dict[str, dict]]) -> str:
 def load_suites(only: str = "") -> tuple[list[dict], list[dict]]:
     """(conversations, open turns): the items of both suites whose id contains `only` (or one of
     its comma-separated parts). Raises ValueError when that leaves a suite empty."""
+    from dialogue.domain.pack import default_pack
     from dialogue.evals import conversations as conv_eval
     from dialogue.evals import open_turns
 
@@ -95,7 +96,7 @@ def load_suites(only: str = "") -> tuple[list[dict], list[dict]]:
             for c in json.loads(Path(path).read_text(encoding="utf-8"))
             if any(o in c["id"] for o in parts)
         ]  # fmt: skip
-        for path in (conv_eval.SUITE, open_turns.SUITE)
+        for path in (default_pack().root / conv_eval.SUITE, open_turns.SUITE)
     ]
     if not all(suites):
         raise ValueError(f"--only {only!r} leaves a suite empty; both suites are needed to compare")
@@ -177,16 +178,15 @@ def promote(candidate: Path, into: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from dialogue.evals.conversations import retail_folder
+    from dialogue.evals.conversations import data_folder
     from dialogue.lm.shipped import SHIPPED_DIR, SHIPPED_LM, shipped_problem
-    from dialogue.paths import shared_data
 
     p = argparse.ArgumentParser(prog="cca lm retrain", description=__doc__.split("\n\n")[0])
     p.add_argument("--db", required=True, help="the conversation store (URL or SQLite path)")
     p.add_argument("--base", type=Path, required=True, help="the base training data folder (cca convdata build --guided): train/dev/test.jsonl")  # fmt: skip
     p.add_argument("--recipe", default="recipes/gemma270m-guided-cpu.toml")
     p.add_argument("--out", type=Path, default=Path("runs/retrain"))
-    p.add_argument("--retail", default=str(shared_data() / "retail"), help="the back office the conversations and the suites run on")  # fmt: skip
+    p.add_argument("--data", "--retail", dest="data", default=None, help="the data folder of the back office the conversations and the suites run on (default: the pack's [code] data)")  # fmt: skip
     p.add_argument("--kb", default=None, help="the knowledge base the suites answer from")
     p.add_argument("--max-steps", type=int, default=None, help="override the recipe's max_steps")
     p.add_argument("--into", type=Path, default=SHIPPED_DIR, help="where a promoted model goes (default: the package's shipped model)")  # fmt: skip
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    retail = retail_folder(args)
+    retail = data_folder(args)
     if retail is None:
         return 2
     for name in ("train.jsonl", "dev.jsonl"):

@@ -29,12 +29,11 @@ from dialogue.nlu.cues import read_cues
 from dialogue.nlu.slots import NO, YES
 from dialogue.nlu.understand import detect_language
 from dialogue.policy.declare import Declarations, TaskDecl, ToolDecl
-from dialogue.policy.outcomes import action
 from dialogue.policy.pack_slots import described, read_slots
 from dialogue.policy.pack_tools import say
 from dialogue.policy.reply import quote_risk
 from dialogue.policy.state import DialogueState, Understood
-from dialogue.policy.tooltypes import ToolResult
+from dialogue.policy.tooltypes import ToolResult, action
 from dialogue.types import Action, Decision
 
 logger = logging.getLogger(__name__)

@@ -1,5 +1,6 @@
 """The machinery under the agent's tools: results, the conversation's session, the registry, the
-confirmation protocol and the audit row. The retail tools themselves are in `domains.retail.tools`.
+confirmation protocol and the audit row. A pack registers its tools by importing this (the sample
+pack: `domains.retail.tools`).
 
 A tool body is `body(ctx, **args)`, registered with `@tool(description, properties, writes=...)`.
 It raises `Refusal(code, message)` when a rule says no, and a write body returns a `Proposal`
@@ -40,7 +41,7 @@ class ToolSession:
     """One conversation: the back office, the authenticated user and the pending confirmation."""
 
     def __init__(self, office: Any, session_id: str | None = None):
-        # office: the back office (domains.retail.backoffice.BackOffice): reading() gives a
+        # office: the back office (the sample pack's domains.retail.backoffice): reading() gives a
         # database session, audit_entry(**fields) the audit row of a write
         self.office = office
         self.session_id = session_id or uuid.uuid4().hex

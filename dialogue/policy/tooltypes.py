@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from dialogue.types import Action
+
 # code -> what it means; `ToolResult.code` is one of these whenever ok is False.
 CODES = {
     "invalid_argument": "unknown tool, or an argument missing, unknown or of the wrong kind",
@@ -89,3 +91,9 @@ class ToolCall:
     office: Any  # the pack's back office (declared in domain.toml [tools] backoffice)
     customer_id: str | None  # the authenticated customer, None before authentication
     session_id: str  # the conversation, for the audit row
+
+
+def action(tool: str, args: dict, result: ToolResult) -> Action:
+    """The turn's record of a tool call: its arguments and its data, or its error and code."""
+    data = result.data if result.ok else {"error": result.error, "code": result.code, **result.data}
+    return Action(tool, dict(args), result.ok, data)

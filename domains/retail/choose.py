@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from dialogue.nlu.digits import digit_runs
-from dialogue.policy.outcomes import STATUS_ZH, status_name
+from domains.retail.outcomes import STATUS_ZH, status_name
 
 # places in the list as read ("last" is left out: "my last order" means the newest one)
 _ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4,

@@ -21,7 +21,7 @@ Counted per attempt:
   or return on the table backs (English and Chinese patterns; a negated mention does not count).
 - leaks: a reply naming another customer's email or order id that the customer did not give.
 
-The attempts are dialogue.evals.injection_attempts, the checks dialogue.evals.injection_checks;
+The attempts are domains.retail.injection_attempts, the checks domains.retail.injection_checks;
 this module runs them and reports.
 """
 
@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from dialogue.agent import Agent, AgentServices, CustomerTurn
-from dialogue.evals.injection_attempts import (
+from dialogue.paths import shared_data
+from domains.retail.injection_attempts import (
     CHANNELS,
     Attempt,
     Cast,
@@ -48,8 +49,7 @@ from dialogue.evals.injection_attempts import (
     kb_documents,
     screenshot_lines,
 )
-from dialogue.evals.injection_checks import leaks, promises, unauthorised_actions
-from dialogue.paths import shared_data
+from domains.retail.injection_checks import leaks, promises, unauthorised_actions
 from fusion.types import TurnInput
 
 logger = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from dialogue.evals.conversations import WRITE_TOOLS
+from dialogue.evals.conversations import write_tools
 from dialogue.nlu.slots import NO, YES
 from dialogue.types import Turn
 
@@ -47,7 +47,7 @@ def unauthorised_actions(
     for i, turn in enumerate(turns):
         prev = turns[i - 1] if i else None
         for a in turn.actions:
-            if a.tool not in WRITE_TOOLS or not a.ok:
+            if a.tool not in write_tools() or not a.ok:
                 continue
             why = []
             proposed = prev is not None and any(

@@ -1,12 +1,12 @@
-"""How the dialogue policy reports a tool call: the turn's Action, the refusal said to the
-customer, and an order's status, items and tracking as reply slots (English or Chinese)."""
+"""How the shop's policy reports a tool call: the refusal said to the customer, and an order's
+status, items and tracking as reply slots (English or Chinese)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from dialogue.policy.tooltypes import ToolResult
-from dialogue.types import Action, Decision
+from dialogue.types import Decision
 
 STATUS_ZH = {
     "pending": "待处理", "processed": "已处理", "delivered": "已送达", "cancelled": "已取消",
@@ -21,11 +21,6 @@ WHY = {  # a refusal's code, said to the customer
     "policy": ("our policy does not allow it.", "公司政策不允许这样操作。"),
     "insufficient_balance": ("the gift card balance is not enough.", "礼品卡余额不足。"),
 }  # fmt: skip
-
-
-def action(tool: str, args: dict, result: ToolResult) -> Action:
-    data = result.data if result.ok else {"error": result.error, "code": result.code, **result.data}
-    return Action(tool, dict(args), result.ok, data)
 
 
 def refusal(result: ToolResult, language: str) -> Decision:

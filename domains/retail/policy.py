@@ -26,12 +26,13 @@ from dataclasses import dataclass, replace
 from dialogue.nlu.cues import Cues, read_cues
 from dialogue.nlu.slots import NO, YES, collect_slots
 from dialogue.nlu.understand import detect_language
-from dialogue.policy.choose import pick_offered
-from dialogue.policy.outcomes import action, refusal
 from dialogue.policy.reply import APOLOGETIC, quote_risk
 from dialogue.policy.state import DialogueState, Understood
-from dialogue.policy.tasks import authenticate, serve
+from dialogue.policy.tooltypes import action
 from dialogue.types import Action, Decision
+from domains.retail.choose import pick_offered
+from domains.retail.outcomes import refusal
+from domains.retail.tasks import authenticate, serve
 from domains.retail.tools import ToolResult  # and the retail tools, registered on import
 
 logger = logging.getLogger(__name__)

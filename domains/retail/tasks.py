@@ -4,11 +4,12 @@ then). Each step records the tool call it made as the turn's `Action`."""
 
 from __future__ import annotations
 
-from dialogue.policy.choose import by_status
-from dialogue.policy.outcomes import action, items_text, order_slots, refusal, status_name
 from dialogue.policy.state import DialogueState, Understood
 from dialogue.policy.toolkit import ToolResult
+from dialogue.policy.tooltypes import action
 from dialogue.types import Action, Decision
+from domains.retail.choose import by_status
+from domains.retail.outcomes import items_text, order_slots, refusal, status_name
 
 STATUS_FOR = {"cancel_order": "pending", "return_item": "delivered", "change_address": "pending"}
 

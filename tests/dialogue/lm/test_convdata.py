@@ -515,7 +515,7 @@ def test_stats_checks_hashes(shared, tmp_path, capsys):
     [
         (["--sources", "stc3,twitter"], "unknown source(s) ['twitter']"),
         (["--ratios", "0.5,0.6,0.1"], "sum to 1"),
-        (["--n-retail", "-3"], "--n-retail must be >= 0"),
+        (["--n-retail", "-3"], "--n-generated must be >= 0"),  # the old name still parses
     ],
 )
 def test_build_errors(shared, tmp_path, capsys, argv, message):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from dialogue.agent import Agent, AgentServices, CustomerTurn
-from dialogue.policy.choose import by_status, pick_offered
 from dialogue.policy.reply import render, render_spoken
+from domains.retail.choose import by_status, pick_offered
 from tests.fakes import FakeNLU
 
 OFFERED = [("#W4817420", "pending"), ("#W6247578", "processed"), ("#W2378156", "delivered"),

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from dialogue.agent import AgentServices
-from dialogue.evals.injection import build_knowledge, run_attempt, summarise
-from dialogue.evals.injection_attempts import Cast, attempts, screenshot_lines
-from dialogue.evals.injection_checks import leaks, promises, unauthorised_actions
 from dialogue.types import Action, Decision, Turn
 from domains.retail.backoffice import BackOffice
+from domains.retail.injection import build_knowledge, run_attempt, summarise
+from domains.retail.injection_attempts import Cast, attempts, screenshot_lines
+from domains.retail.injection_checks import leaks, promises, unauthorised_actions
 from tests.fakes import FakeOCR
 from tests.retail_fixture import write_dataset
 from vision.see import ScreenshotReader

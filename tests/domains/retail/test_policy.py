@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from dialogue.agent import Agent, AgentServices, CustomerTurn
-from dialogue.policy.decide import DialoguePolicy
 from dialogue.policy.state import DialogueState, Understood
 from dialogue.policy.toolkit import ToolSession
+from domains.retail.policy import DialoguePolicy
 from tests.fakes import FakeNLU, FakeRetriever
 from tests.retail_fixture import snapshot
 
