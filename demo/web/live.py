@@ -144,14 +144,17 @@ class LiveBox:
         import gradio as gr
 
         self.runtime, self.limits, self.vad_factory = runtime, limits, vad_factory
-        with gr.Accordion(labels["live"], open=False):
+        with gr.Accordion(labels["live"], open=False) as self.box:
             self.state = gr.State(None, delete_callback=_close)
             with gr.Row():
                 self.mic = gr.Audio(sources=["microphone"], streaming=True, type="numpy", label=labels["live_in"], elem_id="live-in")  # fmt: skip
                 self.out = gr.Audio(streaming=True, autoplay=True, interactive=False, label=labels["live_out"], elem_id="live-out")  # fmt: skip
             self.log = gr.Markdown(elem_id="live-log")
 
-    def wire(self, ui) -> None:
+    def wire(self, ui, labels: dict[str, dict[str, str]]) -> None:
+        """The call's events, and its labels in the language `ui` picks (`labels`: per language)."""
+        import gradio as gr
+
         runtime, vad_factory = self.runtime, self.vad_factory
 
         def start(call):
@@ -184,6 +187,12 @@ class LiveBox:
         self.mic.start_recording(start, [self.state], [self.state], **live).then(play, [self.state], [self.out], **live)  # fmt: skip
         self.mic.stream(chunk, [self.state, self.mic, ui], [self.state, self.log], stream_every=0.25, time_limit=600, **live)  # fmt: skip
         self.mic.stop_recording(stop, [self.state, ui], [self.state, self.log], **live)
+
+        def relabel(lang):
+            t = labels.get(lang, labels["en"])
+            return gr.update(label=t["live"]), gr.update(label=t["live_in"]), gr.update(label=t["live_out"])  # fmt: skip
+
+        ui.change(relabel, [ui], [self.box, self.mic, self.out], api_name=False, queue=False)
 
 
 def _close(call) -> None:

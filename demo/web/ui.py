@@ -19,6 +19,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home; rea
 import gradio as gr  # noqa: E402
 
 from demo.runtime import Runtime  # noqa: E402
+from demo.web.locale import gradio_labels_follow  # noqa: E402
 from demo.web.view import (  # noqa: E402
     AUDIO_TYPES,
     IMAGE_TYPES,
@@ -200,8 +201,9 @@ def build_ui(runtime: Runtime, limits: DemoLimits | None = None, live: bool = Fa
         new.click(new_conversation, [state, ui], [state, chat, speech, panel, audio, image, files], api_name=False)  # fmt: skip
         relabel = [title, ui, chat, speech, text, audio, image, files, send, new, panel]
         ui.change(on_language, [state, ui], relabel, api_name=False, queue=False)
+        gradio_labels_follow(blocks, ui, [chat, audio, image, files], live_box)
         if live_box is not None:
-            live_box.wire(ui)
+            live_box.wire(ui, LABELS)
     return blocks
 
 

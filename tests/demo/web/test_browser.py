@@ -294,3 +294,46 @@ def test_a_handoff_ends_at_a_person_who_answers_in_the_desk(served_with_records,
         raise AssertionError(
             f"{e}\nthe pages at the failure are saved in {_artifact(tmp_path, '')}"
         ) from e
+
+
+def test_the_language_switch_turns_gradios_own_labels_too(served, page, tmp_path):
+    """Gradio's built-in words (the image box's drop text, the microphone's Record button, the
+    live call's recorder) follow the page's 中文 / English switch, not only the browser's
+    language, and come back; a screenshot already in its box stays there. A browser that
+    prefers Chinese opens the page in Chinese."""
+    url, _ = served
+    shows = "([box, words]) => (document.getElementById(box)?.textContent || '').includes(words)"
+
+    def wait(box: str, words: str) -> None:
+        try:
+            page.wait_for_function(shows, arg=[box, words], timeout=WAIT_MS)
+        except sync_api.TimeoutError:
+            raise AssertionError(f"#{box} does not show {words!r}: {page.text_content('#' + box)!r}") from None  # fmt: skip
+
+    try:
+        page.goto(url)
+        page.wait_for_selector("#send", timeout=WAIT_MS)
+        wait("image-in", "Drop Image Here")
+        page.get_by_label("中文").check()
+        for box, words in (("image-in", "将图像拖放到此处"), ("audio-in", "录制"), ("image-in", "截图")):  # fmt: skip
+            wait(box, words)
+        page.get_by_text("实时通话（流式）").click()  # the live call's recorder appears in Chinese
+        wait("live-in", "录制")
+        assert "Drop Image Here" not in page.text_content("#image-in")
+        page.locator("#image-in input[type=file]").set_input_files(str(SCREENSHOT))
+        page.wait_for_selector("#image-in img", timeout=WAIT_MS)
+        page.get_by_label("English").check()
+        for box, words in (("audio-in", "Record"), ("image-in", "Screenshot"), ("live-in", "Record")):  # fmt: skip
+            wait(box, words)
+        assert "录制" not in page.text_content("#audio-in")
+        page.wait_for_selector("#image-in img", timeout=WAIT_MS)  # the screenshot is still there
+
+        # a browser that prefers Chinese gets the page in Chinese, Gradio's words included
+        page = page.context.browser.new_context(locale="zh-CN").new_page()
+        page.goto(url)
+        page.wait_for_function("() => document.getElementById('send')?.innerText.includes('发送')", timeout=WAIT_MS)  # fmt: skip
+        wait("image-in", "将图像拖放到此处")
+    except Exception as e:
+        shot = _artifact(tmp_path, "demo-locale-failure.png")
+        page.screenshot(path=str(shot), full_page=True)
+        raise AssertionError(f"{e}\nthe page at the failure is saved at {shot}") from e
