@@ -40,6 +40,10 @@ CUES: dict[str, dict[str, tuple[str, ...]]] = {
         ),
         "zh": (r"(?:不是|不要|不用|不想|不需要|别|并不|没想|没有要)(?:要|想|去|是|帮我|给我|再)?$",),
     },
+    "unwanted": {  # anywhere before a cue in its clause, it says no to the whole clause
+        "en": (r"\b(?:don['’]?t|do not|never)\s+(?:really\s+)?(?:want|wanna|need|wish)\s+to\b",),
+        "zh": ("不想", "不要", "不用", "不需要", "没想"),
+    },
     "question": {
         "en": (r"\?", r"(?:^|[.!?]\s+)(?:how|what|when|which|can|could|do|does|is|are|will|would|should|may)\b"),
         "zh": (r"[？?吗么呢]", "多久", "多长时间", "几天", "怎么", "怎样", "如何", "什么", "能不能", "可不可以", "能否", "是否", "有没有"),
@@ -138,11 +142,12 @@ class Cues:
 
 def _negated(text: str, start: int) -> bool:
     clause = _CLAUSE.split(text[:start])[-1]
-    return bool(_ACTS["negation"].search(clause))
+    return bool(_ACTS["negation"].search(clause) or _ACTS["unwanted"].search(clause))
 
 
-def _said(pattern: re.Pattern, text: str) -> tuple[bool, bool]:
-    """(said plainly somewhere, said only under a negation somewhere)."""
+def said(pattern: re.Pattern, text: str) -> tuple[bool, bool]:
+    """(said plainly somewhere, said under a negation somewhere): "I don't want to freeze my
+    card" and "我不想冻结" say a freeze cue only under a negation."""
     plain = negated = False
     for m in pattern.finditer(text):
         if _negated(text, m.start()):
@@ -157,12 +162,12 @@ def read_cues(text: str, entities: Sequence[dict[str, Any]] = ()) -> Cues:
     question personal when they name an order, an email or a tracking number."""
     named, negated = set(), set()
     for intent, pattern in _TASKS.items():
-        plain, no = _said(pattern, text)
+        plain, no = said(pattern, text)
         if plain:
             named.add(intent)
         elif no:
             negated.add(intent)
-    person = _said(_ACTS["person"], text)[0]
+    person = said(_ACTS["person"], text)[0]
     personal = bool(_ACTS["personal"].search(text)) or any(
         e.get("type") in PERSONAL_ENTITIES for e in entities
     )

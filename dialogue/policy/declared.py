@@ -25,7 +25,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from dialogue.nlu.cues import read_cues
+from dialogue.nlu.cues import read_cues, said
 from dialogue.nlu.slots import NO, YES
 from dialogue.nlu.understand import detect_language
 from dialogue.policy.declare import Declarations, TaskDecl, ToolDecl
@@ -88,7 +88,10 @@ class DeclaredPolicy:
     def _decide(self, s: DialogueState, u: Understood, actions: list[Action]) -> Decision:
         p, text = self.p, u.text
         cues = read_cues(text, u.entities)
-        named = self._named(text)
+        named, negated = self._named(text)
+        if s.task in negated and s.tools.pending is None:  # "no, I don't want to freeze it"
+            s.last_task, s.task = s.task, None
+            s.slots.pop(SAID, None)
         if cues.person:
             return self._handoff(s, "the customer asked for a person")
         sure_fraud = u.intent in p.handoff_intents and u.confidence >= p.handoff_confidence
@@ -114,7 +117,7 @@ class DeclaredPolicy:
         if named is not None and named != s.task:
             self._start(s, named)
         elif named is None and s.task is None:
-            by_intent = [t.name for t in self.p.tasks if u.intent in t.intents]
+            by_intent = [t.name for t in self.p.tasks if u.intent in t.intents and t.name not in negated]  # fmt: skip
             if by_intent and u.confidence >= p.task_confidence:
                 self._start(s, by_intent[0])
         if s.task is None:
@@ -122,9 +125,17 @@ class DeclaredPolicy:
         s.slots.setdefault(SAID, []).append(text)
         return self._serve(s, u, actions)
 
-    def _named(self, text: str) -> str | None:
-        """The first declared task whose cues the turn says."""
-        return next((name for name, cue in self._task_cues if cue and cue.search(text)), None)
+    def _named(self, text: str) -> tuple[str | None, set[str]]:
+        """(the first declared task whose cues the turn says plainly, the tasks it says only under
+        a negation: "I don't want to freeze my card", "我不想冻结" start no freeze)."""
+        named, negated = None, set()
+        for name, cue in self._task_cues:
+            plain, no = said(cue, text) if cue else (False, False)
+            if plain and named is None:
+                named = name
+            elif no and not plain:
+                negated.add(name)
+        return named, negated
 
     def _start(self, s: DialogueState, task: str) -> None:
         s.task = task

@@ -3,9 +3,11 @@ the tasks named and the tasks said no to, in English and Chinese."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from dialogue.nlu.cues import CUES, TASK_CUES, Cues, read_cues
+from dialogue.nlu.cues import CUES, TASK_CUES, Cues, read_cues, said
 
 
 @pytest.mark.parametrize(
@@ -90,3 +92,20 @@ def test_the_tables_hold_both_languages_and_known_intents():
     assert all(set(table) == {"en", "zh"} for table in TASK_CUES.values())
     assert set(TASK_CUES) <= set(LABELS)
     assert read_cues("hello") == Cues()
+
+
+@pytest.mark.parametrize(
+    ("text", "plain", "negated"),
+    [
+        ("I want to cancel it", True, False),
+        ("no, I don't want to cancel, I just want to know where it is", False, True),
+        ("I don't want to cancel. Cancel the other one", True, True),
+        ("我想取消", True, False),
+        ("我不想取消", False, True),
+        ("不要取消，我只是问问", False, True),
+    ],
+)  # fmt: skip
+def test_a_packs_task_cue_is_read_with_its_negation(text, plain, negated):
+    """`said` is what a declared policy reads a pack's task cues with (any pack's words)."""
+    cue = re.compile(r"(?:\bcancel)|(?:取消)", re.I)
+    assert said(cue, text) == (plain, negated)

@@ -26,6 +26,8 @@ SCRIPT = {  # text -> (intent, confidence, entities); any other turn is out of s
     "我想冻结我的卡": ("compromised_card", 0.9, ()),  # the words name a task: not a fraud report
     "my card was compromised": ("compromised_card", 0.95, ()),
     "How long does a dispute take?": ("direct_debit_payment_not_recognised", 0.7, ()),
+    "I don't want to report my card lost": ("lost_or_stolen_card", 0.95, ()),
+    "我不想挂失": ("lost_or_stolen_card", 0.95, ()),
 }  # fmt: skip
 PASSAGES = (
     ("faq#disputes", "How long does a dispute take? Most disputes are settled within 45 days."),
@@ -142,6 +144,23 @@ def test_a_task_named_in_words_beats_a_fraud_intent_and_chinese_is_answered_in_c
     assert not first.handoff and "邮箱" in first.reply
     assert "借记卡" in second.reply and "请回答" in second.reply
     assert third.reply.startswith("已为您办理完成") and office.record("card", "6203")["status"] == "frozen"  # fmt: skip
+
+
+@pytest.mark.parametrize("text", [
+    "I don't want to freeze my card", "no, I don't want to freeze it, I just have a question",
+    "我不想冻结我的卡", "不要冻结", "I don't want to report my card lost", "我不想挂失",
+])  # fmt: skip
+def test_a_task_said_under_a_negation_does_not_start(declarations, office, text):
+    a = agent(declarations, office)
+    turn = a.respond(text)
+    assert a.state.task is None and not turn.actions and turn.decision.kind != "ask"
+
+
+@pytest.mark.parametrize("no", ["actually, I don't want to freeze it", "我不想冻结了"])
+def test_a_negation_drops_the_task_in_hand(declarations, office, no):
+    a = agent(declarations, office)
+    first, second = talk(a, "I need to freeze my card", no)
+    assert "email" in first.reply and a.state.task is None and not second.actions
 
 
 def test_out_of_scope_and_small_talk(declarations, office):
