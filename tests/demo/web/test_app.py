@@ -268,34 +268,17 @@ def test_the_live_call_hears_a_turn_and_streams_the_reply_back(runtime):
     assert call.conversation.agent.turns[0].intent == "order_status"
 
 
-def test_without_db_each_run_gets_a_fresh_sample_shop_outside_the_working_folder(tmp_path, monkeypatch):  # fmt: skip
-    from demo.runtime import SAMPLE_RETAIL, _empty_back_office
-    from demo.web.app import sample_shop_db
-    from domains.retail.backoffice import BackOffice
-
-    monkeypatch.chdir(tmp_path)
-    first, second = sample_shop_db(), sample_shop_db()
-    assert first != second and str(tmp_path) not in first + second
-    office = BackOffice.open(first)
-    office.load_retail(SAMPLE_RETAIL, progress=False)
-    office.close()
-    assert not _empty_back_office(first) and _empty_back_office(
-        second
-    )  # a run's changes stay in it
-    assert list(tmp_path.iterdir()) == []  # nothing written where the demo was started
-
-
 def test_a_trial_has_a_store_of_its_own_and_a_key_for_its_desk(tmp_path, monkeypatch):
-    """With no --records, a run keeps its conversations in a store in its trial folder, under
-    a key made for the run, and its printed API key signs in at the Desk, where a handoff of
-    the run waits for a person."""
-    from demo.web.app import trial_folder, trial_records
+    """With no --records, a run keeps its conversations in a store in the data folder, under a
+    key of its own, and its printed API key signs in at the Desk, where a handoff of the run
+    waits for a person."""
+    from demo.web.data import trial_records
     from demo.web.desk import Desk, on_sign_in
     from dialogue.records import access
 
     monkeypatch.setattr(access, "_SCRYPT", dict(n=2**8, r=8, p=1, dklen=32))
-    monkeypatch.delenv("CCA_RECORDS_KEY", raising=False)  # the run makes its own
-    folder = trial_folder()
+    monkeypatch.delenv("CCA_RECORDS_KEY", raising=False)  # the trial has its own
+    folder = tmp_path / "records"
     store, key = trial_records(folder)
     try:
         assert (folder / "records.db").is_file() and key.startswith("cca_")
