@@ -7,6 +7,9 @@
     knowledge/     Markdown, JSON and CSV files for the knowledge base (`cca kb add --domain`)
     model/         what `cca nlu train --domain` writes: intent_head.npz (small), and the
                    fine-tuned encoder in model/encoder/ (large: made on the user's machine)
+    [cues]         file = "cues.toml": the pack's words for the cue reader (dialogue.nlu.cues)
+    [check]        turns = ["..."] (and screenshot = "file") that `cca demo --check` sends;
+                   default: the first turn of the pack's eval/conversations.json
     [code]         for a pack whose parts are Python: what the core calls, each "module:name"
                    (`DomainPack.code(name)`), e.g. services = "mypack.services:build_services"
 
@@ -19,12 +22,14 @@ from __future__ import annotations
 
 import csv
 import importlib
+import json
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dialogue.nlu.cues import GENERIC, CueBook
 from dialogue.paths import default_domain
 
 PACK_FILE = "domain.toml"
@@ -33,7 +38,7 @@ LANGUAGES = ("en", "zh")
 OUT_OF_SCOPE = "out_of_scope"
 # tables of domain.toml that later stages read; the pack may hold them already
 LATER_TABLES = ("tools", "policy", "slots", "templates")
-KNOWN_TABLES = ("domain", "handoff", "intents", "knowledge", "model", "code", "check",
+KNOWN_TABLES = ("domain", "handoff", "intents", "knowledge", "model", "code", "check", "cues",
                 *LATER_TABLES)  # fmt: skip
 
 
@@ -128,6 +133,34 @@ class DomainPack:
             how = f"; build it with `{self.intents_build}`" if self.intents_build else ""
             raise DomainError(f"{self.intents_file}: not found{how}")
         return list(read_intents(self.intents_file))
+
+    def cue_book(self) -> CueBook:
+        """The core's cues with the pack's words ([cues] file, e.g. cues.toml), or the core's alone."""
+        name = self.tables.get("cues", {}).get("file")
+        if not name:
+            return GENERIC
+        try:
+            return CueBook.load(self.root / name)
+        except ValueError as e:
+            raise DomainError(str(e)) from None
+
+    def check_turns(self) -> tuple[str, ...]:
+        """What `cca demo --check` says to the pack's agent: [check] turns, else the first
+        customer turn of its suite (eval/conversations.json), else a greeting."""
+        turns = self.tables.get("check", {}).get("turns")
+        if turns:
+            return tuple(str(t) for t in turns)
+        suite = self.root / "eval" / "conversations.json"
+        try:
+            first = json.loads(suite.read_text(encoding="utf-8"))[0]["turns"][0]["text"]
+        except (OSError, ValueError, LookupError, TypeError):
+            return ("Hello",)
+        return (first,)
+
+    def check_screenshot(self) -> Path | None:
+        """[check] screenshot, relative to the pack, or None."""
+        name = self.tables.get("check", {}).get("screenshot")
+        return self.root / name if name else None
 
     def has_code(self, name: str) -> bool:
         return bool(self.tables.get("code", {}).get(name))

@@ -1,20 +1,24 @@
 """What a turn says about the conversation itself, read from cue lists per language: a request for
-a person, a question about the shop's rules, a vague opening, the tasks it names and the tasks it
-says no to ("no, I don't want to cancel", "不是要取消").
+a person, a question about the business's rules, a vague opening, the tasks it names and the tasks
+it says no to ("no, I don't want to freeze it", "不想冻结").
 
 The intent model reads what a turn is about; these cues read how it is meant, where the model is
-weakest (a question about refunds is not a refund request; "not cancel" is not a cancel). They
-are data: `CUES` (act -> language -> patterns) and `TASK_CUES` (intent -> language -> the words
-that name it), compiled once and read by `read_cues(text, entities) -> Cues`. Both languages'
-cues apply to every turn, so a mixed turn ("转人工 please") is read too. A cue counts only when
+weakest (a question about a rule is not a request; "not freeze" is not a freeze). They are data:
+`CUES` (act -> language -> patterns) holds the core's, which know no business; a pack adds its own
+words in a cues file (`CueBook.load`: the words that name each task, its business's topic, what
+makes a question about one case of the customer's). `CueBook.read(text, entities) -> Cues`;
+`read_cues` reads with the core's alone. Both languages' cues apply to every turn, so a mixed
+turn ("转人工 please") is read too. A cue counts only when
 no negation governs it in its own clause ("I don't want to talk to a human" asks for no one).
 """
 
 from __future__ import annotations
 
 import re
+import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 CUES: dict[str, dict[str, tuple[str, ...]]] = {
@@ -48,7 +52,7 @@ CUES: dict[str, dict[str, tuple[str, ...]]] = {
         "en": (r"\?", r"(?:^|[.!?]\s+)(?:how|what|when|which|can|could|do|does|is|are|will|would|should|may)\b"),
         "zh": (r"[？?吗么呢]", "多久", "多长时间", "几天", "怎么", "怎样", "如何", "什么", "能不能", "可不可以", "能否", "是否", "有没有"),
     },
-    "general": {  # the question is about a rule, not about one order
+    "general": {  # the question is about a rule, not about one case
         "en": (
             r"\bhow long\b", r"\bhow many (?:business |working )?days\b", r"\bhow soon\b",
             r"\bhow quickly\b", r"\bwhen (?:will|do|does|would|can) (?:i|you|we|it|they) (?:get|see|receive)\b",
@@ -57,21 +61,8 @@ CUES: dict[str, dict[str, tuple[str, ...]]] = {
             r"\bafter (?:it|an?|the|i|they)\b", r"\bif (?:i|an?|the|it|they)\b", r"\bstill\b",
             r"\bdo you (?:offer|accept|allow|charge|take|ship)\b", r"\bis it possible\b",
             r"\bwhat happens\b", r"\ballowed\b", r"\bdo (?:i|we) (?:need|have) to\b",
-            r"\bwhere (?:does|do|will) (?:the |a |my )?(?:refund|money)s? go\b",
         ),
-        "zh": ("一般", "通常", "多久", "多长时间", r"几个?工作日", "几天", "政策", "规定", "规则", "之后", "以后", "后还", "如果", "的话", "到账", "允许", "还能", "还可以", r"已经.{0,8}的(?:订单|商品)", "需不需要", "要不要", "必须", r"(?:退款|钱)会?退到哪"),
-    },
-    "topic": {  # the shop's business: a rule question must be about it
-        "en": (
-            r"\brefund", r"\breturn", r"\bcancel", r"\border", r"\bship", r"\bdeliver",
-            r"\bexchange", r"\bpay", r"\bgift card", r"\bcard\b", r"\bpaypal\b", r"\baddress",
-            r"\bitems?\b", r"\bmoney\b", r"\bprice", r"\bsize\b", r"\bcolou?r\b", r"\bmodif",
-        ),
-        "zh": ("退款", "退货", "取消", "订单", "发货", "配送", "快递", "换货", "支付", "付款", "礼品卡", "信用卡", "地址", "商品", "钱", "到账", "修改", "尺码", "颜色"),
-    },
-    "personal": {  # one order of theirs: a task, not a rule
-        "en": (r"\b(?:my|this|that) (?:order|package|parcel|delivery|shipment)s?\b", r"\border (?:number|id)\b"),
-        "zh": (r"我的(?:订单|快递|包裹|货)", "这个订单", "这单", "那个订单", "订单号"),
+        "zh": ("一般", "通常", "多久", "多长时间", r"几个?工作日", "几天", "政策", "规定", "规则", "之后", "以后", "后还", "如果", "的话", "允许", "还能", "还可以", "需不需要", "要不要", "必须"),
     },
     "trouble": {  # a problem, not yet said which
         "en": (r"\b(?:problem|issue|trouble)s?\b", r"\bsomething(?:['’]s| is)? wrong\b", r"\bnot right\b", r"\bnot working\b", r"\bwent wrong\b", r"\b(?:not happy|unhappy|disappointed) with\b"),
@@ -87,26 +78,7 @@ CUES: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }  # fmt: skip
 
-TASK_CUES: dict[str, dict[str, tuple[str, ...]]] = {  # the words that name a task
-    "order_status": {
-        "en": (r"\bwhere(?:['’]s| is| are)?\b", r"\btrack(?:ing)?\b", r"\bstatus\b", r"\barriv", r"\bshipped\b"),
-        "zh": ("到哪", "在哪", "哪里了", "物流", "快递到", "状态", "到了没", "还没到", "什么时候到", "发货了吗"),
-    },
-    "cancel_order": {"en": (r"\bcancel",), "zh": ("取消", "撤销")},
-    "return_item": {"en": (r"\breturn", r"\bsend (?:\w+ ){0,2}back\b"), "zh": ("退货", "退掉", "退回去")},
-    "exchange_item": {"en": (r"\bexchange", r"\bswap", r"\breplace"), "zh": ("换货", "换成", "换一个", "调换", "更换")},
-    "change_address": {"en": (r"\baddress",), "zh": ("地址",)},
-    "refund_status": {"en": (r"\brefund", r"\bmoney back\b"), "zh": ("退款", "退钱", "到账")},
-    "change_payment": {"en": (r"\bpayment method", r"\bpay (?:with|by)\b"), "zh": ("支付方式", "付款方式")},
-    "payment_issue": {"en": (r"\bpayment", r"\bcharged?\b", r"\bbilling\b", r"\bdeclined\b"), "zh": ("支付", "付款", "扣款", "扣费", "付不了")},
-    "modify_order_items": {
-        "en": (r"\b(?:change|modify|switch) (?:the |an? |my )?(?:items?|size|colou?r|options?)\b",),
-        "zh": (r"改.{0,3}(?:商品|尺码|颜色|款式)",),
-    },
-    "account": {"en": (r"\bprofile\b", r"\bpassword\b", r"\blog ?in\b"), "zh": ("账户信息", "密码", "个人信息", "登录")},
-}  # fmt: skip
 
-PERSONAL_ENTITIES = ("order_number", "email", "tracking_number")  # a turn with one names its case
 _CLAUSE = re.compile(r"[,.;!?，。；！？\n]")
 
 
@@ -115,7 +87,6 @@ def _compile(table: dict[str, tuple[str, ...]]) -> re.Pattern:
 
 
 _ACTS = {act: _compile(table) for act, table in CUES.items()}
-_TASKS = {intent: _compile(table) for intent, table in TASK_CUES.items()}
 
 
 @dataclass(frozen=True)
@@ -123,12 +94,12 @@ class Cues:
     """How a turn is meant, beyond its intent.
 
     person: asks for a person ("let me talk to a human", "转人工")
-    rule_question: asks how the shop works (a question, general, about the shop's business, and
-        about no order of theirs: "how long do refunds take?", "发货后还能取消订单吗？")
+    rule_question: asks how the business works (a question, general, about the pack's topic when
+        it has one, and about no case of theirs: "how long does a dispute take?", "一般要几天？")
     vague: "trouble" or "help" when the turn says it has a problem or wants help but names no
-        task ("I've got a problem with something I bought"), else ""
+        task ("I've got a problem with something"), else ""
     named: the tasks the turn names and does not negate
-    negated: the tasks it says no to ("I don't want to cancel" -> cancel_order)
+    negated: the tasks it says no to ("I don't want to freeze it" -> freeze_card)
     question: it asks something (a question mark, "how", "can", "吗", "多久"...)
     """
 
@@ -157,23 +128,67 @@ def said(pattern: re.Pattern, text: str) -> tuple[bool, bool]:
     return plain, negated
 
 
-def read_cues(text: str, entities: Sequence[dict[str, Any]] = ()) -> Cues:
-    """The cues of one turn; `entities` are its NLU entities ({"type", ...}), which make a
-    question personal when they name an order, an email or a tracking number."""
-    named, negated = set(), set()
-    for intent, pattern in _TASKS.items():
-        plain, no = said(pattern, text)
-        if plain:
-            named.add(intent)
-        elif no:
-            negated.add(intent)
-    person = said(_ACTS["person"], text)[0]
-    personal = bool(_ACTS["personal"].search(text)) or any(
-        e.get("type") in PERSONAL_ENTITIES for e in entities
-    )
-    question = bool(_ACTS["question"].search(text))
-    rule = question and not personal and all(_ACTS[k].search(text) for k in ("general", "topic"))
-    vague = ""
-    if not (named or person or rule or _ACTS["settled"].search(text)):
-        vague = next((k for k in ("trouble", "help") if _ACTS[k].search(text)), "")
-    return Cues(person, rule, vague, frozenset(named), frozenset(negated), question)
+@dataclass(frozen=True)
+class CueBook:
+    """The core's cues (`CUES`) with a pack's words added: more patterns for an act ("general",
+    and the pack's own "topic" and "personal"), the words that name each of its tasks, and the
+    entity types that make a question personal. `CueBook.load(cues.toml)` reads a pack's file."""
+
+    acts: dict[str, re.Pattern]
+    tasks: dict[str, re.Pattern]
+    personal_entities: tuple[str, ...] = ()
+
+    @classmethod
+    def build(cls, acts: dict | None = None, tasks: dict | None = None,
+              personal_entities: Sequence[str] = ()) -> CueBook:  # fmt: skip
+        merged = {act: dict(table) for act, table in CUES.items()}
+        for act, table in (acts or {}).items():
+            for lang, patterns in table.items():
+                table_of = merged.setdefault(act, {})
+                table_of[lang] = (*table_of.get(lang, ()), *patterns)
+        return cls(
+            {act: _compile(table) for act, table in merged.items()},
+            {name: _compile(table) for name, table in (tasks or {}).items()},
+            tuple(personal_entities),
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> CueBook:
+        """A pack's cues file: personal_entities = [...], [acts.ACT] and [tasks.TASK] tables of
+        en = [...], zh = [...] regular expressions. ValueError naming the file if it is bad."""
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+            return cls.build(data.get("acts"), data.get("tasks"), data.get("personal_entities", ()))
+        except (OSError, tomllib.TOMLDecodeError, re.error, AttributeError, TypeError) as e:
+            raise ValueError(f"{path}: {e}; a cues file holds [acts.*] and [tasks.*] tables of en/zh patterns") from e  # fmt: skip
+
+    def read(self, text: str, entities: Sequence[dict[str, Any]] = ()) -> Cues:
+        """The cues of one turn; `entities` are its NLU entities ({"type", ...}), which make a
+        question personal when one is of `personal_entities`."""
+        acts = self.acts
+        named, negated = set(), set()
+        for intent, pattern in self.tasks.items():
+            plain, no = said(pattern, text)
+            if plain:
+                named.add(intent)
+            elif no:
+                negated.add(intent)
+        person = said(acts["person"], text)[0]
+        personal = bool("personal" in acts and acts["personal"].search(text)) or any(
+            e.get("type") in self.personal_entities for e in entities
+        )
+        question = bool(acts["question"].search(text))
+        about = [k for k in ("general", "topic") if k in acts]  # a pack's topic, when it has one
+        rule = question and not personal and all(acts[k].search(text) for k in about)
+        vague = ""
+        if not (named or person or rule or acts["settled"].search(text)):
+            vague = next((k for k in ("trouble", "help") if acts[k].search(text)), "")
+        return Cues(person, rule, vague, frozenset(named), frozenset(negated), question)
+
+
+GENERIC = CueBook.build()  # the core's cues alone: no task words, no business topic
+
+
+def read_cues(text: str, entities: Sequence[dict[str, Any]] = (), book: CueBook = GENERIC) -> Cues:
+    """The cues of one turn, read with `book` (default: the core's alone)."""
+    return book.read(text, entities)

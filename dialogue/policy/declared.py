@@ -25,7 +25,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from dialogue.nlu.cues import read_cues, said
+from dialogue.nlu.cues import said
 from dialogue.nlu.slots import NO, YES
 from dialogue.nlu.understand import detect_language
 from dialogue.policy.declare import Declarations, TaskDecl, ToolDecl
@@ -55,6 +55,7 @@ class DeclaredPolicy:
         self.p = declarations.policy
         self.tasks: dict[str, TaskDecl] = {t.name: t for t in self.p.tasks}
         self._task_cues = [(t.name, _compile(t.cues)) for t in self.p.tasks]
+        self.cues = declarations.pack.cue_book()  # the core's, with the pack's [cues] file
         self._fraud = _compile(self.p.handoff_cues)
         self._rule = _compile(self.p.rule_cues)
         self._small = {k: _compile(v) for k, v in self.p.smalltalk.items()}
@@ -87,7 +88,7 @@ class DeclaredPolicy:
 
     def _decide(self, s: DialogueState, u: Understood, actions: list[Action]) -> Decision:
         p, text = self.p, u.text
-        cues = read_cues(text, u.entities)
+        cues = self.cues.read(text, u.entities)
         named, negated = self._named(text)
         if s.task in negated and s.tools.pending is None:  # "no, I don't want to freeze it"
             s.last_task, s.task = s.task, None

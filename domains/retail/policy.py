@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from pathlib import Path
 
-from dialogue.nlu.cues import Cues, read_cues
+from dialogue.domain.pack import DomainPack
+from dialogue.nlu.cues import Cues
 from dialogue.nlu.slots import NO, YES, collect_slots
 from dialogue.nlu.understand import detect_language
 from dialogue.policy.reply import APOLOGETIC, quote_risk
@@ -36,6 +38,8 @@ from domains.retail.tasks import authenticate, serve
 from domains.retail.tools import ToolResult  # and the retail tools, registered on import
 
 logger = logging.getLogger(__name__)
+
+CUES = DomainPack.load(Path(__file__).parent).cue_book()  # the shop's words: cues.toml
 
 ACCOUNT_TASKS = {
     "order_status", "cancel_order", "return_item", "exchange_item", "change_address",
@@ -113,7 +117,7 @@ class DialoguePolicy:
     # ------------------------------------------------------------------ the decision
     def _decide(self, s: DialogueState, u: Understood, actions: list[Action]) -> Decision:
         c = self.config
-        cues = read_cues(u.text, u.entities)
+        cues = CUES.read(u.text, u.entities)
         if cues.person:  # "转人工", "let me talk to a human": now, whatever is in hand
             s.tools.pending = None
             return self._handoff(s, actions, "the customer asked for a person")

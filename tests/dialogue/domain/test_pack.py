@@ -129,3 +129,25 @@ def test_cli_new_then_check(tmp_path, capsys):
 def test_the_shipped_packs_have_no_errors(name):
     problems = check_pack(ROOT / "domains" / name)
     assert [str(x) for x in problems if x.level != "note"] == []
+
+
+def test_check_turns_come_from_the_pack(pack, tmp_path):
+    """`cca demo --check` asks each pack its own turns: [check], else its suite's first turn."""
+    assert DomainPack.load(ROOT / "domains" / "bank").check_turns()[1] == "我的卡丢了"
+    assert "order" in DomainPack.load(ROOT / "domains" / "retail").check_turns()[0]
+    starter = DomainPack.load(pack)
+    assert starter.check_turns() == ("Hello",) and starter.check_screenshot() is None
+    (pack / "eval").mkdir(exist_ok=True)
+    (pack / "eval" / "conversations.json").write_text('[{"turns": [{"text": "Is my parcel late?"}]}]', encoding="utf-8")  # fmt: skip
+    assert DomainPack.load(pack).check_turns() == ("Is my parcel late?",)
+
+
+def test_the_core_calls_a_packs_code_only_as_it_declares_it(pack):
+    retail = DomainPack.load(ROOT / "domains" / "retail")
+    assert callable(retail.code("services")) and retail.has_code("policy")
+    with pytest.raises(DomainError, match=r"domain.toml: \[code\] has no services"):
+        DomainPack.load(pack).code("services")
+    toml = pack / "domain.toml"
+    toml.write_text(toml.read_text(encoding="utf-8") + '\n[code]\nservices = "no.such:thing"\n', encoding="utf-8")  # fmt: skip
+    with pytest.raises(DomainError, match="cannot be loaded"):
+        DomainPack.load(pack).code("services")

@@ -7,7 +7,16 @@ import re
 
 import pytest
 
-from dialogue.nlu.cues import CUES, TASK_CUES, Cues, read_cues, said
+from dialogue.domain.pack import DomainPack
+from dialogue.nlu.cues import CUES, GENERIC, CueBook, Cues, said
+from tests.conftest import ROOT
+
+RETAIL = ROOT / "domains" / "retail"
+SHOP = DomainPack.load(RETAIL).cue_book()  # the core's cues with the sample shop's words
+
+
+def read_cues(text, entities=()):
+    return SHOP.read(text, entities)
 
 
 @pytest.mark.parametrize(
@@ -86,12 +95,33 @@ def test_tasks_named_and_said_no_to(text, named, negated):
 
 
 def test_the_tables_hold_both_languages_and_known_intents():
-    from dialogue.nlu.intents import LABELS
+    import tomllib
 
+    shop = tomllib.loads((RETAIL / "cues.toml").read_text(encoding="utf-8"))
+    labels = {e.intent for e in DomainPack.load(RETAIL).intents()}
     assert all(set(table) == {"en", "zh"} for table in CUES.values())
-    assert all(set(table) == {"en", "zh"} for table in TASK_CUES.values())
-    assert set(TASK_CUES) <= set(LABELS)
+    assert all(set(table) == {"en", "zh"} for table in shop["tasks"].values())
+    assert set(shop["tasks"]) <= labels
     assert read_cues("hello") == Cues()
+
+
+def test_the_cores_cues_know_no_business():
+    """Alone, the core reads a person, a question and a negation, and names no task; a pack's
+    cues file adds its words, and a bad one is named."""
+    assert GENERIC.tasks == {} and "topic" not in GENERIC.acts
+    assert GENERIC.read("where is my order?").named == frozenset()
+    assert GENERIC.read("let me talk to a human").person
+    assert GENERIC.read("how long does it usually take?").rule_question  # no topic to be about
+    book = CueBook.build(tasks={"freeze_card": {"en": (r"\bfreez",), "zh": ("冻结",)}})
+    assert book.read("I don't want to freeze my card").negated == {"freeze_card"}
+    assert book.read("请帮我冻结").named == {"freeze_card"}
+
+
+def test_a_bad_cues_file_is_named(tmp_path):
+    bad = tmp_path / "cues.toml"
+    bad.write_text('[tasks.x]\nen = ["(unclosed"]\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="cues.toml"):
+        CueBook.load(bad)
 
 
 @pytest.mark.parametrize(
