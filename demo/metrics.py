@@ -10,11 +10,15 @@ so no personal data reaches the metrics. The names (all `cca_`):
     cca_sessions_total{channel}                  conversations started
     cca_calls_refused_total{reason}              phone streams refused (format, token, ...)
     cca_turns_total{channel,language,source}     agent turns; source: model or template
-    cca_model_fallbacks_total{channel}           model drafts rejected for the template
+    cca_model_fallbacks_total{channel}           turns the template answered for the model: its
+                                                 draft rejected, or the model server failed
     cca_handoffs_total{channel,reason}           turns handed to a person: asked, upset,
-                                                 cannot_help, needs_colleague, other
+                                                 cannot_help, needs_colleague, other, and
+                                                 cannot_hear (the ASR failed turn after turn)
     cca_negative_turns_total{channel}            turns with negative sentiment
-    cca_stage_errors_total{channel,stage}        a stage that failed (the turn still answered)
+    cca_stage_errors_total{channel,stage}        a stage that failed (the turn still answered):
+                                                 the agent's (nlu, generate, ...), the voice's
+                                                 (asr, respond) and `records` (a store write)
     cca_stage_seconds{channel,stage}             a histogram per stage: endpoint, asr, nlu,
                                                  knowledge, policy, generate, first_token,
                                                  respond, tts_first_audio, playout, vision
@@ -62,7 +66,7 @@ class Metrics:
         self.sessions = p.Counter("cca_sessions", "Conversations started", ["channel"], registry=r)
         self.refused = p.Counter("cca_calls_refused", "Phone streams refused", ["reason"], registry=r)  # fmt: skip
         self.turns = p.Counter("cca_turns", "Agent turns", ["channel", "language", "source"], registry=r)  # fmt: skip
-        self.fallbacks = p.Counter("cca_model_fallbacks", "Model drafts rejected for the template", ["channel"], registry=r)  # fmt: skip
+        self.fallbacks = p.Counter("cca_model_fallbacks", "Turns the template answered for the model", ["channel"], registry=r)  # fmt: skip
         self.handoffs = p.Counter("cca_handoffs", "Turns handed to a person", ["channel", "reason"], registry=r)  # fmt: skip
         self.negative = p.Counter("cca_negative_turns", "Turns with negative sentiment", ["channel"], registry=r)  # fmt: skip
         self.errors = p.Counter("cca_stage_errors", "Stages that failed", ["channel", "stage"], registry=r)  # fmt: skip
@@ -87,8 +91,9 @@ class Metrics:
         """One Agent turn (dialogue.types.Turn)."""
         source = "model" if is_model(turn.reply_source) else "template"
         self.turns.labels(channel, turn.language or "unknown", source).inc()
-        if turn.reply_source.startswith("template ("):
-            self.fallbacks.labels(channel).inc()  # the model drafted and the guard said no
+        model_failed = any(e.startswith("generate:") for e in turn.errors)
+        if turn.reply_source.startswith("template (") or model_failed:
+            self.fallbacks.labels(channel).inc()  # the guard said no, or the server did
         if turn.handoff:
             self.handoffs.labels(channel, handoff_kind(turn.decision.reason)).inc()
         if (turn.sentiment or {}).get("label") == "negative":
@@ -97,6 +102,14 @@ class Metrics:
             self.stage.labels(channel, stage).observe(ms / 1000)
         for error in turn.errors:
             self.errors.labels(channel, error.split(":", 1)[0].strip() or "unknown").inc()
+
+    def handoff(self, channel: str, kind: str) -> None:
+        """A hand-over the voice session made itself (kind `cannot_hear`: the ASR kept failing)."""
+        self.handoffs.labels(channel, kind).inc()
+
+    def stage_error(self, channel: str, stage: str) -> None:
+        """A failure outside an Agent turn: the voice session's ASR, a records write."""
+        self.errors.labels(channel, stage or "unknown").inc()
 
     def observe_voice(self, m: Any, channel: str) -> None:
         """One voice turn's latency (voice.live.types.TurnMetrics)."""

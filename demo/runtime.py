@@ -10,7 +10,11 @@ a `Runtime` directly from fakes: `Runtime(services=AgentServices(...), speaker=t
 
 Records: when a store URL is given (`RuntimeOptions.records`, else `CCA_RECORDS_DB`), every turn
 is written there with `Store.add_turn_record` (redacted, encrypted with `CCA_RECORDS_KEY`). A store
-that fails mid-call is logged and the conversation goes on.
+that fails mid-call (the database down, a full disk) is logged, counted as a `records` stage
+error, and the conversation goes on: its turns wait in order in memory (up to `UNSAVED_MAX`) and
+are written, in order and once, by the next turn or the conversation's end that finds the store
+back. Turns still unwritten at the end are logged with their count (they are lost with the
+process); a write that failed never leaves half a turn (one transaction per turn).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from fusion.types import TurnInput
 
 logger = logging.getLogger(__name__)
 
+UNSAVED_MAX = 500  # turns of one conversation kept in memory while the store is down
 ENV_RECORDS_DB = "CCA_RECORDS_DB"  # the conversation store's URL, when --records is not given
 # A small made-up shop (3 customers, 7 orders), loaded when the back office is empty, so that the
 # apps answer order questions out of the box: e.g. alice@example.com, order #W2378156.
@@ -80,6 +85,7 @@ class Conversation:
             self.metrics.session_started(channel)
         self.conversation_id: str | None = None
         self.store_errors: list[str] = []
+        self.unsaved: list[Turn] = []  # turns the store could not take yet, oldest first
         self._lock = threading.Lock()
 
     @property
@@ -122,20 +128,38 @@ class Conversation:
     def _store(self, turn: Turn) -> None:
         if self.store is None:
             return
+        if len(self.unsaved) >= UNSAVED_MAX:
+            dropped = self.unsaved.pop(0)
+            logger.error("records: the store has been down for %d turns of this conversation; "
+                         "turn %d is dropped unwritten", UNSAVED_MAX, dropped.index)  # fmt: skip
+        self.unsaved.append(turn)
+        self.save_unsaved()
+
+    def save_unsaved(self) -> bool:
+        """Write the turns waiting for the store, oldest first; True when none is left."""
+        language = self.unsaved[0].language if self.unsaved else ""
         try:
-            if self.conversation_id is None:
-                self.conversation_id = self.store.start_conversation(
-                    self.channel, language=turn.language
-                )
-            self.store.add_turn_record(self.conversation_id, turn)
+            if self.conversation_id is None and self.unsaved:
+                self.conversation_id = self.store.start_conversation(self.channel, language=language)  # fmt: skip
+            while self.unsaved:
+                self.store.add_turn_record(self.conversation_id, self.unsaved[0])
+                self.unsaved.pop(0)
         except Exception as e:  # a full disk or a dead database must not end the conversation
-            logger.exception("could not store turn %d", turn.index)
-            self.store_errors.append(f"records: {e}")
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            logger.error("records: %d turn(s) wait for the store, which failed: %s", len(self.unsaved), first)  # fmt: skip
+            self.store_errors.append(f"records: {first}")
+            if self.metrics is not None:
+                self.metrics.stage_error(self.channel, "records")
+            return False
+        return True
 
     def end(self) -> None:
         if self.metrics is not None and not self._ended:
             self.metrics.session_ended(self.channel)
         self._ended = True
+        if self.store is not None and self.unsaved and not self.save_unsaved():
+            logger.error("records: %d turn(s) of conversation %s were never written: the store "
+                         "is still down at its end", len(self.unsaved), self.conversation_id or "(not started)")  # fmt: skip
         if self.store is not None and self.conversation_id is not None:
             try:
                 self.store.end_conversation(self.conversation_id)

@@ -138,57 +138,76 @@ def _pg_bin(name: str) -> str | None:
     return str(versions[-1]) if versions else None
 
 
+class PostgresCluster:
+    """A throwaway PostgreSQL cluster (initdb/pg_ctl, Debian package postgresql) in a temporary
+    folder, on a free port; `stop()` and `start()` it again (a database that goes down and
+    comes back). Runs as the `postgres` user when the tests run as root (PostgreSQL refuses
+    root). Raises pytest's skip when there is no PostgreSQL here."""
+
+    def __init__(self):
+        import os
+        import socket
+        import tempfile
+
+        initdb, self.pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+        if not (initdb and self.pg_ctl):
+            pytest.skip("no PostgreSQL: apt-get install postgresql, or set CCA_TEST_POSTGRES_URL")
+        # not under pytest's tmp_path: its parents are private to root, and the server may run as postgres
+        self.folder = Path(tempfile.mkdtemp(prefix="cca-pg-"))
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            import pwd
+
+            try:
+                pwd.getpwnam("postgres")
+            except KeyError:
+                pytest.skip("running as root and there is no postgres user to run the server")
+            shutil.chown(self.folder, "postgres")
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.data = self.folder / "data"
+        subprocess.run(
+            [*self.as_user, initdb, "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+            check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+        self.start()
+
+    def start(self) -> None:
+        opts = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off"
+        subprocess.run(
+            [*self.as_user, self.pg_ctl, "-D", str(self.data), "-o", opts, "-l", str(self.folder / "log"), "-w", "start"],
+            check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        subprocess.run(
+            [*self.as_user, self.pg_ctl, "-D", str(self.data), "-m", "fast", "stop"],
+            capture_output=True, timeout=60,
+        )  # fmt: skip
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def postgres_url():
     """A real PostgreSQL server for the session: CCA_TEST_POSTGRES_URL if set, else a throwaway
-    cluster started with initdb/pg_ctl (Debian package postgresql) in a temporary folder, else skip.
-    The server runs as the `postgres` user when the tests run as root (PostgreSQL refuses root)."""
+    `PostgresCluster`, else skip."""
     import os
-    import socket
 
     url = os.environ.get("CCA_TEST_POSTGRES_URL")
     if url:
         yield url
         return
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    if not (initdb and pg_ctl):
-        pytest.skip("no PostgreSQL: apt-get install postgresql, or set CCA_TEST_POSTGRES_URL")
-    import tempfile
-
-    # not under pytest's tmp_path: its parents are private to root, and the server may run as postgres
-    folder = Path(tempfile.mkdtemp(prefix="cca-pg-"))
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        import pwd
-
-        try:
-            pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root and there is no postgres user to run the server")
-        shutil.chown(folder, "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    data = folder / "data"
-    run = dict(check=True, capture_output=True, timeout=120)
-    subprocess.run(
-        [*as_user, initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"], **run
-    )
-    opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off"
-    subprocess.run(
-        [*as_user, pg_ctl, "-D", str(data), "-o", opts, "-l", str(folder / "log"), "-w", "start"],
-        **run,
-    )
+    cluster = PostgresCluster()
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        yield cluster.url
     finally:
-        subprocess.run(
-            [*as_user, pg_ctl, "-D", str(data), "-m", "fast", "stop"],
-            capture_output=True,
-            timeout=60,
-        )
-        shutil.rmtree(folder, ignore_errors=True)
+        cluster.remove()
 
 
 @pytest.fixture

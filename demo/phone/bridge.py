@@ -45,7 +45,7 @@ from aiohttp import WSMsgType, web
 from demo.metrics import CONTENT_TYPE
 from demo.phone.call import Call, CallOptions
 from demo.phone.responder import CallResponder
-from demo.phone.resume import CallMemory
+from demo.phone.resume import FINAL, CallMemory
 from demo.phone.state import CallState, CallStateError, MemoryCallState
 from demo.phone.upload import ImageRelay, UploadLinks, UploadPages
 from demo.phone.wire import (
@@ -61,6 +61,7 @@ from demo.phone.wire import (
     signature_ok,
     twilio_sms,
     twiml_busy,
+    twiml_hangup,
     twiml_stream,
 )
 from vision.image import ImageError, ImageLimits, load_image
@@ -98,6 +99,12 @@ async def aiohttp_client(request: HttpRequest) -> int:
         s.request(request.method, request.url, data=request.form, auth=auth) as r,
     ):
         return r.status
+
+
+def call_key(start: Start) -> str:
+    """What names a call across workers: its CallSid (a call carried on by another worker has
+    a new stream sid), else the stream sid. Upload codes and relayed pictures use it."""
+    return start.call_sid or start.stream_sid
 
 
 class PhoneBridge:
@@ -157,6 +164,13 @@ class PhoneBridge:
             return web.Response(status=503, text="draining: this worker takes no new calls", headers={"Retry-After": "1"})  # fmt: skip
         self._host = base
         call_sid, caller = str(form.get("CallSid", "")), str(form.get("From", ""))
+        try:  # the stream of a call that ended for good closed: the provider comes back here
+            ended = call_sid and await asyncio.to_thread(self.state.get, "ended", call_sid)
+        except CallStateError as e:
+            logger.error("call %s: cannot tell whether it already ended: %s", call_sid, e)
+            ended = None
+        if ended:
+            return web.Response(text=twiml_hangup(), content_type="text/xml")
         token = secrets.token_urlsafe(24)
         now = time.monotonic()
         self._announced = {t: a for t, a in self._announced.items() if a > now}
@@ -178,7 +192,7 @@ class PhoneBridge:
         self._announced[token] = now + ttl
         ws_url = re.sub(r"^http", "ws", base) + "/media"
         logger.info("call %s from %s: streaming to %s", call_sid, caller or "?", ws_url)
-        twiml = twiml_stream(ws_url, {"token": token, "caller": caller})
+        twiml = twiml_stream(ws_url, {"token": token, "caller": caller}, then=base + "/voice")
         return web.Response(text=twiml, content_type="text/xml")
 
     def announced(self) -> int:
@@ -299,15 +313,23 @@ class PhoneBridge:
         o = self.options
         options = replace(o.call, auth_token=o.call.auth_token or o.auth_token)
         memory = await CallMemory.open(self.state, start.call_sid, o.redaction_ttl_s, conversation)
+
+        async def hang_up() -> None:  # the agent ends the call: the provider, back at the webhook
+            if start.call_sid:  # once the stream closes, is told to hang up (`voice`)
+                with contextlib.suppress(CallStateError):
+                    await asyncio.to_thread(self.state.put, "ended", start.call_sid, {"ended": call.ended}, 3600.0)  # fmt: skip
+            await ws.close()
+
         call = Call(start, session, responder, send, options=options, serializer=self.serializer,
-                    http=self.http, hang_up=ws.close, metrics=self.runtime.metrics,
+                    http=self.http, hang_up=hang_up, metrics=self.runtime.metrics,
                     privacy=memory.privacy)  # fmt: skip
         call.memory, call.ws = memory, ws
         self.calls[start.stream_sid] = call
+        key = call_key(start)
         if self.shared:  # an upload for this call may reach another worker
             with contextlib.suppress(CallStateError):
-                await self.relay.live(start.stream_sid, o.redaction_ttl_s)
-            call.watch = asyncio.create_task(self.relay.watch(start.stream_sid, lambda data: self._relayed(start.stream_sid, data)))  # fmt: skip
+                await self.relay.live(key, o.redaction_ttl_s)
+            call.watch = asyncio.create_task(self.relay.watch(key, lambda data: self._relayed(key, data)))  # fmt: skip
         logger.info("call %s (stream %s) started; %d on the line", start.call_sid,
                     start.stream_sid, len(self.calls))  # fmt: skip
         return call
@@ -317,8 +339,9 @@ class PhoneBridge:
         self.calls.pop(call.sid, None)
         if getattr(call, "watch", None) is not None:
             call.watch.cancel()
-            with contextlib.suppress(CallStateError):
-                await self.relay.ended(call.sid)
+            if ended in FINAL:  # else a picture sent meanwhile waits for the worker taking it on
+                with contextlib.suppress(CallStateError):
+                    await self.relay.ended(call_key(call.start))
         await call.memory.close(ended)
 
     async def health(self, request: web.Request) -> web.Response:
@@ -349,7 +372,7 @@ class PhoneBridge:
         if not OFFER_WORDS.search(said) or self.reader is None:
             return ""
         with self._lock:
-            code = self.links.issue(start.stream_sid)
+            code = self.links.issue(call_key(start))
         minutes = f"{round(self.links.ttl_s / 60)} minutes"
         o, base = self.options, self.options.public_url or self._host or "this line's web address"
         account = o.call.account_sid or start.account_sid
@@ -363,8 +386,12 @@ class PhoneBridge:
         return (f"You can send me a screenshot: open {base.rstrip('/')}/upload and enter the code "
                 f"{spaced}. It works once, for {minutes}.")  # fmt: skip
 
+    def _local(self, call_id: str) -> Call | None:
+        """The call on this worker that `call_id` (a CallSid, or a stream sid) names."""
+        return self.calls.get(call_id) or next((c for c in self.calls.values() if call_key(c.start) == call_id), None)  # fmt: skip
+
     async def _on_image(self, call_id: str, image, data: bytes) -> str:
-        call = self.calls.get(call_id)
+        call = self._local(call_id)
         if call is None:
             if not self.shared:
                 raise LookupError(call_id)
@@ -379,7 +406,7 @@ class PhoneBridge:
     async def _relayed(self, call_id: str, data: bytes) -> None:
         """A picture uploaded to another worker, already checked there, for a call here."""
         try:
-            if call_id not in self.calls:
+            if self._local(call_id) is None:
                 raise LookupError(f"the call {call_id} has left this worker")
             await self._on_image(call_id, load_image(data, source="upload", limits=ImageLimits()), data)  # fmt: skip
         except (ImageError, LookupError) as e:

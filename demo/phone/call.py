@@ -212,6 +212,10 @@ class Call:
                 self._thinking = True  # a caller turn is on its way to a reply
             elif e.kind in ("playback_started", "error") or (e.kind == "transcript" and not e.text.strip()):  # fmt: skip
                 self._thinking = False
+            if e.kind == "error" and self.metrics is not None:  # an ASR server down or slow, ...
+                self.metrics.stage_error("phone", e.data.get("stage", "unknown"))
+            if e.kind == "reprompt" and e.data.get("handoff") and self.metrics is not None:
+                self.metrics.handoff("phone", "cannot_hear")  # the ASR failed turn after turn
             if e.kind == "speech_ended":
                 self.privacy.speech_ended(e.data.get("start_s", 0.0), e.data.get("end_s", 0.0))
             if e.kind == "transcript":

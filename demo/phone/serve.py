@@ -51,6 +51,18 @@ def _keyring(url: str):
         return None
 
 
+def bound_model_wait(generator, first_token_s: float, reply_s: float = 20.0) -> None:
+    """A caller waits at most `first_token_s` for a model server's first piece (`--lm openai:...`;
+    the client's own default, 30 s, suits a batch job, not a call) and `reply_s` for the whole
+    reply; past either, the turn is answered with the template and counted as a fallback. An
+    in-process model has no server to wait for and is left as it is."""
+    from dialogue.lm.openai_client import OpenAIGenerator, ServerTimeouts
+
+    if isinstance(generator, OpenAIGenerator):
+        generator.timeouts = ServerTimeouts(min(2.0, first_token_s), first_token_s, max(reply_s, first_token_s))  # fmt: skip
+        logger.info("model server %s: first piece within %g s, the reply within %g s, else the template", generator.base_url, first_token_s, generator.timeouts.reply_s)  # fmt: skip
+
+
 async def drain(bridge: PhoneBridge, timeout_s: float, poll_s: float = 0.2) -> dict:
     """Stop taking calls; wait up to `timeout_s` for the calls on this worker (and those its
     webhook announced) to end; then send each call still here back to the line's webhook (another
@@ -117,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--asr", default="serial", help="how the calls share speech recognition: serial (one turn at a time), batched (the turns waiting decoded together), or http://HOST:PORT of a `cca asr-serve` all workers share (default serial)")  # fmt: skip
     p.add_argument("--tts", default="offline", help="voice.tts.speaker profile (default offline)")
     add_lm_args(p)
+    p.add_argument("--lm-timeout-s", type=float, default=3.0, help="with --lm openai:URL, how long a caller waits for the model server's first words before the template answers (default 3)")  # fmt: skip
     p.add_argument("--vad", choices=("silero", "energy"), default="silero")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
@@ -138,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                                                asr_model=args.asr_model, tts=args.tts,
                                                records=args.records, lm=lm, adapter=adapter,
                                                domain=args.domain))  # fmt: skip
+        bound_model_wait(runtime.services.generator, args.lm_timeout_s)
         new_session = session_factory(runtime, args.vad, asr=args.asr)
         state = open_call_state(args.state, args.records or os.environ.get(ENV_RECORDS_DB), _keyring(args.state))  # fmt: skip
     except (ImportError, FileNotFoundError, ValueError, RuntimeError, KeyError) as e:

@@ -163,15 +163,22 @@ def signature_ok(url: str, params: Iterable[tuple[str, str]], token: str, given:
     return bool(given) and hmac.compare_digest(twilio_signature(url, params, token), given)
 
 
-def twiml_stream(stream_url: str, parameters: Mapping[str, str]) -> str:
-    """TwiML that connects the call's audio to `stream_url` (wss://HOST/media)."""
+def twiml_stream(stream_url: str, parameters: Mapping[str, str], then: str = "") -> str:
+    """TwiML that connects the call's audio to `stream_url` (wss://HOST/media). `then`: the
+    webhook the provider goes back to when the stream drops (a worker lost mid-call: another
+    one takes the call on); "" hangs up there."""
     params = "".join(
         f"<Parameter name={quoteattr(k)} value={quoteattr(v)}/>" for k, v in parameters.items()
     )
+    redirect = f'<Redirect method="POST">{escape(then)}</Redirect>' if then else ""
     return (
         '<?xml version="1.0" encoding="UTF-8"?><Response><Connect>'
-        f"<Stream url={quoteattr(stream_url)}>{params}</Stream></Connect></Response>"
+        f"<Stream url={quoteattr(stream_url)}>{params}</Stream></Connect>{redirect}</Response>"
     )
+
+
+def twiml_hangup() -> str:
+    return '<?xml version="1.0" encoding="UTF-8"?><Response><Hangup/></Response>'
 
 
 def twiml_busy(says: Mapping[str, str], target: str = "") -> str:

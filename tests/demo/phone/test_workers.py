@@ -140,7 +140,7 @@ def test_two_workers_share_one_line(office, tmp_path, url):
         async def during(sid):
             while not b.calls:
                 await asyncio.sleep(0.05)
-            code = b.links.issue(sid)  # the code the agent on b reads out
+            code = b.links.issue("CA1")  # the code the agent on b reads out (for the call)
             async with aiohttp.ClientSession() as s:
                 form = aiohttp.FormData()
                 form.add_field("image", png(), filename="shot.png", content_type="image/png")
