@@ -10,8 +10,9 @@ Beyond `vision.fields`:
 - zip_code: US 5-digit (or ZIP+4) after "zip", "zip code", "postal code", "postcode", or after a
   state at the end of an address ("Fort Worth, TX 76165"); a Chinese 6-digit postcode after 邮编
   or 邮政编码.
-- order_number: tau-bench style ids with no cue ("W2611340"); with a cue or "#" the fields
-  patterns already read them ("order #W2611340" -> W2611340, the "#" outside the span).
+- order_number: tau-bench style ids with no cue ("W2611340", and "W 2611340" as speech
+  recognition writes "W, two six one one..."); with a cue or "#" the fields patterns already
+  read them ("order #W2611340" -> W2611340, the "#" outside the span).
 - product: a catalogue name, case-insensitive, longest match first, loose about spaces and
   hyphens ("t shirt" finds "T-Shirt") and a plural "s"; the value is the catalogue's spelling.
 Overlaps are settled like `vision.fields`: a zip after its cue beats any field, a catalogue
@@ -72,7 +73,7 @@ _EXTRA_RULES: tuple[tuple[int, re.Pattern[str], str], ...] = (
     (95, re.compile(r"(?:邮政编码|邮编)" + _CUE_SEP + r"(?P<v>[0-9]{6}|[0-9]{5}(?:-[0-9]{4})?)(?![0-9])"), "zip_code"),
     (45, re.compile(r"(?<![A-Za-z])(?:" + "|".join(_STATES) + r")\.?,?[ \t]+" + _ZIP), "zip_code"),
     (45, re.compile(r"(?<![A-Za-z])(?:" + _STATE_NAMES + r"),?[ \t]+" + _ZIP, re.I), "zip_code"),
-    (40, re.compile(r"(?<![0-9A-Za-z])#?(?P<v>[A-Z]{1,2}[0-9]{6,10})(?![0-9A-Za-z])"), "order_number"),
+    (40, re.compile(r"(?<![0-9A-Za-z])#?(?P<v>[A-Z]{1,2}(?:,?[ \t]|-)?[0-9]{6,10})(?![0-9A-Za-z])"), "order_number"),
 )  # fmt: skip
 _FIELD_PRIORITY, _PRODUCT_PRIORITY = 50, 60
 
@@ -129,7 +130,10 @@ def extract_entities(text: str, catalogue: Iterable[str] = ()) -> list[Entity]:
     for priority, pattern, kind in _EXTRA_RULES:
         for m in pattern.finditer(norm.text):
             start, end = norm.to_original(*m.span("v"))
-            found.append((priority, start, end, kind, m["v"].upper()))
+            value = m["v"].upper()
+            if kind == "order_number":  # "W 6247578" as a recogniser writes it: W6247578
+                value = re.sub(r"[^0-9A-Z]", "", value)
+            found.append((priority, start, end, kind, value))
     pattern, canonical = _catalogue_pattern(catalogue)
     if pattern is not None:
         for m in pattern.finditer(text):

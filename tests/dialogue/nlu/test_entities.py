@@ -45,6 +45,9 @@ ONE_ENTITY = [
     ("订单号一二三四五", "order_number", "12345", "一二三四五"),
     ("订单号幺三八二四六", "order_number", "138246", "幺三八二四六"),
     ("我的订单是W2611340", "order_number", "W2611340", "W2611340"),
+    ("My order number is W 6247578. Can you check?", "order_number", "W6247578", "W 6247578"),  # as Whisper writes it
+    ("my order is W, six two four seven five seven eight", "order_number", "W6247578", "W, six two four seven five seven eight"),
+    ("订单号是 W 6247578", "order_number", "W6247578", "W 6247578"),
     # emails, phones
     ("email me at Yusuf.Rossi@Example.com", "email", "yusuf.rossi@example.com", "Yusuf.Rossi@Example.com"),
     ("my phone is +86 138 1234 5678", "phone", "+8613812345678", "+86 138 1234 5678"),
