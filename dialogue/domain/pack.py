@@ -21,6 +21,7 @@ further and lists every problem of a pack at once.
 from __future__ import annotations
 
 import csv
+import functools
 import importlib
 import json
 import tomllib
@@ -144,6 +145,10 @@ class DomainPack:
         except ValueError as e:
             raise DomainError(str(e)) from None
 
+    def labels(self) -> tuple[str, ...]:
+        """The pack's intents (those of intents.csv, and out_of_scope), sorted."""
+        return _labels(self.intents_file, self.intents_file.stat().st_mtime_ns)
+
     def check_turns(self) -> tuple[str, ...]:
         """What `cca demo --check` says to the pack's agent: [check] turns, else the first
         customer turn of its suite (eval/conversations.json), else a greeting."""
@@ -183,6 +188,11 @@ class DomainPack:
                 f"{where}: [code] {name} = {spec!r} cannot be loaded ({e}); give an importable "
                 '"module:name"'
             ) from None
+
+
+@functools.lru_cache(maxsize=8)
+def _labels(path: Path, mtime_ns: int) -> tuple[str, ...]:
+    return tuple(sorted({e.intent for e in read_intents(path)} | {OUT_OF_SCOPE}))
 
 
 def default_pack() -> DomainPack:

@@ -17,7 +17,7 @@ Fields:
 - turns: at least one, and at least one agent turn. Each has a role ("customer" or "agent") and
   text. Optional: transcript (what the ASR heard of a spoken turn, text being what was meant),
   screenshot_text (the OCR text of a screenshot sent with the turn), image (its path), intent
-  (customer turns only; one of `dialogue.nlu.intents.LABELS`; a turn that only gives details such as
+  (customer turns only; one of the default pack's intents; a turn that only gives details such as
   an email or an order number carries the intent of the task it serves) and action (agent turns
   only): the tool the agent calls at that point, before it says `text`, as {"tool", "args"} and
   optionally "result" (what the tool returned, so that the reply can be grounded in it); facts
@@ -47,8 +47,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from dialogue.nlu.intents import LABELS
-
 ROLES = ("customer", "agent")
 LANGUAGES = ("en", "zh")
 SPLITS = ("train", "dev", "test")
@@ -71,6 +69,13 @@ _ACTION_KEYS = ("tool", "args", "result")
 
 class ConvDataError(ValueError):
     """A malformed conversation; the message names where (file:line, turn) and what to fix."""
+
+
+def _labels() -> tuple[str, ...]:
+    """The intents a customer turn may carry: the default pack's (dialogue.domain.pack)."""
+    from dialogue.domain.pack import default_pack
+
+    return default_pack().labels()
 
 
 def _fail(where: str, message: str) -> ConvDataError:
@@ -189,8 +194,9 @@ def _check_turn(t: ConvTurn) -> None:
     if t.intent is not None:
         if t.role != "customer":
             raise ConvDataError(f"intent {t.intent!r} on an agent turn; intents label customer turns")  # fmt: skip
-        if t.intent not in LABELS:
-            raise ConvDataError(f"intent {t.intent!r} is not one of dialogue.nlu.intents.LABELS {LABELS}")  # fmt: skip
+        labels = _labels()
+        if t.intent not in labels:
+            raise ConvDataError(f"intent {t.intent!r} is not one of the default pack's intents {list(labels)}")  # fmt: skip
     if t.action is not None and t.role != "agent":
         raise ConvDataError(f"action {t.action.tool!r} on a customer turn; only the agent acts")
     if (t.facts is not None or t.slots is not None) and t.role != "agent":

@@ -25,15 +25,6 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 OUT_OF_SCOPE = "out_of_scope"
-# The retail customer-service label set. delivery_options is how shipping works (methods,
-# costs, countries, how long standard delivery takes); when *my* order will arrive is
-# order_status. thanks_goodbye covers both; account is profile, password, sign-up, deletion.
-LABELS = (
-    "order_status", "cancel_order", "return_item", "exchange_item", "change_address",
-    "change_payment", "modify_order_items", "refund_status", "payment_issue", "delivery_options",
-    "complaint", "account", "product_info", "talk_to_human", "greeting", "thanks_goodbye",
-    "affirm", "deny", OUT_OF_SCOPE,
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -210,7 +201,7 @@ def train_intent_head(
     y_dev: Sequence[str],
     encoder: str,
     config: IntentHeadConfig = IntentHeadConfig(),
-    labels: Sequence[str] = LABELS,
+    labels: Sequence[str] | None = None,
     sample_weight: np.ndarray | None = None,
     progress: bool = False,
 ) -> IntentHead:
@@ -222,7 +213,7 @@ def train_intent_head(
     import torch
     from tqdm.auto import tqdm
 
-    labels = tuple(labels)
+    labels = tuple(labels) if labels else tuple(sorted({*y, *y_dev}))
     index = {label: i for i, label in enumerate(labels)}
     unknown = sorted({t for t in (*y, *y_dev) if t not in index})
     if unknown:

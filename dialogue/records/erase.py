@@ -19,7 +19,6 @@ from pathlib import Path
 from sqlalchemy import Connection, delete, func, insert, select
 
 from dialogue.lm.convdata import Conversation, ConvTurn, TurnAction, write_jsonl
-from dialogue.nlu.intents import LABELS
 from dialogue.records import schema as s
 from dialogue.records.store import Store
 
@@ -157,7 +156,11 @@ def export_training_data(store: Store, out: Path, good_rating: int = 4) -> int:
     """Write the consented conversations as dialogue JSONL (`dialogue.lm.convdata`) to `out`, and
     register the file for erasure. A turn rated `good_rating` or better is listed in
     meta["good_turns"]; a corrected reply replaces the agent's text, listed in
-    meta["corrected_turns"]. Returns the number of conversations written."""
+    meta["corrected_turns"]. Returns the number of conversations written. A customer turn keeps
+    its intent when it is one of the default pack's (`dialogue.domain.pack.default_pack`)."""
+    from dialogue.domain.pack import default_pack
+
+    labels = set(default_pack().labels())
     convs = []
     for cid in store.conversation_ids(consented_only=True):
         info = store.conversation(cid)
@@ -180,7 +183,7 @@ def export_training_data(store: Store, out: Path, good_rating: int = 4) -> int:
             text = fixes.get(t.idx, t.text) if t.role == "agent" else t.text
             if t.role == "customer" and not text:
                 continue
-            intent = t.intent if t.role == "customer" and t.intent in LABELS else None
+            intent = t.intent if t.role == "customer" and t.intent in labels else None
             calls = [a for a in (t.actions or []) if a.get("ok")] if t.role == "agent" else []
             # the tools that ran, each on its own agent turn before the reply (the convdata form),
             # so a replay (dialogue.lm.guided) can tell whether it acted as the agent did

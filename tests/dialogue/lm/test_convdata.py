@@ -26,9 +26,9 @@ from dialogue.lm.convdata import (
 )
 from dialogue.lm.converters import main, redact_conversation
 from dialogue.lm.public_dialogues import clean_weibo, read_abcd, read_stc3
-from dialogue.nlu.intents import LABELS
 from domains.retail.data import parse_retail
 from domains.retail.dialogues import AUTH_TOOLS, TASKS, WRITE_TOOLS, generate_retail
+from domains.retail.intent_data import LABELS
 from domains.retail.phrases import P
 from tests.conftest import SHARED
 from tests.retail_fixture import write_dataset

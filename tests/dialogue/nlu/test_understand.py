@@ -14,7 +14,6 @@ import pytest
 
 from dialogue.embed import HashingEncoder
 from dialogue.nlu.intents import (
-    LABELS,
     OUT_OF_SCOPE,
     IntentHead,
     IntentHeadConfig,
@@ -25,6 +24,7 @@ from dialogue.nlu.intents import (
     tune_threshold,
 )
 from dialogue.nlu.understand import NLU, SHIPPED_HEAD, detect_language, main
+from domains.retail.intent_data import LABELS
 
 TINY = {
     "order_status": ["where is my order", "track my package", "has my order shipped", "我的订单到哪了", "查一下物流"],

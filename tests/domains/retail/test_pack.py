@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from dialogue.domain.pack import DomainPack
-from dialogue.nlu.intents import LABELS
 from dialogue.nlu.understand import SHIPPED_HEAD
+from domains.retail.intent_data import LABELS
 from domains.retail.knowledge import FAQ, knowledge_files
 from tests.conftest import ROOT
 

@@ -1,7 +1,8 @@
-"""Training and evaluation data for the intent head, and an on-disk cache of embeddings.
+"""The sample shop's intent labels and the data its packaged intent head is trained and tested on
+(`cca nlu train` and `cca nlu eval` for the shop, through its [code] nlu_train and nlu_eval).
 
 Sources (the public ones live under `--data`, default $CCA_INTENT_DATA or shared/data/intents
-beside the checkout; the hand-written ones ship in dialogue/data/):
+beside the checkout; the hand-written ones ship in domains/retail/data/):
 
 - Bitext customer-service intents (train/validation/test CSVs), mapped onto our labels by
   `BITEXT_TO_LABEL`; intents with no retail counterpart are dropped.
@@ -9,9 +10,9 @@ beside the checkout; the hand-written ones ship in dialogue/data/):
   retail customer could say in the same words (refunds, declined payments, identity, passcodes,
   "my card hasn't arrived") are left out, `BANKING77_DEV_OOS` categories are held out to tune the
   threshold, and `BANKING77_TEST_OOS` ones are held out entirely for the evaluation.
-- dialogue/data/intents_handwritten.jsonl: retail turns written by hand in English and Chinese
+- data/intents_handwritten.jsonl: retail turns written by hand in English and Chinese
   (spoken style, typos, ids), with a fixed train/dev/test split in each row.
-- dialogue/data/intents_zh_translated.jsonl: Chinese translations, written by hand, of a sample
+- data/intents_zh_translated.jsonl: Chinese translations, written by hand, of a sample
   of English test utterances (Bitext test and held-out Banking77), for the Chinese test only.
 
 Dev and test texts that also appear in train (case- and space-insensitive) are dropped.
@@ -20,7 +21,6 @@ Dev and test texts that also appear in train (case- and space-insensitive) are d
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import logging
 import os
@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dialogue.nlu.embed_cache import embed_cached
 from dialogue.nlu.intents import (
     OUT_OF_SCOPE,
     EvalReport,
@@ -42,11 +43,20 @@ from dialogue.nlu.intents import (
     train_intent_head,
     tune_threshold,
 )
-from dialogue.paths import PACKAGE_DATA, shared_data
+from dialogue.paths import shared_data
 
 logger = logging.getLogger(__name__)
 
-DATA_DIR = PACKAGE_DATA
+DATA_DIR = Path(__file__).resolve().parent / "data"
+# The shop's label set. delivery_options is how shipping works (methods, costs, countries, how
+# long standard delivery takes); when *my* order will arrive is order_status. thanks_goodbye
+# covers both; account is profile, password, sign-up, deletion.
+LABELS = (
+    "order_status", "cancel_order", "return_item", "exchange_item", "change_address",
+    "change_payment", "modify_order_items", "refund_status", "payment_issue", "delivery_options",
+    "complaint", "account", "product_info", "talk_to_human", "greeting", "thanks_goodbye",
+    "affirm", "deny", OUT_OF_SCOPE,
+)  # fmt: skip
 HANDWRITTEN = DATA_DIR / "intents_handwritten.jsonl"
 TRANSLATED = DATA_DIR / "intents_zh_translated.jsonl"
 SPLITS = ("train", "dev", "test")
@@ -215,57 +225,6 @@ def build_dataset(root: Path | None = None) -> dict[str, list[Example]]:
 # ---------------------------------------------------------------- embeddings, cached on disk
 
 
-def cache_dir() -> Path:
-    env = os.environ.get("CCA_CACHE_DIR")  # where caches go; default ~/.cache/cca
-    return Path(env) if env else Path.home() / ".cache" / "cca"
-
-
-def _text_hash(text: str) -> str:
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
-
-
-def embed_cached(
-    encoder, texts: Sequence[str], directory: Path | None = None, progress: bool = True,
-    batch_size: int = 64, shard_size: int = 1024,
-) -> np.ndarray:  # fmt: skip
-    """(len(texts), dim) embeddings, computing only the texts not in the cache.
-
-    The cache is a folder per encoder of .npz shards (keys: sha1 of the text, vectors), under
-    `directory` or cache_dir()/embeddings; a shard is written every `shard_size` new texts, so
-    an interrupted run keeps most of its work.
-    """
-    from tqdm.auto import tqdm
-
-    folder = (directory or cache_dir() / "embeddings") / re.sub(
-        r"[^A-Za-z0-9_.-]", "_", encoder.name
-    )
-    known: dict[str, np.ndarray] = {}
-    for shard in sorted(folder.glob("*.npz")) if folder.is_dir() else []:
-        with np.load(shard, allow_pickle=False) as z:
-            known.update(zip((str(k) for k in z["keys"]), z["vectors"], strict=True))
-    keys = [_text_hash(t) for t in texts]
-    todo = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in known}.items())
-    if todo:
-        folder.mkdir(parents=True, exist_ok=True)
-        bar = tqdm(
-            total=len(todo), desc=f"embed ({encoder.name})", unit="text", disable=not progress
-        )
-        for s in range(0, len(todo), shard_size):
-            chunk = todo[s : s + shard_size]
-            vectors = []
-            for b in range(0, len(chunk), batch_size):
-                vectors.append(encoder.embed([t for _, t in chunk[b : b + batch_size]]))
-                bar.update(len(chunk[b : b + batch_size]))
-            vectors = np.concatenate(vectors).astype(np.float32)
-            name = hashlib.sha1("".join(k for k, _ in chunk).encode()).hexdigest()[:16]
-            np.savez(folder / f"{name}.npz", keys=np.array([k for k, _ in chunk]), vectors=vectors)
-            known.update(zip((k for k, _ in chunk), vectors, strict=True))
-        bar.close()
-    if not keys:
-        return np.zeros((0, getattr(encoder, "dim", 0)), np.float32)
-    return np.stack([known[k] for k in keys]).astype(np.float32)
-
-
 # ---------------------------------------------------------------- fit and evaluate
 
 
@@ -285,7 +244,7 @@ def fit(
     y_dev = [e.intent for e in dev]
     head = train_intent_head(
         x, [e.intent for e in train], x_dev, y_dev, encoder.name, config or IntentHeadConfig(),
-        sample_weight=weights, progress=progress,
+        LABELS, sample_weight=weights, progress=progress,
     )  # fmt: skip
     threshold, dev_f1 = tune_threshold(head, x_dev, y_dev)
     logger.info("threshold %.2f (dev macro-F1 %.3f)", threshold, dev_f1)

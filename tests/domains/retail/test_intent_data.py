@@ -11,19 +11,21 @@ import numpy as np
 import pytest
 
 from dialogue.embed import HashingEncoder
-from dialogue.nlu import intent_data
-from dialogue.nlu.intent_data import (
+from dialogue.nlu.embed_cache import cache_dir
+from dialogue.nlu.intents import OUT_OF_SCOPE, IntentHead
+from dialogue.nlu.understand import main
+from domains.retail import intent_data
+from domains.retail.intent_data import (
     BANKING77_DEV_OOS,
     BANKING77_EXCLUDED,
     BANKING77_TEST_OOS,
     BITEXT_TO_LABEL,
     HANDWRITTEN,
+    LABELS,
     TRANSLATED,
     build_dataset,
     embed_cached,
 )
-from dialogue.nlu.intents import LABELS, OUT_OF_SCOPE, IntentHead
-from dialogue.nlu.understand import main
 
 
 def test_handwritten_file_covers_every_label_in_both_languages():
@@ -151,4 +153,4 @@ def test_default_data_root_reads_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("CCA_INTENT_DATA", str(tmp_path))
     assert intent_data.default_data_root() == tmp_path
     monkeypatch.setenv("CCA_CACHE_DIR", str(tmp_path / "c"))
-    assert intent_data.cache_dir() == tmp_path / "c"
+    assert cache_dir() == tmp_path / "c"
