@@ -23,6 +23,7 @@ from typing import Any
 
 from dialogue.knowledge.base import Retriever
 from dialogue.lm.generator import Generator
+from dialogue.nlu.entities import extract_entities
 from dialogue.policy.draft import draft_reply
 from dialogue.policy.guard import DraftContext
 from dialogue.policy.reply import render, render_marked, render_spoken
@@ -149,6 +150,20 @@ class Agent:
                 {"type": f.kind, "value": f.value, "start": -1, "end": -1, "source": shot.source}
                 for f in shot.fields
             ]
+            if not any(
+                f.kind == "order_number" for f in shot.fields
+            ):  # "charged twice for W2378156"
+                entities += [
+                    {
+                        "type": e.type,
+                        "value": e.value,
+                        "start": -1,
+                        "end": -1,
+                        "source": shot.source,
+                    }
+                    for e in extract_entities(shot.text)
+                    if e.type == "order_number"
+                ]
         passages: Sequence[Any] = ()
         if svc.knowledge is not None:
             passages = (

@@ -173,6 +173,17 @@ def test_a_screenshot_carries_the_order_number(office):
     )
 
 
+def test_an_order_number_with_no_cue_on_a_screenshot_is_looked_up(office):
+    """A chat capture names the order bare ("I was charged twice for W2378156"), with no "order"
+    before it: the agent still takes it as the order the customer means."""
+    lines = (("Ava Johnson 5:53 PM", (0, 0, 200, 20)), ("I was charged twice for W2378156.", (0, 30, 300, 50)))  # fmt: skip
+    a = agent(office, reader=ScreenshotReader(FakeOCR(lines=lines)))
+    talk(a, "where is my order", "my email is alice@example.com")
+    image = from_array(np.full((60, 300, 3), 255, np.uint8), "chat.png")
+    turn = a.respond(CustomerTurn(text="what about this one?", images=(image,)))
+    assert any(a.args.get("order_id", "").endswith("W2378156") for a in turn.actions), turn.actions
+
+
 class BrokenASR:
     def transcribe(self, audio):
         raise RuntimeError("the GPU fell over")
