@@ -150,20 +150,10 @@ class Agent:
                 {"type": f.kind, "value": f.value, "start": -1, "end": -1, "source": shot.source}
                 for f in shot.fields
             ]
-            if not any(
-                f.kind == "order_number" for f in shot.fields
-            ):  # "charged twice for W2378156"
-                entities += [
-                    {
-                        "type": e.type,
-                        "value": e.value,
-                        "start": -1,
-                        "end": -1,
-                        "source": shot.source,
-                    }
-                    for e in extract_entities(shot.text)
-                    if e.type == "order_number"
-                ]
+            if not any(f.kind == "order_number" for f in shot.fields):
+                # a bare id, as a chat capture shows it: "charged twice for W2378156"
+                bare = [e for e in extract_entities(shot.text) if e.type == "order_number"]
+                entities += [{"type": e.type, "value": e.value, "start": -1, "end": -1, "source": shot.source} for e in bare]  # fmt: skip
         passages: Sequence[Any] = ()
         if svc.knowledge is not None:
             passages = (
