@@ -14,7 +14,7 @@ from pathlib import Path
 
 PACKAGE_DATA = Path(__file__).resolve().parent / "data"  # intent head, hand-written turns, suites
 CHECKOUT = Path(__file__).resolve().parents[1]
-DEFAULT_DOMAIN = CHECKOUT / "domains" / "retail"  # the sample pack: a folder name, not code
+DEFAULT_DOMAIN = CHECKOUT / "domains/retail"  # the sample pack: a folder name, not code
 
 
 def default_domain() -> Path:

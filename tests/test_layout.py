@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 
 import pytest
 
@@ -210,3 +211,72 @@ def test_tests_mirror_the_packages():
         if folder.is_dir() and folder.name != "__pycache__":
             rel = folder.relative_to(ROOT / "tests")
             assert (ROOT / rel).is_dir(), f"tests/{rel} has no package {rel}"
+
+
+# The shop's vocabulary: the core (voice, vision, fusion, dialogue) serves any business, so these
+# words belong in a pack (domains/retail) and not in the core's code, docs or data.
+RETAIL_WORDS = re.compile(
+    r"\b(?:refund(?:s|ed)?|parcels?|shipping|shipments?|retail|cancel_order|return_item|"
+    r"exchange_item|order_id|order_status|gift cards?|paypal)\b|退货|退款|订单|换货|快递|包裹|物流",
+    re.I,
+)
+ALLOWED_WORDS = (
+    "domains.retail", "domains/retail",  # naming the sample pack, as an example or the default
+    "--retail", "--n-retail",  # the options' names before packs, kept so that scripts still run
+    "CCA_RETAIL_DB",  # the sample pack's environment variable, documented where it is read
+)  # fmt: skip
+# Core modules that still hold the shop's words, with how many lines: each is a debt, the counts
+# may only fall. The entity kinds order_number and tracking_number are kept in JSON outputs
+# (cca nlu --json, cca see --json) and are not counted.
+RETAIL_DEBT = {
+    "dialogue/knowledge/index.py": 3,  # the stemmer's examples
+    "dialogue/lm/convdata.py": 6,  # the examples of the data format
+    "dialogue/nlu/slots.py": 2,  # the shop's slots
+    "dialogue/policy/guard.py": 4,  # the promises the guard catches (a refund, a return)
+    "dialogue/policy/reply.py": 18,  # the reply templates: the shop's still, a pack's come from its templates.toml
+    "dialogue/records/privacy_eval.py": 5,  # the redaction cases are shop turns
+    "fusion/fuse.py": 2,  # injection phrases that ask for a refund
+    "vision/fields.py": 7,  # the screenshot fields of a shop page
+    "vision/kind.py": 1,  # an order page's words
+    "vision/synth_pages.py": 3,  # the synthetic screenshots are shop pages
+    "vision/synth_vocab.py": 24,  # the synthetic screenshots are shop pages
+    "voice/live/endpoint.py": 1,  # an example of an id said in full
+    "voice/tts/mandarin.py": 1,  # a comment's example
+    "voice/tts/text.py": 1,  # id words read digit by digit
+}
+
+
+def retail_lines(path) -> list[tuple[int, str]]:
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        kept = line
+        for word in ALLOWED_WORDS:
+            kept = kept.replace(word, "")
+        if RETAIL_WORDS.search(kept):
+            out.append((n, line.strip()))
+    return out
+
+
+def test_no_retail_word_in_the_core():
+    found = {}
+    for package in ("voice", "vision", "fusion", "dialogue"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            lines = retail_lines(path)
+            name = str(path.relative_to(ROOT))
+            if len(lines) > RETAIL_DEBT.get(name, 0):
+                found[name] = [f"{name}:{n}: {text[:100]}" for n, text in lines]
+    assert found == {}, "the shop's words in the core (move them into its pack):\n" + "\n".join(
+        line for lines in found.values() for line in lines
+    )
+
+
+def test_the_retail_debt_is_not_stale():
+    """A module cleaned of the shop's words leaves the list, so that it stays clean."""
+    have = {name: len(retail_lines(ROOT / name)) for name in RETAIL_DEBT if (ROOT / name).is_file()}
+    assert {name: n for name, n in RETAIL_DEBT.items() if name in have and have[name] < n} == {}
+
+
+def test_the_retail_scan_names_file_and_line(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text('"""Answers."""\nX = "where is my parcel"\nY = "domains.retail"\n', encoding="utf-8")  # fmt: skip
+    assert retail_lines(module) == [(2, 'X = "where is my parcel"')]

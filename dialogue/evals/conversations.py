@@ -163,11 +163,11 @@ def run_conversation(spec: dict, services: AgentServices, stream: bool = False) 
     expect = spec["expect"]
     missing, wrong = write_errors(expect, writes)
     mismatches = []
-    for order_id, want in expect.get("orders", {}).items():
-        got = services.office.order(order_id)
+    for rid, want in expect.get("orders", {}).items():  # the suite's key: the records' statuses
+        got = services.office.order(rid)
         if got is None or got["status"] != want["status"]:
             mismatches.append(
-                f"{order_id}: status {got and got['status']!r}, expected {want['status']!r}"
+                f"{rid}: status {got and got['status']!r}, expected {want['status']!r}"
             )
     handoff = any(t["handoff"] for t in turns)
     success = not (missing or wrong or unconfirmed or mismatches) and handoff == expect.get(

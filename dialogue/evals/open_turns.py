@@ -1,7 +1,7 @@
 """`cca eval open-turns`: the agent on single open turns, the kind no task script covers.
 
 Each item of the suite (dialogue/data/open_turns.json) is a conversation so far and one turn to
-check, run on a fresh copy of the retail back office:
+check, run on a fresh copy of the default pack's back office:
 
     {"id", "category", "language",
      "user": "a user id"        (optional: the conversation starts authenticated as this user),
@@ -19,7 +19,7 @@ Every key of "expect" is optional; the reply is always checked to be in the item
 (`dialogue.policy.guard.wrong_language`: ids and product names may stay as they are).
 Reported: the pass rate per category and language, and for the checked turns the fallbacks to
 the template, the degenerate replies and the latency (`dialogue.evals.stats`). Rule questions
-need a knowledge base (`--kb`), for instance one built from the shared data and the retail FAQ:
+need a knowledge base (`--kb`), for instance one built from the shared data and the sample pack's FAQ:
 
     cca kb add /work/shared/data/kb domains/retail/knowledge/faq.csv --db sqlite:///knowledge.db
     cca eval open-turns --kb sqlite:///knowledge.db
@@ -178,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     add_service_args(p)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    retail = data_folder(args)
-    if retail is None:
+    data = data_folder(args)
+    if data is None:
         return 2
     try:
         suite = json.loads(Path(args.suite).read_text(encoding="utf-8"))
@@ -200,9 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, lm, adapter in paths:
         t0 = time.perf_counter()
         item = partial(run_item, stream=args.stream)
-        results = run_each(
-            suite, retail, item, not args.no_progress, args.kb, lm=lm, adapter=adapter
-        )
+        results = run_each(suite, data, item, not args.no_progress, args.kb, lm=lm, adapter=adapter)
         summary = summarise(results) | {"seconds": round(time.perf_counter() - t0, 1)}
         runs.append((name, summary, results))
         if not args.json:

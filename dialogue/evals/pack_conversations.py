@@ -3,7 +3,7 @@ conversations (PACK/eval/conversations.json by default), each on a fresh copy of
 office, seeded as on first use.
 
 A conversation is `{"id", "language", "category", "turns": [{"text"}, ...], "expect": {...}}`,
-the retail suite's format, with the pack's records in place of orders:
+the sample pack's suite format, with records of any kind in place of its "orders":
 
     "writes": [{"tool": "freeze_card", "args": {"last4": "4417"}}]   the writes that must run
     "records": {"card:4417": {"status": "frozen"}}    fields of records afterwards, read with the
@@ -13,7 +13,7 @@ the retail suite's format, with the pack's records in place of orders:
     "must_say": ["45 days"]                           words some reply must hold
 
 Task success, wrong, unconfirmed and missing writes and the handoff are counted as for the
-retail suite (`dialogue.evals.conversations`).
+sample pack's suite (`dialogue.evals.conversations`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Knowledge files in: Markdown, JSON and CSV read into chunks of about 600 characters.
 
 `read_document(path) -> Document` is the one verb. Markdown is cut at its headings into sections
-(a chunk's title is the heading path, "Policy > Returns > Gift cards"); a section's text is then
+(a chunk's title is the heading path, "Policy > Cards > Lost cards"); a section's text is then
 packed into chunks on paragraph, line and sentence boundaries, cutting inside a sentence only
 when one sentence alone is over the limit. JSON is a list or a dict of records, or one of the two
 ABCD shapes (`kb.json`: flow -> action names; `guidelines.json`: flow -> subflows -> actions).

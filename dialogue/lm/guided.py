@@ -175,7 +175,7 @@ def guide_open(script: OpenScript, services: AgentServices, notes: Counter) -> C
 def guide_all(
     convs: Sequence[Conversation],
     opens: Sequence[OpenScript],
-    retail: Path,
+    data: Path,
     kb: str | None = None,
     progress: bool = True,
 ) -> tuple[list[Conversation], Counter]:
@@ -190,5 +190,5 @@ def guide_all(
             return guide_open(item["open"], services, notes)
         return guide(item["conv"], services, notes)
 
-    done = run_each(items, retail, run, progress, kb)
+    done = run_each(items, data, run, progress, kb)
     return [c for c in done if c is not None], notes

@@ -21,7 +21,7 @@ class DataConfig:
     max_len: int = 512  # tokens per example; the oldest exchanges are dropped to fit
     max_train: int = 0  # use at most this many training conversations (0: all)
     max_dev: int = 64  # dev conversations evaluated each time
-    sources: tuple[str, ...] = ()  # keep only these sources ("retail", "stc3", "abcd"); () all
+    sources: tuple[str, ...] = ()  # keep only these sources ("stc3", "abcd", a pack's name); () all
     per_turn: bool = False  # one example per agent turn, its tool results quoted as the Agent does
 
 

@@ -103,7 +103,7 @@ def load_suites(only: str = "") -> tuple[list[dict], list[dict]]:
     return suites[0], suites[1]
 
 
-def evaluate_model(lm: str | None, adapter: str | None, suites: tuple[list[dict], list[dict]], retail: Path, kb: str | None, progress: bool) -> dict[str, dict]:  # fmt: skip
+def evaluate_model(lm: str | None, adapter: str | None, suites: tuple[list[dict], list[dict]], data: Path, kb: str | None, progress: bool) -> dict[str, dict]:  # fmt: skip
     """The agent with this model on both suites: {"conversations": summary, "open_turns": summary}."""
     from dialogue.evals import conversations as conv_eval
     from dialogue.evals import open_turns
@@ -111,15 +111,15 @@ def evaluate_model(lm: str | None, adapter: str | None, suites: tuple[list[dict]
     conv_suite, open_suite = suites
     out = {}
     t0 = time.perf_counter()
-    results = conv_eval.evaluate(conv_suite, retail, progress, kb, lm=lm, adapter=adapter)
+    results = conv_eval.evaluate(conv_suite, data, progress, kb, lm=lm, adapter=adapter)
     out["conversations"] = conv_eval.summarise(results) | {"seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
     t0 = time.perf_counter()
-    results = conv_eval.run_each(open_suite, retail, open_turns.run_item, progress, kb, lm=lm, adapter=adapter)  # fmt: skip
+    results = conv_eval.run_each(open_suite, data, open_turns.run_item, progress, kb, lm=lm, adapter=adapter)  # fmt: skip
     out["open_turns"] = open_turns.summarise(results) | {"seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
     return out
 
 
-def export_and_guide(db: str, out: Path, retail: Path, kb: str | None, progress: bool) -> tuple[Path, dict]:  # fmt: skip
+def export_and_guide(db: str, out: Path, data: Path, kb: str | None, progress: bool) -> tuple[Path, dict]:  # fmt: skip
     """Steps 1-2: OUT/records.jsonl (the export) and OUT/records-guided.jsonl; their counts."""
     import os
 
@@ -132,7 +132,7 @@ def export_and_guide(db: str, out: Path, retail: Path, kb: str | None, progress:
     with Store.open(db, actor=f"cli:{os.environ.get('USER', 'unknown')}") as store:
         n = records(store).export_training_data(exported)
     convs = read_jsonl(exported) if n else []
-    guided, notes = guide_all(convs, [], retail, kb, progress) if convs else ([], {})
+    guided, notes = guide_all(convs, [], data, kb, progress) if convs else ([], {})
     path = out / "records-guided.jsonl"
     write_jsonl(path, guided)
     return path, {"exported": n, "guided": len(guided), "notes": dict(notes)}
@@ -196,8 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    retail = data_folder(args)
-    if retail is None:
+    data = data_folder(args)
+    if data is None:
         return 2
     for name in ("train.jsonl", "dev.jsonl"):
         if not (args.base / name).is_file():
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     try:
-        guided, counts = export_and_guide(args.db, args.out, retail, args.kb, progress)
+        guided, counts = export_and_guide(args.db, args.out, data, args.kb, progress)
         print(f"records: {counts['exported']} consented conversations exported, {counts['guided']} replayed", file=sys.stderr)  # fmt: skip
         candidate, trained = train_candidate(args.recipe, args.base, guided, args.out, args.max_steps, progress)  # fmt: skip
     except (ImportError, OSError, ValueError, PermissionError) as e:
@@ -222,8 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     current_name = "shipped" if not shipped_problem() else "templates (nothing ships)"
     paths: dict[str, dict[str, Any]] = {}
     current = (SHIPPED_LM, str(SHIPPED_DIR)) if current_name == "shipped" else (None, None)
-    paths[current_name] = evaluate_model(*current, suites, retail, args.kb, progress)
-    paths["candidate"] = evaluate_model(SHIPPED_LM, str(candidate), suites, retail, args.kb, progress)  # fmt: skip
+    paths[current_name] = evaluate_model(*current, suites, data, args.kb, progress)
+    paths["candidate"] = evaluate_model(SHIPPED_LM, str(candidate), suites, data, args.kb, progress)  # fmt: skip
     v = verdict(paths[current_name], paths["candidate"])
     promoted = v.promote and not args.no_promote
     if promoted:

@@ -1,5 +1,5 @@
 """A domain pack's declared tools, run: `PackTools(declarations, office)` holds one `Tool` per
-declaration (`fn(session, **args) -> ToolResult`, the same seam as the retail tools) and makes a
+declaration (`fn(session, **args) -> ToolResult`, the same seam as the registered tools of dialogue.policy.toolkit) and makes a
 conversation's `PackSession` (`tools.session(office, session_id)`).
 
 `PackSession.call(name, args)` checks the arguments against the tool's JSON Schema and the

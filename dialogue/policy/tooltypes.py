@@ -1,4 +1,4 @@
-"""The types every tool shares, the retail ones (`dialogue.policy.toolkit`) and a pack's declared
+"""The types every tool shares, the registered ones (`dialogue.policy.toolkit`) and a pack's declared
 ones (`dialogue.policy.pack_tools`) alike: a result, a refusal, a write's proposal, the action
 waiting for a yes, and the `Tool` seam, `fn(session, **args) -> ToolResult` with a JSON schema."""
 
@@ -20,7 +20,7 @@ CODES = {
     "not_pending": "only a pending order can be cancelled or modified",
     "not_delivered": "only a delivered order can be returned or exchanged",
     "unavailable": "the new item cannot be ordered now",
-    "insufficient_balance": "the gift card does not cover the amount",
+    "insufficient_balance": "the balance does not cover the amount",
     "policy": "another rule of the written policy forbids it",
     "needs_confirmation": "not done yet: ask the user, then call confirm(yes) with the answer",
     "nothing_pending": "confirm() was called with no action waiting",
