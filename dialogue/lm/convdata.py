@@ -71,13 +71,6 @@ class ConvDataError(ValueError):
     """A malformed conversation; the message names where (file:line, turn) and what to fix."""
 
 
-def _labels() -> tuple[str, ...]:
-    """The intents a customer turn may carry: the default pack's (dialogue.domain.pack)."""
-    from dialogue.domain.pack import default_pack
-
-    return default_pack().labels()
-
-
 def _fail(where: str, message: str) -> ConvDataError:
     return ConvDataError(f"{where}: {message}" if where else message)
 
@@ -194,8 +187,9 @@ def _check_turn(t: ConvTurn) -> None:
     if t.intent is not None:
         if t.role != "customer":
             raise ConvDataError(f"intent {t.intent!r} on an agent turn; intents label customer turns")  # fmt: skip
-        labels = _labels()
-        if t.intent not in labels:
+        from dialogue.domain.pack import default_pack  # its intents are those a turn may carry
+
+        if t.intent not in (labels := default_pack().labels()):
             raise ConvDataError(f"intent {t.intent!r} is not one of the default pack's intents {list(labels)}")  # fmt: skip
     if t.action is not None and t.role != "agent":
         raise ConvDataError(f"action {t.action.tool!r} on a customer turn; only the agent acts")
