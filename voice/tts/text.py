@@ -247,7 +247,8 @@ def _squash(text: str) -> str:
 
 
 _EMAIL = re.compile(r"(?P<user>[A-Za-z0-9._%+-]+)@(?P<domain>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
-# A number right after a Chinese character ("热线是400-820-1234") still starts a phone number.
+# Chinese characters are word characters to `\w`, so ids and numbers look around for ASCII ones:
+# a number right after a Chinese character ("热线是400-820-1234") still starts a phone number.
 _PHONE = re.compile(
     r"(?<![A-Za-z0-9_.])(?:\+\d{1,3}[ -]?)?(?:\(\d{2,4}\)[ -]?)?\d{2,4}(?:[ -]\d{2,4}){1,4}"
     r"(?![A-Za-z0-9_]|\.\d)|(?<![A-Za-z0-9_.])\+\d{7,15}(?![A-Za-z0-9_]|\.\d)"
@@ -262,13 +263,16 @@ _ID_AFTER_WORD = re.compile(
 )
 _HASH_ID = re.compile(r"#([A-Za-z0-9-]*\d[A-Za-z0-9-]*)")
 _ALNUM_ID = re.compile(
-    r"(?<![\w.])(?=[A-Za-z0-9-]*\d)(?=[A-Za-z0-9-]*[A-Za-z])[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*(?![\w.])"
+    r"(?<![A-Za-z0-9_.])(?=[A-Za-z0-9-]*\d)(?=[A-Za-z0-9-]*[A-Za-z])[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*"
+    r"(?![A-Za-z0-9_]|\.\w)"
 )
 _LONG_DIGITS = re.compile(r"(?<![\d.,])\d{5,}(?![\d.,])")
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s?%")
 _TIME = re.compile(r"(?<![\d:])([01]?\d|2[0-3]):([0-5]\d)(?![\d:])")
 _ORDINAL = re.compile(r"(?<!\w)(\d+)(st|nd|rd|th)(?!\w)")
-_NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?![\w])|(?<=[^\W\d_])\d+(?:\.\d+)?")
+_NUMBER = re.compile(
+    r"(?<![A-Za-z0-9_.])\d[\d,]*(?:\.\d+)?(?![A-Za-z0-9_])|(?<=[^\W\d_])\d+(?:\.\d+)?"
+)
 
 
 def _number(m: re.Match, language: str) -> str:
