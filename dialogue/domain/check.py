@@ -58,6 +58,7 @@ def check_pack(folder: str | Path) -> list[Problem]:
     problems += _check_knowledge(pack)
     problems += _check_model(pack)
     problems += _check_declared(pack)
+    problems += _check_code_and_cues(pack)
     return sorted(problems, key=lambda p: LEVELS.index(p.level))
 
 
@@ -79,6 +80,21 @@ def _check_toml(pack: DomainPack) -> list[Problem]:
     for name in ("tools.py", "policy.toml", "slots.toml", "templates"):
         if (pack.root / name).exists() and not declared:
             out.append(Problem("note", str(pack.root / name), "not named in domain.toml's [tools], [policy], [slots] or [templates], so the declared policy does not read it (a pack with policy code of its own, as the sample shop, uses it there)"))  # fmt: skip
+    return out
+
+
+def _check_code_and_cues(pack: DomainPack) -> list[Problem]:
+    """Every [code] entry importable, the [cues] file readable."""
+    out = []
+    for name in pack.tables.get("code", {}):
+        try:
+            pack.code(name)
+        except DomainError as e:
+            out.append(_from_error(e))
+    try:
+        pack.cue_book()
+    except DomainError as e:
+        out.append(_from_error(e))
     return out
 
 

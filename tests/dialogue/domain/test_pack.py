@@ -151,3 +151,12 @@ def test_the_core_calls_a_packs_code_only_as_it_declares_it(pack):
     toml.write_text(toml.read_text(encoding="utf-8") + '\n[code]\nservices = "no.such:thing"\n', encoding="utf-8")  # fmt: skip
     with pytest.raises(DomainError, match="cannot be loaded"):
         DomainPack.load(pack).code("services")
+
+
+def test_check_names_a_code_entry_or_cues_file_that_cannot_be_used(pack):
+    toml = pack / "domain.toml"
+    toml.write_text(toml.read_text(encoding="utf-8") + '\n[code]\nservices = "no.such:thing"\n[cues]\nfile = "cues.toml"\n', encoding="utf-8")  # fmt: skip
+    (pack / "cues.toml").write_text('[tasks.x]\nen = ["(unclosed"]\n', encoding="utf-8")
+    errors = [p for p in check_pack(pack) if p.level == "error"]
+    assert any("[code] services" in p.message for p in errors)
+    assert any(p.path.endswith("cues.toml") for p in errors)
