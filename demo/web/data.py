@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 ENV_DATA_DIR = "CCA_DATA_DIR"  # the data folder, when --data-dir is not given
 ENV_XDG_DATA_HOME = "XDG_DATA_HOME"  # the XDG base folder for user data (default ~/.local/share)
 SIDE_FILES = ("-journal", "-wal", "-shm")  # SQLite's files beside a database
+TRIAL_PERSON = "Sam"  # who holds the trial's key: the customer reads "Sam from our team has joined"
 
 
 def data_dir(given: str | os.PathLike[str] | None = None, environ: dict | None = None) -> Path:
@@ -211,10 +212,12 @@ def trial_records(folder: Path):
             return store, key
         except AuthenticationError:
             logger.info("the desk key in %s is no longer valid: making a new one", deskfile)
-    try:
-        key = create_api_key(store, "desk", "supervisor")
-    except ValueError:  # a desk key was made before (and lost or revoked): a new name
-        key = create_api_key(store, f"desk-{secrets.token_hex(3)}", "supervisor")
+    for n in range(1, 1000):  # a key of that name was made before (and lost or revoked): another
+        try:
+            key = create_api_key(store, TRIAL_PERSON if n == 1 else f"{TRIAL_PERSON} {n}", "supervisor")  # fmt: skip
+            break
+        except ValueError:
+            continue
     _write_private(deskfile, key)
     return store, key
 

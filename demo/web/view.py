@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from demo.runtime import Conversation, Runtime
+from demo.web.actions import action_line, action_words, reason_words
 from dialogue.agent import CustomerTurn
 from dialogue.types import Turn
 
@@ -52,8 +53,7 @@ WORDS = {
         "none": "none", "decision": "Decision", "cannot_use": "Could not use {name}: {problem}",
         "empty": "Type a message, record or upload audio, or add a screenshot first.",
         "refused_note": "Nothing else came with it, so the agent was not asked. Try another file.",
-        "audio": "audio", "screenshot": "screenshot", "waits": "waits for a yes",
-        "refused": "refused", "store": "records",
+        "audio": "audio", "screenshot": "screenshot", "store": "records",
         "too_long": "Your message is {n:,} characters long; the limit is {limit:,}. Please shorten it and send it again.",
         "message": "message",
         "with_colleague": "A colleague is taking over this conversation and sees everything said so far. Your message has been passed on; please wait here for their reply.",
@@ -70,8 +70,7 @@ WORDS = {
         "cannot_use": "无法使用 {name}：{problem}",
         "empty": "请先输入文字、录音或上传音频，或添加截图。",
         "refused_note": "本轮没有其他内容，因此未交给客服处理。请换一个文件。",
-        "audio": "语音", "screenshot": "截图", "waits": "等待确认", "refused": "被拒绝",
-        "store": "记录",
+        "audio": "语音", "screenshot": "截图", "store": "记录",
         "too_long": "您的消息有 {n:,} 个字符，上限是 {limit:,} 个。请缩短后再发送。",
         "message": "消息",
         "with_colleague": "人工客服正在接手本次对话，能看到此前的全部内容。您的消息已转交，请在此等候回复。",
@@ -270,7 +269,7 @@ def handoff_summary(turns: Sequence[Turn], ui: str = "en", last: int = 6) -> lis
         return []
     w, end = words(ui), turns[-1]
     mood = value(end.sentiment.get("label", ""), ui) if end.sentiment else ""
-    lines = [f"{w['reason']}: {end.decision.reason or end.decision.kind}",
+    lines = [f"{w['reason']}: {reason_words(end.decision.reason, end.decision.kind, ui, value(end.decision.kind, ui))}",
              f"{w['intent']}: {end.intent} · {w['sentiment']}: {mood}"]  # fmt: skip
     said = [t.text or t.transcript for t in turns[-last:] if t.text or t.transcript]
     lines += [f"{w['said']}: “{_short(x, 200)}”" for x in said]
@@ -331,21 +330,17 @@ def panel_markdown(view: TurnView | None, ui: str = "en") -> str:
         shots = [f"- {s.get('source')}: {s.get('kind')} ({s.get('language')}) {_short(s.get('fields'))}" for s in turn.screenshots]  # fmt: skip
         out.append(f"### {w['screens']}\n" + "\n".join(shots))
     if view.passages:
-        kb = [f"- **{p.title or p.source}** — `{p.source}`\n  > {_short(p.text, 220)}" for p in view.passages]  # fmt: skip
+        kb = [f"- **{p.title or source_name(p.source)}** — `{source_name(p.source)}`\n  > {_short(p.text, 220)}" for p in view.passages]  # fmt: skip
         out.append(f"### {w['knowledge']}\n" + "\n".join(kb))
     else:
-        facts = [f"- `tool:{a.tool}` {_short(a.result)}" for a in turn.actions]
+        facts = [f"- {action_words(a.tool, a.args, ui)}" for a in turn.actions if a.ok]
         out.append(f"### {w['facts']}\n" + ("\n".join(facts) or w["none"]))
-    acts = []
-    for a in turn.actions:
-        mark = "✓" if a.ok else "✗"
-        note = "" if a.ok else f" ({w['waits'] if a.result.get('code') == 'needs_confirmation' else w['refused']})"  # fmt: skip
-        acts.append(f"- {mark} `{a.tool}({_short(a.args, 80)})`{note}")
+    acts = [f"- {action_line(a, ui)}" for a in turn.actions]
     out.append(f"### {w['actions']}\n" + ("\n".join(acts) or w["none"]))
+    reason = reason_words(turn.decision.reason, turn.decision.kind, ui, value(turn.decision.kind, ui))  # fmt: skip
     out.append(
         f"### {w['handoff']}\n{w['handoff_yes'] if turn.handoff else w['handoff_no']} · "
-        f"{w['decision']}: `{turn.decision.kind}`"
-        + (f" {value(turn.decision.kind, ui)}" if ui != "en" else f" {turn.decision.reason}")
+        f"{w['decision']}: `{turn.decision.kind}` {reason}"
     )
     rows = latency_rows(view)
     table = "\n".join(f"| {s} | {ms} |" for s, ms in rows)
@@ -353,6 +348,13 @@ def panel_markdown(view: TurnView | None, ui: str = "en") -> str:
     if turn.errors:
         out.append(f"### ⚠ {w['problems']}\n" + "\n".join(f"- {e}" for e in turn.errors))
     return "\n\n".join(out)
+
+
+def source_name(source: str) -> str:
+    """A knowledge source as the panel shows it: a file by its name and section
+    ("faq.csv#en-verify"), never the server's folders."""
+    path, sep, section = source.partition("#")
+    return Path(path).name + sep + section if Path(path).is_absolute() else source
 
 
 def _short(value: Any, n: int = 160) -> str:

@@ -287,7 +287,7 @@ def test_a_trial_has_a_store_of_its_own_and_a_key_for_its_desk(tmp_path, monkeyp
         session = DemoSession(rt, LIMITS, desk)
         assert session.take_turn("I want to talk to a person").turn.handoff
         view = on_sign_in(desk, key)
-        assert "desk" in view.status and len(view.listing) == 1
+        assert "Sam" in view.status and len(view.listing) == 1
     finally:
         store.close()
 
@@ -316,3 +316,28 @@ def test_after_a_handoff_the_agent_stops_and_the_message_waits_for_a_colleague(t
     assert rows[-1].text == "hello? are you still there?"
     session.end()
     rt.services.office.close()
+
+
+@pytest.mark.parametrize(
+    ("ui", "found", "handed"),
+    [("en", "Found the account by its email alice@example.com", "the customer asked for a person"),
+     ("zh", "按邮箱 alice@example.com 找到账户", "客户要求人工服务")],
+)  # fmt: skip
+def test_the_panel_says_what_was_done_in_words_with_no_internal_ids(runtime, ui, found, handed):
+    """Tool actions as sentences in the page's language: no tool names, JSON or back-office ids
+    (account, payment method); a handoff's reason in the page's language too."""
+    session, *_ = send(runtime, text="Where is my order?", ui=ui)
+    session, _, _, panel, *_ = send(runtime, session, text="my email is alice@example.com", ui=ui)
+    assert found in panel
+    for internal in ("find_user_id", "list_user_orders", "alice_1", "{", "user_id"):
+        assert internal not in panel, internal
+    session, _, _, panel, *_ = send(runtime, session, text="I want to talk to a person", ui=ui)
+    assert handed in panel and ("the customer asked" not in panel if ui == "zh" else True)
+    assert "transfer_to_human" not in panel
+
+
+def test_a_knowledge_source_shows_its_file_not_the_servers_folders():
+    from demo.web.view import source_name
+
+    assert source_name("/srv/app/domains/retail/faq.csv#en-verify") == "faq.csv#en-verify"
+    assert source_name("kb/shipping.md#delivery-times") == "kb/shipping.md#delivery-times"
