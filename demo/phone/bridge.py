@@ -45,19 +45,20 @@ from aiohttp import WSMsgType, web
 from demo.metrics import CONTENT_TYPE
 from demo.phone.call import Call, CallOptions
 from demo.phone.responder import CallResponder
-from demo.phone.resume import FINAL, CallMemory
+from demo.phone.resume import FINAL, CallMemory, end_for_good, ended_for_good
 from demo.phone.state import CallState, CallStateError, MemoryCallState
 from demo.phone.upload import ImageRelay, UploadLinks, UploadPages
 from demo.phone.wire import (
     Connected,
     Dtmf,
-    HttpRequest,
     Mark,
     Media,
     Start,
     Stop,
     TwilioSerializer,
     WireError,
+    aiohttp_client,
+    call_key,
     signature_ok,
     twilio_sms,
     twiml_busy,
@@ -88,33 +89,15 @@ class PhoneOptions:
     })  # fmt: skip
 
 
-async def aiohttp_client(request: HttpRequest) -> int:
-    """Sends a provider API request; returns the HTTP status."""
-    import aiohttp
-
-    auth = aiohttp.BasicAuth(*request.auth)
-    timeout = aiohttp.ClientTimeout(total=10)
-    async with (
-        aiohttp.ClientSession(timeout=timeout) as s,
-        s.request(request.method, request.url, data=request.form, auth=auth) as r,
-    ):
-        return r.status
-
-
-def call_key(start: Start) -> str:
-    """What names a call across workers: its CallSid (a call carried on by another worker has
-    a new stream sid), else the stream sid. Upload codes and relayed pictures use it."""
-    return start.call_sid or start.stream_sid
-
-
 class PhoneBridge:
     """`new_session(responder) -> VoiceSession` makes each call's session (8 kHz in and out);
     `runtime` (demo.runtime.Runtime) gives each call its conversation; `reader` reads uploads."""
 
     def __init__(self, runtime, new_session: Callable, options: PhoneOptions = PhoneOptions(), *,
                  http: Callable | None = aiohttp_client, links: UploadLinks | None = None,
-                 reader=None, state: CallState | None = None):  # fmt: skip
+                 reader=None, state: CallState | None = None, tracing=None):  # fmt: skip
         self.runtime, self.new_session, self.options = runtime, new_session, options
+        self.tracing = tracing  # demo.tracing.Tracing: a trace per voice turn (None: off)
         self.http, self.reader = http, reader
         self.state = state or (links.state if links else MemoryCallState())  # demo.phone.state
         self.links = links or UploadLinks(state=self.state)
@@ -164,12 +147,7 @@ class PhoneBridge:
             return web.Response(status=503, text="draining: this worker takes no new calls", headers={"Retry-After": "1"})  # fmt: skip
         self._host = base
         call_sid, caller = str(form.get("CallSid", "")), str(form.get("From", ""))
-        try:  # the stream of a call that ended for good closed: the provider comes back here
-            ended = call_sid and await asyncio.to_thread(self.state.get, "ended", call_sid)
-        except CallStateError as e:
-            logger.error("call %s: cannot tell whether it already ended: %s", call_sid, e)
-            ended = None
-        if ended:
+        if await ended_for_good(self.state, call_sid):  # its stream closed: the provider came back
             return web.Response(text=twiml_hangup(), content_type="text/xml")
         token = secrets.token_urlsafe(24)
         now = time.monotonic()
@@ -314,15 +292,13 @@ class PhoneBridge:
         options = replace(o.call, auth_token=o.call.auth_token or o.auth_token)
         memory = await CallMemory.open(self.state, start.call_sid, o.redaction_ttl_s, conversation)
 
-        async def hang_up() -> None:  # the agent ends the call: the provider, back at the webhook
-            if start.call_sid:  # once the stream closes, is told to hang up (`voice`)
-                with contextlib.suppress(CallStateError):
-                    await asyncio.to_thread(self.state.put, "ended", start.call_sid, {"ended": call.ended}, 3600.0)  # fmt: skip
+        async def hang_up() -> None:  # the agent ends the call
+            await end_for_good(self.state, call_key(start), call.ended)
             await ws.close()
 
         call = Call(start, session, responder, send, options=options, serializer=self.serializer,
                     http=self.http, hang_up=hang_up, metrics=self.runtime.metrics,
-                    privacy=memory.privacy)  # fmt: skip
+                    privacy=memory.privacy, tracing=self.tracing)  # fmt: skip
         call.memory, call.ws = memory, ws
         self.calls[start.stream_sid] = call
         key = call_key(start)
@@ -339,9 +315,9 @@ class PhoneBridge:
         self.calls.pop(call.sid, None)
         if getattr(call, "watch", None) is not None:
             call.watch.cancel()
-            if ended in FINAL:  # else a picture sent meanwhile waits for the worker taking it on
-                with contextlib.suppress(CallStateError):
-                    await self.relay.ended(call_key(call.start))
+        if self.shared and ended in FINAL:  # else a picture sent meanwhile waits for the next
+            with contextlib.suppress(CallStateError):
+                await self.relay.ended(call_key(call.start))
         await call.memory.close(ended)
 
     async def health(self, request: web.Request) -> web.Response:
@@ -395,9 +371,7 @@ class PhoneBridge:
         if call is None:
             if not self.shared:
                 raise LookupError(call_id)
-            await self.relay.send(
-                call_id, data
-            )  # the call is on another worker (LookupError: none)
+            await self.relay.send(call_id, data)  # on another worker (LookupError: on none)
             return "The agent has your picture. You can go back to the call."
         shots = await asyncio.to_thread(self.reader.read, [image])
         await call.add_screenshots(shots)

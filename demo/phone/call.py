@@ -82,9 +82,10 @@ class Call:
     def __init__(self, start: Start, session: VoiceSession, responder, send: Send, *,
                  options: CallOptions = CallOptions(), serializer=None, http: Http | None = None,
                  hang_up: Callable[[], Awaitable[None]] | None = None, metrics=None,
-                 privacy: CallPrivacy | None = None):  # fmt: skip
+                 privacy: CallPrivacy | None = None, tracing=None):  # fmt: skip
         self.start, self.session, self.responder = start, session, responder
         self.metrics = metrics  # demo.metrics.Metrics, or None
+        self.tracing = tracing  # demo.tracing.Tracing, or None (traces off)
         self.options, self.http = options, http
         self.serializer = serializer or TwilioSerializer()
         self._send, self._hang_up = send, hang_up
@@ -246,6 +247,13 @@ class Call:
             elif e.kind == "metrics":
                 if self.metrics is not None:
                     self.metrics.observe_voice(e.metrics, "phone")
+                if self.tracing is not None:
+                    try:
+                        self.tracing.observe_voice(e.metrics, "phone", time.time_ns())
+                    except Exception:  # a trace is never worth a call
+                        logger.exception(
+                            "call %s: could not trace turn %d", self.sid, e.metrics.turn
+                        )
                 self.entries.append({"t_s": self._now(), "role": "metrics",
                                      "voice_to_voice_ms": round(e.metrics.voice_to_voice_ms, 1)})  # fmt: skip
             elif e.kind == "ended" and e.text in ("handoff", "end_call", "silence"):

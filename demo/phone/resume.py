@@ -105,3 +105,26 @@ class CallMemory:
             await asyncio.to_thread(self.state.take, KIND, self.call_sid)
         except CallStateError as e:
             logger.error("call %s: could not forget its redaction memory (it expires in %.0f s): %s", self.call_sid, self.ttl_s, e)  # fmt: skip
+
+
+# -- a call the agent ended, as the provider comes back to the webhook --------------------------
+# The stream's TwiML goes back to the webhook when the stream closes (a worker lost mid-call is
+# replaced there); a call the agent itself ended (goodbye, hand-over) is marked ("ended",
+# CallSid) just before its stream closes, and the webhook answers it with a hang-up.
+
+ENDED_TTL_S = 3600.0
+
+
+async def end_for_good(state: CallState, call_sid: str, how: str) -> None:
+    try:
+        await asyncio.to_thread(state.put, "ended", call_sid, {"ended": how}, ENDED_TTL_S)
+    except CallStateError as e:
+        logger.error("call %s: could not mark it ended (the provider may bring it back): %s", call_sid, e)  # fmt: skip
+
+
+async def ended_for_good(state: CallState, call_sid: str) -> bool:
+    try:
+        return bool(call_sid) and await asyncio.to_thread(state.get, "ended", call_sid) is not None
+    except CallStateError as e:
+        logger.error("call %s: cannot tell whether it already ended (taken as a new call): %s", call_sid, e)  # fmt: skip
+        return False

@@ -130,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tts", default="offline", help="voice.tts.speaker profile (default offline)")
     add_lm_args(p)
     p.add_argument("--lm-timeout-s", type=float, default=3.0, help="with --lm openai:URL, how long a caller waits for the model server's first words before the template answers (default 3)")  # fmt: skip
+    p.add_argument("--otel", nargs="?", const="", default=None, metavar="ENDPOINT", help="OpenTelemetry traces, a span per voice turn and per stage: to ENDPOINT (an OTLP/HTTP collector), to $OTEL_EXPORTER_OTLP_ENDPOINT when none is given, or `console`; also on when that variable is set or CCA_OTEL=1 (default off; needs the otel extra)")  # fmt: skip
     p.add_argument("--vad", choices=("silero", "energy"), default="silero")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
@@ -154,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         bound_model_wait(runtime.services.generator, args.lm_timeout_s)
         new_session = session_factory(runtime, args.vad, asr=args.asr)
         state = open_call_state(args.state, args.records or os.environ.get(ENV_RECORDS_DB), _keyring(args.state))  # fmt: skip
+        from demo.tracing import build_tracing
+
+        tracing = build_tracing(args.otel)
     except (ImportError, FileNotFoundError, ValueError, RuntimeError, KeyError) as e:
         print(f"cca phone: {e}", file=sys.stderr)
         return 2
@@ -161,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                        account_sid=args.account_sid, out_dir=Path(args.out) if args.out else None)  # fmt: skip
     options = PhoneOptions(public_url=args.public_url, auth_token=args.auth_token,
                            sms_from=args.sms_from, call=call, max_calls=max(0, args.max_calls))  # fmt: skip
-    bridge = PhoneBridge(runtime, new_session, options, reader=runtime.services.reader, state=state)
+    bridge = PhoneBridge(runtime, new_session, options, reader=runtime.services.reader, state=state, tracing=tracing)  # fmt: skip
 
     async def run() -> None:
         runner = await bridge.serve(args.host, args.port)
@@ -177,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cca phone: drained: {json.dumps(done)}", file=sys.stderr)
         finally:
             await runner.cleanup()
+            if tracing is not None:
+                tracing.shutdown()  # the spans still batched go out
 
     try:
         asyncio.run(run())

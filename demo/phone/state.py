@@ -8,11 +8,15 @@ worker issues another must find, so it lives in a `CallState`: short-lived JSON 
 | kind | key | value | lives |
 |---|---|---|---|
 | `stream` | a stream token | the call's CallSid and caller, the expiry | `stream_token_ttl_s` |
-| `upload` | a six-digit code | the call (stream sid), the expiry, used or not | the code's life and the lockout |
+| `upload` | a six-digit code | the call (its CallSid), the expiry, used or not | the code's life and the lockout |
 | `upload_fail` | a client address | times of wrong codes | the lockout |
-| `call` | a stream sid | the call is on the line (for an upload reaching another worker) | the call |
-| `image` | a stream sid | a checked picture for that call, until its worker takes it | a minute |
+| `call` | a CallSid | the call is on the line (for an upload reaching another worker) | the call, or `redaction_ttl_s` after its worker is lost |
+| `image` | a CallSid | a checked picture for that call, until its worker takes it | a minute |
 | `redaction` | a CallSid | the call's `Redactor.to_dict()` | `redaction_ttl_s` |
+| `ended` | a CallSid | the agent ended the call: the webhook, reached again, hangs up | an hour |
+
+A call's stream sid changes when another worker takes the call on; its CallSid does not, so
+what must follow the call is keyed by the CallSid (the stream sid when a stream has none).
 
 Implementations: `MemoryCallState` (one process: the default, today's behaviour) and
 `dialogue.records.call_state.SqlCallState` (an SQLite file or PostgreSQL, by the records

@@ -242,3 +242,22 @@ def twiml_redirect(url: str) -> str:
     """TwiML that sends a live call to a webhook again (`url`): a draining worker's calls are
     taken on by another worker."""
     return f'<?xml version="1.0" encoding="UTF-8"?><Response><Redirect method="POST">{escape(url)}</Redirect></Response>'  # fmt: skip
+
+
+async def aiohttp_client(request: HttpRequest) -> int:
+    """Sends a provider API request; returns the HTTP status."""
+    import aiohttp
+
+    auth = aiohttp.BasicAuth(*request.auth)
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as s,
+        s.request(request.method, request.url, data=request.form, auth=auth) as r,
+    ):
+        return r.status
+
+
+def call_key(start: Start) -> str:
+    """What names a call across workers: its CallSid (a call carried on by another worker has
+    a new stream sid), else the stream sid. Upload codes and relayed pictures use it."""
+    return start.call_sid or start.stream_sid
