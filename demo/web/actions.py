@@ -34,6 +34,7 @@ STATUS = {
     "en": {"waits": "waits for a yes", "refused": "refused"},
     "zh": {"waits": "等待确认", "refused": "被拒绝"},
 }
+_TOOL_NAME = re.compile(r"\b[a-z]+(?:_[a-z]+){2,}\b")  # find_user_id_by_email, not "ask"
 # handoff reasons of the policies (domains/retail/policy.py, dialogue/policy/declared.py) in Chinese
 REASONS_ZH = (
     (re.compile(r"the customer asked for a person"), "客户要求人工服务"),
@@ -66,11 +67,18 @@ def action_line(action, ui: str = "en") -> str:
     return f"✗ {action_words(action.tool, action.args, ui)} ({why})"
 
 
+def _tool_said(m: re.Match) -> str:
+    if m[0] in TOOL_WORDS:
+        return TOOL_WORDS[m[0]][0].replace(" {order_id}", "").replace(" {email}", "").lower()
+    return m[0].replace("_", " ")
+
+
 def reason_words(reason: str, kind: str, ui: str = "en", fallback: str = "") -> str:
-    """A decision's reason in the page's language; a reason with no Chinese wording shows
-    `fallback` (the decision kind in Chinese) rather than English."""
+    """A decision's reason in the page's language, a tool it names in words ("confirm return
+    items of order proposed"); a reason with no Chinese wording shows `fallback` (the decision
+    kind in Chinese) rather than English."""
     if ui != "zh":
-        return reason or kind
+        return _TOOL_NAME.sub(_tool_said, reason or kind)
     for pattern, zh in REASONS_ZH:
         if pattern.fullmatch(reason or ""):
             return pattern.sub(zh, reason)

@@ -143,10 +143,13 @@ def _settle(db: Path) -> None:
     """Let SQLite finish with the old database (a journal left by a process that stopped
     mid-write is rolled back), then remove its side files, so none is applied to the new one."""
     if db.exists():
+        con = sqlite3.connect(db)
         try:
-            sqlite3.connect(db).execute("PRAGMA schema_version").fetchone()
+            con.execute("PRAGMA schema_version").fetchone()
         except sqlite3.Error as e:
             logger.info("the old %s cannot be read (%s); it is replaced", db, e)
+        finally:
+            con.close()
     for suffix in SIDE_FILES:
         db.with_name(db.name + suffix).unlink(missing_ok=True)
 

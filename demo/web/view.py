@@ -327,7 +327,7 @@ def panel_markdown(view: TurnView | None, ui: str = "en") -> str:
     ents = [f"- `{e.get('type')}`: {e.get('value')}" + (f" ({e['source']})" if e.get("source") else "") for e in turn.entities]  # fmt: skip
     out.append(f"### {w['entities']}\n" + ("\n".join(ents) or w["none"]))
     if turn.screenshots:
-        shots = [f"- {s.get('source')}: {s.get('kind')} ({s.get('language')}) {_short(s.get('fields'))}" for s in turn.screenshots]  # fmt: skip
+        shots = [f"- {s.get('source')}: {s.get('kind')} ({s.get('language')}) {_fields(s.get('fields') or {})}" for s in turn.screenshots]  # fmt: skip
         out.append(f"### {w['screens']}\n" + "\n".join(shots))
     if view.passages:
         kb = [f"- **{p.title or source_name(p.source)}** — `{source_name(p.source)}`\n  > {_short(p.text, 220)}" for p in view.passages]  # fmt: skip
@@ -348,6 +348,13 @@ def panel_markdown(view: TurnView | None, ui: str = "en") -> str:
     if turn.errors:
         out.append(f"### ⚠ {w['problems']}\n" + "\n".join(f"- {e}" for e in turn.errors))
     return "\n\n".join(out)
+
+
+def _fields(fields: dict[str, list[str]]) -> str:
+    """A screenshot's fields as words: "order_number W5918442 · date 2026-09-12"."""
+    return _short(
+        " · ".join(f"{kind} {', '.join(map(str, values))}" for kind, values in fields.items())
+    )
 
 
 def source_name(source: str) -> str:

@@ -341,3 +341,13 @@ def test_a_knowledge_source_shows_its_file_not_the_servers_folders():
 
     assert source_name("/srv/app/domains/retail/faq.csv#en-verify") == "faq.csv#en-verify"
     assert source_name("kb/shipping.md#delivery-times") == "kb/shipping.md#delivery-times"
+
+
+def test_a_reason_or_a_screenshot_in_the_panel_names_no_tool_and_shows_no_json(runtime):
+    from demo.web.actions import reason_words
+
+    said = reason_words("confirm return_delivered_order_items proposed", "confirm")
+    assert said == "confirm return items of order proposed"
+    assert reason_words("confirm return_delivered_order_items proposed", "confirm", "zh", "待确认") == "待确认"  # fmt: skip
+    _, _, _, panel, *_ = send(runtime, text="Where is my order?", image=str(SCREENSHOT))
+    assert "order_page" in panel and "{" not in panel and '"' not in panel.split("Screenshots")[1]
