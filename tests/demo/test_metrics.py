@@ -59,6 +59,19 @@ def test_turns_move_the_counters_and_stage_histograms():
     assert value(m, "cca_sessions_active", channel="web") == 0
 
 
+def test_a_model_server_that_failed_the_voice_and_the_records_are_counted():
+    m = Metrics()
+    m.observe_turn(turn(source="template", errors=("generate: http://lm/v1/completions: no reply began within 3 s",)), "phone")  # fmt: skip
+    m.stage_error("phone", "asr")  # the voice session's, outside any agent turn
+    m.stage_error("phone", "records")
+    m.handoff("phone", "cannot_hear")
+    assert value(m, "cca_model_fallbacks_total", channel="phone") == 1  # the template stood in
+    assert value(m, "cca_stage_errors_total", channel="phone", stage="generate") == 1
+    assert value(m, "cca_stage_errors_total", channel="phone", stage="asr") == 1
+    assert value(m, "cca_stage_errors_total", channel="phone", stage="records") == 1
+    assert value(m, "cca_handoffs_total", channel="phone", reason="cannot_hear") == 1
+
+
 def test_voice_turns_give_latency_its_parts_and_the_asr_speed():
     m = Metrics()
     tm = TurnMetrics(turn=1, voice_to_voice_ms=1500, endpoint_ms=600, asr_ms=400, respond_ms=300,
