@@ -38,6 +38,9 @@ class ASROptions:
     max_tokens_per_s: float = 12.0  # no speech is faster; longer output is a loop (0: no cap)
     # the encoder's dtype; auto: float16 on CUDA, bfloat16 on a CPU that has it, else float32
     compute_type: str = "auto"
+    # the text decoder's weights on a CPU: "int8" reads a quarter of the bytes a step
+    # (voice.asr.quantize); "none" keeps float32. Ignored on a GPU.
+    quantize: str = "none"
     seed: int = 0  # for the sampling at fallback temperatures: the same input, the same output
     # silence put before audio that starts with speech (Whisper drops such a first word)
     lead_pad_s: float = 0.5
@@ -45,6 +48,8 @@ class ASROptions:
     def __post_init__(self):
         if self.chinese_script not in SCRIPTS:
             raise ValueError(f"chinese_script={self.chinese_script!r}; choose one of {SCRIPTS}")
+        if self.quantize not in ("none", "int8"):
+            raise ValueError(f"quantize={self.quantize!r}; choose 'none' or 'int8'")
         if self.beam_size is not None and self.beam_size < 1:
             raise ValueError("beam_size must be >= 1, or None for greedy decoding")
         if not 0.0 <= self.lead_pad_s <= 5.0:

@@ -71,6 +71,13 @@ class WhisperASR:
                 f"unknown language code(s) {bad}; Whisper knows {sorted(self.languages)}"
             )
         self.options = options
+        if options.quantize == "int8":
+            if self.device.type == "cpu" and self.dtype != torch.float16:
+                from voice.asr.quantize import quantize_decoder
+
+                quantize_decoder(model)
+            else:
+                logger.info("int8 decoding is for a CPU; %s decodes as it is", self.device)
 
     @classmethod
     def from_pretrained(
