@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -31,6 +32,8 @@ from dialogue.lm.text import IncrementalDecoder, StopMatcher
 
 logger = logging.getLogger(__name__)
 
+# a piece holding one of these ends a clause (dialogue.policy.stream releases clauses at them)
+CLAUSE_END = re.compile(r"[,.;:!?，。；：！？]")
 TURN_ENDS = ("<end_of_turn>", "<start_of_turn>", "<|im_end|>", "<|eot_id|>", "<|endoftext|>")
 
 
@@ -58,6 +61,10 @@ class LlamaCppOptions:
     n_ctx: int = 2048  # the context window in tokens: prompt and reply together
     n_threads: int | None = None  # CPU threads generating; None: every core this process may use
     n_threads_batch: int | None = None  # CPU threads reading a prompt; None: as n_threads
+    # CPU threads generating a streamed reply once its first clause is out: that clause is then
+    # being spoken, and a voice and the model on the same cores slow each other; None: half of
+    # n_threads (at least 1). A reply that is not streamed keeps n_threads throughout.
+    stream_threads: int | None = None
     n_batch: int = 256  # prompt tokens evaluated per step
     n_gpu_layers: int | None = None  # None: all on a GPU build, 0 otherwise; an int forces it
     seed: int = 0
@@ -96,10 +103,12 @@ class LlamaCppGenerator:
 
     takes_images = False
 
-    def __init__(self, llm: Any, options: GenerationOptions = GenerationOptions(), name: str = "llama.cpp"):  # fmt: skip
+    def __init__(self, llm: Any, options: GenerationOptions = GenerationOptions(), name: str = "llama.cpp", threads: tuple[int, int, int] | None = None):  # fmt: skip
         self.llm = llm
         self.options = options
         self.name = name
+        # (generating, reading a prompt, generating once a streamed reply's first clause is out)
+        self.threads = threads
         self.last = LlamaCppStats()  # what the last reply cost
         self._lock = threading.Lock()  # the model reads one thing at a time
         self.prefilled = 0  # tokens the last prefill read
@@ -132,13 +141,19 @@ class LlamaCppGenerator:
         except (ValueError, RuntimeError) as e:
             raise LlamaCppError(f"llama.cpp could not load {path}: {e}") from e
         name = f"llama.cpp:{model}" + (f"+{Path(lora).name}" if lora else "")
-        return cls(llm, options, name)
+        later = engine.stream_threads or max(1, threads // 2)
+        return cls(llm, options, name, (threads, engine.n_threads_batch or threads, later))
 
     def generate(self, prompt: str) -> str:
-        return "".join(self.stream(prompt))
+        return "".join(self._stream(prompt, spoken=False))
 
     def stream(self, prompt: str) -> Iterator[str]:
-        """Yield the reply in pieces as llama.cpp produces them; a stop string ends it."""
+        """Yield the reply in pieces as llama.cpp produces them; a stop string ends it. Once a
+        clause has come out (a voice may be saying it), the rest is generated on
+        `LlamaCppOptions.stream_threads`."""
+        return self._stream(prompt, spoken=True)
+
+    def _stream(self, prompt: str, spoken: bool) -> Iterator[str]:
         opts = self.options
         tokens = self._tokens(prompt)
         room = self.llm.n_ctx() - len(tokens)
@@ -147,7 +162,7 @@ class LlamaCppGenerator:
                 f"the prompt is {len(tokens)} tokens, over the {self.llm.n_ctx()}-token context; "
                 "keep fewer turns of history or raise LlamaCppOptions.n_ctx"
             )
-        return self._pieces(tokens, min(opts.max_new_tokens, room), opts)
+        return self._pieces(tokens, min(opts.max_new_tokens, room), opts, spoken)
 
     def prefill(self, prefix: str) -> None:
         """Start reading `prefix`, the start of the next prompt (the system message and the
@@ -185,18 +200,27 @@ class LlamaCppGenerator:
             shared += 1
         return shared
 
-    def _pieces(self, tokens: list[int], max_tokens: int, opts: GenerationOptions) -> Iterator[str]:
+    def _pieces(self, tokens: list[int], max_tokens: int, opts: GenerationOptions, spoken: bool = False) -> Iterator[str]:  # fmt: skip
         t0 = time.perf_counter()  # a prefill still reading counts in the time to the first token
         with self._lock:
-            yield from self._locked_pieces(tokens, max_tokens, opts, t0)
+            self._set_threads(0)
+            try:
+                yield from self._locked_pieces(tokens, max_tokens, opts, t0, spoken)
+            finally:
+                self._set_threads(0)
 
-    def _locked_pieces(self, tokens: list[int], max_tokens: int, opts: GenerationOptions, t0: float) -> Iterator[str]:  # fmt: skip
+    def _set_threads(self, which: int) -> None:
+        """Generate on threads[0] (`which` 0) or threads[2] (2), reading prompts on threads[1]."""
+        if self.threads is not None:  # built by from_pretrained (a bare Llama given: left as is)
+            self.llm._ctx.set_n_threads(self.threads[which], self.threads[1])
+
+    def _locked_pieces(self, tokens: list[int], max_tokens: int, opts: GenerationOptions, t0: float, spoken: bool = False) -> Iterator[str]:  # fmt: skip
         self.last = LlamaCppStats(prompt_tokens=len(tokens), reused_tokens=self._shared(tokens))
         decoder = IncrementalDecoder(_Detokenizer(self.llm))
         stops = StopMatcher(tuple(opts.stop) + TURN_ENDS)
         if opts.seed is not None:
             self.llm.set_seed(opts.seed)
-        eos, done = self.llm.token_eos(), False
+        eos, done, said = self.llm.token_eos(), False, False
         steps = self.llm.generate(
             tokens, temp=opts.temperature, top_p=opts.top_p, top_k=0, min_p=0.0,
             repeat_penalty=1.0,
@@ -209,6 +233,9 @@ class LlamaCppGenerator:
             if piece:
                 if self.last.first_token_s is None:
                     self.last.first_token_s = time.perf_counter() - t0
+                if spoken and not said and CLAUSE_END.search(piece):
+                    said = True  # the first clause is out: leave the voice its share of cores
+                    self._set_threads(2)
                 yield piece
             if done or self.last.new_tokens >= max_tokens:
                 break

@@ -95,3 +95,66 @@ def test_a_prefill_reads_the_next_prompts_start_between_turns(tiny):
     assert n == len(tiny._tokens(history))
     assert tiny.generate(prompt) == want
     assert tiny.last.reused_tokens >= n - 1  # the history was read before the turn came
+
+
+class _ScriptedLlama:
+    """Just enough of `llama_cpp.Llama` to play a fixed reply token by token, recording each
+    thread setting and the piece it came before (unit test of the thread switch alone)."""
+
+    def __init__(self, words: list[str]):
+        self.words = words  # token i is words[i]; the last id is the end of text
+        self.input_ids, self.n_tokens = [], 0
+        self.log: list[tuple] = []
+        ctx = type("Ctx", (), {})()
+        ctx.set_n_threads = lambda n, nb: self.log.append(("threads", n, nb))
+        self._ctx = ctx
+
+    def n_ctx(self):
+        return 512
+
+    def token_bos(self):
+        return -1
+
+    def token_eos(self):
+        return len(self.words)
+
+    def set_seed(self, seed):
+        pass
+
+    def tokenize(self, text, add_bos=False, special=True):
+        return [0]
+
+    def detokenize(self, ids, special=True):
+        return "".join(self.words[i] for i in ids if i < len(self.words)).encode()
+
+    def generate(self, tokens, **_):
+        for i in range(len(self.words) + 1):
+            self.log.append(("token", i))
+            yield i
+
+
+def test_a_streamed_reply_leaves_the_voice_its_cores_once_a_clause_is_out():
+    from dialogue.lm.llama_cpp import LlamaCppGenerator
+
+    words = ["Sure", ",", " I", " can", " help", "."]
+    llm = _ScriptedLlama(words)
+    gen = LlamaCppGenerator(llm, GenerationOptions(max_new_tokens=20), threads=(2, 2, 1))
+    assert "".join(gen.stream("hi")) == "Sure, I can help."
+    log = llm.log
+    # all cores for the first clause; one from the token after the comma; all again at the end
+    assert log[0] == ("threads", 2, 2)
+    switch = log.index(("threads", 1, 2))
+    assert log[switch - 1] == ("token", 1) and log[switch + 1] == ("token", 2)
+    assert log[-1] == ("threads", 2, 2)
+    llm.log.clear()
+    assert gen.generate("hi") == "Sure, I can help."  # not streamed: no switch
+    assert ("threads", 1, 2) not in llm.log
+
+
+def test_the_engine_starts_generating_on_every_thread_asked(tiny):
+    import llama_cpp
+
+    n, batch, later = tiny.threads
+    assert later == max(1, n // 2) and batch == n
+    list(tiny.stream("Where is my order? 我的订单在哪里？"))
+    assert llama_cpp.llama_n_threads(tiny.llm._ctx.ctx) == n  # set back after a streamed reply
