@@ -626,9 +626,13 @@ def load(args, lm_name: str):
     tmp = tempfile.mkdtemp(prefix="bench-session-")
     from dialogue.lm.shipped import choose
 
-    lm, adapter = choose(lm_name)
+    lm_name, _, share = lm_name.partition("@")  # shipped@2: a streamed reply's later clauses
+    lm, adapter = choose(lm_name)  # generated on 2 threads (LlamaCppOptions.stream_threads)
     runtime = build_runtime(RuntimeOptions(db=f"sqlite:///{tmp}/retail.db", kb=None, records=None,
                                            tts="offline", asr_model=args.asr_model, lm=lm, adapter=adapter))  # fmt: skip
+    generator = runtime.services.generator
+    if share and getattr(generator, "threads", None):
+        generator.threads = (*generator.threads[:2], int(share))
     asr = SerialASR(runtime.services.asr)
     # warm-up, so that no call pays for loading: Whisper, both voices, the NLU
     asr.transcribe(Audio(np.zeros(16_000, np.float32), 16_000, "warm-up"))
@@ -649,7 +653,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--caller-voice", default="en=kokoro:jm_kumo,zh=kokoro:jf_nezumi",
                    help="the caller's voice.tts.speaker voice per language (the agent's: piper, kokoro)")  # fmt: skip
     p.add_argument("--asr-model", default="base", help="Whisper model (multilingual for zh)")
-    p.add_argument("--lm", default="none", help="the dialogue model phrasing the replies: none (templates, the default here), shipped, or any --lm of cca chat; several, comma-separated, run side by side (none,shipped)")  # fmt: skip
+    p.add_argument("--lm", default="none", help="the dialogue model phrasing the replies: none (templates, the default here), shipped, or any --lm of cca chat; several, comma-separated, run side by side (none,shipped); shipped@N: its streamed replies' later clauses generated on N threads (LlamaCppOptions.stream_threads; default half the cores)")  # fmt: skip
     p.add_argument(
         "--gap-s", type=float, default=0.5, help="caller's pause after the agent finished"
     )
