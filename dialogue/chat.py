@@ -111,15 +111,16 @@ def build_pack_services(
 def build_services(
     domain: str | Path | None = None, db: str | None = None, kb: str | None = None,
     data: str | None = None, lm: str | None = None, adapter: str | None = None,
-    asr_model: str = "base",
+    asr_model: str = "base", code_kb: str | None = None,
 ) -> AgentServices:  # fmt: skip
     """The agent services of the pack at `domain` (default: `dialogue.domain.pack.default_pack`):
-    its own [code] services when it declares them, else `build_pack_services`."""
+    its own [code] services when it declares them (with `kb`, else `code_kb`), else
+    `build_pack_services` (with `kb`, else the pack's own knowledge)."""
     from dialogue.domain.pack import DomainPack, default_pack
 
     pack = DomainPack.load(domain) if domain else default_pack()
     if pack.has_code("services"):
-        return pack.code("services")(db=db, kb=kb, data=data, asr_model=asr_model, lm=lm, adapter=adapter)  # fmt: skip
+        return pack.code("services")(db=db, kb=kb or code_kb, data=data, asr_model=asr_model, lm=lm, adapter=adapter)  # fmt: skip
     if data:
         raise ValueError(f"--data: the pack {pack.root} declares its own back office, seeded by itself")  # fmt: skip
     return build_pack_services(pack.root, db, kb, lm, adapter, asr_model)
@@ -183,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         lm, adapter = choose(args.lm, args.adapter, args.no_lm)
-        services = build_services(args.domain, args.db, args.kb, args.data, lm, adapter, args.asr_model)  # fmt: skip
+        # the sample shop's base (cca kb add) when no pack is named; a declared pack's: its own
+        shop_kb = None if args.domain else DEFAULT_KB
+        services = build_services(args.domain, args.db, args.kb, args.data, lm, adapter, args.asr_model, shop_kb)  # fmt: skip
     except (ImportError, FileNotFoundError, ValueError, RuntimeError, ConnectionError) as e:
         print(f"cca chat: {e}", file=sys.stderr)
         return 2

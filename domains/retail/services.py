@@ -13,7 +13,7 @@ import logging
 import os
 
 from dialogue.agent import AgentServices
-from dialogue.chat import DEFAULT_KB, perception_and_model
+from dialogue.chat import perception_and_model
 from dialogue.knowledge.store import store_exists
 from dialogue.paths import shared_data
 
@@ -32,7 +32,7 @@ def build_services(
     asr_model: str = "base", lm: str | None = None, adapter: str | None = None,
 ) -> AgentServices:  # fmt: skip
     """The shop's services on the back office at `db` (default DEFAULT_DB), first loaded from the
-    data folder `data` when given; `kb` (default DEFAULT_KB) is used when it exists."""
+    data folder `data` when given; `kb` (`cca chat`: DEFAULT_KB) is used when it exists."""
     from sqlalchemy import select
 
     from dialogue.nlu.understand import NLU
@@ -52,7 +52,6 @@ def build_services(
     with office.reading() as session:
         catalogue = list(session.scalars(select(Product.name)))
     knowledge = None
-    kb = kb or DEFAULT_KB
     if store_exists(kb):
         from dialogue.knowledge.base import KnowledgeBase
 
