@@ -15,10 +15,14 @@ NO = re.compile(
     r"^\s*(?:no|nope|don'?t|do not|cancel that|stop|wait|不|不是|不要|不用|算了|先不|别)", re.I
 )
 _REASON_MISTAKE = re.compile(
-    r"mistake|wrong(?:ly)?|accident|by error|误|买错|下错|拍错|不小心", re.I
+    r"mistake|wrong(?:ly)?|accident|by error|didn'?t mean to|did not mean to|ordered (?:it )?twice"
+    r"|误|买错|下错|拍错|点错|选错|手滑|不小心|重复下单",
+    re.I,
 )
-_REASON_UNNEEDED = re.compile(
-    r"no longer|don'?t need|do not need|not needed|changed my mind|不需要|不要了|用不上|不想要",
+_REASON_UNNEEDED = re.compile(  # "I don't want it anymore", not "I don't want to cancel"
+    r"no longer|(?:don'?t|do not) need|not needed|no need (?:for (?:it|them) )?any ?more"
+    r"|changed my mind|(?:don'?t|do not) want (?:it|them)\b"
+    r"|不再需要|不需要|不要了|用不上|用不着|用不到|不想要",
     re.I,
 )
 _ALL_ITEMS = re.compile(  # not "that's all", "all good", "at all"

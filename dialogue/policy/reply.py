@@ -51,6 +51,10 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "en": "I can cancel order {order_id}. Is it because it is no longer needed, or because it was ordered by mistake?",
         "zh": "我可以为您取消订单 {order_id}。请问原因是不再需要，还是误下单？",
     },
+    "ask_cancel_reason_which": {  # after a yes or a no to the either/or above
+        "en": "Which of the two is it: no longer needed, or ordered by mistake?",
+        "zh": "请问是哪一种：不再需要，还是误下单？",
+    },
     "ask_return_items": {
         "en": "Which items of order {order_id} would you like to {verb}? It contains: {items}.",
         "zh": "订单 {order_id} 中您想{verb}哪些商品？订单内容：{items}。",

@@ -9,7 +9,8 @@ processed"), and the customer answers the way people do:
 - its place in the list ("the first one", "第二个").
 
 `pick_offered` returns the order id when exactly one offered order fits, else None (the agent
-then asks again with the full list in the text).
+then asks again with the full list in the text). `pick_reason` reads an answer by place to the
+either/or of a cancel's reason ("the first one", "后者").
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 
 from dialogue.nlu.digits import digit_runs
 from domains.retail.outcomes import STATUS_ZH, status_name
+from domains.retail.rules import REASONS
 
 # places in the list as read ("last" is left out: "my last order" means the newest one)
 _ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4,
@@ -51,6 +53,20 @@ def pick_offered(text: str, offered: Sequence[tuple[str, str]]) -> str | None:
         if place < len(ids):
             return ids[place]
     return None
+
+
+_FIRST = re.compile(r"\b(?:the )?(?:first|former)\b|第一|前者|前一个|前面(?:那|这)个", re.I)
+_SECOND = re.compile(r"\b(?:the )?(?:second|latter)\b|第二|后者|后一个|后面(?:那|这)个", re.I)
+
+
+def pick_reason(text: str) -> str | None:
+    """The cancel reason named by its place in the question ("no longer needed, or ordered by
+    mistake?", in `rules.REASONS` order): "the first one" -> "no longer needed"; None if neither
+    or both are named."""
+    first, second = bool(_FIRST.search(text)), bool(_SECOND.search(text))
+    if first == second:
+        return None
+    return list(REASONS)[0 if first else 1]
 
 
 def by_status(offered: Sequence[tuple[str, str]], language: str) -> str:

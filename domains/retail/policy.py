@@ -32,7 +32,7 @@ from dialogue.policy.reply import APOLOGETIC, quote_risk
 from dialogue.policy.state import DialogueState, Understood
 from dialogue.policy.tooltypes import action
 from dialogue.types import Action, Decision
-from domains.retail.choose import pick_offered
+from domains.retail.choose import pick_offered, pick_reason
 from domains.retail.outcomes import refusal
 from domains.retail.tasks import authenticate, serve
 from domains.retail.tools import ToolResult  # and the retail tools, registered on import
@@ -60,7 +60,7 @@ WRITE_TASKS = {
     "modify_order_items",
 }
 KNOWLEDGE_INTENTS = {"delivery_options", "product_info", "complaint"}  # answered from knowledge
-TASK_SLOTS = ("reason", "products", "all_items", "address")  # a dropped task's; ids stay
+TASK_SLOTS = ("reason", "asked", "products", "all_items", "address")  # a dropped task's; ids stay
 
 
 @dataclass(frozen=True)
@@ -150,6 +150,10 @@ class DialoguePolicy:
                 s.slots["order_id"], filled = picked, True
             else:
                 s.slots["offered"] = offered  # still to choose
+        if s.slots.get("asked") == "reason" and "reason" not in s.slots:
+            picked = pick_reason(u.text)  # "the first one", "后者": the either/or by place
+            if picked is not None:
+                s.slots["reason"], filled = picked, True
         sure = u.confidence >= c.handoff_intent_confidence
         if u.intent == "talk_to_human" and sure and not filled:
             return self._handoff(s, actions, "the customer asked for a person")

@@ -4,6 +4,7 @@ then). Each step records the tool call it made as the turn's `Action`."""
 
 from __future__ import annotations
 
+from dialogue.nlu.slots import YES
 from dialogue.policy.state import DialogueState, Understood
 from dialogue.policy.toolkit import ToolResult
 from dialogue.policy.tooltypes import action
@@ -46,6 +47,7 @@ def serve(s: DialogueState, u: Understood, actions: list[Action]) -> Decision | 
     """The next step of the task in hand for the authenticated customer; None when it is no task
     this policy serves (the caller hands over)."""
     lang = s.language
+    asked = s.slots.pop("asked", None)  # the either/or the last step asked, answered by now
     if s.task == "account":
         r = call(s, actions, "get_user_details", {"user_id": s.tools.user_id})
         s.last_task, s.task = s.task, None  # answered: the next request starts afresh
@@ -81,6 +83,10 @@ def serve(s: DialogueState, u: Understood, actions: list[Action]) -> Decision | 
         return Decision("answer", "order_status", order_slots(order, lang), reason="order status")
     if s.task == "cancel_order":
         if "reason" not in s.slots:
+            s.slots["asked"] = "reason"  # "the first one" answers it (DialoguePolicy)
+            if asked == "reason" and (u.intent in ("affirm", "deny") or YES.search(u.text)):
+                # "是的" to "no longer needed, or ordered by mistake?": the two, once more
+                return Decision("ask", "ask_cancel_reason_which", reason="a yes or no to an either/or")  # fmt: skip
             return Decision(
                 "ask",
                 "ask_cancel_reason",

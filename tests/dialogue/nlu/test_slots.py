@@ -63,3 +63,24 @@ def test_collect_slots(text, entities, expect):
 def test_nothing_said_is_nothing_kept(text):
     slots: dict = {}
     assert collect_slots(slots, text, []) is False and slots == {}
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [("我不要了", "no longer needed"), ("不想要了", "no longer needed"), ("不再需要", "no longer needed"),
+     ("用不着了", "no longer needed"), ("I don't need it anymore", "no longer needed"),
+     ("I don't want it anymore", "no longer needed"), ("no need for it anymore", "no longer needed"),
+     ("买错了", "ordered by mistake"), ("下错单了", "ordered by mistake"), ("点错了", "ordered by mistake"),
+     ("ordered by mistake", "ordered by mistake"), ("it was a mistake", "ordered by mistake"),
+     ("I didn't mean to order it", "ordered by mistake")],
+)  # fmt: skip
+def test_a_cancel_reason_in_other_words(text, reason):
+    slots: dict = {}
+    assert collect_slots(slots, text, []) is True and slots == {"reason": reason}
+
+
+@pytest.mark.parametrize("text", ["I don't want to cancel", "I don't want to talk to a bot", "不要取消"])  # fmt: skip
+def test_not_wanting_something_else_is_no_reason(text):
+    slots: dict = {}
+    collect_slots(slots, text, [])
+    assert "reason" not in slots

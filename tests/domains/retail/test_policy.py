@@ -189,6 +189,70 @@ def test_a_bare_no_to_the_task_drops_it_and_asks_what_instead(office):
     assert a.state.task is None
 
 
+REASON_TURNS = {  # what the model makes of them (most read as a no)
+    "是的": "affirm", "对": "affirm", "yes": "affirm", "no": "deny", "都不是": "deny",
+    "我不要了": "deny", "买错了": "deny", "不想要了": "deny", "下错单了": "deny", "不再需要": "deny",
+    "I don't need it anymore": "deny", "ordered by mistake": "deny", "it was a mistake": "deny",
+    "the first one": "affirm", "后者": "thanks_goodbye",
+}  # fmt: skip
+
+
+def asked_for_a_reason(office, language: str) -> Agent:
+    script = {**SCRIPT, **{t: (i, 0.95, ()) for t, i in REASON_TURNS.items()}}
+    script["我想取消订单"] = ("cancel_order", 0.99, ())
+    script["我的邮箱是 alice@example.com"] = ("account", 0.86, (("email", "alice@example.com"),))
+    script["订单号是 #W1"] = ("order_status", 0.43, (("order_number", "#W1"),))
+    a = Agent(AgentServices(nlu=FakeNLU(script), office=office), session_id="t")
+    turns = (
+        ("我想取消订单", "我的邮箱是 alice@example.com", "订单号是 #W1")
+        if language == "zh"
+        else ("I want to cancel an order", "my email is alice@example.com", "it's order #W1")
+    )
+    assert talk(a, *turns)[-1].decision.template == "ask_cancel_reason"
+    return a
+
+
+@pytest.mark.parametrize(
+    "language, answer, which",
+    [("zh", "是的", "请问是哪一种：不再需要，还是误下单？"), ("zh", "对", "请问是哪一种：不再需要，还是误下单？"),
+     ("zh", "都不是", "请问是哪一种：不再需要，还是误下单？"),
+     ("en", "yes", "Which of the two is it: no longer needed, or ordered by mistake?"),
+     ("en", "no", "Which of the two is it: no longer needed, or ordered by mistake?")],
+)  # fmt: skip
+def test_a_yes_to_the_either_or_of_a_cancel_names_the_two_once(office, language, answer, which):
+    a = asked_for_a_reason(office, language)
+    turn = a.respond(CustomerTurn(text=answer))
+    assert turn.decision.template == "ask_cancel_reason_which" and turn.reply == which
+    assert a.state.task == "cancel_order" and a.state.tools.pending is None
+    then = a.respond(CustomerTurn(text="买错了" if language == "zh" else "it was a mistake"))
+    assert then.decision.kind == "confirm" and a.state.tools.pending.args["reason"] == "ordered by mistake"  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "language, answer, reason",
+    [("zh", "我不要了", "no longer needed"), ("zh", "不想要了", "no longer needed"),
+     ("zh", "不再需要", "no longer needed"), ("zh", "买错了", "ordered by mistake"),
+     ("zh", "下错单了", "ordered by mistake"), ("zh", "后者", "ordered by mistake"),
+     ("en", "I don't need it anymore", "no longer needed"), ("en", "the first one", "no longer needed"),
+     ("en", "ordered by mistake", "ordered by mistake"), ("en", "it was a mistake", "ordered by mistake")],
+)  # fmt: skip
+def test_a_cancel_reason_in_other_words_is_taken(office, language, answer, reason):
+    a = asked_for_a_reason(office, language)
+    before = snapshot(office)
+    turn = a.respond(CustomerTurn(text=answer))
+    assert turn.decision.kind == "confirm", turn.reply
+    pending = a.state.tools.pending
+    assert pending.tool == "cancel_pending_order" and pending.args["reason"] == reason
+    assert snapshot(office) == before  # nothing is written before the yes
+
+
+def test_a_reason_is_picked_by_its_place_in_the_question():
+    from domains.retail.choose import pick_reason
+
+    assert pick_reason("the first one") == "no longer needed" and pick_reason("第二个") == "ordered by mistake"  # fmt: skip
+    assert pick_reason("the first or the second?") is None and pick_reason("hello") is None
+
+
 def test_where_is_an_order_while_cancelling_switches_to_its_status(office):
     a = agent(office)
     talk(a, "I want to cancel an order", "my email is alice@example.com", "it's order #W1")
