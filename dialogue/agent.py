@@ -265,7 +265,7 @@ class Agent:
             intent=nlu.intent if nlu else "", confidence=nlu.confidence if nlu else 0.0,
             entities=tuple(e.to_dict() for e in nlu.entities) if nlu else (),
             sentiment=nlu.sentiment.to_dict() if nlu else {},
-            screenshots=tuple({"source": s.source, "kind": s.kind.label, "language": s.language, "fields": s.fields_by_kind()} for s in screenshots),
+            screenshots=tuple({"source": s.source, "kind": s.kind.label, "language": s.language, "fields": s.fields_by_kind(), "text": s.text} for s in screenshots),
             actions=tuple(actions), decision=decision, reply=reply, reply_source=source,
             handoff=decision.handoff, timings_ms=timings, errors=tuple(errors),
             spoken=render_spoken(decision.template, language, decision.slots),

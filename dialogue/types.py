@@ -58,7 +58,7 @@ class Turn:
     confidence: float
     entities: tuple[dict[str, Any], ...]
     sentiment: dict[str, Any]
-    screenshots: tuple[dict[str, Any], ...]  # kind, fields, language per screenshot
+    screenshots: tuple[dict[str, Any], ...]  # source, kind, language, fields, text (OCR) each
     actions: tuple[Action, ...]
     decision: Decision
     reply: str

@@ -3,7 +3,7 @@
 When the agent hands a web conversation over, the conversation waits here. A person signs in
 with an API key (any role; `cca privacy key create --name ana --role agent`), sees the waiting
 conversations with why they were handed over, the intent and the mood, opens one to read its
-turns as stored (redacted text, decrypted transcripts), takes it and replies. The customer's
+turns as stored (redacted text, decrypted transcripts and screenshot text), takes it and replies. The customer's
 page shows each reply marked as coming from that person, by name. Everything goes through the
 conversation store as that person: reads are audited by the store, taking and finishing are
 audited here, and each reply is stored as an agent turn with its author.
@@ -57,7 +57,7 @@ WORDS = {
         "denied": "Refused: {error}",
         "failed": "The store could not answer ({error}); see the server log.",
         "columns": ["conversation", "waiting since", "with", "reason", "intent", "mood", "language"],
-        "turn_columns": ["#", "who", "text", "heard"],
+        "turn_columns": ["#", "who", "text", "heard", "screenshot text"],
         "nobody": "nobody yet", "agent": "agent (automated)", "customer": "customer",
     },
     "zh": {
@@ -78,7 +78,7 @@ WORDS = {
         "denied": "拒绝：{error}",
         "failed": "记录库无法回答（{error}）；请查看服务器日志。",
         "columns": ["对话", "等待开始", "接手人", "原因", "意图", "情绪", "语言"],
-        "turn_columns": ["#", "谁", "文本", "语音转写"],
+        "turn_columns": ["#", "谁", "文本", "语音转写", "截图文字"],
         "nobody": "尚无", "agent": "客服（自动）", "customer": "客户",
     },
 }  # fmt: skip
@@ -173,7 +173,7 @@ class Desk:
         rows = []
         for t in records_for(self.store, viewer).turns(conversation_id):
             who = w["customer"] if t.role == "customer" else (t.author or w["agent"])
-            rows.append([t.idx, who, t.text, t.transcript or ""])
+            rows.append([t.idx, who, t.text, t.transcript or "", t.screenshot_text or ""])
         return rows
 
     def take(self, viewer: Viewer | None, conversation_id: str, ui: str = "en") -> None:

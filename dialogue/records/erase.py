@@ -164,7 +164,8 @@ def export_training_data(store: Store, out: Path, good_rating: int = 4) -> int:
     convs = []
     for cid in store.conversation_ids(consented_only=True):
         info = store.conversation(cid)
-        turns = [t for t in store.turns(cid) if t.text or t.role == "agent"]
+        # a customer turn of speech or a screenshot alone counts too: its transcript and OCR text
+        turns = [t for t in store.turns(cid) if t.role == "agent" or t.text or t.transcript or t.screenshot_text]  # fmt: skip
         fb = store.feedback(cid)
         good = sorted(
             {
@@ -181,14 +182,13 @@ def export_training_data(store: Store, out: Path, good_rating: int = 4) -> int:
         rows = []
         for t in turns:
             text = fixes.get(t.idx, t.text) if t.role == "agent" else t.text
-            if t.role == "customer" and not text:
-                continue
             intent = t.intent if t.role == "customer" and t.intent in labels else None
             calls = [a for a in (t.actions or []) if a.get("ok")] if t.role == "agent" else []
             # the tools that ran, each on its own agent turn before the reply (the convdata form),
             # so a replay (dialogue.lm.guided) can tell whether it acted as the agent did
             rows += [ConvTurn("agent", "", action=TurnAction(a["tool"], dict(a.get("args") or {}))) for a in calls]  # fmt: skip
-            rows.append(ConvTurn(role=t.role, text=text, intent=intent))
+            said = dict(transcript=t.transcript or None, screenshot_text=t.screenshot_text or None) if t.role == "customer" else {}  # fmt: skip
+            rows.append(ConvTurn(role=t.role, text=text, intent=intent, **said))
         if not any(r.role == "agent" for r in rows):
             continue
         language = info["language"] if info["language"] in ("en", "zh") else "en"

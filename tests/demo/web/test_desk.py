@@ -128,3 +128,32 @@ def test_a_page_without_a_person_never_redraws(tmp_path):
     assert on_tick(session) == gr.skip()
     assert session.version == session.shown == 0
     runtime.services.office.close()
+
+
+def test_a_screenshot_alone_is_read_at_the_desk_and_in_the_history_tab(store, tmp_path):  # noqa: F811
+    """A turn with no words, only a screenshot, is stored with the screenshot's text (redacted as
+    the rest), so the desk and the History tab show what the customer sent, not an empty row."""
+    from dataclasses import replace
+
+    from demo.web import history
+    from tests.conftest import ROOT
+    from tests.fakes import FakeOCR
+    from vision.see import ScreenshotReader
+
+    runtime = fast_runtime(tmp_path, store=store)
+    page = (("Order number: #W1", (0, 0, 300, 20)), ("Contact: ann@example.com", (0, 30, 300, 50)))
+    runtime.services = replace(runtime.services, reader=ScreenshotReader(FakeOCR(lines=page)))
+    desk = Desk(store)
+    session = DemoSession(runtime, DemoLimits(), desk)
+    shot = ROOT / "demo" / "samples" / "screenshots" / "order-page-en.png"
+    session.take_turn("", image_paths=[str(shot)])
+    assert session.take_turn("I want to talk to a person").turn.handoff
+    cid = session.conversation.conversation_id
+    key = create_api_key(store, "ana", "agent")
+
+    first = on_refresh(desk, on_sign_in(desk, key).viewer, cid).turns[0]
+    assert first[1] == "customer" and first[2] == ""
+    assert first[4] == "Order number: #W1\nContact: [EMAIL]"
+    opened = history.on_open(store, history.on_sign_in(store, key).viewer, cid)
+    assert opened.turns["data"][0][4] == "Order number: #W1\nContact: [EMAIL]"
+    runtime.services.office.close()

@@ -275,3 +275,35 @@ def test_privacy_cli(tmp_path, monkeypatch, capsys):
     with engine.connect() as c:
         assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     engine.dispose()
+
+
+def test_a_screenshot_turn_is_stored_and_exported_with_its_text(store, tmp_path, office):
+    """The Agent's turn carries each screenshot's OCR text; the store keeps it redacted, and the
+    export keeps a turn that was a screenshot alone, as screenshot_text."""
+    import numpy as np
+
+    from dialogue.agent import Agent, AgentServices, CustomerTurn
+    from dialogue.lm.convdata import read_jsonl
+    from tests.fakes import FakeNLU, FakeOCR
+    from vision.image import from_array
+    from vision.see import ScreenshotReader
+
+    page = (("Order number: #W1", (0, 0, 300, 20)), ("Contact: ann@example.com", (0, 30, 300, 50)))
+    reader = ScreenshotReader(FakeOCR(lines=page))
+    agent = Agent(AgentServices(nlu=FakeNLU({}), office=office, reader=reader), session_id="s")
+    image = from_array(np.full((60, 300, 3), 255, np.uint8), "order.png")
+    turn = agent.respond(CustomerTurn(images=(image,)))
+    assert turn.text == "" and turn.screenshots[0]["text"] == "Order number: #W1\nContact: ann@example.com"  # fmt: skip
+    assert "ann@example.com" in json.dumps(turn.to_dict())  # `cca chat --json` shows what was read
+
+    conv = store.start_conversation("web", consent=True, language="en")
+    store.add_turn_record(conv, turn)
+    customer = store.turns(conv)[0]
+    assert customer.text == "" and customer.screenshot_text == "Order number: #W1\nContact: [EMAIL]"
+    out = tmp_path / "export.jsonl"
+    assert export_training_data(store, out) == 1
+    (exported,) = read_jsonl(out)
+    first = exported.turns[0]
+    assert first.role == "customer" and first.text == ""
+    assert first.screenshot_text == "Order number: #W1\nContact: [EMAIL]"
+    assert "ann@example.com" not in out.read_text()
