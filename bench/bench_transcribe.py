@@ -6,6 +6,14 @@ in every system's wall time. Outputs are scored against the references (WER en, 
 written to bench/out/results.{json,md}. Run by hand, never as a test:
 
     .venv/bin/python bench/bench_transcribe.py [--device cpu|cuda] [--model base] [--quick]
+
+`--material DIR` takes real recordings instead: DIR/manifest.jsonl with one {"audio", "text",
+"lang"} per line (../shared/data/speech/real). `--models tiny.en,base,small` runs every system
+once per model (rows named system:model), the speed ratios against the first row, to choose a
+model per language:
+
+    .venv/bin/python bench/bench_transcribe.py --material ../shared/data/speech/real \
+        --systems cca --models tiny.en,base,small
 """
 
 from __future__ import annotations
@@ -110,7 +118,7 @@ def measure(name: str, argv: list[str], outdir: Path, outputs: list[Path]) -> Ru
     """Run argv with its output in <outdir>.log; show elapsed time and files done meanwhile."""
     tty = sys.stdout.isatty()
     cr = "\r" if tty else ""
-    log = outdir.with_suffix(".log")
+    log = outdir.with_name(outdir.name + ".log")  # "cca:tiny.en" keeps its ".en"
     t0 = time.perf_counter()
     shown = 0.0
     with log.open("w") as f:
@@ -182,6 +190,19 @@ def score(ref: str, hyp: str, language: str) -> tuple[int, int]:
     return o.substitutions + o.deletions + o.insertions, o.substitutions + o.deletions + o.hits
 
 
+def load_manifest(folder: Path) -> dict[str, dict]:
+    """References of real recordings: {name: {"text", "language", "duration_s", "quick"}}."""
+    from make_material import duration_s
+
+    refs = {}
+    for line in (folder / "manifest.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            item = json.loads(line)
+            refs[item["audio"]] = {"text": item["text"], "language": item["lang"], "quick": True,
+                                   "duration_s": duration_s(folder / item["audio"])}  # fmt: skip
+    return refs
+
+
 def output_path(outdir: Path, name: str) -> Path:
     """Where every system writes the transcript of audio file `name`."""
     return outdir / f"{Path(name).stem}.json"
@@ -233,8 +254,10 @@ def pct(x: float | None) -> str:
 
 
 def summary_rows(results: dict[str, dict]) -> list[list[str]]:
-    base = results.get(BASELINE)
-    rows = [["system", "wall s", "audio s / wall s", f"speed-up vs {BASELINE}", "WER en",
+    first = next(iter(results), BASELINE)
+    baseline = BASELINE if BASELINE in results else first
+    base = results.get(baseline)
+    rows = [["system", "wall s", "audio s / wall s", f"speed-up vs {baseline}", "WER en",
              "CER zh", "lang id ok", "peak RSS MB", "CPU s", "exit", "missing"]]  # fmt: skip
     for name, r in results.items():
         speedup = f"{base['wall_s'] / r['wall_s']:.2f}x" if base else "-"
@@ -295,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="more options for cca transcribe, given with =: --cca-args='--beam-size 5'",
     )
+    p.add_argument("--models", help="comma list: run every system once per Whisper model")
+    p.add_argument("--material", type=Path, help="a folder of real recordings with manifest.jsonl")
     p.add_argument("--rebuild", action="store_true", help="rebuild the material")
     p.add_argument("-v", "--verbose", action="store_true", help="print the per-file table too")
     args = p.parse_args(argv)
@@ -309,20 +334,26 @@ def main(argv: list[str] | None = None) -> int:
         args.batch_size = 16 if args.device == "cuda" else 8
 
     print("[1] material")
-    refs = build(force=args.rebuild)
+    if args.material:
+        refs, folder = load_manifest(args.material), args.material
+    else:
+        refs, folder = build(force=args.rebuild), AUDIO
     if args.quick:
         refs = {k: v for k, v in refs.items() if v["quick"]}
     print(summary(refs, "using"))
-    files = [AUDIO / name for name in refs]
+    files = [folder / name for name in refs]
     audio_s = sum(r["duration_s"] for r in refs.values())
 
+    models = [m for m in (args.models or args.model).split(",") if m]
+    runs = [(s, m) for m in models for s in systems]
     results: dict[str, dict] = {}
-    for i, name in enumerate(systems, 2):
+    for i, (system, model) in enumerate(runs, 2):
+        name = f"{system}:{model}" if args.models else system
         print(f"[{i}] {name}")
         outdir = OUT / name
-        command, beam_option = RUNNERS[name]
+        command, beam_option = RUNNERS[system]
         try:
-            argv_ = command(files, outdir, args)
+            argv_ = command(files, outdir, argparse.Namespace(**{**vars(args), "model": model}))
             argv_ += [beam_option, str(args.beam_size)] if args.beam_size else []
         except Unavailable as e:
             print(f"  skipped: {e}")
@@ -343,13 +374,14 @@ def main(argv: list[str] | None = None) -> int:
     if not results:
         print("no system ran")
         return 1
-    head = (f"model {args.model}, device {args.device}, batch size {args.batch_size}, "
+    head = (f"model {args.models or args.model}, device {args.device}, batch size {args.batch_size}, "
             f"beam size {args.beam_size or 'each default'}, "
             f"{len(files)} files, {audio_s / 60:.2f} min of audio, {os.cpu_count()} CPUs")  # fmt: skip
     print(f"\n{head}\n{text_table(summary_rows(results))}")
     if args.verbose:
         print(f"\nper file: error rate [detected language]\n{text_table(file_rows(results, refs))}")
-    config = {"model": args.model, "device": args.device, "batch_size": args.batch_size,
+    config = {"model": args.models or args.model, "material": str(args.material or AUDIO),
+              "device": args.device, "batch_size": args.batch_size,
               "beam_size": args.beam_size,
               "quick": args.quick, "files": len(files), "audio_s": round(audio_s, 2),
               "cpu_count": os.cpu_count(), "platform": platform.platform(),
