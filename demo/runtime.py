@@ -176,6 +176,8 @@ class Runtime:
     store: Any = None  # dialogue.records.store.Store, or None: turns are not stored
     notes: list[str] = field(default_factory=list)  # what was left out at start-up, and why
     metrics: Any = None  # demo.metrics.Metrics, or None: nothing is counted
+    # the pack's intents in words, intent -> {language: words} (DomainPack.intent_labels)
+    intent_labels: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def start(self, channel: str = "web") -> Conversation:
         return Conversation(self, channel)
@@ -262,4 +264,18 @@ def _runtime(services, options: RuntimeOptions, store: Any) -> Runtime:
     from demo.metrics import build_metrics
 
     store = store if store is not None else open_store(options.records)
-    return Runtime(services, speaker, store, notes, build_metrics(notes))
+    labels = pack_labels(options.domain)
+    return Runtime(services, speaker, store, notes, build_metrics(notes), labels)
+
+
+def pack_labels(domain: str | None) -> dict[str, dict[str, str]]:
+    """The intents in words of the pack served (`domain`, else the sample shop); {} (logged)
+    when its domain.toml cannot be read: the intents then read as their codes made readable."""
+    from dialogue.domain.pack import DomainError, DomainPack
+    from dialogue.paths import DEFAULT_DOMAIN
+
+    try:
+        return DomainPack.load(domain or DEFAULT_DOMAIN).intent_labels
+    except DomainError as e:
+        logger.warning("intents shown as their codes made readable: %s", e)
+        return {}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from demo.runtime import Runtime
+from demo.runtime import Runtime, pack_labels
 from dialogue.agent import AgentServices
 from dialogue.knowledge.base import Passage
 from domains.retail.backoffice import BackOffice
@@ -79,4 +79,5 @@ def fast_runtime(folder: Path, store=None, knowledge=True) -> Runtime:
         reader=ScreenshotReader(FakeOCR(lines=ORDER_PAGE)),
         knowledge=TwoPassages() if knowledge else None,
     )  # fmt: skip
-    return Runtime(services, ToneSpeaker(), store)
+    # the sample shop's intents in words, as `cca demo` shows them
+    return Runtime(services, ToneSpeaker(), store, intent_labels=pack_labels(None))

@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from demo.web.history import Viewer, records_for, sign_in
+from dialogue.domain.pack import intent_words
 from dialogue.records.access import AccessDenied, AuthenticationError, audit_action
 from dialogue.records.rows import TurnIn
 
@@ -100,6 +101,9 @@ class Waiting:
     mood: str
     language: str
     taken_by: str | None = None
+    labels: dict = field(
+        default_factory=dict
+    )  # the pack's intents in words (Runtime.intent_labels)
 
 
 class DeskError(Exception):
@@ -132,7 +136,7 @@ class Desk:
             conv.conversation_id, session, time.time(),
             reason=last.decision.reason if last else "", intent=last.intent if last else "",
             mood=(last.sentiment or {}).get("label", "") if last else "",
-            language=conv.agent.state.language,
+            language=conv.agent.state.language, labels=session.runtime.intent_labels,
         )  # fmt: skip
         with self._lock:
             self._waiting.setdefault(entry.conversation_id, entry)
@@ -162,7 +166,7 @@ class Desk:
             entries = sorted(self._waiting.values(), key=lambda e: e.since)
         return [
             [e.conversation_id, time.strftime("%H:%M:%S", time.localtime(e.since)),
-             e.taken_by or w["nobody"], e.reason, e.intent, e.mood, e.language]
+             e.taken_by or w["nobody"], e.reason, intent_words(e.intent, ui, e.labels), e.mood, e.language]
             for e in entries
         ]  # fmt: skip
 

@@ -5,6 +5,9 @@
     session.messages                     # the chat so far, in the messages format
     panel_markdown(view, "en")           # the side panel: transcript, NLU, knowledge, tools, ...
 
+The panel names the intent in the words of the pack ([intents.labels] of its domain.toml, in the
+page's language), else as its code made readable ("Order status").
+
 An upload that cannot be used (a type we do not take, too large, too long, corrupt) becomes a
 problem on the view that names the file and the limit; the rest of the turn is still answered,
 and the conversation goes on. The Gradio page (demo/web/ui.py) only wires these to components.
@@ -23,6 +26,7 @@ from typing import Any
 from demo.runtime import Conversation, Runtime
 from demo.web.actions import action_line, action_words, reason_words
 from dialogue.agent import CustomerTurn
+from dialogue.domain.pack import intent_words
 from dialogue.types import Turn
 
 logger = logging.getLogger(__name__)
@@ -119,6 +123,8 @@ class TurnView:
     held: str = ""  # after a handoff: the message passed on to a colleague, not to the agent
     # what the handoff passed on (see handoff_summary)
     summary: list[str] = field(default_factory=list)
+    # the pack's intents in words, intent -> {language: words} (demo.runtime.Runtime.intent_labels)
+    labels: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def _name(path: str) -> str:
@@ -190,7 +196,13 @@ class DemoSession:
         self, text: str = "", audio_path: str | None = None, image_paths: Sequence[str] = (),
         ui: str = "en",
     ) -> TurnView:  # fmt: skip
+        view = self._take_turn(text, audio_path, image_paths, ui)
+        view.labels = self.runtime.intent_labels
+        return view
+
+    def _take_turn(self, text: str, audio_path: str | None, image_paths: Sequence[str], ui: str) -> TurnView:  # fmt: skip
         w = words(ui)
+        labels = self.runtime.intent_labels
         text = (text or "").strip()
         image_paths = [p for p in image_paths if p]
         if not (text or audio_path or image_paths):
@@ -210,7 +222,7 @@ class DemoSession:
             self.messages.append({"role": "user", "content": text or "📎"})
             if self.desk is None or self.desk.taken_by(self.conversation.conversation_id) is None:
                 self.messages.append({"role": "assistant", "content": "👤 " + w["with_colleague"]})
-            self.last = TurnView(None, held=text or "📎", summary=handoff_summary(self.conversation.agent.turns, ui))  # fmt: skip
+            self.last = TurnView(None, held=text or "📎", summary=handoff_summary(self.conversation.agent.turns, ui, labels=labels))  # fmt: skip
             return self.last
         audio, images, problems = load_uploads(audio_path, image_paths, self.limits)
         said = [w["cannot_use"].format(name=n, problem=p) for n, p in problems]
@@ -238,7 +250,7 @@ class DemoSession:
             if self.desk is not None:
                 self.desk.hand_over(self)
         view = TurnView(turn, problems, self.conversation.passages, speech, tts_ms, list(store))
-        view.summary = handoff_summary(self.conversation.agent.turns, ui) if turn.handoff else []
+        view.summary = handoff_summary(self.conversation.agent.turns, ui, labels=labels) if turn.handoff else []  # fmt: skip
         store.clear()
         self.last = view
         return view
@@ -262,15 +274,18 @@ class DemoSession:
         self._from_person("👤 " + words(self.ui)["left"].format(name=name))
 
 
-def handoff_summary(turns: Sequence[Turn], ui: str = "en", last: int = 6) -> list[str]:
-    """What a colleague taking over is handed, one line each: why, the customer's task and mood,
-    and what the customer said (the latest `last` turns)."""
+def handoff_summary(
+    turns: Sequence[Turn], ui: str = "en", last: int = 6, labels: dict | None = None
+) -> list[str]:
+    """What a colleague taking over is handed, one line each: why, the customer's task (in the
+    words of the pack's `labels`, see `intent_words`) and mood, and what the customer said (the
+    latest `last` turns)."""
     if not turns:
         return []
     w, end = words(ui), turns[-1]
     mood = value(end.sentiment.get("label", ""), ui) if end.sentiment else ""
     lines = [f"{w['reason']}: {reason_words(end.decision.reason, end.decision.kind, ui, value(end.decision.kind, ui))}",
-             f"{w['intent']}: {end.intent} · {w['sentiment']}: {mood}"]  # fmt: skip
+             f"{w['intent']}: {intent_words(end.intent, ui, labels or {})} · {w['sentiment']}: {mood}"]  # fmt: skip
     said = [t.text or t.transcript for t in turns[-last:] if t.text or t.transcript]
     lines += [f"{w['said']}: “{_short(x, 200)}”" for x in said]
     return lines
@@ -322,7 +337,7 @@ def panel_markdown(view: TurnView | None, ui: str = "en") -> str:
     extra = f"({extra})" if extra else ""
     out.append(
         f"| {w['language']} | {w['intent']} | {w['sentiment']} |\n|---|---|---|\n"
-        f"| {turn.language} | {turn.intent} ({turn.confidence:.2f}) | {sentiment} {extra} |"
+        f"| {turn.language} | {intent_words(turn.intent, ui, view.labels) if turn.intent else '—'} ({turn.confidence:.2f}) | {sentiment} {extra} |"
     )
     ents = [f"- `{e.get('type')}`: {e.get('value')}" + (f" ({e['source']})" if e.get("source") else "") for e in turn.entities]  # fmt: skip
     out.append(f"### {w['entities']}\n" + ("\n".join(ents) or w["none"]))

@@ -2,8 +2,9 @@
 
 Errors stop the pack from working (no domain.toml, a malformed intents.csv row, a knowledge file
 that cannot be read); warnings make it work badly (an intent with one example, no out-of-scope
-examples, no handoff); notes say what is missing but can be made (the trained model) or what this
-version accepts without using yet (tools, policy, slots, templates).
+examples, no handoff, a label for an intent the pack does not have); notes say what is missing but
+can be made (the trained model, an intent's label in words) or what this version accepts without
+using yet (tools, policy, slots, templates).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dialogue.domain.pack import (
     DomainError,
     DomainPack,
     read_intents,
+    readable,
 )
 
 MIN_EXAMPLES = 3  # fewer examples of an intent than this is a warning
@@ -55,6 +57,7 @@ def check_pack(folder: str | Path) -> list[Problem]:
         return [_from_error(e)]
     problems = _check_toml(pack)
     problems += _check_intents(pack)
+    problems += _check_labels(pack)
     problems += _check_knowledge(pack)
     problems += _check_model(pack)
     problems += _check_declared(pack)
@@ -150,6 +153,30 @@ def _check_intents(pack: DomainPack) -> list[Problem]:
         if not by_language[language]:
             out.append(Problem("warning", path, f"no examples in {language!r}, a language of the "
                                "pack; the multilingual encoder carries over, less well"))  # fmt: skip
+    return out
+
+
+def _check_labels(pack: DomainPack) -> list[Problem]:
+    """[intents.labels]: each for an intent of the pack, and every intent named in words in each
+    of the pack's languages (else it reads as its code made readable)."""
+    where = str(pack.root / PACK_FILE)
+    try:
+        known = {r.intent for r in pack.intents()} | {OUT_OF_SCOPE}
+    except (DomainError, OSError, UnicodeDecodeError):
+        return []  # _check_intents says why
+    out = []
+    unknown = sorted(set(pack.intent_labels) - known)
+    if unknown:
+        out.append(Problem("warning", where, f"[intents.labels] names intents that intents.csv "
+                           f"does not have: {unknown} (a typo?)"))  # fmt: skip
+    for language in pack.languages:
+        bare = sorted(i for i in known if language not in pack.intent_labels.get(i, {}))
+        if bare:
+            shown = ", ".join(bare[:5]) + (f" and {len(bare) - 5} more" if len(bare) > 5 else "")
+            out.append(Problem("note", where, f"{len(bare)} intent(s) have no label in "
+                               f"{language!r} ({shown}); they read as their code made readable "
+                               f'("{readable(bare[0])}"); add [intents.labels] {bare[0]} = '
+                               f'{{ {language} = "..." }}'))  # fmt: skip
     return out
 
 

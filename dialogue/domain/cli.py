@@ -27,6 +27,11 @@ uri = ""     # or a SIP or web address of the team
 [intents]
 file = "intents.csv"  # text,intent[,language]; intent out_of_scope for what you do not handle
 
+[intents.labels]  # optional: each intent in words per language, as the demo's panel shows it
+greeting = {{ en = "Greeting", zh = "问候" }}
+talk_to_human = {{ en = "Asks for a person", zh = "转人工" }}
+out_of_scope = {{ en = "Not something we handle", zh = "超出服务范围" }}
+
 [knowledge]
 dir = "knowledge"  # Markdown, JSON and CSV; `cca kb add --domain {folder}`
 

@@ -4,6 +4,10 @@
                    [policy], [slots] and [templates]
     intents.csv    text,intent[,language]: a few examples per intent, or thousands;
                    intent `out_of_scope` marks turns the business does not handle
+    [intents.labels]  optional: each intent in words per language, as people read it (the
+                   demo's panel and desk), e.g. order_status = { en = "Order status",
+                   zh = "订单状态" }; an intent without one reads as its code made readable
+                   ("Order status")
     knowledge/     Markdown, JSON and CSV files for the knowledge base (`cca kb add --domain`)
     model/         what `cca nlu train --domain` writes: intent_head.npz (small), and the
                    fine-tuned encoder in model/encoder/ (large: made on the user's machine)
@@ -74,6 +78,8 @@ class DomainPack:
     intents_build: str  # a command that writes intents_file when it is not shipped ("" if shipped)
     knowledge_dir: Path  # knowledge/
     model_dir: Path  # model/: the trained intent model
+    # [intents.labels]: intent -> {language: words}, e.g. {"order_status": {"zh": "订单状态"}}
+    intent_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     tables: dict = field(default_factory=dict)  # every table of domain.toml, later ones too
 
     @property
@@ -125,6 +131,7 @@ class DomainPack:
             intents_build=str(intents.get("build", "")),
             knowledge_dir=root / str(_table(data, "knowledge", where).get("dir", "knowledge")),
             model_dir=root / str(_table(data, "model", where).get("dir", "model")),
+            intent_labels=_intent_labels(intents.get("labels", {}), where),
             tables=data,
         )
 
@@ -148,6 +155,10 @@ class DomainPack:
     def labels(self) -> tuple[str, ...]:
         """The pack's intents (those of intents.csv, and out_of_scope), sorted."""
         return _labels(self.intents_file, self.intents_file.stat().st_mtime_ns)
+
+    def intent_label(self, intent: str, language: str) -> str:
+        """The intent in words for `language` (`intent_words`)."""
+        return intent_words(intent, language, self.intent_labels)
 
     def check_turns(self) -> tuple[str, ...]:
         """What `cca demo --check` says to the pack's agent: [check] turns, else the first
@@ -193,6 +204,35 @@ class DomainPack:
 @functools.lru_cache(maxsize=8)
 def _labels(path: Path, mtime_ns: int) -> tuple[str, ...]:
     return tuple(sorted({e.intent for e in read_intents(path)} | {OUT_OF_SCOPE}))
+
+
+def readable(intent: str) -> str:
+    """An intent's code made readable: "order_status" -> "Order status"."""
+    words = intent.replace("_", " ").replace("-", " ").strip()
+    return words[:1].upper() + words[1:]
+
+
+def intent_words(intent: str, language: str, labels: dict[str, dict[str, str]]) -> str:
+    """The words for `intent` in `language`: its label there ([intents.labels]), else its English
+    label, else its code made readable ("Order status")."""
+    mine = labels.get(intent) or {}
+    return mine.get(language) or mine.get("en") or readable(intent)
+
+
+def _intent_labels(value: Any, where: Path) -> dict[str, dict[str, str]]:
+    """[intents.labels] checked: intent = { en = "...", zh = "..." }; DomainError with the fix."""
+    example = '[intents.labels] order_status = { en = "Order status", zh = "订单状态" }'
+    if not isinstance(value, dict):
+        raise DomainError(f"{where}: [intents] labels must be a table, e.g. {example}")
+    out = {}
+    for intent, words in value.items():
+        if not isinstance(words, dict) or not words:
+            raise DomainError(f"{where}: [intents.labels] {intent} = {words!r}; give the words per language, e.g. {example}")  # fmt: skip
+        for language, text in words.items():
+            if language not in LANGUAGES or not isinstance(text, str) or not text.strip():
+                raise DomainError(f"{where}: [intents.labels] {intent}.{language} = {text!r}; give non-empty words for a language of {list(LANGUAGES)}")  # fmt: skip
+        out[str(intent)] = {language: text.strip() for language, text in words.items()}
+    return out
 
 
 def default_pack() -> DomainPack:

@@ -46,7 +46,7 @@ def test_a_text_and_screenshot_turn_fills_the_chat_the_voice_and_the_panel(runti
     assert chat[-1]["content"] == turn.reply
     rate, pcm = speech
     assert rate == 16_000 and pcm.dtype == np.int16 and len(pcm) > 0
-    for shown in ("order_status", SCREENSHOT.name, "kb/shipping.md#delivery-times", "Latency"):
+    for shown in ("Order status", SCREENSHOT.name, "kb/shipping.md#delivery-times", "Latency"):
         assert shown in panel
     assert (text, audio, image, files) == ("", None, None, None)  # the inputs are cleared
     stages = [r[0] for r in latency_rows(session.last)]
@@ -148,6 +148,37 @@ def test_the_panel_clips_a_long_message():
 
     panel = panel_markdown(TurnView(turn))
     assert "x" * 499 in panel and "x" * 500 not in panel
+
+
+@pytest.mark.parametrize(
+    ("ui", "labels", "shown"),
+    [("en", {"card_arrival": {"en": "Card not arrived yet", "zh": "银行卡未寄到"}}, "Card not arrived yet"),
+     ("zh", {"card_arrival": {"en": "Card not arrived yet", "zh": "银行卡未寄到"}}, "银行卡未寄到"),
+     ("zh", {"card_arrival": {"en": "Card not arrived yet"}}, "Card not arrived yet"),
+     ("en", {}, "Card arrival"), ("zh", {}, "Card arrival")],
+)  # fmt: skip
+def test_the_panel_names_the_intent_in_the_packs_words(ui, labels, shown):
+    """Any pack's intent in the words its domain.toml gives in the page's language ([intents.labels]),
+    else in English, else its code made readable: in the table and in a handoff's summary."""
+    from demo.web.view import TurnView, handoff_summary
+    from dialogue.types import Decision, Turn
+
+    turn = Turn(
+        session_id="s", index=0, text="my card has not come", transcript="", language=ui,
+        intent="card_arrival", confidence=0.9, entities=(), sentiment={}, screenshots=(), actions=(),
+        decision=Decision("handoff", "handoff", handoff=True, reason="the customer asked for a person"),
+        reply="...", reply_source="template", handoff=True, timings_ms={},
+    )  # fmt: skip
+    summary = handoff_summary([turn], ui, labels=labels)
+    panel = panel_markdown(TurnView(turn, summary=summary, labels=labels), ui)
+    assert f"| {shown} (0.90) |" in panel and f": {shown} ·" in panel
+    assert "card_arrival" not in panel
+
+
+def test_the_sample_shops_intents_are_shown_in_chinese_on_a_chinese_page(runtime):
+    session, *_ = send(runtime, text="Where is my order?", ui="zh")
+    assert "| 订单状态 (0.95) |" in panel_markdown(session.last, "zh")
+    assert "| Order status (0.95) |" in panel_markdown(session.last, "en")  # the switch, back
 
 
 @pytest.mark.parametrize("kind", ["image", "audio"])

@@ -45,7 +45,7 @@ def test_a_handoff_reaches_a_person_who_replies(store, handed_over):  # noqa: F8
     view = on_sign_in(desk, create_api_key(store, "ana", "agent"))
     assert "ana" in view.status and view.choices == [cid]
     (row,) = view.listing
-    assert row[0] == cid and row[3] == "the customer asked for a person" and row[4] == "talk_to_human"  # fmt: skip
+    assert row[0] == cid and row[3] == "the customer asked for a person" and row[4] == "Asks for a person"  # fmt: skip
     viewer = view.viewer
 
     # before anyone takes it, the customer's messages are kept for the person, with a note

@@ -131,6 +131,44 @@ def test_the_shipped_packs_have_no_errors(name):
     assert [str(x) for x in problems if x.level != "note"] == []
 
 
+@pytest.mark.parametrize("name", ["bank", "retail"])
+def test_the_shipped_packs_name_every_intent_in_both_languages(name):
+    p = DomainPack.load(ROOT / "domains" / name)
+    assert set(p.intent_labels) == set(p.labels())
+    assert all(set(words) == {"en", "zh"} for words in p.intent_labels.values())
+    assert not [x for x in check_pack(p.root) if "label" in x.message]
+
+
+def test_an_intent_reads_as_its_label_else_its_code_made_readable(pack):
+    with open(pack / "domain.toml", encoding="utf-8") as f:
+        text = f.read().split("[intents.labels]")[0]  # the starter's labels, replaced
+    write(pack, "domain.toml", text.replace('file = "intents.csv"', 'file = "intents.csv"\nlabels = { greeting = { zh = "问候" }, talk_to_humn = { en = "A person" } }'))  # fmt: skip
+    p = DomainPack.load(pack)
+    assert (
+        p.intent_label("greeting", "zh") == "问候"
+        and p.intent_label("greeting", "en") == "Greeting"
+    )
+    assert p.intent_label("talk_to_human", "zh") == "Talk to human"  # no label: the code, readable
+    problems = [(x.level, x.message) for x in check_pack(pack)]
+    assert any(lvl == "warning" and "talk_to_humn" in m for lvl, m in problems)  # a typo
+    assert any(lvl == "note" and "no label in 'zh'" in m and "out_of_scope" in m for lvl, m in problems)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "labels, match",
+    [("labels = 3", "must be a table"), ("labels = { greeting = 'Hi' }", "per language"),
+     ("labels = { greeting = { fr = 'Salut' } }", "greeting.fr"),
+     ("labels = { greeting = { en = '' } }", "non-empty")],
+)  # fmt: skip
+def test_a_malformed_label_names_the_file_and_the_fix(pack, labels, match):
+    text = (pack / "domain.toml").read_text(encoding="utf-8").split("[intents.labels]")[0]
+    write(pack, "domain.toml", text.replace('file = "intents.csv"', f'file = "intents.csv"\n{labels}'))  # fmt: skip
+    with pytest.raises(DomainError, match=match):
+        DomainPack.load(pack)
+    (error,) = check_pack(pack)
+    assert error.level == "error" and error.path.endswith("domain.toml")
+
+
 def test_check_turns_come_from_the_pack(pack, tmp_path):
     """`cca demo --check` asks each pack its own turns: [check], else its suite's first turn."""
     assert DomainPack.load(ROOT / "domains" / "bank").check_turns()[1] == "我的卡丢了"
