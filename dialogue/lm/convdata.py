@@ -27,8 +27,7 @@ Fields:
   (agent turns only): the decision's slot values, {"name": "value"}; the reply trained on has
   each value said in text as its {name}, as the model writes it (`dialogue.policy.reply.fill`). An agent
   turn's text may be empty only when it carries an action (the agent acted and said nothing), a
-  customer turn's only when it carries a transcript, screenshot_text or image (it spoke or sent a
-  screenshot and typed nothing).
+  customer turn's only when it carries a transcript, screenshot_text or image.
 - meta: anything else. meta["group"] names conversations that are near-duplicates (the English
   and Chinese versions of one STC-3 dialogue, the retail conversations of one customer); they
   always land in the same split (`group_key`, `split_conversations`).
@@ -185,11 +184,7 @@ def _check_turn(t: ConvTurn) -> None:
     if not isinstance(t.text, str):
         raise ConvDataError(f"text must be a string, got {t.text!r:.60}")
     heard_or_seen = t.role == "customer" and (t.transcript or t.screenshot_text or t.image)
-    if (
-        not t.text.strip()
-        and not (t.role == "agent" and t.action is not None)
-        and not heard_or_seen
-    ):
+    if not t.text.strip() and not (t.role == "agent" and t.action is not None or heard_or_seen):
         raise ConvDataError(f"empty text in a {t.role} turn (only an agent turn with an action, or a customer turn with a transcript, screenshot_text or image, may be empty)")  # fmt: skip
     if t.intent is not None:
         if t.role != "customer":
