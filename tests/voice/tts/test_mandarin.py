@@ -53,3 +53,27 @@ def test_digits_left_over_are_read_as_numbers(g2p):
 def test_unknown_phonemizer_fails_with_the_choices():
     with pytest.raises(ValueError, match="mandarin"):
         KokoroOptions(zh_g2p="espeak")
+
+
+@pytest.mark.weights
+def test_kokoro_chinese_is_heard_back_by_whisper():
+    import numpy as np
+
+    from voice.asr.models import available_packaged
+    from voice.asr.types import ASROptions
+    from voice.asr.whisper import WhisperASR
+    from voice.codec import resample
+    from voice.tts import kokoro
+    from voice.tts.text import normalize
+    from voice.types import SAMPLE_RATE, Audio
+
+    if not kokoro.packaged_available() or "base" not in available_packaged():
+        pytest.skip("needs the packaged Kokoro voice and Whisper base (offline extra)")
+    jiwer = pytest.importorskip("jiwer")
+    text = "我们已经为您退款29.9元，请注意查收。"
+    audio = kokoro.KokoroTTS.from_packaged().synthesize(text, "zh")
+    x = resample(audio.samples, audio.sample_rate, SAMPLE_RATE)
+    asr = WhisperASR.from_pretrained("packaged:base", options=ASROptions(language="zh"))
+    heard = asr.transcribe(Audio(np.asarray(x, np.float32), SAMPLE_RATE, "kokoro")).text
+    said = [normalize(t, "zh").strip("，。,. ") for t in (text, heard)]
+    assert jiwer.cer(*[s.replace("，", "").replace(",", "") for s in said]) <= 0.2, heard
