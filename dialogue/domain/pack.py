@@ -5,9 +5,9 @@
     intents.csv    text,intent[,language]: a few examples per intent, or thousands;
                    intent `out_of_scope` marks turns the business does not handle
     [intents.labels]  optional: each intent in words per language, as people read it (the
-                   demo's panel and desk), e.g. order_status = { en = "Order status",
-                   zh = "订单状态" }; an intent without one reads as its code made readable
-                   ("Order status")
+                   demo's panel and desk), e.g. card_lost = { en = "Lost card",
+                   zh = "银行卡丢失" }; an intent without one reads as its code made readable
+                   ("Card lost")
     knowledge/     Markdown, JSON and CSV files for the knowledge base (`cca kb add --domain`)
     model/         what `cca nlu train --domain` writes: intent_head.npz (small), and the
                    fine-tuned encoder in model/encoder/ (large: made on the user's machine)
@@ -78,7 +78,7 @@ class DomainPack:
     intents_build: str  # a command that writes intents_file when it is not shipped ("" if shipped)
     knowledge_dir: Path  # knowledge/
     model_dir: Path  # model/: the trained intent model
-    # [intents.labels]: intent -> {language: words}, e.g. {"order_status": {"zh": "订单状态"}}
+    # [intents.labels]: intent -> {language: words}, e.g. {"card_lost": {"zh": "银行卡丢失"}}
     intent_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     tables: dict = field(default_factory=dict)  # every table of domain.toml, later ones too
 
@@ -207,21 +207,21 @@ def _labels(path: Path, mtime_ns: int) -> tuple[str, ...]:
 
 
 def readable(intent: str) -> str:
-    """An intent's code made readable: "order_status" -> "Order status"."""
+    """An intent's code made readable: "card_lost" -> "Card lost"."""
     words = intent.replace("_", " ").replace("-", " ").strip()
     return words[:1].upper() + words[1:]
 
 
 def intent_words(intent: str, language: str, labels: dict[str, dict[str, str]]) -> str:
     """The words for `intent` in `language`: its label there ([intents.labels]), else its English
-    label, else its code made readable ("Order status")."""
+    label, else its code made readable ("Card lost")."""
     mine = labels.get(intent) or {}
     return mine.get(language) or mine.get("en") or readable(intent)
 
 
 def _intent_labels(value: Any, where: Path) -> dict[str, dict[str, str]]:
     """[intents.labels] checked: intent = { en = "...", zh = "..." }; DomainError with the fix."""
-    example = '[intents.labels] order_status = { en = "Order status", zh = "订单状态" }'
+    example = '[intents.labels] card_lost = { en = "Lost card", zh = "银行卡丢失" }'
     if not isinstance(value, dict):
         raise DomainError(f"{where}: [intents] labels must be a table, e.g. {example}")
     out = {}
