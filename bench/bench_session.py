@@ -1,7 +1,8 @@
 """Live voice sessions in real time on the offline profile: scripted calls, English and Chinese.
 
     .venv/bin/python bench/bench_session.py [--quick] [--calls en1,zh1] [--systems streaming,naive]
-        [--rate 16000] [--line-echo] [--caller-voice en=VOICE,zh=VOICE] [--lm none,shipped] [-v]
+        [--rate 16000] [--line-echo [delay|hybrid]] [--echo webrtc,gain]
+        [--caller-voice en=VOICE,zh=VOICE] [--lm none,shipped] [-v]
 
 Each call is a script of caller lines: a `turn` starts after the agent finished its reply, a
 `barge` starts `after_s` into the agent's reply (real words: "wait, it's order ..."), a
@@ -54,6 +55,7 @@ sys.path[:0] = [str(REPO), str(BENCH)]
 
 from bench_transcribe import cpu_busy, md_table, score  # noqa: E402
 
+from voice.live.echo import DEFAULT_ECHO, LINE_ECHOES, available_echo_cancellers  # noqa: E402
 from voice.types import Audio  # noqa: E402
 
 logger = logging.getLogger("bench_session")
@@ -230,7 +232,7 @@ class LiveCall:
     """The caller's side: frames pushed on the clock (silence between lines), each line queued
     when the script decides; the agent's frames and events taken as they come."""
 
-    def __init__(self, session, line_echo: tuple[float, float] | None, max_s: float = 240.0):
+    def __init__(self, session, line_echo: np.ndarray | None, max_s: float = 240.0):
         self.s, self.clock, self.rate = session, session.clock, session.in_rate
         self.n = self.rate // 50
         self.queue: deque[tuple[int, np.ndarray]] = deque()
@@ -238,8 +240,8 @@ class LiveCall:
         self.done: dict[int, asyncio.Event] = {}
         self.events: list = []
         self.changed = asyncio.Event()
-        self.line_echo = line_echo
-        self.heard = np.zeros(int(max_s * self.rate), np.float32) if line_echo else None
+        self.line_echo = line_echo  # the line's echo path (voice.live.echo.line_echo_response)
+        self.heard = np.zeros(int(max_s * self.rate), np.float32) if line_echo is not None else None
         self.lag_s = 0.0  # the most the frame pushes fell behind the clock
         self.t0 = self.clock.now()
 
@@ -313,11 +315,12 @@ class LiveCall:
                     self.spoken[k][1] = now - (n - filled) / rate
                     self.done[k].set()
                     cur = None
-            if self.heard is not None:
-                d = int(self.line_echo[0] * rate)
-                a = i * n - d
+            if self.heard is not None:  # the agent's voice through the line's echo path
+                d = int(np.argmax(self.line_echo != 0))  # the delay, then the taps
+                h = self.line_echo[d:]
+                a = i * n - d - len(h) + 1
                 if a >= 0:
-                    frame += self.line_echo[1] * self.heard[a : a + n]
+                    frame += np.convolve(self.heard[a : a + n + len(h) - 1], h, "valid")
             await self.s.push(frame)
             i += 1
         for ev in self.done.values():
@@ -345,9 +348,8 @@ def _finished(e) -> bool:
 SYSTEMS = ("streaming", "naive")
 
 
-def build_session(system: str, runtime, asr, call: Call, rate: int, echo: bool):
+def build_session(system: str, runtime, asr, call: Call, rate: int, echo: str | None):
     from dialogue.voice_agent import AgentResponder
-    from voice.live.echo import EchoCanceller
     from voice.live.endpoint import EndpointOptions
     from voice.live.session import SessionOptions, VoiceSession
     from voice.live.stream_vad import SileroStream, StreamVAD
@@ -355,19 +357,24 @@ def build_session(system: str, runtime, asr, call: Call, rate: int, echo: bool):
     naive = system == "naive"
     tts = TimedTTS(runtime.speaker, whole=naive)
     responder = AgentResponder(runtime.start("voice"))
-    options = SessionOptions(language=call.language)
+    options = SessionOptions(language=call.language, echo=echo)
     if naive:
         responder = NotingResponder(responder, tts)
         fixed = EndpointOptions(base_silence_s=1.0, long_silence_s=1.0)
-        options = SessionOptions(language=call.language, partial_asr=False, endpoint=fixed)
+        options = SessionOptions(language=call.language, partial_asr=False, endpoint=fixed,
+                                 echo=echo)  # fmt: skip
     session = VoiceSession(StreamVAD(SileroStream.load()), asr, responder, tts, options,
-                           in_rate=rate, out_rate=rate, echo=EchoCanceller() if echo else None)  # fmt: skip
+                           in_rate=rate, out_rate=rate)  # fmt: skip
     return session, tts
 
 
-async def run_call(system, runtime, asr, call, audio, args) -> dict:
-    session, tts = build_session(system, runtime, asr, call, args.rate, args.line_echo)
-    live = LiveCall(session, (0.12, 0.3) if args.line_echo else None)
+async def run_call(system, runtime, asr, call, audio, args, echo=None) -> dict:
+    from voice.live.echo import line_echo_response
+
+    echo = echo if args.line_echo else None
+    session, tts = build_session(system, runtime, asr, call, args.rate, echo)
+    path = line_echo_response(args.line_echo, args.rate) if args.line_echo else None
+    live = LiveCall(session, path)
     await live.run(call, audio, args.gap_s)
     return analyse_call(system, call, live, session, tts)
 
@@ -648,8 +655,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calls", default="", help="comma-separated call names (default: all six)")
     p.add_argument("--systems", default=",".join(SYSTEMS), help="streaming,naive")
     p.add_argument("--rate", type=int, default=16_000, help="the line's rate, in and out")
-    p.add_argument("--line-echo", action="store_true",
-                   help="the agent's voice comes back 120 ms later at 0.3, with the echo canceller on")  # fmt: skip
+    p.add_argument("--line-echo", nargs="?", const="delay", default=None, choices=LINE_ECHOES,
+                   help="the agent's voice comes back 120 ms later at 0.3, with an echo canceller on: through a delay and a gain (delay, the default), or a phone hybrid's band and a short room (hybrid)")  # fmt: skip
+    p.add_argument("--echo", default=DEFAULT_ECHO,
+                   help=f"with --line-echo, the echo canceller: {', '.join(available_echo_cancellers())}; several, comma-separated, run side by side (default {DEFAULT_ECHO})")  # fmt: skip
     p.add_argument("--caller-voice", default="en=kokoro:jm_kumo,zh=kokoro:jf_nezumi",
                    help="the caller's voice.tts.speaker voice per language (the agent's: piper, kokoro)")  # fmt: skip
     p.add_argument("--asr-model", default="base", help="Whisper model (multilingual for zh)")
@@ -669,6 +678,9 @@ def main(argv: list[str] | None = None) -> int:
     systems = [s for s in args.systems.split(",") if s]
     if not calls or any(s not in SYSTEMS for s in systems):
         p.error(f"calls = {[c.name for c in CALLS]}, systems = {list(SYSTEMS)}")
+    echoes = [x for x in args.echo.split(",") if x] if args.line_echo else [None]
+    if args.line_echo and (not echoes or any(x not in available_echo_cancellers() for x in echoes)):
+        p.error(f"--echo {args.echo!r}: choose from {available_echo_cancellers()}")
     busy = cpu_busy()
     if busy > 0.3:
         print(f"warning: the CPUs are {100 * busy:.0f}% busy before the run; times will be longer",
@@ -681,18 +693,19 @@ def main(argv: list[str] | None = None) -> int:
     runtime = loaded[lms[0]][0]
     print(f"loaded in {time.monotonic() - t_start:.0f} s; {runtime.speaker.describe()}",
           file=sys.stderr)  # fmt: skip
-    runs = [(s, lm, s if len(lms) == 1 else f"{s}, lm {lm}") for s in systems for lm in lms]
-    results: dict[str, list[dict]] = {name: [] for _, _, name in runs}
+    runs = [(s, lm, e, s + ("" if len(lms) == 1 else f", lm {lm}") + ("" if len(echoes) == 1 else f", echo {e}"))
+            for s in systems for lm in lms for e in echoes]  # fmt: skip
+    results: dict[str, list[dict]] = {name: [] for *_, name in runs}
     for i, call in enumerate(calls):
-        for system, lm, name in runs if i % 2 == 0 else runs[::-1]:
+        for system, lm, echo, name in runs if i % 2 == 0 else runs[::-1]:
             t = time.monotonic()
-            r = asyncio.run(run_call(system, *loaded[lm], call, audio, args))
+            r = asyncio.run(run_call(system, *loaded[lm], call, audio, args, echo))
             results[name].append(r)
             v2v = " ".join(ms(x["voice_to_voice_ms"]) for x in r["turns"])
             print(f"{call.name} {name}: {time.monotonic() - t:.0f} s, v2v ms {v2v}, "
                   f"ended={r['ended'] or '-'}, errors={len(r['errors'])}", file=sys.stderr)  # fmt: skip
     config = {"calls": [c.name for c in calls], "systems": list(results), "rate": args.rate,
-              "line_echo": args.line_echo, "caller_voice": args.caller_voice,
+              "line_echo": args.line_echo, "echo": echoes, "caller_voice": args.caller_voice,
               "asr_model": args.asr_model, "speaker": runtime.speaker.describe(),
               "cpus": os.cpu_count(), "cpu_busy_before": round(busy, 2),
               "wall_s": round(time.monotonic() - t_start, 1)}  # fmt: skip

@@ -32,6 +32,8 @@ from demo.phone.state import MEMORY, open_call_state
 from demo.phone.wire import twilio_update_call, twiml_redirect
 from demo.runtime import ENV_RECORDS_DB
 from dialogue.lm.shipped import add_lm_args, choose
+from voice.live.echo import DEFAULT_ECHO, available_echo_cancellers, make_echo_canceller
+from voice.live.types import SessionOptions
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lm-timeout-s", type=float, default=3.0, help="with --lm openai:URL, how long a caller waits for the model server's first words before the template answers (default 3)")  # fmt: skip
     p.add_argument("--otel", nargs="?", const="", default=None, metavar="ENDPOINT", help="OpenTelemetry traces, a span per voice turn and per stage: to ENDPOINT (an OTLP/HTTP collector), to $OTEL_EXPORTER_OTLP_ENDPOINT when none is given, or `console`; also on when that variable is set or CCA_OTEL=1 (default off; needs the otel extra)")  # fmt: skip
     p.add_argument("--vad", choices=("silero", "energy"), default="silero")
+    p.add_argument("--echo", default=DEFAULT_ECHO, choices=(*available_echo_cancellers(), "none"), help=f"the echo canceller on each call's line, the agent's voice as its reference (voice.live.echo); none for a line that cancels echo itself (default {DEFAULT_ECHO})")  # fmt: skip
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -153,7 +156,10 @@ def main(argv: list[str] | None = None) -> int:
                                                records=args.records, lm=lm, adapter=adapter,
                                                domain=args.domain))  # fmt: skip
         bound_model_wait(runtime.services.generator, args.lm_timeout_s)
-        new_session = session_factory(runtime, args.vad, asr=args.asr)
+        echo = None if args.echo == "none" else args.echo
+        if echo is not None:
+            make_echo_canceller(echo)  # a missing extra fails here, not on the first call
+        new_session = session_factory(runtime, args.vad, SessionOptions(echo=echo), asr=args.asr)
         state = open_call_state(args.state, args.records or os.environ.get(ENV_RECORDS_DB), _keyring(args.state))  # fmt: skip
         from demo.tracing import build_tracing
 

@@ -1,7 +1,15 @@
 """The agent's own voice coming back on the caller's line, taken out before the VAD hears it.
 
 Phone lines (hybrids, speakerphones) and laptops without headsets return a delayed, attenuated,
-filtered copy of what we play. `EchoCanceller` uses the played audio as the reference:
+filtered copy of what we play. An `EchoCanceller` takes the played audio as its reference
+(`play(samples)`) and the caller's line (`process(samples) -> samples`), both at `sample_rate`,
+in chunks of any length; its output lags its input by `latency_samples`. Two implement it, chosen
+by name (`make_echo_canceller(name)`, `SessionOptions.echo`):
+
+- "webrtc" (the default): WebRTC's AEC3 (voice.live.echo_webrtc), an adaptive filter with its own
+  delay estimator and residual echo suppressor; it models a real echo path (a phone hybrid's
+  band limit, a room). Needs the voice extra (pywebrtc-audio).
+- "gain": `DelayGainCanceller` below, one delay and one gain, numpy only:
 
 1. Echo path: every `estimate_every_s`, while something was played, the cross-correlation of the
    last `window_s` of input with the reference over lags 0..`max_delay_s` (one FFT) gives the
@@ -22,11 +30,28 @@ position it was played at, `process(samples)` advances the input position.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 logger = logging.getLogger(__name__)
+
+
+class EchoCanceller(Protocol):
+    """The session's echo canceller: the played audio in as the reference, the line in, the line
+    out without the agent's voice. Chunks of any length; output as long as the input."""
+
+    sample_rate: int  # of the reference and the line
+    latency_samples: int  # the output lags the input by this much (whole internal frames)
+
+    def play(self, samples: np.ndarray) -> None:
+        """What was just played, placed at the current input position (or after the reference
+        already queued)."""
+
+    def process(self, samples: np.ndarray) -> np.ndarray:
+        """The caller's line, the echo of the reference taken out."""
 
 
 @dataclass(frozen=True)
@@ -41,9 +66,14 @@ class EchoOptions:
     suppress_gain: float = 0.03  # residual scale when only echo is heard (-30 dB)
 
 
-class EchoCanceller:
+class DelayGainCanceller:
+    """One delay and one gain per estimate, subtracted, then a non-linear suppressor."""
+
+    latency_samples = 0
+
     def __init__(self, options: EchoOptions = EchoOptions()):
         self.options = options
+        self.sample_rate = options.sample_rate
         self.n = 0  # input samples processed
         self.delay: int | None = None  # estimated echo delay, samples
         self.gain = 0.0
@@ -152,3 +182,52 @@ class EchoCanceller:
 
 def _rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
+
+
+LINE_ECHOES = ("delay", "hybrid")
+
+
+def line_echo_response(kind: str = "delay", sample_rate: int = 16_000, delay_s: float = 0.12,
+                       gain: float = 0.3) -> np.ndarray:  # fmt: skip
+    """A simulated line's echo path, for tests and benchmarks: the impulse response of "delay"
+    (a delay and a gain) or "hybrid" (a phone line's 300-3400 Hz band, then a short room's
+    decaying reflections, as loud as `gain` on white noise), `delay_s` late."""
+    d = int(round(delay_s * sample_rate))
+    if kind == "delay":
+        return np.concatenate([np.zeros(d), [gain]])
+    if kind != "hybrid":
+        raise ValueError(f"line echo {kind!r} not found; available = {list(LINE_ECHOES)}")
+    rng = np.random.default_rng(1)
+    t = np.arange(129) - 64
+    lo, hi = 2 * 300 / sample_rate, 2 * 3400 / sample_rate
+    band = (hi * np.sinc(hi * t) - lo * np.sinc(lo * t)) * np.hamming(len(t))
+    m = int(0.05 * sample_rate)
+    room = rng.standard_normal(m) * np.exp(-np.arange(m) / (0.012 * sample_rate))
+    room[0] = 3.0
+    taps = np.convolve(band, room)
+    noise = rng.standard_normal(sample_rate)
+    taps *= gain / np.sqrt(np.mean(np.convolve(noise, taps)[:sample_rate] ** 2))
+    return np.concatenate([np.zeros(d), taps])
+
+
+def _webrtc(sample_rate: int) -> EchoCanceller:
+    from voice.live.echo_webrtc import WebRTCCanceller
+
+    return WebRTCCanceller(sample_rate=sample_rate)
+
+
+ECHO_CANCELLERS: dict[str, Callable[[int], EchoCanceller]] = {
+    "webrtc": _webrtc,
+    "gain": lambda rate: DelayGainCanceller(EchoOptions(sample_rate=rate)),
+}
+DEFAULT_ECHO = "webrtc"  # bench/bench_session.py --line-echo: fewest false barge-ins (README)
+
+
+def available_echo_cancellers() -> list[str]:
+    return list(ECHO_CANCELLERS)
+
+
+def make_echo_canceller(name: str = DEFAULT_ECHO, sample_rate: int = 16_000) -> EchoCanceller:
+    if name not in ECHO_CANCELLERS:
+        raise ValueError(f"echo canceller {name!r} not found; available = {available_echo_cancellers()}")  # fmt: skip
+    return ECHO_CANCELLERS[name](sample_rate)

@@ -15,7 +15,7 @@
     await session.close()
 
 The path of a turn: frames -> stream resampler (to 16 kHz) -> echo canceller (the played audio is
-the reference) -> streaming VAD -> endpointing (voice.live.endpoint: adaptive silence, a quick partial
+the reference; `echo=` an instance, or `SessionOptions.echo` by name: voice.live.echo) -> streaming VAD -> endpointing (voice.live.endpoint: adaptive silence, a quick partial
 transcript) -> ASR (`asr.transcribe(audio)`) -> `responder.respond(transcript) -> Reply` -> the
 reply cut into sentences, each through `tts.stream(text, language, sample_rate)` -> frames out.
 
@@ -52,6 +52,7 @@ import numpy as np
 
 from voice.live.agent_turn import AgentTurn, Probe, Speaking
 from voice.live.clock import RealClock
+from voice.live.echo import EchoCanceller, make_echo_canceller
 from voice.live.endpoint import Endpointer
 from voice.live.frames import StreamResampler, as_samples
 from voice.live.playback import Player
@@ -75,7 +76,7 @@ __all__ = ["EVENT_KINDS", "Event", "Reply", "Responder", "SessionOptions", "Turn
 class VoiceSession(AgentTurn):
     def __init__(self, vad: StreamVAD, asr, responder: Responder, tts,
                  options: SessionOptions | None = None, *, in_rate: int = VAD_RATE,
-                 out_rate: int = VAD_RATE, clock=None, echo=None):  # fmt: skip
+                 out_rate: int = VAD_RATE, clock=None, echo: EchoCanceller | None = None):  # fmt: skip
         options = options or SessionOptions()
         if options.language not in tts.languages:
             raise ValueError(f"the TTS speaks {tuple(tts.languages)}; options.language is "
@@ -84,7 +85,12 @@ class VoiceSession(AgentTurn):
         self.options = options
         self.in_rate, self.out_rate = in_rate, out_rate
         self.clock = clock or RealClock()
-        self.echo = echo  # voice.live.echo.EchoCanceller, or None for a headset/web client with AEC
+        if echo is None and options.echo is not None:
+            echo = make_echo_canceller(options.echo, VAD_RATE)
+        if echo is not None and echo.sample_rate != VAD_RATE:
+            raise ValueError(f"the echo canceller runs at {echo.sample_rate} Hz; the session's "
+                             f"line is at {VAD_RATE} Hz")  # fmt: skip
+        self.echo: EchoCanceller | None = echo  # None: a headset, or a client that cancels echo
         self.endpointer = Endpointer(options.endpoint)
         self.frame_samples = int(round(out_rate * options.frame_ms / 1000))
         self.player = Player(self.frame_samples)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from voice.live.echo import ECHO_CANCELLERS
 from voice.live.endpoint import EndpointOptions
 from voice.types import Transcript
 
@@ -90,6 +91,9 @@ class SessionOptions:
     partial_asr: bool = True  # take a quick transcript at pauses (endpointing, faster turns)
     silence_timeout_s: float | None = 8.0  # caller silence after the agent -> re-prompt, goodbye
     language: str = "en"  # for prompts before the caller's language is known
+    # echo canceller on the line, by name (voice.live.echo: "webrtc", "gain"), or None for a
+    # headset or a client that cancels echo itself; an instance given to VoiceSession wins
+    echo: str | None = None
     endpoint: EndpointOptions = EndpointOptions()
     reprompt: dict[str, str] = _prompts("Are you still there?", "请问您还在吗？")
     goodbye: dict[str, str] = _prompts(
@@ -108,6 +112,9 @@ class SessionOptions:
     )
 
     def __post_init__(self):
+        if self.echo is not None and self.echo not in ECHO_CANCELLERS:
+            raise ValueError(f"echo canceller {self.echo!r} not found; available = "
+                             f"{list(ECHO_CANCELLERS)} or None")  # fmt: skip
         pause = self.barge_in_pause_s
         if pause is not None and not 0 <= pause < self.backchannel_max_s:
             raise ValueError(f"barge_in_pause_s must be in [0, backchannel_max_s); got {pause}")

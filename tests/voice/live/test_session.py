@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import tone
+from tests.voice.live.test_echo import speech_like
 from voice.live.clock import VirtualClock
-from voice.live.echo import EchoCanceller
+from voice.live.echo import available_echo_cancellers, make_echo_canceller
 from voice.live.endpoint import EndpointOptions
 from voice.live.replay import replay
 from voice.live.session import Reply, SessionOptions, VoiceSession
@@ -109,6 +110,18 @@ class ToneTTS:
         yield Audio(x, sr, text)
 
 
+class SpeechLikeTTS(ToneTTS):
+    """Speaks each sentence as speech-like audio (voiced syllables and pauses, not one tone), the
+    reference an adaptive echo canceller learns a line from."""
+
+    def stream(self, text: str, language: str, sample_rate: int | None = None):
+        sr = sample_rate or SR
+        self.said.append(text)
+        x = speech_like(max(0.3, len(text) * self.seconds_per_char), seed=len(self.said))
+        x = np.interp(np.arange(int(len(x) * sr / SR)) * SR / sr, np.arange(len(x)), x)
+        yield Audio((4 * x).astype(np.float32), sr, text)
+
+
 @dataclass
 class ScriptedResponder:
     replies: list[Reply]
@@ -143,13 +156,13 @@ LONG_REPLY = Reply(
 )
 
 
-def run(replies, audio, *, options=None, latency=(0.0, 0.0, 0.0), echo=None,
-        line_echo=None, in_rate=SR, out_rate=SR, vad=None, greeting="", streams=False):  # fmt: skip
+def run(replies, audio, *, options=None, latency=(0.0, 0.0, 0.0), echo=None, line_echo=None,
+        in_rate=SR, out_rate=SR, vad=None, greeting="", streams=False, tts=ToneTTS):  # fmt: skip
     """Replay `audio` through a session of fakes; (result, session, responder, tts, asr)."""
     clock = VirtualClock()
     asr = ToneASR(CALLER, clock=clock, latency_s=latency[0])
     responder = ScriptedResponder(list(replies), clock, latency[1], streams=streams)
-    tts = ToneTTS(clock, latency[2])
+    tts = tts(clock, latency[2])
     session = VoiceSession(vad or StreamVAD(EnergyStream()), asr, responder, tts, options,
                            in_rate=in_rate, out_rate=out_rate, clock=clock, echo=echo)  # fmt: skip
 
@@ -314,27 +327,40 @@ def test_the_agents_question_makes_the_endpoint_wait():
     assert first.silence_needed_s == pytest.approx(0.65)
 
 
-@pytest.mark.parametrize("rates", [(SR, SR), (8000, 8000), (8000, 16000), (48000, 24000)])
-def test_echo_of_the_agents_voice_does_not_barge_in(rates):
-    in_rate, out_rate = rates
+RATES = [(SR, SR), (8000, 8000), (8000, 16000), (48000, 24000)]
+LIMITS = [  # what each canceller cannot do, at one rate
+    pytest.param(("gain", SpeechLikeTTS, (SR, SR)), marks=pytest.mark.xfail(strict=True, reason="one delay and gain leaves speech's echo over the VAD threshold")),
+    pytest.param(("webrtc", ToneTTS, (SR, SR)), marks=pytest.mark.xfail(strict=True, reason="AEC3 lets a steady pure tone through after about 0.5 s")),
+]  # fmt: skip
+ECHO_CASES = [("gain", ToneTTS, r) for r in RATES] + [("webrtc", SpeechLikeTTS, r) for r in RATES]
+
+
+@pytest.mark.parametrize(
+    "case", ECHO_CASES + LIMITS, ids=lambda c: f"{c[0]}-{c[1].__name__}-{c[2][0]}-{c[2][1]}"
+)
+def test_echo_of_the_agents_voice_does_not_barge_in(case):
+    echo, voice, (in_rate, out_rate) = case
     audio = timeline((0.3, None), (1.0, HZ["where is my order"]), (6.0, None), sr=in_rate)
     line = (0.12, 0.4)  # 120 ms late, 8 dB down
-    result, _, responder, _, _ = run([LONG_REPLY], audio, echo=EchoCanceller(), line_echo=line,
-                                     in_rate=in_rate, out_rate=out_rate)  # fmt: skip
+    result, _, responder, _, _ = run([LONG_REPLY], audio, options=SessionOptions(echo=echo),
+                                     line_echo=line, in_rate=in_rate, out_rate=out_rate,
+                                     tts=voice)  # fmt: skip
     assert "barge_in" not in kinds(result) and responder.heard == []
     assert "playback_paused" not in kinds(result)  # not even a moment's silence
     assert [e.data["reason"] for e in result.events if e.kind == "playback_stopped"] == ["finished"]
     # without the canceller the same echo is taken for the caller: the voice pauses on it
     result, _, responder, _, _ = run([LONG_REPLY], audio, line_echo=line, in_rate=in_rate,
-                                     out_rate=out_rate)  # fmt: skip
+                                     out_rate=out_rate, tts=voice)  # fmt: skip
     assert "playback_paused" in kinds(result)
 
 
-def test_the_caller_still_barges_in_over_the_echo():
+@pytest.mark.parametrize("echo", available_echo_cancellers())
+def test_the_caller_still_barges_in_over_the_echo(echo):
     audio = timeline((0.3, None), (1.0, HZ["where is my order"]), (0.65 + 1.8, None),
                      (1.2, HZ["wait, I have a different question"]), (3.0, None))  # fmt: skip
-    result, _, responder, _, _ = run([LONG_REPLY, Reply("Sure.")], audio, echo=EchoCanceller(),
-                                     line_echo=(0.12, 0.4))  # fmt: skip
+    result, _, responder, _, _ = run([LONG_REPLY, Reply("Sure.")], audio,
+                                     echo=make_echo_canceller(echo), line_echo=(0.12, 0.4),
+                                     tts=SpeechLikeTTS)  # fmt: skip
     assert "barge_in" in kinds(result)
     assert responder.transcripts[-1] == "wait, I have a different question"
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import tone
-from voice.live.echo import EchoCanceller
+from voice.live.echo import DelayGainCanceller as EchoCanceller
 from voice.live.endpoint import Endpointer, has_identifier, is_backchannel, mid_identifier
 from voice.live.frames import StreamResampler, as_samples
 from voice.live.playback import Player
