@@ -127,8 +127,20 @@ async def leg(s: aiohttp.ClientSession, base: str, call_sid: str, audio: np.ndar
     except (ConnectionError, aiohttp.ClientError):  # the worker died under the stream
         pass
     await ws.close()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    for failed in await asyncio.gather(*tasks, return_exceptions=True):
+        if isinstance(failed, AssertionError):  # a `during` that waited in vain
+            raise failed
     return messages
+
+
+async def until(ready, what: str, timeout_s: float = 30.0, thread: bool = False) -> None:
+    """Wait for `ready()` (run in a thread when it blocks); an AssertionError naming `what` when it
+    is not by `timeout_s`."""
+    t_end = time.monotonic() + timeout_s
+    while not (await asyncio.to_thread(ready) if thread else ready()):
+        if time.monotonic() > t_end:
+            raise AssertionError(f"not within {timeout_s:g} s: {what}")
+        await asyncio.sleep(0.05)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -176,12 +188,12 @@ def test_a_worker_killed_mid_call_the_call_goes_on_on_another(office, tmp_path, 
             rc, base_c = await serving(c)
             code = UploadLinks(state=state).issue("CA5")  # as a's agent does when a caller asks
 
+            def shared() -> bool:
+                memory = state.get("redaction", "CA5")
+                return bool(memory and memory["conversation_id"] and memory["call"]["tail"].endswith("4111 1111"))  # fmt: skip
+
             async def kill_once_shared(sid):  # the turn is heard, stored and shared: then the kill
-                while True:
-                    memory = await asyncio.to_thread(state.get, "redaction", "CA5")
-                    if memory and memory["conversation_id"] and memory["call"]["tail"].endswith("4111 1111"):  # fmt: skip
-                        break
-                    await asyncio.sleep(0.05)
+                await until(shared, "worker a shares the first half of the card", thread=True)
                 proc.send_signal(signal.SIGKILL)
                 out["killed"] = await proc.wait()
 
@@ -283,8 +295,7 @@ def test_the_asr_server_down_or_slow_mid_call_gets_an_apology_then_a_person(
         runner, base = await serving(bridge)
 
         async def fail(sid):  # once the first turn was answered
-            while not any(e["role"] == "agent" for c in bridge.calls.values() for e in c.entries):
-                await asyncio.sleep(0.05)
+            await until(lambda: any(e["role"] == "agent" for c in bridge.calls.values() for e in c.entries), "the first answer")  # fmt: skip
             if fault == "stopped":
                 await asr_runner.cleanup()  # (a second clean-up below does nothing)
             else:
@@ -375,8 +386,7 @@ def test_the_model_server_down_replies_fall_back_to_templates_in_time(office, tm
         runner, base = await serving(bridge)
 
         async def stop(sid):  # once the first turn was answered
-            while not any(e["role"] == "agent" for c in bridge.calls.values() for e in c.entries):
-                await asyncio.sleep(0.05)
+            await until(lambda: any(e["role"] == "agent" for c in bridge.calls.values() for e in c.entries), "the first answer")  # fmt: skip
             await lm_runner.cleanup()
 
         try:
@@ -442,18 +452,22 @@ def _records_down(office, tmp_path, caplog, cluster) -> None:
         finally:
             engine.dispose()
 
+    def first_turn_stored() -> bool:
+        seen["before"] = stored()
+        return len(seen["before"]) == 2
+
     async def go():
         runner, base = await serving(bridge)
 
         async def down_then_up(sid):  # down once the first turn is stored, for the second
-            while len(seen.setdefault("before", [])) < 2:  # the first turn's two rows
-                seen["before"] = await asyncio.to_thread(stored)
+            await until(first_turn_stored, "the first turn's two rows", thread=True)
             await asyncio.to_thread(cluster.stop)
-            while not any(c.responder.conversation.unsaved for c in bridge.calls.values()):
-                await asyncio.sleep(0.05)  # a turn answered while the database is down
-            async with aiohttp.ClientSession() as m, m.get(base + "/metrics") as r:
-                seen["down"] = scraped(await r.text())
-            await asyncio.to_thread(cluster.start)
+            try:
+                await until(lambda: any(c.responder.conversation.unsaved for c in bridge.calls.values()), "a turn answered while the database is down")  # fmt: skip
+                async with aiohttp.ClientSession() as m, m.get(base + "/metrics") as r:
+                    seen["down"] = scraped(await r.text())
+            finally:
+                await asyncio.to_thread(cluster.start)
 
         try:
             async with aiohttp.ClientSession() as sess:
