@@ -94,8 +94,11 @@ def cancel_pending_order(ctx: Context, order_id: str, reason: str) -> ToolResult
         ]
     }
     if not ctx.execute:
-        en = "; ".join(f"{rules.usd(c)} to {m} {w}" for _, m, c, w in refunds) or "nothing"
-        zh = "；".join(f"{rules.usd(c)} 退回 {m}，{rules.WHEN_ZH[w]}" for _, m, c, w in refunds)
+        # the customer hears each method as they know it ("your Visa card ending 4242"), never
+        # its record id; one removed since the order was paid is "the original payment method"
+        names = [rules.method_name(pm) if pm else ("the original payment method", "原支付方式") for pm, *_ in refunds]  # fmt: skip
+        en = "; ".join(f"{rules.usd(c)} to {n[0]} {w}" for n, (_, _, c, w) in zip(names, refunds, strict=True)) or "nothing"  # fmt: skip
+        zh = "；".join(f"{rules.usd(c)} 退回{n[1]}，{rules.WHEN_ZH[w]}" for n, (_, _, c, w) in zip(names, refunds, strict=True))  # fmt: skip
         reason_zh = rules.REASONS[reason]
         return Proposal(
             {

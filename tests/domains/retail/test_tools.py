@@ -513,3 +513,15 @@ def test_the_same_flow_on_postgresql(tmp_path, postgres_url):
         assert [row["tool"] for row in audit] == ["modify_pending_order_items"]
     finally:
         office.close()
+
+
+@pytest.mark.parametrize("order_id, en, zh", [
+    ("#W1", "$70.00 to your", "退回您"),  # a credit card, named by its brand and last digits
+    ("#W2", "$100.00 to your gift card", "退回您的礼品卡"),
+])  # fmt: skip
+def test_a_cancellation_names_the_refund_method_as_the_customer_knows_it(office, order_id, en, zh):
+    asked = tools.cancel_pending_order(login(office), order_id, "no longer needed")
+    summary = asked.data["confirmation"]["summary"] if "confirmation" in asked.data else asked.data["summary"]  # fmt: skip
+    assert en in summary["en"] and zh in summary["zh"]
+    for said in summary.values():  # no record id of a payment method reaches the customer
+        assert not re.search(r"(credit_card|gift_card|paypal)_\d", said), said
