@@ -247,8 +247,7 @@ def _squash(text: str) -> str:
 
 
 _EMAIL = re.compile(r"(?P<user>[A-Za-z0-9._%+-]+)@(?P<domain>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
-# Chinese characters are word characters to `\w`, so ids and numbers look around for ASCII ones:
-# a number right after a Chinese character ("热线是400-820-1234") still starts a phone number.
+# Ids and numbers look around for ASCII word characters: to `\w` Chinese ones are word characters.
 _PHONE = re.compile(
     r"(?<![A-Za-z0-9_.])(?:\+\d{1,3}[ -]?)?(?:\(\d{2,4}\)[ -]?)?\d{2,4}(?:[ -]\d{2,4}){1,4}"
     r"(?![A-Za-z0-9_]|\.\d)|(?<![A-Za-z0-9_.])\+\d{7,15}(?![A-Za-z0-9_]|\.\d)"
