@@ -64,6 +64,11 @@ class AgentServices:
     # decide(state, understood) -> (Decision, actions); None: the default pack's [code] policy
     policy: Any = None
     knowledge_k: int = 3
+    # the tools' results quoted in the model's prompt. Off: the policy's decision (its template
+    # with {slot} marks, filled after) already carries what the reply says of them, and the
+    # guard still checks the draft against them whole; leaving them out reads about a third of
+    # the tokens a turn (bench/bench_model_turns.py), for a few more template fallbacks
+    tool_results_in_prompt: bool = False
     # (office, session_id) -> the conversation's tool session; None: the ToolSession of the
     # registered tools (dialogue.policy.toolkit).
     # A domain pack's comes from dialogue.policy.pack_tools (PackTools.session)
@@ -238,6 +243,8 @@ class Agent:
             # the passages the reply reads from, not every one retrieved: the others only
             # lengthen the prompt (time on a CPU) and draw the model off the decision
             shown = [f for f in facts if not f.source.startswith("kb:") or f.text[:40] in template]
+            if not svc.tool_results_in_prompt:
+                shown = [f for f in shown if not f.source.startswith("tool:")]
             guide = Fact("policy:decision", f"{decision.kind}: {render_marked(decision.template, language, decision.slots)}")  # fmt: skip
             turn_input = TurnInput(text=text, transcript=transcript, screenshots=screenshots)
             # a spoken summary is said whole

@@ -367,3 +367,18 @@ def test_the_model_is_told_what_the_next_prompt_starts_with(office):
         assert gen.prompts[-1].startswith(gen.prefixes[-2])  # the prefix was this prompt's start
     assert len(gen.prefixes) == 3 and "Hi! How can I help?" in gen.prefixes[-1]
     assert gen.prefixes[-1].startswith(gen.prefixes[0])
+
+
+@pytest.mark.parametrize("in_prompt", [False, True])
+def test_tool_results_reach_the_prompt_only_when_asked_and_the_guard_always(office, in_prompt):
+    """By default the model phrases the decision (its template with {slot} marks) and is not
+    shown the tools' results; the guard still judges a draft against them whole."""
+    gen = FakeGenerator("Order #W1 is on its way and will arrive on March 3.")
+    a = agent(office, generator=gen, fusion=Fusion(tiny_tokenizer()), tool_results_in_prompt=in_prompt)  # fmt: skip
+    talk(a, "where is my order", "my email is alice@example.com")
+    turn = a.respond(CustomerTurn(text="it's order #W1"))
+    assert any(x.tool == "get_order_details" for x in turn.actions)
+    assert ('source="tool:get_order_details"' in gen.prompts[-1]) is in_prompt
+    assert 'source="policy:decision"' in gen.prompts[-1]
+    # a date no tool returned is refused either way, and the template stands in
+    assert turn.reply_source.startswith("template (") and "March 3" not in turn.reply

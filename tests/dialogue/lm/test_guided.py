@@ -4,6 +4,7 @@ the training prompt."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 import pytest
@@ -56,7 +57,12 @@ def test_the_scripts_words_are_kept_with_the_facts_the_agent_was_given(services)
     )  # the training target says {orders}  # the two scripted turns of the second reply are one, as the Agent says one reply
     for t in agent:
         assert t.facts and t.facts[0][0] == DECISION
-    assert any(src == "tool:find_user_id_by_email" for src, _ in agent[1].facts)
+    # the facts the Agent showed its model: the decision, not the tools' results (those went to
+    # the guard), unless the services quote them (AgentServices.tool_results_in_prompt)
+    assert not any(src.startswith("tool:") for src, _ in agent[1].facts)
+    quoted = guide(conv, dataclasses.replace(services, tool_results_in_prompt=True), Counter())
+    shown = [t for t in quoted.turns if t.role == "agent"][1].facts
+    assert any(src == "tool:find_user_id_by_email" for src, _ in shown)
     assert "ask_auth" in agent[0].facts[0][1] or "verify" in agent[0].facts[0][1].lower()
     assert notes["script's words"] == 2 and got.meta["guided"] is True
 
