@@ -2,7 +2,7 @@
 already held, the time to the model's first token, and the whole turn, beside the template path.
 
     .venv/bin/python bench/bench_model_turns.py [--lm shipped] [--kb sqlite:///knowledge.db]
-        [--conversations 12] [--retail ../shared/data/retail] [--before] [--pause-s 1.0]
+        [--conversations 12] [--retail ../shared/data/retail] [--before] [--tool-results] [--pause-s 1.0]
 
 The scripted conversations of `cca eval conversations` (the first N, English and Chinese), each
 on a fresh copy of the back office, through the real Agent: once with the templates alone (the
@@ -17,6 +17,7 @@ say or type a turn) and is timed from the moment it arrives. Prints a table of p
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -35,9 +36,11 @@ from dialogue.lm.shipped import choose  # noqa: E402
 from dialogue.paths import shared_data  # noqa: E402
 
 PAUSE_S = 1.0  # the customer's pause before each turn (main sets it from --pause-s)
+TOOL_RESULTS = False  # the tools' results quoted in the prompt (the path main runs with --tool-results)
 
 
 def run(spec: dict, services) -> list[dict]:
+    services = dataclasses.replace(services, tool_results_in_prompt=TOOL_RESULTS)
     agent = Agent(services, session_id=spec["id"])
     gen = services.generator
     rows = []
@@ -91,10 +94,12 @@ def main() -> int:
     p.add_argument("--retail", default=str(shared_data() / "retail"))
     p.add_argument("--before", action="store_true", help="also run the engine as it was before: "
                    "the adapter applied at run time, nothing read between turns")  # fmt: skip
+    p.add_argument("--tool-results", action="store_true", help="also run the model with the "
+                   "tools' results quoted in its prompt, as it was before")  # fmt: skip
     p.add_argument("--pause-s", type=float, default=1.0, help="the customer's pause before each "
                    "turn, in which the model may read the history (a person takes longer)")  # fmt: skip
     args = p.parse_args()
-    global PAUSE_S
+    global PAUSE_S, TOOL_RESULTS
     PAUSE_S = args.pause_s
     suite = json.loads((default_pack().root / SUITE).read_text(encoding="utf-8"))
     en = [c for c in suite if c["language"] == "en"][: args.conversations // 2]
@@ -103,9 +108,12 @@ def main() -> int:
     lm, adapter = choose(args.lm, args.adapter)
     out = {}
     paths = [("templates", (None, None), True), (f"model {args.lm}", (lm, adapter), True)]
+    if args.tool_results:
+        paths.insert(1, ("model, tool results", (lm, adapter), True))
     if args.before:
         paths.insert(1, ("model, before", (lm, adapter), False))
     for name, (m, a), faster in paths:
+        TOOL_RESULTS = name in ("model, tool results", "model, before")
         with engine_as(faster):
             done = run_each(items, Path(args.retail), run, True, args.kb, lm=m, adapter=a)
         out[name] = [r for rows in done for r in rows]
