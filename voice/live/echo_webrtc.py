@@ -3,7 +3,10 @@
 AEC3 is the canceller of Chrome and every WebRTC client: it finds the delay between the reference
 and the echo itself, models the echo path with an adaptive frequency-domain filter (a phone
 hybrid's band limit, a room's reflections, not only a delay and a gain) and suppresses what is
-left while the caller is silent. pywebrtc-audio (the voice extra) ships it compiled.
+left while the caller is silent. pywebrtc-audio (the voice extra) ships it compiled (a 0.4 MB
+wheel). Against the same speech-like echo (a delay, or a phone hybrid's band and a room) Speex's
+MDF filter (libspeexdsp, Debian) took out 8-10 dB where AEC3 took out 50-60 dB; livekit's wheel
+holds the same AEC3 in 12 MB with protobuf.
 
 AEC3 works on whole 10 ms frames, the reference frame beside the line frame that it matches.
 `play()` queues the reference at the input position it was played at (as `DelayGainCanceller`
