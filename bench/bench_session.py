@@ -662,7 +662,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--caller-voice", default="en=kokoro:jm_kumo,zh=kokoro:jf_nezumi",
                    help="the caller's voice.tts.speaker voice per language (the agent's: piper, kokoro)")  # fmt: skip
     p.add_argument("--asr-model", default="base", help="Whisper model (multilingual for zh)")
-    p.add_argument("--lm", default="none", help="the dialogue model phrasing the replies: none (templates, the default here), shipped, or any --lm of cca chat; several, comma-separated, run side by side (none,shipped); shipped@N: its streamed replies' later clauses generated on N threads (LlamaCppOptions.stream_threads; default half the cores)")  # fmt: skip
+    p.add_argument("--lm", default="none", help="the dialogue model phrasing the replies: none (templates, the default here), shipped, or any --lm of cca chat; several, comma-separated, run side by side (none,shipped); shipped@N: its streamed replies' later clauses generated on N threads (LlamaCppOptions.stream_threads; default all)")  # fmt: skip
     p.add_argument(
         "--gap-s", type=float, default=0.5, help="caller's pause after the agent finished"
     )

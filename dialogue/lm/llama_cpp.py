@@ -62,8 +62,9 @@ class LlamaCppOptions:
     n_threads: int | None = None  # CPU threads generating; None: every core this process may use
     n_threads_batch: int | None = None  # CPU threads reading a prompt; None: as n_threads
     # CPU threads generating a streamed reply once its first clause is out: that clause is then
-    # being spoken, and a voice and the model on the same cores slow each other; None: half of
-    # n_threads (at least 1). A reply that is not streamed keeps n_threads throughout.
+    # being spoken, and a voice and the model on the same cores slow each other; None: as
+    # n_threads (on 2 cores, 1 here measured no better end to end: bench_session.py --lm
+    # shipped,shipped@1). A reply that is not streamed keeps n_threads throughout.
     stream_threads: int | None = None
     n_batch: int = 256  # prompt tokens evaluated per step
     n_gpu_layers: int | None = None  # None: all on a GPU build, 0 otherwise; an int forces it
@@ -141,7 +142,7 @@ class LlamaCppGenerator:
         except (ValueError, RuntimeError) as e:
             raise LlamaCppError(f"llama.cpp could not load {path}: {e}") from e
         name = f"llama.cpp:{model}" + (f"+{Path(lora).name}" if lora else "")
-        later = engine.stream_threads or max(1, threads // 2)
+        later = engine.stream_threads or threads
         return cls(llm, options, name, (threads, engine.n_threads_batch or threads, later))
 
     def generate(self, prompt: str) -> str:
