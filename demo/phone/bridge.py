@@ -291,6 +291,8 @@ class PhoneBridge:
         o = self.options
         options = replace(o.call, auth_token=o.call.auth_token or o.auth_token)
         memory = await CallMemory.open(self.state, start.call_sid, o.redaction_ttl_s, conversation)
+        loop = asyncio.get_running_loop()  # a stored turn changed the records' redaction: share it
+        responder.on_turn = lambda: loop.call_soon_threadsafe(memory.changed)
 
         async def hang_up() -> None:  # the agent ends the call
             await end_for_good(self.state, call_key(start), call.ended)

@@ -27,6 +27,9 @@ class CallResponder(AgentResponder):
         self._lock = threading.Lock()
         self._shots: list = []
         self.expect = ""
+        # called (in the responding thread) once a turn is stored: the bridge shares the call's
+        # memory again, now holding the records' redaction of that turn (demo.phone.resume)
+        self.on_turn: Callable[[], None] | None = None
 
     def respond(self, transcript: Transcript, say: Callable[[str, str], None] | None = None) -> Reply:  # fmt: skip
         return self._turn(TurnInput(transcript=transcript), say)
@@ -57,6 +60,8 @@ class CallResponder(AgentResponder):
             )
             reply = self.reply_of(t)
             self.expect = reply.expect
+        if self.on_turn is not None:
+            self.on_turn()
         said = turn.text or (turn.transcript.text if turn.transcript else "")
         extra = self.offer(said) if self.offer is not None and said and not reply.handoff else ""
         if extra and say is not None:

@@ -188,9 +188,10 @@ def test_a_worker_killed_mid_call_the_call_goes_on_on_another(office, tmp_path, 
             rc, base_c = await serving(c)
             code = UploadLinks(state=state).issue("CA5")  # as a's agent does when a caller asks
 
-            def shared() -> bool:
+            def shared() -> bool:  # the call's and the records' redaction both hold the half
                 memory = state.get("redaction", "CA5")
-                return bool(memory and memory["conversation_id"] and memory["call"]["tail"].endswith("4111 1111"))  # fmt: skip
+                return bool(memory and memory["conversation_id"] and memory["call"]["tail"].endswith("4111 1111")
+                            and (memory["records"] or {}).get("tail", "").endswith("4111 1111"))  # fmt: skip
 
             async def kill_once_shared(sid):  # the turn is heard, stored and shared: then the kill
                 await until(shared, "worker a shares the first half of the card", thread=True)
