@@ -54,6 +54,16 @@ class EchoCanceller(Protocol):
         """The caller's line, the echo of the reference taken out."""
 
 
+def reference_window(ref: np.ndarray, ref0: int, start: int, length: int) -> np.ndarray:
+    """The played samples `ref` (the first at input position `ref0`) for input positions
+    [start, start + length), zeros where nothing was played."""
+    out = np.zeros(length, dtype=np.float32)
+    a, b = max(start, ref0), min(start + length, ref0 + len(ref))
+    if b > a:
+        out[a - start : b - start] = ref[a - ref0 : b - ref0]
+    return out
+
+
 @dataclass(frozen=True)
 class EchoOptions:
     sample_rate: int = 16_000  # of both the input and the reference
@@ -138,12 +148,7 @@ class DelayGainCanceller:
     # -- helpers ------------------------------------------------------------------------------
 
     def _reference(self, start: int, length: int) -> np.ndarray:
-        """Reference samples for input positions [start, start + length), zeros where none."""
-        out = np.zeros(length, dtype=np.float32)
-        a, b = max(start, self._ref0), min(start + length, self._ref0 + len(self._ref))
-        if b > a:
-            out[a - start : b - start] = self._ref[a - self._ref0 : b - self._ref0]
-        return out
+        return reference_window(self._ref, self._ref0, start, length)
 
     def _estimate(self) -> None:
         o = self.options

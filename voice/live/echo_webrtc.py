@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from voice.live.echo import reference_window
+
 try:
     import pywebrtc_audio
 except ImportError:  # pragma: no cover - the message says what to install
@@ -67,11 +69,7 @@ class WebRTCCanceller:
         return out
 
     def _reference(self, start: int, length: int) -> np.ndarray:
-        out = np.zeros(length, dtype=np.float32)
-        a, b = max(start, self._ref0), min(start + length, self._ref0 + len(self._ref))
-        if b > a:
-            out[a - start : b - start] = self._ref[a - self._ref0 : b - self._ref0]
-        return out
+        return reference_window(self._ref, self._ref0, start, length)
 
     def _trim(self) -> None:
         cut = min(self._done - self._ref0, len(self._ref))
