@@ -36,6 +36,8 @@ from typing import Protocol
 
 import numpy as np
 
+from voice.live.frames import reference_window
+
 logger = logging.getLogger(__name__)
 
 
@@ -52,16 +54,6 @@ class EchoCanceller(Protocol):
 
     def process(self, samples: np.ndarray) -> np.ndarray:
         """The caller's line, the echo of the reference taken out."""
-
-
-def reference_window(ref: np.ndarray, ref0: int, start: int, length: int) -> np.ndarray:
-    """The played samples `ref` (the first at input position `ref0`) for input positions
-    [start, start + length), zeros where nothing was played."""
-    out = np.zeros(length, dtype=np.float32)
-    a, b = max(start, ref0), min(start + length, ref0 + len(ref))
-    if b > a:
-        out[a - start : b - start] = ref[a - ref0 : b - ref0]
-    return out
 
 
 @dataclass(frozen=True)

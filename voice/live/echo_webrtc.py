@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from voice.live.echo import reference_window
+from voice.live.frames import reference_window
 
 try:
     import pywebrtc_audio

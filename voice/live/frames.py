@@ -91,3 +91,13 @@ def frames_of(audio: Audio, frame_ms: float = 20.0) -> list[Audio]:
         Audio(audio.samples[i : i + n], audio.sample_rate, audio.source)
         for i in range(0, len(audio.samples), n)
     ]
+
+
+def reference_window(ref: np.ndarray, ref0: int, start: int, length: int) -> np.ndarray:
+    """The played samples `ref` (the first at input position `ref0`) for input positions
+    [start, start + length), zeros where nothing was played."""
+    out = np.zeros(length, dtype=np.float32)
+    a, b = max(start, ref0), min(start + length, ref0 + len(ref))
+    if b > a:
+        out[a - start : b - start] = ref[a - ref0 : b - ref0]
+    return out
