@@ -233,7 +233,6 @@ RETAIL_DEBT = {
     "dialogue/lm/convdata.py": 6,  # the examples of the data format
     "dialogue/nlu/slots.py": 2,  # the shop's slots
     "dialogue/policy/guard.py": 4,  # the promises the guard catches (a refund, a return)
-    "dialogue/policy/reply.py": 18,  # the reply templates: the shop's still, a pack's come from its templates.toml
     "dialogue/records/privacy_eval.py": 5,  # the redaction cases are shop turns
     "fusion/fuse.py": 2,  # injection phrases that ask for a refund
     "vision/fields.py": 7,  # the screenshot fields of a shop page

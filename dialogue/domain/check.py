@@ -4,7 +4,7 @@ Errors stop the pack from working (no domain.toml, a malformed intents.csv row, 
 that cannot be read); warnings make it work badly (an intent with one example, no out-of-scope
 examples, no handoff, a label for an intent the pack does not have); notes say what is missing but
 can be made (the trained model, an intent's label in words) or what this version accepts without
-using yet (tools, policy, slots, templates).
+using yet (tools, policy, slots: a pack's declared policy reads them).
 """
 
 from __future__ import annotations
@@ -87,17 +87,18 @@ def _check_toml(pack: DomainPack) -> list[Problem]:
 
 
 def _check_code_and_cues(pack: DomainPack) -> list[Problem]:
-    """Every [code] entry importable, the [cues] file readable."""
+    """Every [code] entry importable, the [cues] and [templates] files readable."""
     out = []
     for name in pack.tables.get("code", {}):
         try:
             pack.code(name)
         except DomainError as e:
             out.append(_from_error(e))
-    try:
-        pack.cue_book()
-    except DomainError as e:
-        out.append(_from_error(e))
+    for read in (pack.cue_book, pack.reply_templates):
+        try:
+            read()
+        except DomainError as e:
+            out.append(_from_error(e))
     return out
 
 

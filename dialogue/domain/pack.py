@@ -12,6 +12,9 @@
     model/         what `cca nlu train --domain` writes: intent_head.npz (small), and the
                    fine-tuned encoder in model/encoder/ (large: made on the user's machine)
     [cues]         file = "cues.toml": the pack's words for the cue reader (dialogue.nlu.cues)
+    [templates]    file = "templates.toml": the pack's replies, [key] en = "..." zh = "...",
+                   said over the core's of the same key (dialogue.policy.reply), and
+                   [spoken.key] for a reply said aloud otherwise than written
     [check]        turns = ["..."] (and screenshot = "file") that `cca demo --check` sends;
                    default: the first turn of the pack's eval/conversations.json
     [code]         for a pack whose parts are Python: what the core calls, each "module:name"
@@ -41,10 +44,11 @@ PACK_FILE = "domain.toml"
 INTENT_COLUMNS = ("text", "intent", "language")
 LANGUAGES = ("en", "zh")
 OUT_OF_SCOPE = "out_of_scope"
-# tables of domain.toml that later stages read; the pack may hold them already
-LATER_TABLES = ("tools", "policy", "slots", "templates")
+# tables of domain.toml that only a pack declaring its tools uses (dialogue.policy.declare)
+LATER_TABLES = ("tools", "policy", "slots")
 KNOWN_TABLES = ("domain", "handoff", "intents", "knowledge", "model", "code", "check", "cues",
-                *LATER_TABLES)  # fmt: skip
+                "templates", *LATER_TABLES)  # fmt: skip
+Words = dict[str, str]  # language -> text with {slot} marks
 
 
 class DomainError(ValueError):
@@ -152,6 +156,22 @@ class DomainPack:
         except ValueError as e:
             raise DomainError(str(e)) from None
 
+    def reply_templates(self) -> tuple[dict[str, Words], dict[str, Words]]:
+        """(replies, spoken forms) of the [templates] file: key -> language -> text, from its
+        [key] and [spoken.key] tables (its [values] are the declared policy's); ({}, {}) when it
+        names none. DomainError names the file and the fix."""
+        name = self.tables.get("templates", {}).get("file")
+        if not name:
+            return {}, {}
+        path = self.root / name
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise DomainError(f"{path}: {e}; [templates] file names it; fix the TOML") from None
+        data.pop("values", None)
+        spoken = data.pop("spoken", {})
+        return _replies(data, path, ""), _replies(spoken, path, "spoken.")
+
     def labels(self) -> tuple[str, ...]:
         """The pack's intents (those of intents.csv, and out_of_scope), sorted."""
         return _labels(self.intents_file, self.intents_file.stat().st_mtime_ns)
@@ -232,6 +252,15 @@ def _intent_labels(value: Any, where: Path) -> dict[str, dict[str, str]]:
             if language not in LANGUAGES or not isinstance(text, str) or not text.strip():
                 raise DomainError(f"{where}: [intents.labels] {intent}.{language} = {text!r}; give non-empty words for a language of {list(LANGUAGES)}")  # fmt: skip
         out[str(intent)] = {language: text.strip() for language, text in words.items()}
+    return out
+
+
+def _replies(tables: dict, path: Path, prefix: str) -> dict[str, Words]:
+    out = {}
+    for key, words in tables.items():
+        if not isinstance(words, dict) or not words.get("en") or not all(isinstance(t, str) for t in words.values()):  # fmt: skip
+            raise DomainError(f'{path}: [{prefix}{key}] must give the reply\'s words per language, at least en = "..." (zh = "...")')  # fmt: skip
+        out[key] = dict(words)
     return out
 
 

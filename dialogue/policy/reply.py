@@ -3,69 +3,52 @@ model's draft may be sent instead.
 
 The dialogue policy decides what to say (a `Decision` with a template key and slots); a language
 model may phrase it more naturally, but its draft is sent only if it is non-empty, short enough,
-in the customer's language, and promises nothing that no tool did this turn: no refund, discount,
-compensation, cancellation, return or delivery date unless an action of that kind succeeded or
-the facts given to it say so. Otherwise the template is sent. The agent never says it did
-something it did not do.
+in the customer's language, and promises nothing that no tool did this turn (the promises of
+`guard.PROMISES`: money back, a discount, a cancellation, a date) unless an action of that kind
+succeeded or the facts given to it say so. Otherwise the template is sent. The agent never says
+it did something it did not do. The core's templates are generic; a domain pack's own come from
+its [templates] file (`DomainPack.reply_templates`).
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
+from dialogue.domain.pack import DomainError, DomainPack
+from dialogue.paths import default_domain
 from dialogue.policy.guard import PROMISES, DraftContext, check_draft
 from dialogue.types import Action, Decision
 
+logger = logging.getLogger(__name__)
+
+# the core's replies: generic ones, and those the core itself says (an error, a handover, a
+# knowledge answer, an opening). A pack's [templates] file gives its own and says any of these
+# in its words (`templates`): the sample shop's ask for an order, say its status, and so on.
 TEMPLATES: dict[str, dict[str, str]] = {
     "greeting": {
-        "en": "Hello! I can help with orders, returns, exchanges, cancellations and your account. What can I do for you?",
-        "zh": "您好！我可以帮您查询订单、退货、换货、取消订单和管理账户。请问有什么可以帮您？",
+        "en": "Hello! How can I help you today?",
+        "zh": "您好！请问有什么可以帮您？",
     },
     "goodbye": {"en": "Thank you for contacting us. Goodbye!", "zh": "感谢您的来电，再见！"},
     "ask_auth": {
-        "en": "Before I can look at your account, I need to verify who you are: please give me the email on your account, or your full name and zip code.",
-        "zh": "在查看您的账户之前，我需要先核实您的身份：请提供您账户的邮箱，或者您的姓名和邮编。",
+        "en": "Before I can look at your account, I need to verify who you are. What are the details on your account?",
+        "zh": "在查看您的账户之前，我需要先核实您的身份。请提供您账户上登记的信息。",
     },
     "auth_failed": {
-        "en": "I could not find an account with {what}. Could you check it, or give me your email, or your full name and zip code?",
-        "zh": "没有找到与{what}对应的账户。请核对一下，或者提供您的邮箱，或姓名和邮编。",
+        "en": "I could not find an account with {what}. Could you check it?",
+        "zh": "没有找到与{what}对应的账户。请核对一下。",
     },
     "authenticated": {
         "en": "Thank you, {name}, I have found your account. {next}",
         "zh": "谢谢您，{name}，已找到您的账户。{next}",
     },
-    "ask_order_id": {
-        "en": "Which order is it about? Your orders are: {orders}.",
-        "zh": "请问是哪一个订单？您的订单有：{orders}。",
-    },
-    "order_not_on_account": {
-        "en": "I could not find order {tried} on your account. Your orders are: {orders}. Which one is it about?",
-        "zh": "您的账户下没有找到订单 {tried}。您的订单有：{orders}。请问是哪一个？",
-    },
-    "order_status": {
-        "en": "Order {order_id} is {status}.{tracking} It contains: {items}.",
-        "zh": "订单 {order_id} 的状态是：{status}。{tracking}订单内容：{items}。",
-    },
-    "ask_cancel_reason": {
-        "en": "I can cancel order {order_id}. Is it because it is no longer needed, or because it was ordered by mistake?",
-        "zh": "我可以为您取消订单 {order_id}。请问原因是不再需要，还是误下单？",
-    },
-    "ask_cancel_reason_which": {  # after a yes or a no to the either/or above
-        "en": "Which of the two is it: no longer needed, or ordered by mistake?",
-        "zh": "请问是哪一种：不再需要，还是误下单？",
-    },
-    "ask_return_items": {
-        "en": "Which items of order {order_id} would you like to {verb}? It contains: {items}.",
-        "zh": "订单 {order_id} 中您想{verb}哪些商品？订单内容：{items}。",
-    },
     "confirm_action": {
         "en": "{summary} Shall I go ahead? Please answer yes or no.",
         "zh": "{summary} 请问是否确认办理？请回答“是”或“否”。",
-    },
-    "ask_address": {
-        "en": "What is the new shipping address for order {order_id}? Please give the street, city, state and zip, for example: 12 Oak Street, Suite 3, Springfield, IL, 62704.",
-        "zh": "订单 {order_id} 的新收货地址是什么？请按“街道, 城市, 州, 邮编”提供，例如：12 Oak Street, Suite 3, Springfield, IL, 62704。",
     },
     "ask_yes_no": {
         "en": "Sorry, I need a clear yes or no first: {summary}",
@@ -93,8 +76,8 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "zh": "{answer}\n\n关于您的申请：{summary} 请问是否确认办理？请回答“是”或“否”。",
     },
     "offer_help": {
-        "en": "I can check where an order is, return or exchange items, cancel a pending order, change a shipping address, or answer questions about refunds, returns and delivery. What would you like to do?",
-        "zh": "我可以帮您查询订单进度、办理退货或换货、取消待处理的订单、修改收货地址，也可以解答退款、退货和配送方面的问题。请问您需要哪一项？",
+        "en": "What would you like me to do for you?",
+        "zh": "请问您需要我为您办理什么？",
     },
     "kb_none": {
         "en": "I'm not sure about that. Would you like me to connect you to a colleague?",
@@ -105,8 +88,8 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "zh": "抱歉，我没有完全理解。能再具体说一下您需要什么帮助吗？",
     },
     "out_of_scope": {
-        "en": "I'm sorry, that is outside what I can help with here. I can help with orders, returns, exchanges and your account, or connect you to a colleague.",
-        "zh": "抱歉，这超出了我能处理的范围。我可以帮您处理订单、退换货和账户问题，也可以为您转接人工客服。",
+        "en": "I'm sorry, I can't help with that here. I can connect you to a colleague.",
+        "zh": "抱歉，这超出了我能处理的范围。我可以为您转接人工客服。",
     },
     "handoff": {
         "en": "I'm connecting you to a colleague now; they will see everything we have said. {why}",
@@ -126,37 +109,43 @@ TEMPLATES: dict[str, dict[str, str]] = {
     "ack_dropped": {"en": "All right, I won't do that.", "zh": "好的，那就不办理了。"},
     # a domain pack's reply, rendered from its own templates (dialogue.policy.declared)
     "pack": {"en": "{answer}", "zh": "{answer}"},
-    "product_info": {
-        "en": "{product} comes in: {variants}.",
-        "zh": "{product}有以下款式：{variants}。",
-    },
 }
 
 
 # templates that already say sorry: an upset customer hears no second apology before them
 APOLOGETIC = {"out_of_scope", "action_refused", "clarify", "stage_error", "offer_help"}
 
-
-# replies as they are said aloud, where the written one is a list no caller can hold
-SPOKEN = {
-    "ask_order_id": {
-        "en": "You have {count} orders: {by_status}. Which one is it about? You can say the last three digits of its number, or its status.",
-        "zh": "您有{count}个订单：{by_status}。请问是哪一个？可以说订单号的最后三位，或者订单的状态。",
-    },
-    "order_not_on_account": {
-        "en": "I could not find order {tried} on your account. You have {count} orders: {by_status}. Which one is it about? You can say the last three digits of its number, or its status.",
-        "zh": "您的账户下没有找到订单 {tried}。您有{count}个订单：{by_status}。请问是哪一个？可以说订单号的最后三位，或者订单的状态。",
-    },
-}
 SPOKEN_FROM = 3  # a list of fewer items is read out as written
+
+
+@functools.lru_cache(maxsize=4)
+def _pack_replies(folder: Path) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]]:
+    try:
+        return DomainPack.load(folder).reply_templates()
+    except DomainError as e:
+        logger.warning("the core's replies alone: %s", e)
+        return {}, {}
+
+
+def templates() -> dict[str, dict[str, str]]:
+    """Every reply: the core's, with the default pack's ([templates] file, `default_domain`)
+    over them. Its decisions name them by key (`Decision.template`)."""
+    return {**TEMPLATES, **_pack_replies(default_domain())[0]}
+
+
+def spoken_templates() -> dict[str, dict[str, str]]:
+    """The replies said aloud otherwise than written: the default pack's [spoken.key] tables,
+    for a list no caller can hold ("You have 4 orders: ...")."""
+    return _pack_replies(default_domain())[1]
 
 
 def render_spoken(key: str, language: str, slots: dict | None = None) -> str:
     """The reply as said aloud when it differs from the written one, else ""."""
     slots = slots or {}
-    if key not in SPOKEN or int(slots.get("count") or 0) < SPOKEN_FROM:
+    spoken = spoken_templates()
+    if key not in spoken or int(slots.get("count") or 0) < SPOKEN_FROM:
         return ""
-    text = (SPOKEN[key].get(language) or SPOKEN[key]["en"]).format_map(_Slots(slots))
+    text = (spoken[key].get(language) or spoken[key]["en"]).format_map(_Slots(slots))
     if slots.get("opening"):
         text = render(slots["opening"], language) + ("" if language == "zh" else " ") + text
     return text.strip()
@@ -165,10 +154,11 @@ def render_spoken(key: str, language: str, slots: dict | None = None) -> str:
 def render(key: str, language: str, slots: dict | None = None) -> str:
     """The template `key` in `language` (English when it has none) with `slots` filled in (a
     missing one says nothing), after its opening when the slots name one."""
-    if key not in TEMPLATES:
-        raise KeyError(f"no reply template {key!r}; templates: {sorted(TEMPLATES)}")
+    table = templates()
+    if key not in table:
+        raise KeyError(f"no reply template {key!r}; templates: {sorted(table)}")
     slots = slots or {}
-    text = (TEMPLATES[key].get(language) or TEMPLATES[key]["en"]).format_map(_Slots(slots))
+    text = (table[key].get(language) or table[key]["en"]).format_map(_Slots(slots))
     if slots.get("opening"):
         gap = "" if language == "zh" else " "
         text = render(slots["opening"], language) + gap + text.strip()

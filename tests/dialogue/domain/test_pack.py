@@ -198,3 +198,15 @@ def test_check_names_a_code_entry_or_cues_file_that_cannot_be_used(pack):
     errors = [p for p in check_pack(pack) if p.level == "error"]
     assert any("[code] services" in p.message for p in errors)
     assert any(p.path.endswith("cues.toml") for p in errors)
+
+
+def test_reply_templates_are_read_and_a_bad_one_is_named(tmp_path):
+    (tmp_path / "domain.toml").write_text('[domain]\nname = "t"\n[templates]\nfile = "t.toml"\n', encoding="utf-8")  # fmt: skip
+    pack = DomainPack.load(tmp_path)
+    (tmp_path / "t.toml").write_text('[greeting]\nen = "Hi"\nzh = "你好"\n[spoken.greeting]\nen = "Hi there"\n', encoding="utf-8")  # fmt: skip
+    assert pack.reply_templates() == ({"greeting": {"en": "Hi", "zh": "你好"}}, {"greeting": {"en": "Hi there"}})  # fmt: skip
+    (tmp_path / "t.toml").write_text('[greeting]\nzh = "你好"\n', encoding="utf-8")
+    with pytest.raises(DomainError, match=r"t.toml: \[greeting\] must give .* en = "):
+        pack.reply_templates()
+    (tmp_path / "domain.toml").write_text('[domain]\nname = "t"\n', encoding="utf-8")
+    assert DomainPack.load(tmp_path).reply_templates() == ({}, {})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dialogue.policy.reply import TEMPLATES, delexicalize, fill, phrase, render, render_marked
+from dialogue.policy.reply import delexicalize, fill, phrase, render, render_marked, templates
 from dialogue.types import Action, Decision
 
 DONE = Decision("done", "action_done", {"outcome": "Order #W1 is cancelled."})
@@ -15,7 +15,7 @@ CANCEL_REFUSED = Action(
 )
 
 
-@pytest.mark.parametrize("key", sorted(TEMPLATES))
+@pytest.mark.parametrize("key", sorted(templates()))
 @pytest.mark.parametrize("language", ["en", "zh"])
 def test_every_template_renders_in_both_languages(key, language):
     answer = {"en": "Returns are free.", "zh": "退货免费。"}[language]
@@ -44,7 +44,7 @@ def test_phrase_falls_back_to_the_template_and_says_why():
     assert phrase(ASK, "zh") == (render("ask_auth", "zh"), "template")
 
 
-@pytest.mark.parametrize("key", sorted(TEMPLATES))
+@pytest.mark.parametrize("key", sorted(templates()))
 @pytest.mark.parametrize("language", ["en", "zh"])
 def test_marks_filled_give_the_template_and_delexicalizing_the_template_gives_the_marks(key, language):  # fmt: skip
     slots = {"order_id": "#W1234567", "name": "Ada", "amount": "$742.53", "answer": "Returns are free."}  # fmt: skip
@@ -101,6 +101,26 @@ def test_an_opening_is_said_first(opening, language, start):
 
 
 def test_a_template_that_apologises_gets_no_second_apology():
-    from dialogue.policy.reply import APOLOGETIC
+    from dialogue.policy.reply import APOLOGETIC, TEMPLATES
 
     assert {"out_of_scope", "action_refused", "offer_help"} <= APOLOGETIC <= set(TEMPLATES)
+
+
+def test_a_pack_says_its_replies_over_the_cores(tmp_path, monkeypatch):
+    """The default pack's [templates] file: its keys in its words, the core's for the rest, and
+    its [spoken.key] forms for a long list."""
+    from dialogue.policy.reply import TEMPLATES, render_spoken
+
+    (tmp_path / "domain.toml").write_text('[domain]\nname = "t"\n[templates]\nfile = "templates.toml"\n', encoding="utf-8")  # fmt: skip
+    (tmp_path / "templates.toml").write_text(
+        '[greeting]\nen = "Hi from the pack."\n[ask_item]\nen = "Which item? {items}"\n'
+        '[spoken.ask_item]\nen = "You have {count} items."\n[values]\nkind = { en = "card" }\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("CCA_DOMAIN", str(tmp_path))
+    assert render("greeting", "en") == "Hi from the pack." and render("greeting", "zh") == "Hi from the pack."  # fmt: skip
+    assert render("goodbye", "en") == TEMPLATES["goodbye"]["en"]
+    assert render_spoken("ask_item", "en", {"count": 4}) == "You have 4 items."
+    assert render_spoken("ask_item", "en", {"count": 2}) == ""
+    with pytest.raises(KeyError, match="no reply template 'ask_order'"):
+        render("ask_order", "en")
