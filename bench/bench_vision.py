@@ -32,6 +32,7 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from dialogue.domain.pack import default_pack  # noqa: E402
 from vision.encoder import ImageEncoder  # noqa: E402
 from vision.fields import extract_fields  # noqa: E402
 from vision.image import load_image  # noqa: E402
@@ -231,7 +232,7 @@ def main() -> int:
     args = p.parse_args()
     n = 12 if args.quick else args.n
     print(f"cpu cores: {os.cpu_count()}, screenshots: {n}")
-    shots = render_set(n, seed=0)
+    shots = render_set(n, seed=0, words=default_pack().screen_words())  # the sample shop's pages
     OUT.mkdir(parents=True, exist_ok=True)
     ocr_rows, detail = [], []
     for variant in ("clean", "jpeg"):

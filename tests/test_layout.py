@@ -237,8 +237,6 @@ RETAIL_DEBT = {
     "fusion/fuse.py": 2,  # injection phrases that ask for a refund
     "vision/fields.py": 7,  # the screenshot fields of a shop page
     "vision/kind.py": 1,  # an order page's words
-    "vision/synth_pages.py": 3,  # the synthetic screenshots are shop pages
-    "vision/synth_vocab.py": 24,  # the synthetic screenshots are shop pages
     "voice/live/endpoint.py": 1,  # an example of an id said in full
     "voice/tts/mandarin.py": 1,  # a comment's example
     "voice/tts/text.py": 1,  # id words read digit by digit

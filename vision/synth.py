@@ -5,7 +5,8 @@ one `draw.text` call at one baseline, never wrapped and kept inside the canvas (
 overflow is shrunk down to 14 px, then cut). `fields` holds the values the page planted,
 normalised as vision.fields writes them ("128.00 CNY", "2026-11-29", "+8613812345678"); lines a
 caller passes with `text=` are drawn as they are and are not scanned for fields. The pages
-themselves are drawn by vision.synth_pages.
+themselves are drawn by vision.synth_pages, with the words a domain pack gives
+(vision.synth_vocab: a pack's `DomainPack.screen_words()`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vision.synth_pages import BUILDERS, Page, plant_fields
-from vision.synth_vocab import LABELS as _L
-from vision.synth_vocab import VOCAB as _V
+from vision.synth_vocab import Words
 from vision.types import Image
 
 KINDS_RENDERED = ("error_dialog", "order_page", "chat", "other")
@@ -76,6 +76,7 @@ def render(
     language: str,
     seed: int,
     *,
+    words: Words,
     width: int = 800,
     text: Sequence[str] | None = None,
     font_path: str | None = None,
@@ -83,6 +84,8 @@ def render(
 ) -> SynthScreenshot:
     """One screenshot of `kind` in `language`: the same pixels for the same arguments.
 
+    words: the pages' words per language (vision.synth_vocab.read_words; a domain pack's
+        `DomainPack.screen_words()`).
     text: lines to write into the page body (the dialog's message, the first customer message of a
         chat, a note on an order page, a notice on the other pages); they are not scanned for
         fields. A line too wide for the page even at 14 px is cut, with a warning: on pages
@@ -95,6 +98,8 @@ def render(
         raise ValueError(f"unknown kind {kind!r}; choose one of {KINDS_RENDERED}")
     if language not in LANGUAGES:
         raise ValueError(f"unknown language {language!r}; choose one of {LANGUAGES}")
+    if language not in words:
+        raise ValueError(f"words= has no {language!r} words (it has {sorted(words)}); read them with vision.synth_vocab.read_words")  # fmt: skip
     if not 480 <= width <= 4000:
         raise ValueError(f"width={width} is outside 480..4000 pixels")
     body = None if text is None else tuple(text)
@@ -107,10 +112,11 @@ def render(
     bg = rng.choice(desktops if kind == "error_dialog" else _PAPER)
     cjk = body is not None and any(ord(c) >= 0x2E80 for c in "".join(body))  # DejaVu has none
     page = Page(width, bg, font_files("zh" if cjk else language, font_path), rng)
-    planted = plant_fields(rng, language)
+    v = words[language]
+    planted = plant_fields(rng, language, v)
     if order:
         planted["order"] = ("order_number", order, order.lstrip("#"))
-    margin = BUILDERS[kind](page, rng, language, _V[language], _L[language], planted, body)
+    margin = BUILDERS[kind](page, rng, language, v, v["labels"], planted, body)
     image = Image(page.render(margin), source=f"synth:{kind}/{language}/{seed}", format="PNG")
     fields = {k: values for k, values in page.fields.items() if values}
     return SynthScreenshot(image, kind, language, tuple(page.lines), fields)
@@ -142,11 +148,14 @@ def render_lines(
     return SynthScreenshot(img, "order_page", language, tuple(page.lines))
 
 
-def render_set(n: int, seed: int = 0) -> list[SynthScreenshot]:
+def render_set(n: int, seed: int = 0, *, words: Words) -> list[SynthScreenshot]:
     """n screenshots cycling through the kinds and alternating the languages: each block of 4
     holds every kind and both languages twice; any 8 in a row hold every (kind, language) once."""
     if n < 0:
         raise ValueError(f"n={n} must be >= 0")
     k = len(KINDS_RENDERED)
     pairs = [(KINDS_RENDERED[i % k], LANGUAGES[(i + i // k) % 2]) for i in range(n)]
-    return [render(kind, lang, seed=seed * 1_000_003 + i) for i, (kind, lang) in enumerate(pairs)]
+    return [
+        render(kind, lang, seed=seed * 1_000_003 + i, words=words)
+        for i, (kind, lang) in enumerate(pairs)
+    ]

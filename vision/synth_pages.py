@@ -12,8 +12,6 @@ import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageDraw, ImageFont
 
-from vision.synth_vocab import VOCAB as _V
-
 logger = logging.getLogger(__name__)
 
 MIN_SIZE = 14  # px: the smallest text drawn
@@ -112,11 +110,12 @@ def _date(rng: random.Random, lang: str) -> tuple[str, str, str]:
     return "date", rng.choice((*forms, d.isoformat())), d.isoformat()
 
 
-def plant_fields(rng: random.Random, lang: str) -> dict[str, tuple[str, str, str]]:
-    """One value of each field for a page: name -> (kind, as written, normalised value)."""
+def plant_fields(rng: random.Random, lang: str, v: dict) -> dict[str, tuple[str, str, str]]:
+    """One value of each field for a page, from its words `v`: name -> (kind, as written,
+    normalised value)."""
     digits = lambda n: "".join(rng.choice("0123456789") for _ in range(n))  # noqa: E731
-    name, handle = rng.choice(_V[lang]["customers"])
-    email = f"{handle}{rng.choice(('', str(rng.randint(1, 99))))}@{rng.choice(_V[lang]['domains'])}"
+    name, handle = rng.choice(v["customers"])
+    email = f"{handle}{rng.choice(('', str(rng.randint(1, 99))))}@{rng.choice(v['domains'])}"
     if lang == "en":
         a, n = rng.choice((415, 212, 646, 312, 206, 512)), rng.randint(100, 199)  # 555-01xx
         phone = rng.choice((f"+1 ({a}) 555-0{n}", f"+1 {a}-555-0{n}", f"+1 {a} 555 0{n}"))
@@ -125,7 +124,7 @@ def plant_fields(rng: random.Random, lang: str) -> dict[str, tuple[str, str, str
         p, a, b = rng.choice(("138", "139", "186", "150", "177", "135")), digits(4), digits(4)
         phone = rng.choice((f"+86 {p} {a} {b}", f"+86 {p}-{a}-{b}", f"+86 {p}{a}{b}"))
         e164 = f"+86{p}{a}{b}"
-    carrier, prefix, n = rng.choice(_V[lang]["carriers"])
+    carrier, prefix, n = rng.choice(v["carriers"])
     shipper = "".join(rng.choice("0123456789ABCDEFHJKLMNPRSTVWXY") for _ in range(6))  # UPS
     tracking = prefix + (shipper + digits(n - 6) if prefix == "1Z" else digits(n))
     order, code = f"ORD-{rng.randint(10000, 999999)}", f"E-{rng.randint(1000, 9999)}"
@@ -208,13 +207,13 @@ def _order_page(p: Page, rng: random.Random, lang: str, v, lab, f, body) -> int:
         p.text(px, y, (amount := _money(price * q, lang, style))[1], anchor="rs", plant=[amount])
         subtotal += price * q
     p.shape("rectangle", (m + pad, y + 14, px, y + 14), fill=(225, 228, 232))
-    shipping, y = rng.choice((0, 0, 499, 800) if lang == "en" else (0, 0, 1000, 1200)), y + 14
-    for label, cents in ((lab["subtotal"], subtotal), (lab["shipping"], shipping)):
+    fee, y = rng.choice((0, 0, 499, 800) if lang == "en" else (0, 0, 1000, 1200)), y + 14
+    for label, cents in ((lab["subtotal"], subtotal), (lab["fee"], fee)):
         amount = _money(cents, lang, style) if cents else ("", lab["free"], "")
         y += int(size * 1.7)
         p.text(m + pad, y, label, size, p.grey)
         p.text(px, y, amount[1], anchor="rs", plant=[amount] if cents else ())
-    total, y = _money(subtotal + shipping, lang, style), y + int(size * 2.2)
+    total, y = _money(subtotal + fee, lang, style), y + int(size * 2.2)
     p.text(m + pad, y, lab["total"], size + 2, bold=True)
     p.text(px, y, total[1], size + 2, p.accent, bold=True, anchor="rs", plant=[total])
     card = (249, 250, 251) if p.bg == (255, 255, 255) else (255, 255, 255)

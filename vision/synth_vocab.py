@@ -1,99 +1,46 @@
-"""Hand-written words for vision.synth: shops, products, messages and labels in English and
-Chinese. Prices are in cents; no total reaches 1,000 (no thousands separators)."""
+"""The words vision.synth draws its pages with, read from a file a domain pack ships (the sample
+shop's: its screens.toml, through `DomainPack.screen_words`): per language, a table of WORD_KEYS
+(names, products, messages, chats) and a `labels` table of LABEL_KEYS (the pages' fixed words,
+`{}` marking a value). `read_words(path)` checks it and raises ValueError naming the file and the
+missing keys; lists become tuples."""
 
-# fmt: off
-# Hand-written vocabulary. Prices are in cents; no total reaches 1,000 (no thousands separators).
-VOCAB = {
-    "en": dict(
-        shops=("ShopMate", "Northwind Outfitters", "Brightline Electronics", "Maple & Oak Home", "UrbanCart", "Pixel Depot"),
-        products=(("Wireless Earbuds Pro", 5999), ("USB-C Cable 2m", 1250), ("Cotton Crew T-Shirt", 1800),
-                  ("Ceramic Coffee Mug", 995), ("Clear Phone Case", 1499), ("Running Socks 3-Pack", 1100),
-                  ("LED Desk Lamp", 3490), ("Bluetooth Speaker Mini", 4500), ("Stainless Water Bottle", 2200)),
-        statuses=("Shipped", "Delivered", "Processing", "Out for delivery", "Refund pending"),
-        errors=(("Payment failed", ("Your card was declined by", "the issuing bank. Check your card", "or use another payment method.")),
-                ("Unable to place order", ("Something went wrong while", "processing your order.", "Please try again later.")),
-                ("Connection lost", ("We couldn't reach the server.", "Check your internet connection", "and try again.")),
-                ("Access denied", ("You don't have permission to", "open this file. Contact your", "administrator for access.")),
-                ("Refund request failed", ("This order is no longer eligible", "for a refund through the app.")),
-                ("Update failed", ("The update could not be installed.", "Restart the app and try again."))),
-        apps=("ShopMate Checkout", "Account Settings", "Pixel Depot", "Windows Security", "Order Manager"),
-        buttons=(("OK", "Cancel"), ("Retry", "Cancel"), ("Try again", "Close")),
-        customers=(("Emma Clark", "emma.clark"), ("Liam Patel", "liam.patel"), ("Sofia Rossi", "sofia.rossi"),
-                   ("Noah Kim", "noah.kim"), ("Ava Johnson", "ava.j")),
-        domains=("gmail.com", "outlook.com", "yahoo.com", "icloud.com"),
-        agents=("Lily (Support)", "Mark from Support", "Agent Sam", "Olivia"),
-        addresses=(("1 Market St, Apt 4B", "San Francisco, CA"), ("742 Evergreen Terrace", "Springfield, OR"),
-                   ("18 Baker Street", "London, UK"), ("55 Water St, Floor 3", "Brooklyn, NY")),
-        carriers=(("UPS", "1Z", 16), ("Amazon Logistics", "TBA", 12), ("DHL", "JJD", 18)),
-        scripts=((("Hi, my order {order} hasn't arrived yet.",), ("Sorry to hear that! Let me check", "it for you."),
-                  ("Thanks, it was due two days ago.",), ("It's with the carrier, tracking", "number {tracking}."),
-                  ("Please email the details to", "{email}"), ("Sure, I'll send the details right away.",)),
-                 (("I was charged {amount} twice for {order}.",), ("I'm sorry about that. Can you confirm", "the email on your account?"),
-                  ("It's {email}",), ("Thanks. I've started a refund of {amount}.",),
-                  ("OK. You can also call me at {phone}.",), ("Noted. Anything else I can help with?",)),
-                 (("The mug in order {order} arrived broken.",), ("Sorry about that! Can you send a photo?",),
-                  ("Sure, sending it now.",), ("Thanks. A replacement ships tomorrow.",),
-                  ("My number is {phone} if needed.",), ("Got it, we'll text you the tracking link.",))),
-        faq=(("How do I return an item?", ("Go to My Orders, choose the item and", "tap Return. Refunds take 5-7 days.")),
-             ("When will my order ship?", ("Most orders ship within 24 hours", "on business days.")),
-             ("How can I change my address?", ("You can edit the address until", "the order has shipped.")),
-             ("Which payment methods are accepted?", ("Visa, Mastercard, PayPal and Apple Pay.",))),
-        toggles=("Order updates by email", "Push notifications", "Dark mode", "Two-step verification", "Personalised offers"),
-        values=(("Language", "English"), ("Currency", "US Dollar"), ("Region", "United States"), ("Time zone", "Pacific Time")),
-        sections=("GENERAL", "NOTIFICATIONS"),
-    ),
-    "zh": dict(
-        shops=("天猫优选", "京选商城", "小熊电器旗舰店", "优衣精选", "美家生活馆", "数码港 Digital"),
-        products=(("蓝牙耳机 Air 3", 9900), ("USB-C 数据线 1米", 1990), ("纯棉短袖T恤 白色 L", 5900),
-                  ("保温杯 500ml", 4500), ("iPhone 15 透明手机壳", 2990), ("无线鼠标 M330", 6900),
-                  ("护眼台灯 LED", 8900), ("速干运动袜 3双装", 2580)),
-        statuses=("已发货", "已签收", "待发货", "派送中", "退款中"),
-        errors=(("支付失败", ("您的银行卡被发卡行拒绝。", "请检查卡片信息或更换支付方式。")),
-                ("下单失败", ("处理订单时出现问题，", "请稍后重试。")),
-                ("网络连接失败", ("无法连接到服务器，", "请检查网络设置后重试。")),
-                ("退款申请失败", ("该订单已超过退款期限，", "如有疑问请联系客服。")),
-                ("登录已过期", ("您的登录状态已失效，", "请重新登录后继续操作。")),
-                ("优惠券不可用", ("该优惠券不适用于当前商品。",))),
-        apps=("收银台", "京选商城 App", "账户安全中心", "订单管理"),
-        buttons=(("确定", "取消"), ("重试", "取消"), ("重新登录", "关闭")),
-        customers=(("王芳", "wangfang"), ("李磊", "lilei"), ("张伟", "zhangwei"), ("陈静", "chen.jing"), ("刘洋", "liuyang")),
-        domains=("163.com", "126.com", "qq.com", "foxmail.com", "sina.com"),
-        agents=("客服小美", "客服 Amy", "售后-小王", "在线客服"),
-        addresses=(("上海市浦东新区张江路88号", "3号楼1201室"), ("北京市朝阳区建国路66号", "2单元501"),
-                   ("广州市天河区体育西路103号", "B座18楼"), ("杭州市西湖区文三路90号", "东部软件园")),
-        carriers=(("顺丰速运", "SF", 13), ("圆通速递", "YT", 13), ("京东物流", "JDVA", 11)),
-        scripts=((("你好，我的订单 {order} 还没收到",), ("您好，我帮您查询一下",), ("已经超过预计时间两天了",),
-                  ("包裹在运输中，运单号 {tracking}",), ("好的，详情发到我的邮箱 {email}",), ("已发送，请注意查收",)),
-                 (("订单 {order} 被扣了两次款，每次 {amount}",), ("非常抱歉，请提供一下下单手机号",), ("手机号 {phone}",),
-                  ("已为您申请退款 {amount}",), ("大概多久到账？",), ("1-3个工作日原路退回",)),
-                 (("收到的保温杯有破损",), ("抱歉给您带来不便，请拍照发给我们",), ("照片已发，订单号 {order}",),
-                  ("已登记补发，明天发出",), ("好的，有问题打我电话 {phone}",), ("好的，祝您生活愉快",))),
-        faq=(("如何申请退货？", ("进入“我的订单”，选择商品后点击", "“申请退货”，退款3-5个工作日到账。")),
-             ("订单什么时候发货？", ("大部分订单在付款后24小时内发货，", "节假日顺延。")),
-             ("如何修改收货地址？", ("订单发货前可在订单详情中修改地址。",)),
-             ("支持哪些支付方式？", ("支持支付宝、微信支付和银联卡。",))),
-        toggles=("订单状态通知", "消息推送", "深色模式", "两步验证", "个性化推荐"),
-        values=(("语言", "简体中文"), ("货币", "人民币 CNY"), ("地区", "中国大陆"), ("字体大小", "标准")),
-        sections=("通用", "通知"),
-    ),
-}
-LABELS = {
-    "en": dict(orders="My orders", details="Order details", order=("Order number: {}", "Order #{}"),
-               placed="Placed on {}", eta="Estimated delivery: {}", cols=("Item", "Qty", "Price"),
-               subtotal="Subtotal", shipping="Shipping", free="Free", total="Total", ship_to="Shipping address",
-               carrier="Carrier: {}", tracking="Tracking number: {}", track="Track package",
-               contact="Contact support", note="Note to seller", online="Online", typing="Type a message...",
-               send="Send", help="Help Center", search="Search help articles", account="My account",
-               edit="Edit profile", signout="Sign out", settings="Settings", name="Name", email="Email",
-               phone="Phone", since="Member since", address="Address", when="Time: {} {}",
-               code=("Error {}", "Error code: {}"), support="Support", notice="Notice"),
-    "zh": dict(orders="我的订单", details="订单详情", order=("订单号：{}", "订单编号：{}"), placed="下单时间：{}",
-               eta="预计送达：{}", cols=("商品", "数量", "金额"), subtotal="商品总额", shipping="运费",
-               free="免运费", total="实付款", ship_to="收货信息", carrier="快递公司：{}", tracking="运单号：{}",
-               track="查看物流", contact="联系客服", note="买家留言", online="在线", typing="请输入消息...",
-               send="发送", help="帮助中心", search="搜索问题", account="个人中心", edit="编辑资料",
-               signout="退出登录", settings="设置", name="昵称", email="邮箱", phone="手机号", since="注册时间",
-               address="收货地址", when="时间：{} {}", code=("错误代码：{}", "错误码 {}"), support="客服",
-               notice="公告"),
-}
-# fmt: on
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+WORD_KEYS = ("shops", "products", "statuses", "errors", "apps", "buttons", "customers", "domains",
+             "agents", "addresses", "carriers", "scripts", "faq", "toggles", "values", "sections")  # fmt: skip
+LABEL_KEYS = ("orders", "details", "order", "placed", "eta", "cols", "subtotal", "fee", "free",
+              "total", "ship_to", "carrier", "tracking", "track", "contact", "note", "online",
+              "typing", "send", "help", "search", "account", "edit", "signout", "settings", "name",
+              "email", "phone", "since", "address", "when", "code", "support", "notice")  # fmt: skip
+Words = dict[str, dict[str, Any]]  # language -> {WORD_KEYS..., "labels": {LABEL_KEYS...}}
+
+
+def read_words(path: str | Path, languages: tuple[str, ...] = ("en", "zh")) -> Words:
+    """The pages' words of the TOML file `path`: a [LANGUAGE] table and a [LANGUAGE.labels]
+    table for each of `languages`."""
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ValueError(f"{path}: {e}; fix the TOML") from None
+    return {language: _words(data, language, path) for language in languages}
+
+
+def _words(data: dict, language: str, path: str | Path) -> dict[str, Any]:
+    table = data.get(language)
+    if not isinstance(table, dict):
+        raise ValueError(f"{path}: no [{language}] table; give one with {', '.join(WORD_KEYS)}")
+    labels = table.get("labels")
+    missing = [k for k in WORD_KEYS if not table.get(k)]
+    missing += [f"labels.{k}" for k in LABEL_KEYS if not isinstance(labels, dict) or not labels.get(k)]  # fmt: skip
+    if missing:
+        raise ValueError(f"{path}: [{language}] has no {', '.join(missing)}; give each")
+    words = {k: _frozen(table[k]) for k in WORD_KEYS}
+    return {**words, "labels": {k: _frozen(v) for k, v in labels.items()}}
+
+
+def _frozen(value: Any) -> Any:
+    return tuple(_frozen(v) for v in value) if isinstance(value, list) else value

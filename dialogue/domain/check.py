@@ -87,14 +87,15 @@ def _check_toml(pack: DomainPack) -> list[Problem]:
 
 
 def _check_code_and_cues(pack: DomainPack) -> list[Problem]:
-    """Every [code] entry importable, the [cues] and [templates] files readable."""
+    """Every [code] entry importable, the [cues], [templates] and [screens] files readable."""
     out = []
     for name in pack.tables.get("code", {}):
         try:
             pack.code(name)
         except DomainError as e:
             out.append(_from_error(e))
-    for read in (pack.cue_book, pack.reply_templates):
+    screens = (pack.screen_words,) if "screens" in pack.tables else ()
+    for read in (pack.cue_book, pack.reply_templates, *screens):
         try:
             read()
         except DomainError as e:

@@ -15,6 +15,8 @@
     [templates]    file = "templates.toml": the pack's replies, [key] en = "..." zh = "...",
                    said over the core's of the same key (dialogue.policy.reply), and
                    [spoken.key] for a reply said aloud otherwise than written
+    [screens]      file = "screens.toml": the words of the pack's synthetic screenshots
+                   (vision.synth_vocab), for tests and benchmarks of the screenshot reader
     [check]        turns = ["..."] (and screenshot = "file") that `cca demo --check` sends;
                    default: the first turn of the pack's eval/conversations.json
     [code]         for a pack whose parts are Python: what the core calls, each "module:name"
@@ -47,7 +49,7 @@ OUT_OF_SCOPE = "out_of_scope"
 # tables of domain.toml that only a pack declaring its tools uses (dialogue.policy.declare)
 LATER_TABLES = ("tools", "policy", "slots")
 KNOWN_TABLES = ("domain", "handoff", "intents", "knowledge", "model", "code", "check", "cues",
-                "templates", *LATER_TABLES)  # fmt: skip
+                "templates", "screens", *LATER_TABLES)  # fmt: skip
 Words = dict[str, str]  # language -> text with {slot} marks
 
 
@@ -171,6 +173,19 @@ class DomainPack:
         data.pop("values", None)
         spoken = data.pop("spoken", {})
         return _replies(data, path, ""), _replies(spoken, path, "spoken.")
+
+    def screen_words(self) -> dict[str, dict[str, Any]]:
+        """The words vision.synth draws the pack's pages with ([screens] file), per language;
+        DomainError when it names none or the file lacks some (`vision.synth_vocab.read_words`)."""
+        from vision.synth_vocab import read_words
+
+        name = self.tables.get("screens", {}).get("file")
+        if not name:
+            raise DomainError(f'{self.root / PACK_FILE}: no [screens] file = "screens.toml"; this pack draws no screenshots')  # fmt: skip
+        try:
+            return read_words(self.root / name, self.languages)
+        except ValueError as e:
+            raise DomainError(str(e)) from None
 
     def labels(self) -> tuple[str, ...]:
         """The pack's intents (those of intents.csv, and out_of_scope), sorted."""

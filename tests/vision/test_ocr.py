@@ -8,6 +8,8 @@ import shutil
 import numpy as np
 import pytest
 
+from dialogue.domain.pack import DomainPack
+from tests.conftest import ROOT
 from tests.fakes import FakeOCR
 from vision.image import from_array
 from vision.ocr import (
@@ -19,7 +21,17 @@ from vision.ocr import (
     page_language,
     reading_order,
 )
-from vision.synth import font_files, render
+from vision.synth import font_files
+from vision.synth import render as render_with
+
+# the sample shop's pages: the synthetic screenshots' words come from a pack
+WORDS = DomainPack.load(ROOT / "domains" / "retail").screen_words()
+
+
+def render(kind: str, language: str, seed: int, **kw):
+    """A synthetic screenshot with the sample shop's words (vision.synth.render)."""
+    return render_with(kind, language, seed, words=WORDS, **kw)
+
 
 try:
     font_files("zh")

@@ -210,3 +210,15 @@ def test_reply_templates_are_read_and_a_bad_one_is_named(tmp_path):
         pack.reply_templates()
     (tmp_path / "domain.toml").write_text('[domain]\nname = "t"\n', encoding="utf-8")
     assert DomainPack.load(tmp_path).reply_templates() == ({}, {})
+
+
+def test_screen_words_are_the_packs_or_a_domain_error(tmp_path):
+    words = DomainPack.load(ROOT / "domains" / "retail").screen_words()
+    assert set(words) == {"en", "zh"} and words["zh"]["labels"]["orders"]
+    (tmp_path / "domain.toml").write_text('[domain]\nname = "t"\n', encoding="utf-8")
+    with pytest.raises(DomainError, match=r"no \[screens\] file"):
+        DomainPack.load(tmp_path).screen_words()
+    (tmp_path / "domain.toml").write_text('[domain]\nname = "t"\n[screens]\nfile = "s.toml"\n', encoding="utf-8")  # fmt: skip
+    (tmp_path / "s.toml").write_text("[en]\n", encoding="utf-8")
+    with pytest.raises(DomainError, match=r"s.toml: \[en\] has no shops"):
+        DomainPack.load(tmp_path).screen_words()
