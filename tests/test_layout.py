@@ -235,7 +235,7 @@ RETAIL_DEBT = {
     "dialogue/policy/guard.py": 4,  # the promises the guard catches (a refund, a return)
     "dialogue/records/privacy_eval.py": 5,  # the redaction cases are shop turns
     "fusion/fuse.py": 2,  # injection phrases that ask for a refund
-    "vision/fields.py": 7,  # the screenshot fields of a shop page
+    "vision/fields.py": 3,  # the Chinese cues of the order_number and tracking_number kinds, 退款 a money word
     "vision/kind.py": 1,  # an order page's words
     "voice/live/endpoint.py": 1,  # an example of an id said in full
     "voice/tts/mandarin.py": 1,  # a comment's example

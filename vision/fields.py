@@ -4,12 +4,12 @@ after a tracking cue), in English and Chinese.
 
 The OCR text of screenshots comes through here, and the NLU of spoken and typed turns shares this
 module, so every pattern also holds on ASR-style text: no layout, loose spacing, and Chinese
-numerals ("订单号一二三四五", "一百二十八元", "十一月二十九日").
+numerals ("单号一二三四五", "一百二十八元", "十一月二十九日").
 
 It is a table: for each kind a few compiled patterns, each with a priority and a small normaliser
 that turns a match into the canonical `value`, or None to reject it (February 30, too few digits).
 Where matches overlap, the higher priority wins, then the longer match: an email beats anything
-inside it, a cue ("order number", "快递单号") beats a bare shape, and a tracking number beats a
+inside it, a cue ("order number", "运单号") beats a bare shape, and a tracking number beats a
 phone number, which beats an amount. A field's span is its value without the cue: in "order 12345"
 the field is "12345". Matches never run across a line break.
 
@@ -186,7 +186,7 @@ def _amount(m: re.Match[str]) -> str | None:
 
 
 def _cn_money(m: re.Match[str]) -> str | None:
-    """ "退款三百五" -> 350.00 CNY: a numeral with units after a word about money."""
+    """ "一共三百五" -> 350.00 CNY: a numeral with units after a word about money."""
     try:
         return f"{Decimal(str(parse_chinese_number(m['v']))).quantize(Decimal('0.01'))} CNY"
     except ValueError:
@@ -332,7 +332,7 @@ _RULES: dict[str, tuple[tuple[int, re.Pattern[str], Normaliser], ...]] = {
         (30, _rx(r"(?<![A-Za-z])(?P<c>" + _PREFIX + r")[ \t]*(?P<n>" + _NUM + r")(?:[ \t]*(?:元|块钱))?(?![0-9])", _I), _amount),
         (30, _rx(r"(?<![0-9A-Za-z.," + _CN_NUMERALS + r"])(?P<n>[0-9" + _CN_NUMERALS + r"][0-9.," + _CN_NUMERALS + r"]*)[ \t]*(?P<c>" + _SUFFIX + r")(?![A-Za-z])", _I), _amount),
 
-        # said with no currency after a money word: "退款三百五", "一共花了一千二"
+        # said with no currency after a money word: "付了三百五", "一共花了一千二"
         (29, _rx(r"(?:花了|付了|退了|退我|退款|退回|收了|扣了|多扣了?|少退了?|一共|总共|价格是?|价钱是?)[ \t]*(?P<v>[" + _CN_NUMERALS + r"]*[十百千万拾佰仟][" + _CN_NUMERALS + r"]*)(?![" + _CN_NUMERALS + r"块元毛角0-9个件次天])"), _cn_money),
     ),
 }  # fmt: skip
