@@ -87,7 +87,8 @@ def _check_toml(pack: DomainPack) -> list[Problem]:
 
 
 def _check_code_and_cues(pack: DomainPack) -> list[Problem]:
-    """Every [code] entry importable, the [cues], [templates] and [screens] files readable."""
+    """Every [code] entry importable, the [cues], [templates] and [screens] files readable, the
+    [promises] patterns compiled."""
     out = []
     for name in pack.tables.get("code", {}):
         try:
@@ -95,7 +96,7 @@ def _check_code_and_cues(pack: DomainPack) -> list[Problem]:
         except DomainError as e:
             out.append(_from_error(e))
     screens = (pack.screen_words,) if "screens" in pack.tables else ()
-    for read in (pack.cue_book, pack.reply_templates, *screens):
+    for read in (pack.cue_book, pack.reply_templates, pack.promises, *screens):
         try:
             read()
         except DomainError as e:

@@ -15,6 +15,10 @@
     [templates]    file = "templates.toml": the pack's replies, [key] en = "..." zh = "...",
                    said over the core's of the same key (dialogue.policy.reply), and
                    [spoken.key] for a reply said aloud otherwise than written
+    [promises]     what a model's draft may promise only when one of the pack's tools did it
+                   this turn (dialogue.policy.guard), each kind = { pattern = '...' (a regex),
+                   tools = ["..."] }; a kind of the core's (cancelled, discount, delivery_date)
+                   may give tools alone
     [screens]      file = "screens.toml": the words of the pack's synthetic screenshots
                    (vision.synth_vocab), for tests and benchmarks of the screenshot reader
     [check]        turns = ["..."] (and screenshot = "file") that `cca demo --check` sends;
@@ -33,6 +37,7 @@ import csv
 import functools
 import importlib
 import json
+import re
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -49,7 +54,7 @@ OUT_OF_SCOPE = "out_of_scope"
 # tables of domain.toml that only a pack declaring its tools uses (dialogue.policy.declare)
 LATER_TABLES = ("tools", "policy", "slots")
 KNOWN_TABLES = ("domain", "handoff", "intents", "knowledge", "model", "code", "check", "cues",
-                "templates", "screens", *LATER_TABLES)  # fmt: skip
+                "templates", "promises", "screens", *LATER_TABLES)  # fmt: skip
 Words = dict[str, str]  # language -> text with {slot} marks
 
 
@@ -173,6 +178,22 @@ class DomainPack:
         data.pop("values", None)
         spoken = data.pop("spoken", {})
         return _replies(data, path, ""), _replies(spoken, path, "spoken.")
+
+    def promises(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """[promises]: kind -> (its regex, or "" to keep the core's; the tools that grant it);
+        DomainError names the kind and the fix."""
+        where, out = self.root / PACK_FILE, {}
+        for kind, spec in _table(self.tables, "promises", where).items():
+            example = f"[promises.{kind}] pattern = '...' tools = [\"tool_name\"]"
+            pattern, tools = (spec.get("pattern", ""), spec.get("tools", [])) if isinstance(spec, dict) else (None, None)  # fmt: skip
+            if not isinstance(pattern, str) or not isinstance(tools, list):
+                raise DomainError(f"{where}: [promises] {kind} = {spec!r}; write {example}")
+            try:
+                re.compile(pattern)
+            except re.error as e:
+                raise DomainError(f"{where}: [promises.{kind}] pattern: bad regex ({e})") from None
+            out[str(kind)] = (pattern, tuple(str(t) for t in tools))
+        return out
 
     def screen_words(self) -> dict[str, dict[str, Any]]:
         """The words vision.synth draws the pack's pages with ([screens] file), per language;

@@ -13,7 +13,9 @@ not; `dialogue.policy.reply.phrase` then sends the template instead and records
 - states an order id, tracking number, amount, date, email or phone that is in neither the
   customer's words, the tool results, the passages nor the template;
 - carries an instruction, the kind a quoted data block (a screenshot, a passage) may hold;
-- promises a refund, cancellation, return, discount or delivery date that no tool gave;
+- promises what no tool gave this turn: a discount, a cancellation or a delivery date
+  (`PROMISES`), or a kind the pack declares ([promises] in its domain.toml: the sample shop's
+  money back and returns), each allowed by the pack's tools that grant it (`promises`);
 - for a confirmation: drops the question, or the ids and amounts of the action's summary. The
   customer must hear exactly what a yes will do;
 - echoes the prompt: its markup, or 8 words (16 Chinese characters) of its instructions or the
@@ -31,12 +33,16 @@ not; `dialogue.policy.reply.phrase` then sends the template instead and records
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+from dialogue.domain.pack import PACK_FILE, DomainError, DomainPack
 from dialogue.lm.redact import PLACEHOLDERS
 from dialogue.nlu.entities import extract_entities
+from dialogue.paths import default_domain
 from dialogue.types import Action, Decision
 
 MAX_REPLY_CHARS = 700
@@ -48,33 +54,39 @@ _LEFTOVER = re.compile(  # a slot no one filled, a chat template's token, a reda
     + "|"
     + "|".join(map(re.escape, PLACEHOLDERS.values()))
 )
-PROMISES = {
-    "refund": re.compile(r"\brefund(?:ed|s)?\b|退款|退钱|退还", re.I),
+PROMISES = {  # the core's; a pack adds its own kinds and the tools that grant each (`promises`)
     "discount": re.compile(
         r"\bdiscount|\bcoupon|\bvoucher|\bcompensat|折扣|优惠券|补偿|代金券", re.I
     ),
     "cancelled": re.compile(r"\b(?:have|has|was|been) cancell?ed\b|已(?:经)?取消|已为您取消", re.I),
-    "returned": re.compile(
-        r"\breturn (?:is|has been) (?:requested|processed|approved)\b|退货已|已(?:为您)?(?:申请|办理)退货",
-        re.I,
-    ),
     "delivery_date": re.compile(
         r"\b(?:arrive|deliver(?:ed)?|ship(?:ped)?)\b[^.?!]{0,30}\b(?:by|on|tomorrow|today|within)\b|"
         r"(?:明天|今天|后天|\d+天内)(?:送达|到货|发货)",
         re.I,
     ),
 }
-_ALLOWED_BY = {  # a promise of this kind may stand when one of these tools succeeded this turn
-    "refund": {
-        "cancel_pending_order",
-        "return_delivered_order_items",
-        "modify_pending_order_payment",
-    },
-    "cancelled": {"cancel_pending_order"},
-    "returned": {"return_delivered_order_items"},
-    "discount": set(),
-    "delivery_date": set(),
-}
+Promise = tuple[re.Pattern[str], frozenset[str]]  # what says it, the tools that may grant it
+
+
+@functools.lru_cache(maxsize=4)
+def _promises_of(folder: Path) -> dict[str, Promise]:
+    pack = DomainPack.load(folder)
+    declared = pack.promises()
+    out: dict[str, Promise] = {}
+    for kind, (pattern, tools) in declared.items():  # the pack's kinds first: its reasons win
+        if not pattern and kind not in PROMISES:
+            raise DomainError(f"{pack.root / PACK_FILE}: [promises.{kind}] needs pattern = '...': the core has no {kind!r} (it has {sorted(PROMISES)})")  # fmt: skip
+        out[kind] = (re.compile(pattern, re.I) if pattern else PROMISES[kind], frozenset(tools))
+    for kind, pattern in PROMISES.items():
+        out.setdefault(kind, (pattern, frozenset()))
+    return out
+
+
+def promises() -> dict[str, Promise]:
+    """Every promise the guard holds a draft to: the default pack's [promises]
+    (`DomainPack.promises`, `default_domain`) and the core's `PROMISES`, kind -> (pattern, the
+    tools of which one must have succeeded this turn for the draft to say it)."""
+    return _promises_of(default_domain())
 
 
 @dataclass(frozen=True)
@@ -137,11 +149,9 @@ def _unsupported(text: str, ctx: DraftContext) -> str:
 
 def _promises(text: str, ctx: DraftContext) -> str:
     succeeded = {a.tool for a in ctx.actions if a.ok}
-    for kind, pattern in PROMISES.items():
+    for kind, (pattern, granted_by) in promises().items():
         if pattern.search(text) and not (
-            succeeded & _ALLOWED_BY[kind]
-            or pattern.search(ctx.facts)
-            or pattern.search(ctx.template)
+            succeeded & granted_by or pattern.search(ctx.facts) or pattern.search(ctx.template)
         ):
             return f"promises a {kind.replace('_', ' ')} that no tool gave"
     return ""

@@ -222,3 +222,14 @@ def test_screen_words_are_the_packs_or_a_domain_error(tmp_path):
     (tmp_path / "s.toml").write_text("[en]\n", encoding="utf-8")
     with pytest.raises(DomainError, match=r"s.toml: \[en\] has no shops"):
         DomainPack.load(tmp_path).screen_words()
+
+
+def test_promises_are_read_and_a_bad_pattern_is_named(tmp_path):
+    (tmp_path / "domain.toml").write_text('[domain]\nname = "t"\n[promises.gift]\npattern = "a gift"\ntools = ["give"]\n', encoding="utf-8")  # fmt: skip
+    assert DomainPack.load(tmp_path).promises() == {"gift": ("a gift", ("give",))}
+    (tmp_path / "domain.toml").write_text('[domain]\nname = "t"\n[promises.gift]\npattern = "(a"\n', encoding="utf-8")  # fmt: skip
+    with pytest.raises(DomainError, match=r"\[promises.gift\] pattern: bad regex"):
+        DomainPack.load(tmp_path).promises()
+    (tmp_path / "domain.toml").write_text('[domain]\nname = "t"\n[promises]\ngift = "a gift"\n', encoding="utf-8")  # fmt: skip
+    with pytest.raises(DomainError, match=r"\[promises\] gift = 'a gift'; write"):
+        DomainPack.load(tmp_path).promises()

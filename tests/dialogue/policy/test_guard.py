@@ -230,3 +230,28 @@ def test_every_slot_the_template_says_must_be_said():
 def test_a_draft_must_say_what_a_template_without_facts_says(template, draft, language, off):
     got = check_draft(draft, ctx(Decision("smalltalk", template), language=language))
     assert got.startswith("says something else") is off, got
+
+
+def test_a_packs_promises_join_the_cores(tmp_path, monkeypatch):
+    """The default pack's [promises]: its kinds, and tools for the core's kinds."""
+    from dialogue.domain.pack import DomainError
+    from dialogue.policy.guard import PROMISES, promises
+
+    (tmp_path / "domain.toml").write_text(
+        '[domain]\nname = "t"\n[promises.upgrade]\npattern = "upgraded you"\ntools = ["upgrade"]\n'
+        '[promises.cancelled]\ntools = ["close_account"]\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("CCA_DOMAIN", str(tmp_path))
+    assert set(promises()) == {"upgrade", *PROMISES} and promises()["cancelled"][1] == {"close_account"}  # fmt: skip
+    upgrade = Action("upgrade", {}, True, {})
+    assert check_draft("I have upgraded you.", ctx()) == "promises a upgrade that no tool gave"
+    assert check_draft("I have upgraded you.", ctx(actions=(upgrade,))) == ""
+    closed = Action("close_account", {}, True, {})
+    assert check_draft("Your account has been cancelled.", ctx(actions=(closed,))) == ""
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "domain.toml").write_text('[domain]\nname = "o"\n[promises.upgrade]\ntools = ["x"]\n', encoding="utf-8")  # fmt: skip
+    monkeypatch.setenv("CCA_DOMAIN", str(other))
+    with pytest.raises(DomainError, match=r"\[promises.upgrade\] needs pattern"):
+        promises()
