@@ -232,7 +232,6 @@ RETAIL_DEBT = {
     "dialogue/knowledge/index.py": 3,  # the stemmer's examples
     "dialogue/lm/convdata.py": 6,  # the examples of the data format
     "dialogue/nlu/slots.py": 2,  # the shop's slots
-    "dialogue/records/privacy_eval.py": 5,  # the redaction cases are shop turns
     "fusion/fuse.py": 2,  # injection phrases that ask for a refund
     "vision/fields.py": 3,  # the Chinese cues of the order_number and tracking_number kinds, 退款 a money word
     "vision/kind.py": 1,  # an order page's words

@@ -177,7 +177,7 @@ TEMPLATES = {
         ("my email is {EMAIL}", "EMAIL"), ("send it to {EMAIL} thanks", "EMAIL"),
         ("the security code is {CVV}", "CVV"), ("CVV {CVV} and it expires {EXPIRY}", "CVV"),
         ("expiry date {EXPIRY}", "EXPIRY"), ("it's valid thru {EXPIRY}", "EXPIRY"),
-        ("my account number is {BANK_ACCOUNT}", "BANK_ACCOUNT"), ("refund to account number {BANK_ACCOUNT}", "BANK_ACCOUNT"),
+        ("my account number is {BANK_ACCOUNT}", "BANK_ACCOUNT"), ("pay it into account number {BANK_ACCOUNT}", "BANK_ACCOUNT"),
         ("I live at {ADDRESS}.", "ADDRESS"), ("please ship to {ADDRESS}", "ADDRESS"),
         ("my name is {NAME} and I have a question", "NAME"), ("hi, this is {NAME} speaking", "NAME"), ("Hello, I'm {NAME}, order is late", "NAME"),
         ("my ID number is {CN_ID}", "CN_ID"),
@@ -188,9 +188,9 @@ TEMPLATES = {
         ("邮箱是{EMAIL}", "EMAIL"), ("发到我邮箱 {EMAIL} 吧", "EMAIL"),
         ("安全码是{CVV}", "CVV"), ("卡背面的三位数字是{CVV}", "CVV"),
         ("有效期至{EXPIRY}", "EXPIRY"), ("有效期{EXPIRY}，安全码{CVV}", "EXPIRY"),
-        ("退款到我的账号{BANK_ACCOUNT}", "BANK_ACCOUNT"), ("银行账号是 {BANK_ACCOUNT}", "BANK_ACCOUNT"),
+        ("转到我的账号{BANK_ACCOUNT}", "BANK_ACCOUNT"), ("银行账号是 {BANK_ACCOUNT}", "BANK_ACCOUNT"),
         ("我住在{ADDRESS}", "ADDRESS"), ("请寄到{ADDRESS}，谢谢", "ADDRESS"),
-        ("我叫{NAME}，想查一下订单", "NAME"), ("你好，我是{NAME}", "NAME"), ("我的名字是{NAME}", "NAME"),
+        ("我叫{NAME}，想咨询一下", "NAME"), ("你好，我是{NAME}", "NAME"), ("我的名字是{NAME}", "NAME"),
         ("身份证号{CN_ID}", "CN_ID"), ("我的身份证是 {CN_ID} ", "CN_ID"),
     ],
 }  # fmt: skip
@@ -199,8 +199,8 @@ NEGATIVES = {
            "item {d10} is out of stock", "I ordered {n} shirts on March {dd}", "my order {d6} has not arrived",
            "tracking SF{d12} says delivered", "I paid ${a} for {n} items", "the page shows error 0x8007{d4}",
            "the package weighs {n} kg and is {a} cm long"],
-    "zh": ["订单号 {d5} 还没到", "订单号{d10}，顺丰单号SF{d12}", "一共{a}元，11月{dd}日下单", "错误代码E{d4}",
-           "我买了{n}件衣服，花了{a}块钱", "快递单号 {d12} 查不到", "商品编号{d8}缺货", "2024年5月{dd}日收到的"],
+    "zh": ["工单号 {d5} 还没处理", "单号{d10}，运单号SF{d12}", "一共{a}元，11月{dd}日下单", "错误代码E{d4}",
+           "我买了{n}件衣服，花了{a}块钱", "运单号 {d12} 查不到", "商品编号{d8}缺货", "2024年5月{dd}日收到的"],
 }  # fmt: skip
 
 
