@@ -1,7 +1,7 @@
 """Ranking for the knowledge base: tokens, BM25 and reciprocal rank fusion. No storage, no model.
 
 `tokenize` reads English and Chinese in one pass: Chinese runs are segmented by jieba in search
-mode (so "订单号" gives "订单", "单号" and "订单号"), English words are lower-cased, stopwords dropped
+mode (so "身份证号" gives "身份", "证号", "身份证" and "身份证号"), English words are lower-cased, stopwords dropped
 and a few suffixes stripped ("returned", "returns" and "returning" all give "return"); words with
 digits (order and item ids, amounts) are kept as they are.
 """
@@ -45,8 +45,8 @@ STOPWORDS_ZH = frozenset({
 def stem(word: str) -> str:
     """A tiny suffix stripper for lower-case English: plurals, -ed and -ing, a final -e.
 
-    Not Porter, but it makes the usual forms meet: refunds/refunded/refund -> "refund",
-    shipping/shipped/ships -> "ship", cancelled/cancelling/cancel -> "cancel",
+    Not Porter, but it makes the usual forms meet: accounts/accounted/account -> "account",
+    stopping/stopped/stops -> "stop", cancelled/cancelling/cancel -> "cancel",
     exchange/exchanged/exchanging -> "exchang". Words with digits are left alone.
     """
     if len(word) < 4 or not word.isalpha():

@@ -1,18 +1,18 @@
 """Conversations for training the dialogue model: one JSON object a line (JSONL).
 
-    {"id": "retail-en-00042", "source": "retail", "language": "en",
+    {"id": "bank-en-00042", "source": "bank", "language": "en",
      "turns": [
-       {"role": "customer", "text": "I want to cancel an order.", "intent": "cancel_order"},
-       {"role": "agent", "text": "Sure. Could you give me the email on your account?"},
-       {"role": "customer", "text": "It's <EMAIL>.", "intent": "cancel_order"},
-       {"role": "agent", "text": "Thanks, Noah, I have found your account. ...",
-        "action": {"tool": "find_user_id_by_email", "args": {"email": "<EMAIL>"},
-                   "result": {"user_id": "noah_brown_6181"}}},
+       {"role": "customer", "text": "I lost my card.", "intent": "lost_or_stolen_card"},
+       {"role": "agent", "text": "Sure. What is the email on your account, and the card's last four digits?"},
+       {"role": "customer", "text": "It's <EMAIL>, ending 4821.", "intent": "lost_or_stolen_card"},
+       {"role": "agent", "text": "Thank you, Noah, you are verified. ...",
+        "action": {"tool": "verify_customer", "args": {"email": "<EMAIL>", "last4": "4821"},
+                   "result": {"customer_id": "c_1042"}}},
        ...],
-     "meta": {"group": "retail:user:noah_brown_6181", "task": "cancel", "outcome": "done"}}
+     "meta": {"group": "bank:customer:c_1042", "task": "report_lost", "outcome": "done"}}
 
 Fields:
-- id: unique in a data set; source: where it came from ("stc3", "abcd", "retail");
+- id: unique in a data set; source: where it came from ("stc3", "abcd", a pack's name);
   language: "en" or "zh", the language the customer writes in.
 - turns: at least one, and at least one agent turn. Each has a role ("customer" or "agent") and
   text. Optional: transcript (what the ASR heard of a spoken turn, text being what was meant),
@@ -29,7 +29,7 @@ Fields:
   turn's text may be empty only when it carries an action (the agent acted and said nothing), a
   customer turn's only when it carries a transcript, screenshot_text or image.
 - meta: anything else. meta["group"] names conversations that are near-duplicates (the English
-  and Chinese versions of one STC-3 dialogue, the retail conversations of one customer); they
+  and Chinese versions of one STC-3 dialogue, a pack's conversations of one customer); they
   always land in the same split (`group_key`, `split_conversations`).
 
 `read_jsonl` checks every line and raises `ConvDataError` naming the file and line; `write_jsonl`

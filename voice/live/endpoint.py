@@ -122,7 +122,7 @@ def mid_identifier(text: str) -> str:
         return "email"
     finished = text.rstrip().endswith((".", "。", "!", "?", "！", "？"))
     if finished and _COMPLETE_ID.fullmatch(last.lstrip("#")):
-        return ""  # "the zip code is 94105." or "订单号是W8632149。": said in full
+        return ""  # "the zip code is 94105." or "单号是W8632149。": said in full
     if last == "one" and len(toks) > 1 and toks[-2] in _NOT_A_NUMBER_BEFORE_ONE:
         return ""  # "the pending one."
     if _is_number_token(last) or last.startswith("#"):

@@ -43,7 +43,7 @@ PHRASES = {
 }
 # Single characters read by their part of speech (jieba's tags): (char, tag prefix) -> reading.
 BY_TAG = {
-    ("为", "p"): "wei4",  # 为您退款
+    ("为", "p"): "wei4",  # 为您办理
     ("还", "v"): "huan2",  # 按时还
     ("地", "uv"): "de5",  # 耐心地
     ("长", "a"): "chang2",
