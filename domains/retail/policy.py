@@ -26,7 +26,7 @@ from pathlib import Path
 
 from dialogue.domain.pack import DomainPack
 from dialogue.nlu.cues import Cues
-from dialogue.nlu.slots import NO, YES, collect_slots
+from dialogue.nlu.slots import NO, YES
 from dialogue.nlu.understand import detect_language
 from dialogue.policy.reply import APOLOGETIC, quote_risk
 from dialogue.policy.state import DialogueState, Understood
@@ -34,6 +34,7 @@ from dialogue.policy.tooltypes import action
 from dialogue.types import Action, Decision
 from domains.retail.choose import pick_offered, pick_reason
 from domains.retail.outcomes import refusal
+from domains.retail.slots import collect_slots
 from domains.retail.tasks import authenticate, serve
 from domains.retail.tools import ToolResult  # and the retail tools, registered on import
 
