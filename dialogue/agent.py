@@ -134,6 +134,9 @@ class Agent:
             if transcript and heard and transcript.language in ("en", "zh")
             else None
         )
+        self._prefill_turn(
+            TurnInput(text=turn.text, transcript=transcript, screenshots=screenshots)
+        )
         nlu = self._stage(
             "nlu", timings, errors, lambda: svc.nlu.analyse(words or screen_text, language=language)
         )
@@ -290,6 +293,20 @@ class Agent:
                 svc.generator.prefill(svc.fusion.prefix(self.history, language))
             except Exception as e:  # a hint: a failure costs only time
                 logger.warning("prefill: %s", e)
+
+    def _prefill_turn(self, turn_input: TurnInput) -> None:
+        """Tell the model this turn's prompt up to its facts (the customer's words are known
+        before the understanding, the retrieval and the policy are done), so that it reads them
+        meanwhile and the draft starts from the facts alone."""
+        svc = self.services
+        if svc.generator is None or svc.fusion is None or not hasattr(svc.fusion, "turn_prefix"):
+            return
+        try:
+            prefix = svc.fusion.turn_prefix(turn_input, self.history)
+            if prefix:
+                svc.generator.prefill(prefix)
+        except Exception as e:  # a hint: a failure costs only time
+            logger.warning("prefill: %s", e)
 
 
 def _default_policy():

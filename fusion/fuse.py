@@ -225,6 +225,23 @@ class Fusion:
         )
         return text[: text.index(mark)] if mark in text else ""
 
+    def turn_prefix(self, turn: TurnInput, history: Sequence[Message] = ()) -> str:
+        """The text this turn's prompt starts with up to its first fact: the system message, the
+        history and the customer's words, known before the turn's facts are (a model's cache can
+        read it while the policy decides). "" for an empty turn."""
+        if turn.is_empty:
+            return ""
+        mark = "\ue000"
+        user = f"{self.user_content(turn, with_images=False)}\n\n{FACTS_HEADER}\n{mark}"
+        text = self._render(
+            [
+                Message("system", self.system_content(self.turn_language(turn))),
+                *history,
+                Message("user", user),
+            ]
+        )
+        return text[: text.index(mark)] if mark in text else ""
+
     def with_facts(self, user: str, facts: Sequence[Fact] = ()) -> str:
         """The current user message with this turn's facts quoted as data after it."""
         if not facts:

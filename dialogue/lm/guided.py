@@ -24,6 +24,7 @@ of what happened go to `notes`.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -71,6 +72,12 @@ class _Recorder:
     def generate(self, prompt: str, options=None) -> str:
         return ""
 
+    def prefill(self, prefix: str) -> None:
+        """Nothing is generated, so nothing is read ahead."""
+
+    def prefix(self, history, language: str) -> str:
+        return ""
+
 
 def _replayable(conv: Conversation) -> bool:
     return all(
@@ -95,6 +102,13 @@ def _slots(record) -> dict[str, str]:
         for k, v in record.decision.slots.items()
         if k != "opening" and v not in (None, "")
     }
+
+
+def _kind(source: str) -> str:
+    """A guard's reason without the values it names ("drops '1006327', which the template says"
+    -> "drops '…', which the template says"), so that the build's notes count kinds of reasons."""
+    reason = source.removeprefix("template ").strip("()")
+    return re.sub(r"\d+%", "N%", re.sub(r"'[^']*'?", "'…'", reason))
 
 
 def _fact_pairs(facts: Sequence[Fact]) -> tuple[tuple[str, str], ...]:
@@ -142,7 +156,7 @@ def guide(conv: Conversation, services: AgentServices, notes: Counter) -> Conver
                     ConvTurn("agent", said, facts=_fact_pairs(rec.facts), slots=_slots(record))
                 )
                 continue
-            notes[f"template: {source.removeprefix('template ').strip('()')}"] += 1
+            notes[f"template: {_kind(source)}"] += 1
         else:
             notes["template: the script acted otherwise; stopped"] += 1
         out.append(ConvTurn("agent", record.reply, facts=_fact_pairs(rec.facts), slots=_slots(record)))  # fmt: skip

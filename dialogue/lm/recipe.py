@@ -23,6 +23,23 @@ class DataConfig:
     max_dev: int = 64  # dev conversations evaluated each time
     sources: tuple[str, ...] = ()  # keep only these sources ("stc3", "abcd", a pack's name); () all
     per_turn: bool = False  # one example per agent turn, its tool results quoted as the Agent does
+    # at most N conversations of a source, e.g. {stc3 = 300}: a style share that does not swamp the
+    # rest; the kept ones are chosen by a hash of their id, so the choice does not follow file order
+    max_per_source: tuple[tuple[str, int], ...] = ()
+    dev_sources: tuple[
+        str, ...
+    ] = ()  # the dev loss reads only these sources; () the same as `sources`
+
+    def __post_init__(self):
+        caps = self.max_per_source
+        if isinstance(caps, dict):
+            caps = tuple(sorted(caps.items()))
+        for source, n in caps:
+            if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+                raise ValueError(
+                    f"[data] max_per_source.{source} must be a whole number >= 0, got {n!r}"
+                )
+        object.__setattr__(self, "max_per_source", tuple((str(s), int(n)) for s, n in caps))
 
 
 @dataclass(frozen=True)

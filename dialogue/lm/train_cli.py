@@ -61,7 +61,8 @@ def run_training(config, fresh: bool = False, progress: bool = True) -> dict:
     images = (encoder, {}, progress) if encoder else None
     d = config.data
     train = load_examples(d.train, tokenizer, fusion, d, d.max_train, images)
-    dev = load_examples(d.dev, tokenizer, fusion, d, d.max_dev, images)
+    dev_config = replace(d, sources=d.dev_sources) if d.dev_sources else d
+    dev = load_examples(d.dev, tokenizer, fusion, dev_config, d.max_dev, images)
     model = wrap_lora(model, config.lora)
     trainer = Trainer(config, model, tokenizer, train, dev, projector, fusion_options.image_token)
     trainer.only_image_token_added = added_image_token

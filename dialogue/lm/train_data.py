@@ -19,7 +19,38 @@ def read_conversations(path: str, config: DataConfig, limit: int = 0) -> list:
     convs = read_jsonl(path)
     if config.sources:
         convs = [c for c in convs if c.source in config.sources]
-    return convs[:limit] if limit else convs
+    convs = cap_sources(convs, dict(config.max_per_source))
+    return interleave_sources(convs)[:limit] if limit else convs
+
+
+def interleave_sources(convs: list) -> list:
+    """One conversation of each source in turn, each source in its own order: the first N then
+    hold every source, not the first file's source alone."""
+    by_source: dict[str, list] = {}
+    for c in convs:
+        by_source.setdefault(c.source, []).append(c)
+    out, queues = [], [iter(q) for q in by_source.values()]
+    while queues:
+        live = []
+        for q in queues:
+            c = next(q, None)
+            if c is not None:
+                out.append(c)
+                live.append(q)
+        queues = live
+    return out
+
+
+def cap_sources(convs: list, caps: dict[str, int]) -> list:
+    """At most `caps[source]` conversations of each capped source, the ones whose id hashes
+    lowest (the same choice whatever the file's order), the rest in their order."""
+    import hashlib
+
+    keep: set[str] = set()
+    for source, n in caps.items():
+        ids = sorted((c.id for c in convs if c.source == source), key=lambda i: hashlib.sha1(i.encode()).hexdigest())  # fmt: skip
+        keep.update(ids[:n])
+    return [c for c in convs if c.source not in caps or c.id in keep]
 
 
 def image_paths(convs, jsonl: str) -> dict[str, Path]:

@@ -14,6 +14,7 @@ from dialogue.agent import Agent, AgentServices, CustomerTurn
 from dialogue.evals.conversations import run_conversation, summarise
 from dialogue.policy.reply import render
 from fusion.fuse import Fusion
+from fusion.types import TurnInput
 from tests.conftest import tiny_tokenizer
 from tests.fakes import FakeGenerator, FakeNLU, FakeOCR
 from tests.retail_fixture import snapshot
@@ -364,9 +365,45 @@ def test_the_model_is_told_what_the_next_prompt_starts_with(office):
     assert len(gen.prefixes) == 1
     for text in ("hello", "where is my order"):
         a.respond(CustomerTurn(text=text))
-        assert gen.prompts[-1].startswith(gen.prefixes[-2])  # the prefix was this prompt's start
-    assert len(gen.prefixes) == 3 and "Hi! How can I help?" in gen.prefixes[-1]
+        assert gen.prompts[-1].startswith(gen.prefixes[-3])  # the prefix was this prompt's start
+    # each turn: the prefix after the last reply, then this turn's words (the next test)
+    assert len(gen.prefixes) == 5 and "Hi! How can I help?" in gen.prefixes[-1]
     assert gen.prefixes[-1].startswith(gen.prefixes[0])
+
+
+def test_the_model_is_told_the_turns_words_before_the_understanding(office):
+    """Once the customer's words are known the model is told the turn's prompt up to its facts,
+    before the NLU, the retrieval and the policy run, so a cached engine reads them meanwhile."""
+    from fusion.fuse import FACTS_HEADER
+
+    gen = FakeGenerator("Sure.")
+    told_before_nlu: list[int] = []
+
+    class Watching(FakeNLU):
+        def analyse(self, text, language=None):
+            told_before_nlu.append(len(gen.prefixes))
+            return super().analyse(text, language)
+
+    a = Agent(AgentServices(nlu=Watching(SCRIPT), office=office, generator=gen, fusion=Fusion(tiny_tokenizer())), session_id="t")  # fmt: skip
+    for i, text in enumerate(("hello", "where is my order")):
+        a.respond(CustomerTurn(text=text))
+        turn_prefix = gen.prefixes[-2]  # then the prefix of the next turn, after the reply
+        assert told_before_nlu[-1] == 2 * i + 2  # between turns, then this turn's words
+        assert gen.prompts[-1].startswith(turn_prefix)
+        assert turn_prefix.endswith(FACTS_HEADER + "\n") and text in turn_prefix
+        assert turn_prefix.startswith(gen.prefixes[-3])  # the history's prefix, read before
+
+
+def test_an_empty_or_failing_turn_prefix_costs_nothing(office):
+    class Broken(Fusion):
+        def turn_prefix(self, turn, history=()):
+            raise RuntimeError("tokenizer gone")
+
+    gen = FakeGenerator("Sure.")
+    a = agent(office, generator=gen, fusion=Broken(tiny_tokenizer()))
+    turn = a.respond(CustomerTurn(text="hello"))
+    assert turn.reply and gen.prompts  # the reply is made all the same
+    assert Fusion(tiny_tokenizer()).turn_prefix(TurnInput()) == ""
 
 
 @pytest.mark.parametrize("in_prompt", [False, True])

@@ -148,3 +148,12 @@ def test_facts_are_redacted():
     redacted, report = redact_conversation(conv)
     assert "bob.smith@example.com" not in redacted.turns[1].facts[0][1]
     assert report.to_dict()
+
+
+def test_the_build_notes_count_kinds_of_reasons_not_values():
+    from dialogue.lm.guided import _kind
+
+    a = _kind("template (drops '1006327', which the template says)")
+    b = _kind("template (drops '2378156', which the template says)")
+    assert a == b == "drops '…', which the template says"
+    assert _kind("template (states amount '$98.25', which is not in the context)") == "states amount '…', which is not in the context"  # fmt: skip

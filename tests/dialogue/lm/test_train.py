@@ -272,3 +272,45 @@ def test_per_turn_examples_quote_each_turns_tool_result_as_the_agent_does():
     assert "Order W1 has shipped." in second  # ...and the earlier reply as history
     short = build_examples([c], tok, fusion, max_len=len(examples[1].input_ids) - 3, per_turn=True)
     assert short[1].n_target == examples[1].n_target  # the history is cut, never the reply
+
+
+def test_a_source_cap_keeps_the_same_conversations_whatever_the_order(tmp_path):
+    from dialogue.lm.train_data import cap_sources
+
+    convs = [replace(conv(i), source="stc3" if i % 2 else "retail") for i in range(40)]
+    kept = cap_sources(convs, {"stc3": 5})
+    assert sum(c.source == "stc3" for c in kept) == 5
+    assert [c for c in kept if c.source == "retail"] == [c for c in convs if c.source == "retail"]
+    again = cap_sources(list(reversed(convs)), {"stc3": 5})
+    assert {c.id for c in again} == {c.id for c in kept}
+    assert cap_sources(convs, {"stc3": 0}) == [c for c in convs if c.source == "retail"]
+    assert cap_sources(convs, {}) == convs
+
+
+def test_a_limit_takes_every_source_in_turn(tmp_path):
+    from dialogue.lm.train_data import interleave_sources
+
+    convs = [replace(conv(i), source="a") for i in range(5)] + [replace(conv(i + 5), source="b") for i in range(2)]  # fmt: skip
+    mixed = interleave_sources(convs)
+    assert [c.source for c in mixed] == ["a", "b", "a", "b", "a", "a", "a"]
+    assert sorted(c.id for c in mixed) == sorted(c.id for c in convs)  # nothing lost or doubled
+    assert [c.id for c in mixed if c.source == "a"] == [f"c{i}" for i in range(5)]  # order kept
+
+
+def test_the_recipe_caps_sources_and_reads_the_dev_loss_on_its_own_sources(tmp_path):
+    from dialogue.lm.convdata import Conversation, ConvTurn, write_jsonl
+    from dialogue.lm.train_data import read_conversations
+
+    turns = (ConvTurn("customer", "hi"), ConvTurn("agent", "hello"))
+    path = tmp_path / "dev.jsonl"
+    write_jsonl(path, [Conversation(f"{s}{i}", s, "en", turns) for s in ("stc3", "retail", "open") for i in range(6)])  # fmt: skip
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('[data]\nsources = ["stc3", "retail", "open"]\nmax_per_source = { stc3 = 2 }\ndev_sources = ["retail", "open"]\n')  # fmt: skip
+    data = load_config(recipe).data
+    assert data.max_per_source == (("stc3", 2),) and data.dev_sources == ("retail", "open")
+    assert [c.source for c in read_conversations(str(path), data)].count("stc3") == 2
+    dev = read_conversations(str(path), replace(data, sources=data.dev_sources), limit=4)
+    assert [c.source for c in dev] == ["retail", "open", "retail", "open"]
+    recipe.write_text("[data]\nmax_per_source = { stc3 = -1 }\n")
+    with pytest.raises(ValueError, match="max_per_source.stc3 must be a whole number"):
+        load_config(recipe)
