@@ -69,6 +69,9 @@ class AgentServices:
     # guard still checks the draft against them whole; leaving them out reads about a third of
     # the tokens a turn (bench/bench_model_turns.py), for a few more template fallbacks
     tool_results_in_prompt: bool = False
+    # the model reads the turn's prompt up to its facts (the customer's words) while the NLU,
+    # retrieval and policy work, so that the draft starts from the facts alone
+    read_turn_ahead: bool = True
     # (office, session_id) -> the conversation's tool session; None: the ToolSession of the
     # registered tools (dialogue.policy.toolkit).
     # A domain pack's comes from dialogue.policy.pack_tools (PackTools.session)
@@ -299,7 +302,11 @@ class Agent:
         before the understanding, the retrieval and the policy are done), so that it reads them
         meanwhile and the draft starts from the facts alone."""
         svc = self.services
-        if svc.generator is None or svc.fusion is None or not hasattr(svc.fusion, "turn_prefix"):
+        if (
+            not svc.read_turn_ahead
+            or svc.generator is None
+            or not hasattr(svc.fusion, "turn_prefix")
+        ):
             return
         try:
             prefix = svc.fusion.turn_prefix(turn_input, self.history)

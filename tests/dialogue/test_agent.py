@@ -404,6 +404,9 @@ def test_an_empty_or_failing_turn_prefix_costs_nothing(office):
     turn = a.respond(CustomerTurn(text="hello"))
     assert turn.reply and gen.prompts  # the reply is made all the same
     assert Fusion(tiny_tokenizer()).turn_prefix(TurnInput()) == ""
+    off = FakeGenerator("Sure.")
+    agent(office, generator=off, fusion=Fusion(tiny_tokenizer()), read_turn_ahead=False).respond(CustomerTurn(text="hello"))  # fmt: skip
+    assert len(off.prefixes) == 2 and "hello" not in off.prefixes[0]  # between turns only
 
 
 @pytest.mark.parametrize("in_prompt", [False, True])
