@@ -26,7 +26,7 @@ from dialogue.lm.generator import Generator
 from dialogue.nlu.entities import extract_entities
 from dialogue.policy.draft import draft_reply
 from dialogue.policy.guard import DraftContext
-from dialogue.policy.reply import render, render_marked, render_spoken
+from dialogue.policy.reply import Replies, render, render_marked, render_spoken
 from dialogue.policy.state import DialogueState, Understood
 from dialogue.types import Action, Decision, Turn, evidence, tool_fact
 from fusion.types import Fact, Message, TurnInput
@@ -51,7 +51,7 @@ class AgentServices:
     """The services an agent is built from, each behind its seam: the NLU, the back office, a
     `Retriever` for the knowledge, `SpeechToText`, a screenshot reader (vision.see.ScreenshotReader),
     the fusion module (fusion.fuse.Fusion), the dialogue model's `Generator` (templates alone when
-    None) and a speaker (voice.tts.speaker.Speaker)."""
+    None), a speaker (voice.tts.speaker.Speaker) and the serving pack's `Replies`."""
 
     nlu: Any  # dialogue.nlu.understand.NLU: analyse(text, language) -> NLUResult
     office: Any  # the domain's back office, handed to the tools' session
@@ -76,6 +76,10 @@ class AgentServices:
     # registered tools (dialogue.policy.toolkit).
     # A domain pack's comes from dialogue.policy.pack_tools (PackTools.session)
     sessions: Callable[[Any, str], Any] | None = None
+    # what the agent says and may promise: the serving pack's replies ([templates] over the
+    # core's) and the promises its guard holds a draft to (`Replies.of(pack)`); None: the default
+    # pack's (dialogue.paths.default_domain)
+    replies: Replies | None = None
 
 
 class Agent:
@@ -230,6 +234,7 @@ class Agent:
         say: Callable[[str, str], None] | None = None,
     ) -> Turn:
         svc = self.services
+        replies = svc.replies
         language = nlu.language if nlu else self.state.language
         facts = [tool_fact(a.tool, a.result) for a in actions] + [
             Fact(f"kb:{p.source}", p.text) for p in passages
@@ -240,9 +245,10 @@ class Agent:
             + [text, transcript.text if transcript else ""]
             + [s.text for s in screenshots]
         )
-        spoken = render_spoken(decision.template, language, decision.slots)
-        template = render(decision.template, language, decision.slots)
-        context = DraftContext(decision, language, template, actions, evidence(actions, facts), customer)  # fmt: skip
+        spoken = render_spoken(decision.template, language, decision.slots, replies)
+        template = render(decision.template, language, decision.slots, replies)
+        promised = replies.promises if replies is not None else None
+        context = DraftContext(decision, language, template, actions, evidence(actions, facts), customer, promises=promised)  # fmt: skip
         reply, source = template, "template"
         if svc.generator is not None and svc.fusion is not None and decision.kind != "error":
             t0 = time.perf_counter()
@@ -251,7 +257,7 @@ class Agent:
             shown = [f for f in facts if not f.source.startswith("kb:") or f.text[:40] in template]
             if not svc.tool_results_in_prompt:
                 shown = [f for f in shown if not f.source.startswith("tool:")]
-            guide = Fact("policy:decision", f"{decision.kind}: {render_marked(decision.template, language, decision.slots)}")  # fmt: skip
+            guide = Fact("policy:decision", f"{decision.kind}: {render_marked(decision.template, language, decision.slots, replies)}")  # fmt: skip
             turn_input = TurnInput(text=text, transcript=transcript, screenshots=screenshots)
             # a spoken summary is said whole
             streamed = (lambda piece: say(piece, language)) if say and not spoken else None
@@ -281,7 +287,7 @@ class Agent:
             screenshots=tuple({"source": s.source, "kind": s.kind.label, "language": s.language, "fields": s.fields_by_kind(), "text": s.text} for s in screenshots),
             actions=tuple(actions), decision=decision, reply=reply, reply_source=source,
             handoff=decision.handoff, timings_ms=timings, errors=tuple(errors),
-            spoken=render_spoken(decision.template, language, decision.slots),
+            spoken=render_spoken(decision.template, language, decision.slots, replies),
         )  # fmt: skip
         self.turns.append(record)
         self._prefill(language)

@@ -19,6 +19,7 @@ import argparse
 import json
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from dialogue.agent import Agent, AgentServices, CustomerTurn
@@ -90,6 +91,7 @@ def build_pack_services(
     from dialogue.policy.declare import load_declarations
     from dialogue.policy.declared import DeclaredPolicy
     from dialogue.policy.pack_tools import PackTools, open_office
+    from dialogue.policy.reply import Replies
 
     pack = DomainPack.load(folder)
     declarations = load_declarations(pack)
@@ -105,6 +107,7 @@ def build_pack_services(
     return AgentServices(
         nlu=NLU.from_domain(pack.root), office=office, knowledge=knowledge, asr=asr, reader=reader,
         generator=generator, fusion=fusion, policy=DeclaredPolicy(declarations), sessions=tools.session,
+        replies=Replies.of(pack),
     )  # fmt: skip
 
 
@@ -114,13 +117,20 @@ def build_services(
     asr_model: str = "base", code_kb: str | None = None,
 ) -> AgentServices:  # fmt: skip
     """The agent services of the pack at `domain` (default: `dialogue.domain.pack.default_pack`):
-    its own [code] services when it declares them (with `kb`, else `code_kb`), else
-    `build_pack_services` (with `kb`, else the pack's own knowledge)."""
+    its own [code] services when it declares them (with `kb`, else `code_kb`; the pack's replies
+    and promises when they give none), else `build_pack_services` (with `kb`, else the pack's
+    own knowledge)."""
     from dialogue.domain.pack import DomainPack, default_pack
+    from dialogue.policy.reply import Replies
 
     pack = DomainPack.load(domain) if domain else default_pack()
     if pack.has_code("services"):
-        return pack.code("services")(db=db, kb=kb or code_kb, data=data, asr_model=asr_model, lm=lm, adapter=adapter)  # fmt: skip
+        services = pack.code("services")(db=db, kb=kb or code_kb, data=data, asr_model=asr_model, lm=lm, adapter=adapter)  # fmt: skip
+        return (
+            services
+            if services.replies is not None
+            else replace(services, replies=Replies.of(pack))
+        )
     if data:
         raise ValueError(f"--data: the pack {pack.root} declares its own back office, seeded by itself")  # fmt: skip
     return build_pack_services(pack.root, db, kb, lm, adapter, asr_model)

@@ -148,7 +148,13 @@ def guide(conv: Conversation, services: AgentServices, notes: Counter) -> Conver
         if same and said:
             known = evidence(record.actions, [f for f in rec.facts if f.source != DECISION])
             _, source = phrase(
-                record.decision, record.language, record.actions, said, known, "\n".join(customer)
+                record.decision,
+                record.language,
+                record.actions,
+                said,
+                known,
+                "\n".join(customer),
+                replies=services.replies,
             )
             if source == "model":
                 notes["script's words"] += 1

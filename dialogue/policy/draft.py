@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from dialogue.policy.guard import DraftContext
-from dialogue.policy.reply import phrase
+from dialogue.policy.reply import judge
 from dialogue.policy.stream import ClauseGate
 from fusion.types import Fact, Message, TurnInput
 
@@ -36,7 +36,7 @@ def draft_reply(
 ) -> tuple[str, str]:
     """(reply, source): "model", "model (cut: WHY)" when a streamed draft went wrong after some
     of it was said (the template follows it), or "template (WHY)" / "template" (see `ClauseGate`
-    and `reply.phrase`)."""
+    and `reply.judge`): the context's template and promises are the serving pack's."""
     draft, gate, failed = None, None, False
     try:
         fused = fusion.fuse(turn, history, facts)
@@ -63,8 +63,7 @@ def draft_reply(
         if rest and say is not None:
             say(rest)
         return reply, source
-    c = context
-    reply, source = phrase(c.decision, c.language, c.actions, draft, c.facts, c.customer, c.prompt)
+    reply, source = judge(draft, context)
     if say is not None:
         say(reply)
     return reply, source

@@ -15,7 +15,8 @@ not; `dialogue.policy.reply.phrase` then sends the template instead and records
 - carries an instruction, the kind a quoted data block (a screenshot, a passage) may hold;
 - promises what no tool gave this turn: a discount, a cancellation or a delivery date
   (`PROMISES`), or a kind the pack declares ([promises] in its domain.toml: the sample shop's
-  money back and returns), each allowed by the pack's tools that grant it (`promises`);
+  money back and returns), each allowed by the pack's tools that grant it (`promises_of` the
+  serving pack, carried by the context; the default pack's when it carries none);
 - for a confirmation: drops the question, or the ids and amounts of the action's summary. The
   customer must hear exactly what a yes will do;
 - echoes the prompt: its markup, or 8 words (16 Chinese characters) of its instructions or the
@@ -35,7 +36,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,12 +69,12 @@ PROMISES = {  # the core's; a pack adds its own kinds and the tools that grant e
 Promise = tuple[re.Pattern[str], frozenset[str]]  # what says it, the tools that may grant it
 
 
-@functools.lru_cache(maxsize=4)
-def _promises_of(folder: Path) -> dict[str, Promise]:
-    pack = DomainPack.load(folder)
-    declared = pack.promises()
+def promises_of(pack: DomainPack) -> dict[str, Promise]:
+    """Every promise the guard holds a draft of `pack`'s agent to: the pack's [promises]
+    (`DomainPack.promises`) and the core's `PROMISES`, kind -> (pattern, the tools of which one
+    must have succeeded this turn for the draft to say it). DomainError names the fix."""
     out: dict[str, Promise] = {}
-    for kind, (pattern, tools) in declared.items():  # the pack's kinds first: its reasons win
+    for kind, (pattern, tools) in pack.promises().items():  # the pack's first: its reasons win
         if not pattern and kind not in PROMISES:
             raise DomainError(f"{pack.root / PACK_FILE}: [promises.{kind}] needs pattern = '...': the core has no {kind!r} (it has {sorted(PROMISES)})")  # fmt: skip
         out[kind] = (re.compile(pattern, re.I) if pattern else PROMISES[kind], frozenset(tools))
@@ -82,10 +83,14 @@ def _promises_of(folder: Path) -> dict[str, Promise]:
     return out
 
 
+@functools.lru_cache(maxsize=4)
+def _promises_of(folder: Path) -> dict[str, Promise]:
+    return promises_of(DomainPack.load(folder))
+
+
 def promises() -> dict[str, Promise]:
-    """Every promise the guard holds a draft to: the default pack's [promises]
-    (`DomainPack.promises`, `default_domain`) and the core's `PROMISES`, kind -> (pattern, the
-    tools of which one must have succeeded this turn for the draft to say it)."""
+    """The default pack's promises (`promises_of`, `default_domain`): what a draft whose context
+    names none is held to."""
     return _promises_of(default_domain())
 
 
@@ -100,6 +105,9 @@ class DraftContext:
     facts: str = ""  # tool results and knowledge passages, as the model was given them
     customer: str = ""  # what the customer said or showed, this turn and before
     prompt: str = ""  # the whole prompt the model was given (its instructions, the history)
+    # what the draft may promise only when a tool did it (`promises_of` the serving pack);
+    # None: the default pack's (`promises`)
+    promises: Mapping[str, Promise] | None = None
 
 
 def _repeats(text: str) -> str:
@@ -149,7 +157,8 @@ def _unsupported(text: str, ctx: DraftContext) -> str:
 
 def _promises(text: str, ctx: DraftContext) -> str:
     succeeded = {a.tool for a in ctx.actions if a.ok}
-    for kind, (pattern, granted_by) in promises().items():
+    held = ctx.promises if ctx.promises is not None else promises()
+    for kind, (pattern, granted_by) in held.items():
         if pattern.search(text) and not (
             succeeded & granted_by or pattern.search(ctx.facts) or pattern.search(ctx.template)
         ):

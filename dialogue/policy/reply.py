@@ -3,11 +3,13 @@ model's draft may be sent instead.
 
 The dialogue policy decides what to say (a `Decision` with a template key and slots); a language
 model may phrase it more naturally, but its draft is sent only if it is non-empty, short enough,
-in the customer's language, and promises nothing that no tool did this turn (the promises of
-`guard.PROMISES`: money back, a discount, a cancellation, a date) unless an action of that kind
-succeeded or the facts given to it say so. Otherwise the template is sent. The agent never says
-it did something it did not do. The core's templates are generic; a domain pack's own come from
-its [templates] file (`DomainPack.reply_templates`).
+in the customer's language, and promises nothing that no tool did this turn (the core's
+`guard.PROMISES`: a discount, a cancellation, a date; and the pack's [promises], the sample
+shop's money back and returns) unless an action of that kind succeeded or the facts given to it
+say so. Otherwise the template is sent. The agent never says it did something it did not do.
+The core's templates are generic; a domain pack's own come from its [templates] file
+(`DomainPack.reply_templates`). `Replies` holds the serving pack's, handed to the Agent in its
+services (`AgentServices.replies`); a call given none says the default pack's.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from dialogue.domain.pack import DomainError, DomainPack
+from dialogue.domain.pack import DomainError, DomainPack, Words
 from dialogue.paths import default_domain
-from dialogue.policy.guard import PROMISES, DraftContext, check_draft
+from dialogue.policy.guard import PROMISES, DraftContext, Promise, check_draft, promises_of
 from dialogue.types import Action, Decision
 
 logger = logging.getLogger(__name__)
@@ -118,50 +121,84 @@ APOLOGETIC = {"out_of_scope", "action_refused", "clarify", "stage_error", "offer
 SPOKEN_FROM = 3  # a list of fewer items is read out as written
 
 
+@dataclass(frozen=True, eq=False)
+class Replies:
+    """What the agent of one pack says and may promise: every reply (the core's `TEMPLATES` with
+    the pack's [templates] over them), the forms said aloud ([spoken.key]), and the promises the
+    guard holds a model's draft to (`guard.promises_of`). Built once per pack (`of`) and handed
+    to the Agent in its services; a call given none uses the default pack's (`default_replies`)."""
+
+    templates: Mapping[str, Words]  # key -> language -> text; decisions name them by key
+    spoken: Mapping[str, Words] = field(default_factory=dict)  # key -> language -> text
+    # kind -> (pattern, tools), as `guard.promises_of` gives them; None: the default pack's,
+    # read when a draft is judged (`guard.promises`)
+    promises: Mapping[str, Promise] | None = None
+
+    @classmethod
+    def of(cls, pack: DomainPack) -> Replies:
+        """The pack's; DomainError names its file and the fix."""
+        written, spoken = pack.reply_templates()
+        return cls({**TEMPLATES, **written}, spoken, promises_of(pack))
+
+
 @functools.lru_cache(maxsize=4)
-def _pack_replies(folder: Path) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]]:
+def _default_replies(folder: Path) -> Replies:
     try:
-        return DomainPack.load(folder).reply_templates()
+        written, spoken = DomainPack.load(folder).reply_templates()
     except DomainError as e:
         logger.warning("the core's replies alone: %s", e)
-        return {}, {}
+        written, spoken = {}, {}
+    return Replies({**TEMPLATES, **written}, spoken)
 
 
-def templates() -> dict[str, dict[str, str]]:
-    """Every reply: the core's, with the default pack's ([templates] file, `default_domain`)
-    over them. Its decisions name them by key (`Decision.template`)."""
-    return {**TEMPLATES, **_pack_replies(default_domain())[0]}
+def default_replies() -> Replies:
+    """The replies of the default pack (`dialogue.paths.default_domain`): what a call given no
+    `Replies` says."""
+    return _default_replies(default_domain())
 
 
-def spoken_templates() -> dict[str, dict[str, str]]:
-    """The replies said aloud otherwise than written: the default pack's [spoken.key] tables,
-    for a list no caller can hold ("You have 4 orders: ...")."""
-    return _pack_replies(default_domain())[1]
+def templates(replies: Replies | None = None) -> Mapping[str, Words]:
+    """Every reply: the core's, with the pack's ([templates] file) over them; the default pack's
+    when `replies` is None. Its decisions name them by key (`Decision.template`)."""
+    return (replies or default_replies()).templates
 
 
-def render_spoken(key: str, language: str, slots: dict | None = None) -> str:
+def spoken_templates(replies: Replies | None = None) -> Mapping[str, Words]:
+    """The replies said aloud otherwise than written: the pack's [spoken.key] tables (the
+    default pack's when `replies` is None), for a list no caller can hold ("You have 4 orders:
+    ...")."""
+    return (replies or default_replies()).spoken
+
+
+def render_spoken(
+    key: str, language: str, slots: dict | None = None, replies: Replies | None = None
+) -> str:
     """The reply as said aloud when it differs from the written one, else ""."""
     slots = slots or {}
-    spoken = spoken_templates()
+    spoken = spoken_templates(replies)
     if key not in spoken or int(slots.get("count") or 0) < SPOKEN_FROM:
         return ""
     text = (spoken[key].get(language) or spoken[key]["en"]).format_map(_Slots(slots))
     if slots.get("opening"):
-        text = render(slots["opening"], language) + ("" if language == "zh" else " ") + text
+        opening = render(slots["opening"], language, replies=replies)
+        text = opening + ("" if language == "zh" else " ") + text
     return text.strip()
 
 
-def render(key: str, language: str, slots: dict | None = None) -> str:
-    """The template `key` in `language` (English when it has none) with `slots` filled in (a
-    missing one says nothing), after its opening when the slots name one."""
-    table = templates()
+def render(
+    key: str, language: str, slots: dict | None = None, replies: Replies | None = None
+) -> str:
+    """The template `key` of `replies` (the default pack's when None) in `language` (English when
+    it has none) with `slots` filled in (a missing one says nothing), after its opening when the
+    slots name one."""
+    table = templates(replies)
     if key not in table:
         raise KeyError(f"no reply template {key!r}; templates: {sorted(table)}")
     slots = slots or {}
     text = (table[key].get(language) or table[key]["en"]).format_map(_Slots(slots))
     if slots.get("opening"):
         gap = "" if language == "zh" else " "
-        text = render(slots["opening"], language) + gap + text.strip()
+        text = render(slots["opening"], language, replies=replies) + gap + text.strip()
     return text.strip()
 
 
@@ -173,13 +210,15 @@ class _Slots(dict):
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
 
-def render_marked(key: str, language: str, slots: dict | None = None) -> str:
+def render_marked(
+    key: str, language: str, slots: dict | None = None, replies: Replies | None = None
+) -> str:
     """The template as the dialogue model is shown it: each slot the decision fills kept as its
     `{name}`, so the model writes the words and the code writes the ids, amounts and passages
     (`fill`); a 270M model copies "#W4817420" or "$742.53" wrong often enough to matter."""
     slots = {k: v for k, v in (slots or {}).items() if v not in (None, "")}
     marks = {k: "{" + k + "}" for k in slots if k != "opening"}
-    text = render(key, language, {**marks, **({"opening": slots["opening"]} if "opening" in slots else {})})  # fmt: skip
+    text = render(key, language, {**marks, **({"opening": slots["opening"]} if "opening" in slots else {})}, replies)  # fmt: skip
     return text
 
 
@@ -251,15 +290,25 @@ def phrase(
     facts: str = "",
     customer: str = "",
     prompt: str = "",
+    replies: Replies | None = None,
 ) -> tuple[str, str]:
     """(reply, source): the model's draft, its `{slot}` marks filled (`fill`), when
-    `guard.check_draft` lets it through, else the template, with source "template (WHY)"."""
-    template = render(decision.template, language, decision.slots)
-    if draft is not None:
-        draft = fill(draft, decision.slots)
-        context = DraftContext(decision, language, template, actions, facts, customer, prompt)
-        why = check_draft(draft, context)
-        if not why:
-            return draft.strip(), "model"
-        return template, f"template ({why})"
-    return template, "template"
+    `guard.check_draft` lets it through, else the template of `replies` (the default pack's when
+    None), with source "template (WHY)"."""
+    template = render(decision.template, language, decision.slots, replies)
+    promised = replies.promises if replies is not None else None
+    context = DraftContext(decision, language, template, actions, facts, customer, prompt, promised)
+    return judge(draft, context)
+
+
+def judge(draft: str | None, context: DraftContext) -> tuple[str, str]:
+    """(reply, source) for a draft of `context`'s turn: the draft, its marks filled, when the
+    guard lets it through ("model"), else the context's template ("template (WHY)"), or the
+    template alone when there is no draft ("template")."""
+    if draft is None:
+        return context.template, "template"
+    draft = fill(draft, context.decision.slots)
+    why = check_draft(draft, context)
+    if not why:
+        return draft.strip(), "model"
+    return context.template, f"template ({why})"

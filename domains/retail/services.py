@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 from dialogue.agent import AgentServices
 from dialogue.chat import perception_and_model
@@ -20,6 +21,7 @@ from dialogue.paths import shared_data
 logger = logging.getLogger(__name__)
 
 DEFAULT_DB = os.environ.get("CCA_RETAIL_DB", "sqlite:///retail.db")  # the back office's
+PACK = Path(__file__).parent  # the shop's pack: its replies and promises are the agent's
 
 
 def default_data():
@@ -35,7 +37,9 @@ def build_services(
     data folder `data` when given; `kb` (`cca chat`: DEFAULT_KB) is used when it exists."""
     from sqlalchemy import select
 
+    from dialogue.domain.pack import DomainPack
     from dialogue.nlu.understand import NLU
+    from dialogue.policy.reply import Replies
     from domains.retail.backoffice import BackOffice
     from domains.retail.policy import DialoguePolicy
     from domains.retail.schema import Product
@@ -60,4 +64,5 @@ def build_services(
     return AgentServices(
         nlu=NLU.load(catalogue=catalogue), office=office, knowledge=knowledge,
         asr=asr, reader=reader, generator=generator, fusion=fusion, policy=DialoguePolicy(),
+        replies=Replies.of(DomainPack.load(PACK)),
     )  # fmt: skip
