@@ -111,7 +111,22 @@ class AgentTurn:
             self._turn_start = sp.turn_start_s
         else:
             self._turn_start = p.onset_s
+        self._turn_overlapped = False  # judged: words, or too long for a backchannel
         self._partial, self._partial_upto = None, -1.0
+
+    def _spoken(self, sp: Speaking) -> None:
+        """`sp` has been said to its end: the agent listens again. Caller speech that began
+        during it and is still undecided (it began in the reply's last moment, before the voice
+        paused, or its quick transcript was still being taken) goes on as the caller's turn from
+        its first sound, answered unless it is only a backchannel: never dropped."""
+        sp.done.set()
+        if sp.interrupted or self._speaking is not sp:
+            return
+        self._speaking, p, self._probe = None, self._probe, None
+        self._idle_since = self.now_s
+        if p is not None and self._turn_start is None:
+            self._turn_start, self._turn_overlapped = p.onset_s, True
+            self._partial, self._partial_upto = None, -1.0
 
     # -- the agent's turn ---------------------------------------------------------------------
 
@@ -137,8 +152,13 @@ class AgentTurn:
             if give_up:  # the words cannot be heard: a person takes the call
                 self._spawn(self._end_after(said, "handoff"))
             return
-        self._emit("transcript", transcript.text, {"language": transcript.language})
-        if not transcript.text.strip():  # noise: back to listening
+        said = transcript.text.strip()
+        if sp.info.get("overlapped") and is_backchannel(said):  # "mm-hm" as the agent finished
+            self._emit("backchannel", said)
+            said = ""
+        else:
+            self._emit("transcript", transcript.text, {"language": transcript.language})
+        if not said:  # noise, or only a backchannel: back to listening
             self._speaking = None
             self._idle_since = self.now_s
             return
@@ -228,13 +248,10 @@ class AgentTurn:
                     return
         self.player.done_adding()
         if not self.player.has_audio:
-            sp.done.set()
+            self._spoken(sp)
         self._wake.set()
         await sp.done.wait()
-        if not sp.interrupted and self._speaking is sp:
-            self._speaking = None
-            self._probe = None
-            self._idle_since = self.now_s
+        self._spoken(sp)
 
     def _played(self, frame: np.ndarray) -> None:
         """A frame of the agent's voice is going out (called by `output`)."""
@@ -251,7 +268,7 @@ class AgentTurn:
                 self._record_metrics(sp)
         if self.player.finished:
             self._emit("playback_stopped", data={"reason": "finished"})
-            sp.done.set()
+            self._spoken(sp)  # at once: the caller's next frames find the agent listening
 
     def _record_metrics(self, sp: Speaking) -> None:
         sp.info["recorded"] = True

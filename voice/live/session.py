@@ -28,7 +28,10 @@ backchannel ("uh-huh", "嗯") or nothing lets the agent go on, at full volume, f
 `resume_rewind_s` before where it paused. On a stop,
 `responder.played(heard)` gets what the caller heard (voice.live.playback), and the caller's speech
 becomes their next turn; speech during the thinking, before any reply was made, is joined to the
-turn it follows.
+turn it follows. Speech still undecided when the reply (or the greeting) has been played to its
+end, because it began in the last moment before the voice could pause or its quick transcript is
+not back yet, is not dropped: it goes on as the caller's turn, answered unless it is only a
+backchannel.
 
 Silence: `silence_timeout_s` without caller speech after the agent finished -> a re-prompt; a
 second -> goodbye and the session ends. The session is driven by input frames (its times are
@@ -108,6 +111,7 @@ class VoiceSession(AgentTurn):
         self._language = options.language
         self._expect = ""
         self._turn_start: float | None = None  # caller turn in progress
+        self._turn_overlapped = False  # it began while the agent spoke, and nothing judged it
         self._partial: Transcript | None = None
         self._partial_upto = -1.0  # speech end the partial covers
         self._partial_asked = -1.0
@@ -224,7 +228,7 @@ class VoiceSession(AgentTurn):
                     self.player.duck(self.options.duck_gain)
             return
         if self._turn_start is None:
-            self._turn_start = start_s
+            self._turn_start, self._turn_overlapped = start_s, False
 
     def _check_endpoint(self) -> None:
         o, vad = self.options, self.vad
@@ -270,7 +274,9 @@ class VoiceSession(AgentTurn):
         sp.times["speech_end"] = self._clock_at(speech_end)
         sp.times["endpoint"] = self.clock.now()
         sp.info.update(speech_s=speech_end - start, needed=needed, reason=reason,
-                       reused=reuse is not None or pending is not None)  # fmt: skip
+                       reused=reuse is not None or pending is not None,
+                       overlapped=self._turn_overlapped)  # fmt: skip
+        self._turn_overlapped = False
         audio = self._audio(start - self.options.preroll_s, speech_end + 0.1)
         self._speaking = sp
         self._spawn(self._answer(sp, audio, reuse, pending))

@@ -64,14 +64,15 @@ class Captured:
         return 200
 
 
-def make_bridge(office, tmp_path, token: str = "", tts_s: float = 0.01, links=None, metrics=None, asr=None):  # fmt: skip
+def make_bridge(office, tmp_path, token: str = "", tts_s: float = 0.01, links=None, metrics=None, asr=None, session=None):  # fmt: skip
     ocr = FakeOCR(lines=(("Order #W1234567 payment failed", (10, 10, 300, 30)),))
     services = AgentServices(nlu=FakeNLU(SCRIPT), office=office, reader=ScreenshotReader(ocr))
     asr, tts = asr or ToneASR(CALLER), ToneTTS(seconds_per_char=tts_s)
+    session = session or SessionOptions(silence_timeout_s=None)
 
     def new_session(responder):
-        return VoiceSession(StreamVAD(EnergyStream()), asr, responder, tts,
-                            SessionOptions(silence_timeout_s=None), in_rate=8000, out_rate=8000)  # fmt: skip
+        return VoiceSession(StreamVAD(EnergyStream()), asr, responder, tts, session,
+                            in_rate=8000, out_rate=8000)  # fmt: skip
 
     call = CallOptions(greeting="", out_dir=tmp_path / "calls", transfer_to="sip:desk@pbx.example",
                        dtmf_pause_s=0.5, heard_timeout_s=5.0)  # fmt: skip
@@ -159,7 +160,7 @@ def test_twiml():
 def test_a_call_end_to_end_with_a_signed_webhook(office, tmp_path):
     bridge, _ = make_bridge(office, tmp_path, token=TOKEN)
     bridge.options = PhoneOptions(auth_token=TOKEN, call=CallOptions(greeting="Hello.", out_dir=tmp_path / "calls"))  # fmt: skip
-    audio = caller((0.3, None), (1.0, HZ["where is my order"]))
+    audio = caller((0.8, None), (1.0, HZ["where is my order"]))  # after the 0.3 s greeting
     messages: list[dict] = []
 
     async def go():
@@ -342,6 +343,35 @@ def test_an_asr_server_that_is_down_gets_an_apology_then_the_call_moves_to_a_per
     options = SessionOptions()
     assert said[:2] == [options.apology["en"], options.handover["en"]]
     assert record["ended"] == "handoff" and "<Dial>" in http.requests[0].form["Twiml"]
+
+
+def test_a_turn_spoken_over_the_greeting_is_answered_though_the_asr_is_slow(office, tmp_path):
+    """The caller talks over the greeting and stops before it ends; the agent only ducks its
+    voice (no pause), and the quick transcript that would judge the speech takes 2.5 s (a loaded
+    CPU): the greeting ends first. The speech is still the caller's first turn, and answered."""
+    from voice.live.clock import RealClock
+
+    slow = ToneASR(CALLER, clock=RealClock(), latency_s=2.5)
+    options = SessionOptions(silence_timeout_s=None, barge_in_pause_s=None)
+    bridge, _ = make_bridge(office, tmp_path, tts_s=0.04, asr=slow, session=options)
+    bridge.options = PhoneOptions(call=CallOptions(greeting="Hello, thanks for calling.", out_dir=tmp_path / "calls"))  # fmt: skip
+    audio = caller((0.3, None), (0.5, HZ["where is my order"]))  # the greeting plays ~1.04 s
+
+    async def go():
+        runner, base = await serving(bridge)
+        try:
+            async with aiohttp.ClientSession() as s:
+                return await sim_call(s, base, audio, options=SimOptions(tail_s=5.5))
+        finally:
+            await runner.cleanup()
+
+    result = asyncio.run(go())
+    assert result["ok"] and result["replies"] >= 2  # the greeting, then the answer
+    (record,) = transcript_of(tmp_path)
+    said = [(e["role"], e["text"]) for e in record["entries"] if e["role"] in ("caller", "agent")]
+    assert said[0] == ("caller", "where is my order") and said[1][0] == "agent"
+    assert [t["transcript"] for t in record["turns"]] == ["where is my order"]
+    assert not any(e["role"] == "event" for e in record["entries"])  # no barge-in
 
 
 def test_a_barge_in_clears_the_providers_buffer(office, tmp_path):

@@ -148,7 +148,7 @@ class ScriptedResponder:
 
 
 CALLER = {200: "where is my order", 250: "wait, I have a different question", 300: "uh-huh",
-          350: "my order number is 4 5", 400: "6 7", 430: "thanks", 460: "hold on"}  # fmt: skip
+          350: "my order number is 4 5", 400: "6 7", 430: "thanks", 460: "hold on", 480: "好的"}  # fmt: skip
 HZ = {text: hz for hz, text in CALLER.items()}
 LONG_REPLY = Reply(
     "Your order shipped on Monday. It is with the courier now. It should arrive on Friday.",
@@ -500,3 +500,61 @@ def test_an_asr_that_is_down_or_slow_gets_an_apology_then_a_person(asr):
     if asr.sleep_s:
         assert errors[0].text == "no transcript after 0.3 s"
     assert session.ended == "handoff"
+
+
+GREETING = "Hello, thanks for calling. How can I help you today?"
+
+
+def greeting_end_s(latency=(0.0, 0.0, 0.0), options=None) -> float:
+    """When the greeting's last frame goes out, on a line where the caller says nothing."""
+    result, *_ = run([], timeline((6.0, None)), options=options, latency=latency, greeting=GREETING)  # fmt: skip
+    return next(e.time_s for e in result.events if e.kind == "playback_stopped")
+
+
+# (why, options, latency (asr, respond, tts), caller onset from the greeting's end or None for
+# 0.1 s after the call starts, speech_s)
+OVER_THE_GREETING = [
+    ("well before its end", None, (0, 0, 0), -1.2, 1.2),
+    ("as it ends, after the voice paused", None, (0, 0, 0), -0.2, 0.5),
+    ("in its last moment, before the voice paused", None, (0, 0, 0), -0.09, 0.5),
+    ("in its last moment, a long turn", None, (0, 0, 0), -0.09, 1.2),
+    ("in its last moment, slow models", None, (0.5, 0.3, 0.3), -0.09, 0.5),
+    ("just after it", None, (0, 0, 0), 0.04, 0.5),
+    ("ducked only, the quick transcript still being taken", SessionOptions(barge_in_pause_s=None), (1.5, 0, 0), -0.6, 0.5),
+    ("said before its first sound, judged after its end", None, (4.0, 0, 1.0), None, 0.5),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("why, options, latency, onset, speech_s", OVER_THE_GREETING, ids=[c[0] for c in OVER_THE_GREETING])  # fmt: skip
+def test_a_turn_spoken_over_the_greeting_is_answered(why, options, latency, onset, speech_s):
+    """Whenever the caller's first turn starts during the greeting, it gets an answer: also
+    when the greeting ends before anything judged that speech (it began in the greeting's last
+    moment, before the voice paused; or its quick transcript, slow under load, was not back)."""
+    start_s = 0.1 if onset is None else greeting_end_s(latency, options) + onset
+    audio = timeline((start_s, None), (speech_s, HZ["where is my order"]), (5.0, None))
+    result, _, responder, tts, _ = run([Reply("It shipped.")], audio, options=options,
+                                       latency=latency, greeting=GREETING)  # fmt: skip
+    assert responder.transcripts == ["where is my order"], kinds(result)
+    assert tts.said[-1] == "It shipped." and "reprompt" not in kinds(result)
+    assert len(result.metrics) == 1
+
+
+@pytest.mark.parametrize("onset", [-0.6, -0.2, -0.09])
+@pytest.mark.parametrize("word", ["uh-huh", "好的"])
+def test_a_backchannel_over_the_greetings_end_gets_no_answer(word, onset):
+    """ "uh-huh" over the greeting's end is not a turn, also when nothing judged it before the
+    end (-0.09: it began in the last moment, before the voice paused): no barge-in, no answer."""
+    start_s = greeting_end_s() + onset
+    audio = timeline((start_s, None), (0.4, HZ[word]), (3.0, None))
+    result, _, responder, tts, _ = run([Reply("It shipped.")], audio, greeting=GREETING)
+    assert responder.transcripts == [] and tts.said == ["Hello, thanks for calling.", "How can I help you today?"]  # fmt: skip
+    assert "barge_in" not in kinds(result) and "backchannel" in kinds(result)
+
+
+@pytest.mark.parametrize("echo, voice", [("gain", ToneTTS), ("webrtc", SpeechLikeTTS)])
+def test_the_greetings_own_echo_is_no_turn(echo, voice):
+    audio = timeline((6.0, None))
+    result, _, responder, _, _ = run([Reply("It shipped.")], audio, greeting=GREETING, tts=voice,
+                                     options=SessionOptions(echo=echo), line_echo=(0.12, 0.4))  # fmt: skip
+    assert responder.transcripts == [] and "barge_in" not in kinds(result)
+    assert [e.data["reason"] for e in result.events if e.kind == "playback_stopped"] == ["finished"]
