@@ -9,12 +9,14 @@ The apps (the Gradio demo, the phone bridge) share this so that they behave the 
 a `Runtime` directly from fakes: `Runtime(services=AgentServices(...), speaker=tone_speaker)`.
 
 Records: when a store URL is given (`RuntimeOptions.records`, else `CCA_RECORDS_DB`), every turn
-is written there with `Store.add_turn_record` (redacted, encrypted with `CCA_RECORDS_KEY`). A store
-that fails mid-call (the database down, a full disk) is logged, counted as a `records` stage
-error, and the conversation goes on: its turns wait in order in memory (up to `UNSAVED_MAX`) and
-are written, in order and once, by the next turn or the conversation's end that finds the store
-back. Turns still unwritten at the end are logged with their count (they are lost with the
-process); a write that failed never leaves half a turn (one transaction per turn).
+is written there with `Store.add_turn_record` (redacted, encrypted with `CCA_RECORDS_KEY`) by the
+conversation's `dialogue.records.writer.TurnWriter`, a thread of its own: a reply waits for its
+turn's write `Runtime.writer.reply_wait_s` at most. A store that fails or does not answer
+mid-call (the database down or silent, a full disk) is logged, counted as a `records` stage error,
+and the conversation goes on: its turns wait in order in memory (up to `max_unsaved`) and are
+written, in order and once, when the store takes them again. Turns still unwritten well after
+the end are logged with their count (they are lost with the process); a write that failed never
+leaves half a turn (one transaction per turn).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 
 from dialogue.agent import Agent, AgentServices, CustomerTurn
 from dialogue.knowledge.store import store_exists
+from dialogue.records.writer import TurnWriter, WriterOptions
 from dialogue.types import Turn
 
 # the retail pack's own short FAQ, indexed once into the cache when no knowledge base was built
@@ -37,7 +40,6 @@ from fusion.types import TurnInput
 
 logger = logging.getLogger(__name__)
 
-UNSAVED_MAX = 500  # turns of one conversation kept in memory while the store is down
 ENV_RECORDS_DB = "CCA_RECORDS_DB"  # the conversation store's URL, when --records is not given
 # A small made-up shop (3 customers, 7 orders), loaded when the back office is empty, so that the
 # apps answer order questions out of the box: e.g. alice@example.com, order #W2378156.
@@ -83,10 +85,30 @@ class Conversation:
         self._ended = False
         if self.metrics is not None:
             self.metrics.session_started(channel)
-        self.conversation_id: str | None = None
-        self.store_errors: list[str] = []
-        self.unsaved: list[Turn] = []  # turns the store could not take yet, oldest first
+        self.on_stored = None  # called (in the writer's thread) after each turn is stored
+        self.writer = None if self.store is None else TurnWriter(
+            self.store, channel, runtime.writer, on_error=self._store_failed, on_written=self._stored
+        )  # fmt: skip
         self._lock = threading.Lock()
+
+    @property
+    def conversation_id(self) -> str | None:
+        """Its id in the store: None until its first turn is stored (or with no store)."""
+        return self.writer.conversation_id if self.writer is not None else None
+
+    @conversation_id.setter
+    def conversation_id(self, value: str | None) -> None:  # to go on with one already stored
+        if self.writer is not None:
+            self.writer.conversation_id = value
+
+    @property
+    def unsaved(self) -> list[Turn]:
+        """Turns the store has not taken yet, oldest first."""
+        return self.writer.unsaved if self.writer is not None else []
+
+    @property
+    def store_errors(self) -> list[str]:
+        return self.writer.errors if self.writer is not None else []
 
     @property
     def passages(self) -> list:
@@ -113,58 +135,33 @@ class Conversation:
     def hold(self, text: str) -> None:
         """A customer's message after a handoff: stored for the colleague who takes over; the
         agent does not answer it."""
-        if self.store is None or not text:
-            return
-        from dialogue.records.rows import TurnIn
+        if self.writer is not None and text:
+            from dialogue.records.rows import TurnIn
 
-        try:
-            if self.conversation_id is None:
-                self.conversation_id = self.store.start_conversation(self.channel)
-            self.store.add_turns(self.conversation_id, [TurnIn("customer", text)])
-        except Exception as e:  # noqa: BLE001 - as _store: the conversation goes on
-            logger.exception("could not store a held message")
-            self.store_errors.append(f"records: {e}")
+            self.writer.add(TurnIn("customer", text))
 
     def _store(self, turn: Turn) -> None:
-        if self.store is None:
-            return
-        if len(self.unsaved) >= UNSAVED_MAX:
-            dropped = self.unsaved.pop(0)
-            logger.error("records: the store has been down for %d turns of this conversation; "
-                         "turn %d is dropped unwritten", UNSAVED_MAX, dropped.index)  # fmt: skip
-        self.unsaved.append(turn)
-        self.save_unsaved()
+        if self.writer is not None:
+            self.writer.add(turn)
 
-    def save_unsaved(self) -> bool:
-        """Write the turns waiting for the store, oldest first; True when none is left."""
-        language = self.unsaved[0].language if self.unsaved else ""
-        try:
-            if self.conversation_id is None and self.unsaved:
-                self.conversation_id = self.store.start_conversation(self.channel, language=language)  # fmt: skip
-            while self.unsaved:
-                self.store.add_turn_record(self.conversation_id, self.unsaved[0])
-                self.unsaved.pop(0)
-        except Exception as e:  # a full disk or a dead database must not end the conversation
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            logger.error("records: %d turn(s) wait for the store, which failed: %s", len(self.unsaved), first)  # fmt: skip
-            self.store_errors.append(f"records: {first}")
-            if self.metrics is not None:
-                self.metrics.stage_error(self.channel, "records")
-            return False
-        return True
+    def _store_failed(self, first_line: str) -> None:
+        if self.metrics is not None:
+            self.metrics.stage_error(self.channel, "records")
 
-    def end(self) -> None:
+    def _stored(self) -> None:
+        if self.on_stored is not None:
+            self.on_stored()
+
+    def end(self, recording: bytes | None = None, started_at: float | None = None) -> None:
+        """The conversation is over: the line's count, and its last records (turns still
+        waiting, `recording`, the end time) written behind (`TurnWriter.end`)."""
         if self.metrics is not None and not self._ended:
             self.metrics.session_ended(self.channel)
         self._ended = True
-        if self.store is not None and self.unsaved and not self.save_unsaved():
-            logger.error("records: %d turn(s) of conversation %s were never written: the store "
-                         "is still down at its end", len(self.unsaved), self.conversation_id or "(not started)")  # fmt: skip
-        if self.store is not None and self.conversation_id is not None:
-            try:
-                self.store.end_conversation(self.conversation_id)
-            except Exception:
-                logger.exception("could not end conversation %s", self.conversation_id)
+        if self.writer is not None and not self.writer.end(recording, started_at):
+            logger.warning("records: conversation %s ended with %d turn(s) not yet written; they "
+                           "follow when the store takes them", self.conversation_id or "(not started)",
+                           len(self.unsaved))  # fmt: skip
 
 
 @dataclass
@@ -178,6 +175,7 @@ class Runtime:
     metrics: Any = None  # demo.metrics.Metrics, or None: nothing is counted
     # the pack's intents in words, intent -> {language: words} (DomainPack.intent_labels)
     intent_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    writer: WriterOptions = field(default_factory=WriterOptions)  # how turns reach the store
 
     def start(self, channel: str = "web") -> Conversation:
         return Conversation(self, channel)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
+import signal
 import subprocess
 import wave
 from pathlib import Path
@@ -188,7 +190,37 @@ class PostgresCluster:
             capture_output=True, timeout=60,
         )  # fmt: skip
 
+    def processes(self) -> list[int]:
+        """The server's processes: the postmaster (postmaster.pid) first, then its children
+        (none when it is stopped)."""
+        pid_file = self.data / "postmaster.pid"
+        if not pid_file.exists():
+            return []
+        pid = int(pid_file.read_text().split()[0])
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:  # pid (comm) state ppid ...: the name may hold spaces, the ")" ends it
+                ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # gone meanwhile
+            if ppid == pid:
+                children.append(int(stat.parent.name))
+        return [pid, *sorted(set(children) - {os.getpid()})]
+
+    def pause(self) -> None:
+        """SIGSTOP every process of the server: it is silent, refusing nothing (as behind a dead
+        network link or on a hung host); connections and new ones wait, not fail."""
+        for pid in self.processes():
+            with contextlib.suppress(ProcessLookupError):  # a backend that just ended
+                os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for pid in reversed(self.processes()):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
     def remove(self) -> None:
+        self.resume()  # a paused server would not stop
         self.stop()
         shutil.rmtree(self.folder, ignore_errors=True)
 

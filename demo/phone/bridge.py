@@ -349,7 +349,7 @@ class PhoneBridge:
         """Runs in the responder's worker thread: a sentence offering an upload link, or ""."""
         if not OFFER_WORDS.search(said) or self.reader is None:
             return ""
-        with self._lock:
+        with self._lock:  # CallStateError (the shared state down or silent): see CallResponder
             code = self.links.issue(call_key(start))
         minutes = f"{round(self.links.ttl_s / 60)} minutes"
         o, base = self.options, self.options.public_url or self._host or "this line's web address"

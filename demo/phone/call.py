@@ -333,18 +333,19 @@ class Call:
     def _save(self) -> None:
         turns = self.responder.turns
         conv = self.responder.conversation
+        recording = None
         try:
-            self._keep(turns, conv)
-        finally:
-            conv.end()  # the store's end time, and the line's count of open calls
+            if conv.store is not None:  # the turns went to the store as they happened
+                recording = self.recorder.wav(self.privacy)
+            else:
+                self._keep(turns)
+        finally:  # the line's count of open calls; the recording and end time written behind
+            conv.end(recording, started_at=self._t0_wall())
+        if conv.store is not None:
+            logger.info("call %s: %d turns and the recording kept in conversation %s", self.sid, len(turns), conv.conversation_id)  # fmt: skip
 
-    def _keep(self, turns, conv) -> None:
-        if conv.store is not None:  # the turns were stored as they happened (demo.runtime)
-            if conv.conversation_id is None:
-                conv.conversation_id = conv.store.start_conversation("phone", started_at=self._t0_wall())  # fmt: skip
-            conv.store.add_recording(conv.conversation_id, self.recorder.wav(self.privacy))
-            logger.info("call %s: %d turns and the recording stored as %s", self.sid, len(turns), conv.conversation_id)  # fmt: skip
-        elif self.options.out_dir is not None:
+    def _keep(self, turns) -> None:
+        if self.options.out_dir is not None:
             folder = Path(self.options.out_dir) / (self.start.call_sid or self.sid)
             folder.mkdir(parents=True, exist_ok=True)
             (folder / "recording.wav").write_bytes(self.recorder.wav(self.privacy))

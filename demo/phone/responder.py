@@ -3,16 +3,20 @@ person who takes over."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from demo.phone.state import CallStateError
 from demo.runtime import Conversation
 from dialogue.voice_agent import AgentResponder
 from fusion.types import TurnInput
 from voice.live.session import Reply
 from voice.types import Transcript
+
+logger = logging.getLogger(__name__)
 
 
 class CallResponder(AgentResponder):
@@ -28,8 +32,10 @@ class CallResponder(AgentResponder):
         self._shots: list = []
         self.expect = ""
         # called (in the responding thread) once a turn is stored: the bridge shares the call's
-        # memory again, now holding the records' redaction of that turn (demo.phone.resume)
+        # memory again, now holding the records' redaction of that turn (demo.phone.resume);
+        # also (in the records' writer thread) for a turn stored only after its reply went out
         self.on_turn: Callable[[], None] | None = None
+        conversation.on_stored = lambda: self.on_turn() if self.on_turn is not None else None
 
     def respond(self, transcript: Transcript, say: Callable[[str, str], None] | None = None) -> Reply:  # fmt: skip
         return self._turn(TurnInput(transcript=transcript), say)
@@ -63,7 +69,13 @@ class CallResponder(AgentResponder):
         if self.on_turn is not None:
             self.on_turn()
         said = turn.text or (turn.transcript.text if turn.transcript else "")
-        extra = self.offer(said) if self.offer is not None and said and not reply.handoff else ""
+        try:
+            extra = (
+                self.offer(said) if self.offer is not None and said and not reply.handoff else ""
+            )
+        except CallStateError as e:  # the shared state down or silent: no link, the reply goes on
+            logger.error("no upload link offered: %s", e)
+            extra = ""
         if extra and say is not None:
             say(extra, reply.language)
         return replace(reply, text=f"{reply.text} {extra}") if extra else reply

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,12 +28,49 @@ ENCRYPTED = (
 )
 
 
-def make_engine(url: str) -> Engine:
-    """An engine with the settings the store needs: for SQLite, WAL, foreign keys, a 30 s busy
+@dataclass(frozen=True)
+class DatabaseOptions:
+    """How long a PostgreSQL connection may wait for the server. A server that refuses fails at
+    once; one that is silent (a dead network link, a hung host) would hold a connection until the
+    kernel gives up, minutes later. A value given in the URL's query (libpq's names) wins."""
+
+    connect_timeout_s: float = 5.0  # a new connection, handshake and login included
+    # a statement the server runs longer is cancelled by the server (None: no limit); it does
+    # not help when the server itself is stopped, which only a wait on the client bounds
+    statement_timeout_s: float | None = None
+    tcp_user_timeout_s: float = 30.0  # data sent and not acknowledged this long: the link is dead
+    keepalives_idle_s: float = 30.0  # an idle connection is probed after this ...
+    keepalives_interval_s: float = 10.0  # ... every this often ...
+    keepalives_count: int = 3  # ... and dropped after this many probes unanswered
+    pool_timeout_s: float = 10.0  # longest wait for a free connection of the engine's pool
+
+    def connect_args(self, url: str) -> dict[str, Any]:
+        """psycopg's connection arguments for these options, less those named in `url`."""
+        given = set(make_url(url).query)
+        args: dict[str, Any] = {
+            "connect_timeout": max(1, round(self.connect_timeout_s)),
+            "tcp_user_timeout": round(self.tcp_user_timeout_s * 1000),
+            "keepalives": 1,
+            "keepalives_idle": max(1, round(self.keepalives_idle_s)),
+            "keepalives_interval": max(1, round(self.keepalives_interval_s)),
+            "keepalives_count": self.keepalives_count,
+        }
+        if self.statement_timeout_s is not None and "options" not in given:
+            args["options"] = f"-c statement_timeout={round(self.statement_timeout_s * 1000)}"
+        return {k: v for k, v in args.items() if k not in given}
+
+
+def make_engine(url: str, options: DatabaseOptions = DatabaseOptions()) -> Engine:
+    """An engine with the settings the store needs. PostgreSQL: `options` (timeouts, keepalives)
+    and a ping before a pooled connection is used. SQLite: WAL, foreign keys, a 30 s busy
     timeout, and BEGIN IMMEDIATE so that a writer holds the lock from its first statement."""
     path = sqlite_file(url)
-    if make_url(url).get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+    backend = make_url(url).get_backend_name()
+    if backend != "sqlite":
+        if backend != "postgresql" or make_url(url).get_driver_name() != "psycopg":
+            return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, pool_timeout=options.pool_timeout_s,
+                             connect_args=options.connect_args(url))  # fmt: skip
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
@@ -59,6 +97,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":  # two processes opening a new database at once
             conn.execute(text("SELECT pg_advisory_xact_lock(7261530)"))
+            conn.execute(text("SET LOCAL statement_timeout = 0"))  # a migration takes its time
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
