@@ -291,9 +291,21 @@ class WhisperASR:
     # -- inside ------------------------------------------------------------------------------
 
     def _mel(self, samples: np.ndarray) -> torch.Tensor:
+        """(n_mels, 3000) log-mel of a window, padded as openai-whisper's transcribe pads it.
+
+        The spectrogram of the audio (computed with 30 s of zero samples after it, as
+        openai-whisper computes it) is cut to the audio's frames, then padded with zeros in
+        the log-mel domain, as openai-whisper and faster-whisper feed the encoder. The log-mel
+        of zero samples is a different input: with it, Whisper base heard "语音识别" as
+        "云食别" in a short Mandarin clip.
+        """
         x = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
-        x = whisper.pad_or_trim(x, whisper.audio.N_SAMPLES)
-        mel = whisper.log_mel_spectrogram(x, self.model.dims.n_mels, device=self.device)
+        mel = whisper.log_mel_spectrogram(
+            x, self.model.dims.n_mels, padding=whisper.audio.N_SAMPLES, device=self.device
+        )
+        mel = whisper.pad_or_trim(
+            mel[:, : len(samples) // whisper.audio.HOP_LENGTH], whisper.audio.N_FRAMES
+        )
         return mel.to(self.dtype)
 
     def _tokenizer(self, language: str):

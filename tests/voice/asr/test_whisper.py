@@ -471,7 +471,40 @@ def test_each_window_in_a_batch_reads_its_own_context(tiny_model, monkeypatch):
     monkeypatch.undo()
     for w, prompt, got in zip(windows, prompts, together, strict=True):
         context = tok.encode(" " + prompt)[-shortest:]
-        mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(torch.from_numpy(w)), 80)
+        mel = transcribe_mel(w)
         options = whisper.DecodingOptions(language="en", prompt=context, sample_len=6, fp16=False)
         ref = whisper.decode(tiny_model, mel, options)
         assert " ".join(s.text for s in got.segments) == cut_repetitions(ref.text.strip())
+
+
+def transcribe_mel(samples: np.ndarray, n_mels: int = 80) -> torch.Tensor:
+    """The (n_mels, 3000) input openai-whisper's transcribe() gives the encoder for a window."""
+    import whisper
+
+    mel = whisper.log_mel_spectrogram(
+        torch.from_numpy(samples), n_mels, padding=whisper.audio.N_SAMPLES
+    )
+    return whisper.pad_or_trim(mel[:, : mel.shape[-1] - whisper.audio.N_FRAMES], 3000)
+
+
+def test_encoder_reads_windows_as_openai_whisper_transcribe_gives_them(tiny_model, monkeypatch):
+    """Each window's log-mel is padded to 30 s with zeros in the log-mel domain (as
+    openai-whisper and faster-whisper pad it), not computed over zero samples: Whisper base
+    hears a short Mandarin clip wrongly with the latter."""
+    asr = WhisperASR(tiny_model, replace(FAST, language="en", compute_type="float32"))
+    rng = np.random.default_rng(3)
+    windows = [rng.normal(0, 0.1, int(s * 16000)).astype(np.float32) for s in (2.5, 7.0)]
+    seen = []
+    real_forward = tiny_model.encoder.forward
+
+    def spy(x):
+        seen.append(x.detach().clone())
+        return real_forward(x)
+
+    monkeypatch.setattr(tiny_model.encoder, "forward", spy)
+    asr.decode_windows(windows, [5.0, 5.0])  # not at 0: no lead-in silence
+    mels = seen[0]
+    assert mels.shape == (2, 80, 3000)
+    for mel, w in zip(mels, windows, strict=True):
+        torch.testing.assert_close(mel, transcribe_mel(w))
+        assert not mel[:, len(w) // 160 :].any()  # the padding is zeros
