@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="the ~1.5-minute subset")
     p.add_argument("--batch-size", type=int, help="cca and faster-whisper; default 8 cpu, 16 cuda")
     p.add_argument("--beam-size", type=int, help="for every system (default: each one's own: "
-                   "whisper CLI 5, faster-whisper 5, cca greedy)")  # fmt: skip
+                   "whisper CLI 5, faster-whisper 5, cca 2)")  # fmt: skip
     p.add_argument("--systems", default=",".join(RUNNERS), help=f"comma list of {list(RUNNERS)}")
     p.add_argument("--whisper-checkpoint", help="openai-whisper .pt for the whisper CLI "
                    "(default: voice.asr.whisper.checkpoint_path(model))")  # fmt: skip
