@@ -34,13 +34,24 @@ class Speaking:
 
 
 @dataclass
+class Job:
+    """A transcript being taken of caller speech from the turn's first sound to `end_s`."""
+
+    end_s: float
+    task: asyncio.Task  # -> Transcript | None (None: the ASR failed or timed out)
+    final: bool = False  # the turn's own transcript: if it fails, the turn gets the apology
+
+
+@dataclass
 class Probe:
     """Caller speech while the agent is active: backchannel or interruption?"""
 
     onset_s: float
     detected_s: float
     launched: bool = False
-    final_launched: bool = False
+    final_launched: bool = False  # the speech has ended: its whole transcript decides
+    job: Job | None = None  # that transcript (handed to the turn if the speech becomes one)
+    next_onset_s: float | None = None  # speech begun after it ended, while it was being judged
 
 
 class AgentTurn:
@@ -75,21 +86,42 @@ class AgentTurn:
             self._spawn(self._judge(p, final=True))
 
     async def _judge(self, p: Probe, final: bool) -> None:
-        end = self.vad.time_s - self.vad.silence_s if final else self.now_s
-        transcript = await self._asr(self._audio(p.onset_s - self.options.preroll_s, end))
+        """Words that are not a backchannel stop the agent; at the speech's end a backchannel
+        or nothing lets it go on. A transcript that fails decides nothing and drops nothing:
+        at the end the speech is transcribed again as the caller's turn, the agent holding
+        meanwhile; if that fails too, the speech is the caller's turn, which gets the apology."""
+        if final:
+            p.job = self._transcribe(p.onset_s, self.vad.time_s - self.vad.silence_s)
+            transcript = await p.job.task
+            if transcript is None and self._probe is p:
+                p.job = self._transcribe(p.onset_s, p.job.end_s, final=True)
+                transcript = await p.job.task
+                if transcript is None and self._probe is p:
+                    self._interrupt("no transcript of the caller's speech")
+                    return
+        else:
+            start = p.onset_s - self.options.preroll_s
+            transcript = await self._asr(self._audio(start, self.now_s))
         if self._probe is not p:
             return
         text = transcript.text.strip() if transcript else ""
         if text and not is_backchannel(text):
             self._interrupt(f"caller said {text!r}")
         elif final:
-            vad = self.vad  # the caller may have started again while this was transcribed
-            self._probe = Probe(vad.time_s - vad.speech_s, self.now_s) if vad.speaking else None
+            # speech the caller began while this was transcribed is judged in its turn
+            onset = p.next_onset_s
+            self._probe = None if onset is None else Probe(onset, self.now_s)
             self.player.duck(1.0 if self._probe is None else self.options.duck_gain)
             self._emit("backchannel", text)
             if self._probe is None and self.player.paused:  # only "mm-hm": go on talking
                 self.player.resume(int(self.options.resume_rewind_s * self.out_rate))
                 self._emit("playback_resumed", data={"reason": "backchannel"})
+
+    def _transcribe(self, start_s: float, end_s: float, final: bool = False) -> Job:
+        """Start transcribing the caller from `start_s` to `end_s`: the audio a turn with those
+        bounds is answered from (voice.live.session `_end_turn`), so the turn can reuse it."""
+        audio = self._audio(start_s - self.options.preroll_s, end_s + 0.1)
+        return Job(end_s, self._spawn(self._asr(audio)), final)
 
     def _interrupt(self, why: str) -> None:
         sp, p = self._speaking, self._probe
@@ -104,19 +136,17 @@ class AgentTurn:
             self._emit("playback_stopped", data={"reason": "barge_in"})
         sp.done.set()
         self._speaking = None
-        # speech before any reply was made continues the caller's turn; else it starts a new one
-        if p is None:
-            self._turn_start = None
-        elif not sp.responding and not sp.prompt:
-            self._turn_start = sp.turn_start_s
-        else:
-            self._turn_start = p.onset_s
         self._turn_overlapped = False  # judged: words, or too long for a backchannel
-        self._partial, self._partial_upto = None, -1.0
+        if p is not None and (sp.responding or sp.prompt):  # the caller's speech is a new turn
+            self._turn_start = p.onset_s
+            self._take_over(p)
+        else:  # speech before any reply was made continues the caller's turn
+            self._turn_start = None if p is None else sp.turn_start_s
+            self._take_over(None)
 
     def _spoken(self, sp: Speaking) -> None:
-        """`sp` has been said to its end: the agent listens again. Caller speech that began
-        during it and is still undecided (it began in the reply's last moment, before the voice
+        """`sp` has been said to its end (or was a turn of only noise or "mm-hm", not answered):
+        the agent listens again. Caller speech that began during it and is still undecided (it began in the reply's last moment, before the voice
         paused, or its quick transcript was still being taken) goes on as the caller's turn from
         its first sound, answered unless it is only a backchannel: never dropped."""
         sp.done.set()
@@ -124,24 +154,42 @@ class AgentTurn:
             return
         self._speaking, p, self._probe = None, self._probe, None
         self._idle_since = self.now_s
+        if sp.playing:
+            self._voice_end_s = self.now_s
         if p is not None and self._turn_start is None:
-            self._turn_start, self._turn_overlapped = p.onset_s, True
-            self._partial, self._partial_upto = None, -1.0
+            self._turn_start, self._turn_overlapped = p.onset_s, sp.playing
+            self._take_over(p)
+
+    def _take_over(self, p: Probe | None) -> None:
+        """The caller's turn now starts at `p`'s first sound: the transcript taken (or being
+        taken) of that speech is the turn's, if the turn ends where it did."""
+        self._partial, self._partial_upto = None, -1.0
+        job = self._partial_job = None if p is None else p.job
+        if job is None:
+            return
+        self._partial_asked = job.end_s  # no second quick transcript of the same speech
+        if job.task.done() and not job.task.cancelled() and job.task.result() is not None:
+            self._partial, self._partial_upto = job.task.result(), job.end_s
 
     # -- the agent's turn ---------------------------------------------------------------------
 
-    async def _answer(
-        self, sp: Speaking, audio: Audio, reuse: Transcript | None, pending=None
-    ) -> None:
-        """`reuse`: the partial transcript of exactly this speech; `pending`: the task still
-        making it (the same audio: waiting is faster than transcribing it again)."""
-        if reuse is None and pending is not None:
-            reuse = await pending
-        transcript = reuse or await self._asr(audio, final=True)
+    async def _answer(self, sp: Speaking, audio: Audio, reuse: Transcript | None,
+                      pending: Job | None = None) -> None:  # fmt: skip
+        """`reuse`: a transcript of exactly this speech; `pending`: the job still taking one
+        (the same audio: waiting is faster than transcribing it again). A turn whose own
+        transcript failed gets the apology, and after `asr_failures_handoff` in a row a
+        person: the caller is never left in silence."""
+        transcript = reuse
+        if transcript is None and pending is not None:
+            transcript = await pending.task
+        if transcript is None and not (pending is not None and pending.final):
+            transcript = await self._asr(audio)
         sp.times["asr"] = self.clock.now()
         if sp.interrupted:
             return
+        self._asr_failures = 0 if transcript is not None else self._asr_failures + 1
         if transcript is None:
+            self._hangup_s = None  # the caller is there: no hanging up after a goodbye
             self._speaking = None
             lang = self._prompt_language()
             give_up = self._asr_failures >= self.options.asr_failures_handoff
@@ -159,10 +207,10 @@ class AgentTurn:
         else:
             self._emit("transcript", transcript.text, {"language": transcript.language})
         if not said:  # noise, or only a backchannel: back to listening
-            self._speaking = None
-            self._idle_since = self.now_s
+            self._spoken(sp)  # speech begun meanwhile is the caller's next turn
             return
         sp.responding = True
+        self._hangup_s = None  # the caller's turn is answered: the call goes on
         clauses: asyncio.Queue | None = asyncio.Queue() if self.responder.streams else None
         speaker = self._spawn(self._speak_from(sp, _drain(clauses))) if clauses else None
         try:

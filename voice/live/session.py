@@ -31,11 +31,17 @@ becomes their next turn; speech during the thinking, before any reply was made, 
 turn it follows. Speech still undecided when the reply (or the greeting) has been played to its
 end, because it began in the last moment before the voice could pause or its quick transcript is
 not back yet, is not dropped: it goes on as the caller's turn, answered unless it is only a
-backchannel.
+backchannel. A quick transcript that fails (an ASR error, or `asr_timeout_s`) decides nothing and
+drops nothing: at the speech's end the agent holds while the speech is transcribed again as the
+caller's turn, and if that fails too, the speech is the caller's turn and hears the apology.
+Speech begun while an earlier one is being judged is judged in its turn; a transcript taken of
+speech that becomes the caller's turn is that turn's, not taken again.
 
 Silence: `silence_timeout_s` without caller speech after the agent finished -> a re-prompt; a
-second -> goodbye and the session ends. The session is driven by input frames (its times are
-those of the audio pushed), so a bridge pushes silence frames too, as phones and browsers do.
+second -> goodbye and the session ends, unless the caller speaks over its end: that speech is a
+turn, and the call goes on if it is answered (not for a backchannel or noise). The session is
+driven by input frames (its times are those of the audio pushed), so a bridge pushes silence
+frames too, as phones and browsers do.
 
 Model calls run in worker threads through the clock (`clock.offload`), so frames keep flowing;
 the VAD runs inline (~0.2 ms a chunk). With `voice.live.clock.VirtualClock` a recorded call replays
@@ -53,7 +59,7 @@ import logging
 
 import numpy as np
 
-from voice.live.agent_turn import AgentTurn, Probe, Speaking
+from voice.live.agent_turn import AgentTurn, Job, Probe, Speaking
 from voice.live.clock import RealClock
 from voice.live.echo import EchoCanceller, make_echo_canceller
 from voice.live.endpoint import Endpointer
@@ -112,15 +118,17 @@ class VoiceSession(AgentTurn):
         self._expect = ""
         self._turn_start: float | None = None  # caller turn in progress
         self._turn_overlapped = False  # it began while the agent spoke, and nothing judged it
+        self._voice_end_s = 0.0  # when the agent's voice last ended (stream time)
         self._partial: Transcript | None = None
         self._partial_upto = -1.0  # speech end the partial covers
         self._partial_asked = -1.0
-        self._partial_job: tuple[float, asyncio.Task] | None = None  # (speech end, its partial)
+        self._partial_job: Job | None = None  # the partial transcript of the speech so far
         self._speaking: Speaking | None = None
         self._probe: Probe | None = None
         self._idle_since = 0.0
         self._timeouts = 0
-        self._asr_failures = 0  # failed transcriptions in a row
+        self._asr_failures = 0  # turns without a transcript in a row
+        self._hangup_s: float | None = None  # the goodbye was said: the line closes then, if quiet
         self._tasks: set[asyncio.Task] = set()
 
     # -- public -------------------------------------------------------------------------------
@@ -204,6 +212,9 @@ class VoiceSession(AgentTurn):
                 self._on_speech_start(ev.start_s)
             else:
                 self._emit("speech_ended", data={"start_s": ev.start_s, "end_s": ev.end_s})
+        if self._hangup_s is not None and self.now_s >= self._hangup_s and self._quiet():
+            self._end("silence")
+            return
         if self._speaking is not None:
             self._check_barge_in()
         elif self._turn_start is not None:
@@ -221,14 +232,17 @@ class VoiceSession(AgentTurn):
             "speech_started", data={"start_s": start_s, "agent_active": bool(self._speaking)}
         )
         self._timeouts = 0
+        p = self._probe
         if self._speaking is not None:
-            if self._probe is None:
+            if p is None:
                 self._probe = Probe(start_s, self.now_s)
                 if self._speaking.playing:
                     self.player.duck(self.options.duck_gain)
+            elif p.final_launched and p.next_onset_s is None:  # p's words are being judged
+                p.next_onset_s = start_s
             return
-        if self._turn_start is None:
-            self._turn_start, self._turn_overlapped = start_s, False
+        if self._turn_start is None:  # begun before the agent's last word: "ok" is no turn
+            self._turn_start, self._turn_overlapped = start_s, start_s < self._voice_end_s
 
     def _check_endpoint(self) -> None:
         o, vad = self.options, self.vad
@@ -245,7 +259,7 @@ class VoiceSession(AgentTurn):
         ):
             self._partial_asked = speech_end
             task = self._spawn(self._take_partial(self._turn_start, speech_end))
-            self._partial_job = (speech_end, task)
+            self._partial_job = Job(speech_end, task)
         partial = self._partial.text if self._partial_upto >= speech_end else None
         needed, reason = self.endpointer.silence_needed(partial, self._expect)
         if silence >= needed:
@@ -264,10 +278,10 @@ class VoiceSession(AgentTurn):
         speech_end = vad.time_s - vad.silence_s if not vad.speaking else self.now_s
         start = self._turn_start
         reuse = self._partial if self._partial_upto >= speech_end else None
-        pending = None  # the partial of this very speech, still being transcribed: wait for it
+        pending = None  # a transcript of this very speech, taken or being taken: wait for it
         job = self._partial_job
-        if reuse is None and job is not None and job[0] == speech_end and not job[1].done():
-            pending = job[1]
+        if reuse is None and job is not None and job.end_s == speech_end:
+            pending = job
         self._partial_job = None
         self._turn_start, self._partial, self._partial_upto = None, None, -1.0
         sp = Speaking(start)
@@ -295,9 +309,19 @@ class VoiceSession(AgentTurn):
             self._spawn(self._end_after(sp, "silence"))
 
     async def _end_after(self, sp: Speaking, reason: str) -> None:
+        """End the session once `sp` has been said, unless the caller interrupted it. After the
+        silence goodbye the line stays open as long as the VAD needs to report speech begun by
+        its last word, and then until the caller is quiet: caller speech over its end (still
+        undecided, or not yet reported) is a turn, and a turn that is answered keeps the call
+        (AgentTurn._answer); a backchannel or noise does not."""
         await sp.done.wait()
-        if not sp.interrupted:
+        if sp.interrupted:
+            return
+        if reason != "silence":
             self._end(reason)
+            return
+        vad = self.vad
+        self._hangup_s = self.now_s + vad.options.min_speech_s + 2 * vad.chunk_s
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -306,14 +330,17 @@ class VoiceSession(AgentTurn):
             self.ended = reason
             self._emit("ended", reason)
 
+    def _quiet(self) -> bool:
+        """Neither side is speaking, and no caller turn is waiting for its end or its answer."""
+        return not self.vad.speaking and self._turn_start is None and self._speaking is None
+
     def _prompt_language(self) -> str:
         return self._language if self._language in self.options.reprompt else "en"
 
-    async def _asr(self, audio: Audio, final: bool = False) -> Transcript | None:
+    async def _asr(self, audio: Audio) -> Transcript | None:
         """The transcript, or None when the ASR failed or took over `asr_timeout_s` (a server
-        that is down or slow). For a turn's `final` transcript the caller then hears the
-        apology, and after `asr_failures_handoff` in a row is handed to a person, never left in
-        silence; a quick partial transcript that fails only waits for the final one."""
+        that is down or slow). A quick transcript that fails decides nothing: the turn's own
+        transcript does, and if that fails the turn gets the apology (AgentTurn._answer)."""
         limit = self.options.asr_timeout_s
         try:
             transcript = await asyncio.wait_for(self.clock.offload(self.asr.transcribe, audio), limit)  # fmt: skip
@@ -321,10 +348,7 @@ class VoiceSession(AgentTurn):
             why = f"no transcript after {limit:g} s" if isinstance(e, TimeoutError) else str(e)
             logger.error("ASR failed: %s", why)
             self._emit("error", why, {"stage": "asr"})
-            self._asr_failures += final
             return None
-        if final:
-            self._asr_failures = 0
         return transcript
 
     def _audio(self, start_s: float, end_s: float) -> Audio:

@@ -374,6 +374,34 @@ def test_a_turn_spoken_over_the_greeting_is_answered_though_the_asr_is_slow(offi
     assert not any(e["role"] == "event" for e in record["entries"])  # no barge-in
 
 
+def test_a_turn_over_the_greeting_is_answered_though_its_quick_transcripts_fail(office, tmp_path):  # fmt: skip
+    """A short turn over the greeting on an overloaded ASR server: the quick transcript and the
+    one at the speech's end both fail. The speech is not taken for silence: the greeting
+    stops and the turn's own transcript, taken again, is answered."""
+    from tests.voice.live.test_session_kept_turns import FlakyASR
+
+    flaky = FlakyASR(CALLER, fail={"where is my order": 2})
+    bridge, _ = make_bridge(office, tmp_path, tts_s=0.04, asr=flaky)
+    greeting = "Hello, thanks for calling. How can I help you today?"  # ~2 s
+    bridge.options = PhoneOptions(call=CallOptions(greeting=greeting, out_dir=tmp_path / "calls"))
+    audio = caller((0.3, None), (0.5, HZ["where is my order"]))
+
+    async def go():
+        runner, base = await serving(bridge)
+        try:
+            async with aiohttp.ClientSession() as s:
+                return await sim_call(s, base, audio, options=SimOptions(tail_s=3.0))
+        finally:
+            await runner.cleanup()
+
+    result = asyncio.run(go())
+    assert result["ok"] and flaky.failed == 2
+    (record,) = transcript_of(tmp_path)
+    assert [t["transcript"] for t in record["turns"]] == ["where is my order"]
+    said = [(e["role"], e["text"]) for e in record["entries"] if e["role"] in ("caller", "agent")]
+    assert said[-2] == ("caller", "where is my order") and said[-1][0] == "agent"
+
+
 def test_a_barge_in_clears_the_providers_buffer(office, tmp_path):
     bridge, _ = make_bridge(office, tmp_path, tts_s=0.06)  # replies of several seconds
     audio = caller((0.3, None), (1.0, HZ["where is my order"]), (1.8, None), (1.2, HZ["wait, stop"]))  # fmt: skip

@@ -157,10 +157,10 @@ LONG_REPLY = Reply(
 
 
 def run(replies, audio, *, options=None, latency=(0.0, 0.0, 0.0), echo=None, line_echo=None,
-        in_rate=SR, out_rate=SR, vad=None, greeting="", streams=False, tts=ToneTTS):  # fmt: skip
+        in_rate=SR, out_rate=SR, vad=None, greeting="", streams=False, tts=ToneTTS, asr=ToneASR):  # fmt: skip
     """Replay `audio` through a session of fakes; (result, session, responder, tts, asr)."""
     clock = VirtualClock()
-    asr = ToneASR(CALLER, clock=clock, latency_s=latency[0])
+    asr = asr(CALLER, clock=clock, latency_s=latency[0])
     responder = ScriptedResponder(list(replies), clock, latency[1], streams=streams)
     tts = tts(clock, latency[2])
     session = VoiceSession(vad or StreamVAD(EnergyStream()), asr, responder, tts, options,
