@@ -3,7 +3,7 @@ already held, the time to the model's first token, and the whole turn, beside th
 
     .venv/bin/python bench/bench_model_turns.py [--lm shipped] [--kb sqlite:///knowledge.db]
         [--conversations 12] [--retail ../shared/data/retail] [--before] [--tool-results]
-        [--no-read-ahead] [--pause-s 1.0]
+        [--read-ahead] [--pause-s 1.0]
 
 The scripted conversations of `cca eval conversations` (the first N, English and Chinese), each
 on a fresh copy of the back office, through the real Agent: once with the templates alone (the
@@ -37,12 +37,10 @@ from dialogue.lm.shipped import choose  # noqa: E402
 from dialogue.paths import shared_data  # noqa: E402
 
 PAUSE_S = 1.0  # the customer's pause before each turn (main sets it from --pause-s)
-TOOL_RESULTS = (
-    False  # the tools' results quoted in the prompt (the path main runs with --tool-results)
-)
-READ_AHEAD = (
-    True  # the customer's words read while the policy decides (off: --no-read-ahead's path)
-)
+# the tools' results quoted in the prompt (the path main runs with --tool-results)
+TOOL_RESULTS = False
+# the customer's words read while the policy decides (the path main runs with --read-ahead)
+READ_AHEAD = False
 
 
 def run(spec: dict, services) -> list[dict]:
@@ -104,8 +102,8 @@ def main() -> int:
                    "the adapter applied at run time, nothing read between turns")  # fmt: skip
     p.add_argument("--tool-results", action="store_true", help="also run the model with the "
                    "tools' results quoted in its prompt, as it was before")  # fmt: skip
-    p.add_argument("--no-read-ahead", action="store_true", help="also run the model reading the "
-                   "customer's words only once the decision is made, as it was before")  # fmt: skip
+    p.add_argument("--read-ahead", action="store_true", help="also run the model reading the "
+                   "customer's words while the policy decides (AgentServices.read_turn_ahead)")  # fmt: skip
     p.add_argument("--pause-s", type=float, default=1.0, help="the customer's pause before each "
                    "turn, in which the model may read the history (a person takes longer)")  # fmt: skip
     args = p.parse_args()
@@ -120,17 +118,19 @@ def main() -> int:
     paths = [("templates", (None, None), True), (f"model {args.lm}", (lm, adapter), True)]
     if args.tool_results:
         paths.insert(1, ("model, tool results", (lm, adapter), True))
-    if args.no_read_ahead:
-        paths.insert(1, ("model, words after", (lm, adapter), True))
+    if args.read_ahead:
+        paths.append(("model, read ahead", (lm, adapter), True))
     if args.before:
         paths.insert(1, ("model, before", (lm, adapter), False))
     for name, (m, a), faster in paths:
         TOOL_RESULTS = name in ("model, tool results", "model, before")
-        READ_AHEAD = name not in ("model, words after", "model, tool results", "model, before")
+        READ_AHEAD = name == "model, read ahead"
         with engine_as(faster):
             done = run_each(items, Path(args.retail), run, True, args.kb, lm=m, adapter=a)
         out[name] = [r for rows in done for r in rows]
-    print(f"{len(items)} conversations ({len(en)} en, {len(zh)} zh), {len(paths)} paths, same turns")
+    print(
+        f"{len(items)} conversations ({len(en)} en, {len(zh)} zh), {len(paths)} paths, same turns"
+    )
     print(f"{'path':<18} {'turns':>5} {'turn p50/p95 ms':>16} {'drafts':>6} {'prompt tok p50':>14} {'reused p50':>10} {'new read p50':>12} {'first token p50/p95 ms':>22} {'generate p50 ms':>15}")  # fmt: skip
     for name, rows in out.items():
         drafted = [r for r in rows if "prompt_tokens" in r]

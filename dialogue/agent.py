@@ -70,8 +70,10 @@ class AgentServices:
     # the tokens a turn (bench/bench_model_turns.py), for a few more template fallbacks
     tool_results_in_prompt: bool = False
     # the model reads the turn's prompt up to its facts (the customer's words) while the NLU,
-    # retrieval and policy work, so that the draft starts from the facts alone
-    read_turn_ahead: bool = True
+    # retrieval and policy work, so that the draft starts from the facts alone. Off by default:
+    # on 2 CPU cores the read competes with the NLU for the same cores and the first token came
+    # no sooner (bench/bench_model_turns.py --read-ahead); a machine with cores to spare may gain
+    read_turn_ahead: bool = False
     # (office, session_id) -> the conversation's tool session; None: the ToolSession of the
     # registered tools (dialogue.policy.toolkit).
     # A domain pack's comes from dialogue.policy.pack_tools (PackTools.session)
