@@ -27,6 +27,7 @@ ONE_ENTITY = [
     ("order number is b for bravo one two three four", "order_number", "B1234", "b for bravo one two three four"),
     ("My number is double five five, one two three, four five six seven", "phone", "+15551234567", "double five five, one two three, four five six seven"),
     ("My number is double 551234567.", "phone", "+15551234567", "double 551234567"),
+    ("My number is W551234567.", "phone", "+15551234567", "W551234567"),  # "double" heard as "W"
     ("yeah five five five, one two three, four five six seven", "phone", "+15551234567", "five five five, one two three, four five six seven"),
     ("my number is 5551234567", "phone", "+15551234567", "5551234567"),
     ("The tracking number on the box says 357-962-501027.", "tracking_number", "357962501027", "357-962-501027"),
