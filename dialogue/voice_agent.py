@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from dialogue.agent import Agent
 from fusion.types import Message, TurnInput
+from voice.live.endpoint import YES_NO
 from voice.live.session import Reply
 from voice.types import Transcript
 
@@ -34,6 +35,14 @@ EXPECT = {
 END_CALL = {"goodbye"}
 
 
+def _expect(turn) -> str:
+    """What the reply asks the caller for: an identifier (EXPECT), or a yes or a no when a write
+    waits for one (any decision of kind "confirm"): "yeah" over that question answers it."""
+    if turn.decision.kind == "confirm":
+        return YES_NO
+    return EXPECT.get(turn.decision.template, "")
+
+
 class AgentResponder:
     streams = True  # the model's clauses go to `say` as the guard releases them
 
@@ -48,7 +57,7 @@ class AgentResponder:
             timings_ms=dict(turn.timings_ms),
             handoff=turn.handoff,
             end_call=turn.decision.template in END_CALL,
-            expect=EXPECT.get(turn.decision.template, ""),
+            expect=_expect(turn),
         )
 
     def played(self, heard: str) -> None:

@@ -54,3 +54,20 @@ def test_a_barge_in_trims_the_agents_history(office):
     assert a.turns[0].reply.startswith(cut.content[:-1])
     assert len(cut.content) < len(a.turns[0].reply)
     assert a.history[2] == Message("user", "hang on a second")
+
+
+def test_a_writes_confirmation_asks_for_a_yes_or_a_no(office):
+    """The reply that asks to confirm a write expects a yes or a no, so that "yeah" said over its
+    question answers it (voice.live.agent_turn); the write still waits for that turn's yes."""
+    script = {**SCRIPT, "my email is alice@example.com": ("order_status", 0.6, (("email", "alice@example.com"),)),
+              "it's order #W1": ("order_status", 0.7, (("order_number", "#W1"),)),
+              "I ordered it by mistake": ("deny", 0.6, ()), "yeah": ("affirm", 0.99, ())}  # fmt: skip
+    a = Agent(AgentServices(nlu=FakeNLU(script), office=office), session_id="v")
+    r = AgentResponder(a)
+    said = ["I want to cancel an order", "my email is alice@example.com", "it's order #W1",
+            "I ordered it by mistake"]  # fmt: skip
+    expects = [r.respond(Transcript(t, "en", 1.0)).expect for t in said]
+    assert expects == ["email", "order_number", "", "yes_no"]
+    assert office.order("#W1")["status"] != "cancelled"
+    done = r.respond(Transcript("yeah", "en", 0.4))
+    assert done.expect == "" and office.order("#W1")["status"] == "cancelled"

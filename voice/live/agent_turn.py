@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from voice.live.endpoint import is_backchannel
+from voice.live.endpoint import YES_NO, is_backchannel, is_yes_no
 from voice.live.frames import StreamResampler
 from voice.live.types import Reply, TurnMetrics
 from voice.tts.text import speech_pieces
@@ -52,6 +52,7 @@ class Probe:
     final_launched: bool = False  # the speech has ended: its whole transcript decides
     job: Job | None = None  # that transcript (handed to the turn if the speech becomes one)
     next_onset_s: float | None = None  # speech begun after it ended, while it was being judged
+    over_last: bool = False  # it began while the reply's last sentence was playing
 
 
 class AgentTurn:
@@ -107,6 +108,9 @@ class AgentTurn:
         text = transcript.text.strip() if transcript else ""
         if text and not is_backchannel(text):
             self._interrupt(f"caller said {text!r}")
+        elif final and p.over_last and self._answers_question(text):
+            # "yeah" over "Shall I go ahead?" is the answer, not "mm-hm": the caller's turn
+            self._interrupt(f"caller answered {text!r}")
         elif final:
             # speech the caller began while this was transcribed is judged in its turn
             onset = p.next_onset_s
@@ -116,6 +120,12 @@ class AgentTurn:
             if self._probe is None and self.player.paused:  # only "mm-hm": go on talking
                 self.player.resume(int(self.options.resume_rewind_s * self.out_rate))
                 self._emit("playback_resumed", data={"reason": "backchannel"})
+
+    def _answers_question(self, text: str) -> bool:
+        """Whether `text`, listener words said over the end of the agent's reply, answers it:
+        the reply asked a yes-or-no question (a write's confirmation) and `text` is a yes or a
+        no ("yeah", "okay", "好的", "不用"). Said over an earlier sentence they stay "mm-hm"."""
+        return self._expect == YES_NO and is_yes_no(text)
 
     def _transcribe(self, start_s: float, end_s: float, final: bool = False) -> Job:
         """Start transcribing the caller from `start_s` to `end_s`: the audio a turn with those
@@ -201,7 +211,9 @@ class AgentTurn:
                 self._spawn(self._end_after(said, "handoff"))
             return
         said = transcript.text.strip()
-        if sp.info.get("overlapped") and is_backchannel(said):  # "mm-hm" as the agent finished
+        if (
+            sp.info.get("overlapped") and is_backchannel(said) and not self._answers_question(said)
+        ):  # "mm-hm" as the agent finished; a "yes" over its question is the caller's answer
             self._emit("backchannel", said)
             said = ""
         else:

@@ -25,6 +25,9 @@ import re
 from dataclasses import dataclass
 
 EXPECTS = ("digits", "order_number", "phone", "email", "address")
+# a reply that asks a yes-or-no question (a write's confirmation): no identifier to wait for, but
+# a "yes" said over the question's end answers it (`is_yes_no`), though it sounds like "uh-huh"
+YES_NO = "yes_no"
 
 BACKCHANNELS_EN = {
     "ok", "okay", "k", "yeah", "yea", "yep", "yes", "yup", "uh-huh", "uh huh", "uhhuh", "mhm",
@@ -35,6 +38,13 @@ BACKCHANNELS_ZH = {
     "嗯", "嗯嗯", "对", "对对", "对对对", "好", "好的", "是", "是的", "行", "哦", "噢", "啊",
     "明白", "知道了", "好好", "嗯好", "嗯对", "对的",
 }  # fmt: skip
+# listener words that also answer a yes-or-no question: said over such a question they are the
+# caller's answer, not a backchannel (fillers such as "um", "oh", "mm", "嗯", "哦" answer nothing)
+ANSWERS_EN = {
+    "ok", "okay", "k", "yeah", "yea", "yep", "yes", "yup", "right", "alright", "all right", "sure",
+    "fine", "ok ok", "oh okay", "no", "nope", "nah",
+}  # fmt: skip
+ANSWERS_ZH = {"对", "对对", "对对对", "好", "好的", "是", "是的", "行", "好好", "嗯好", "嗯对", "对的", "可以", "不", "不用", "不要", "不是"}  # fmt: skip
 
 NUMBER_WORDS = {
     "zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
@@ -88,6 +98,16 @@ def is_backchannel(text: str) -> bool:
         bool(re.fullmatch(r"[\u4e00-\u9fff]+", t.replace(" ", "")))
         and _zh_backchannel(t.replace(" ", ""))
     )
+
+
+def is_yes_no(text: str) -> bool:
+    """Whether `text` is only a yes or a no ("yeah", "okay", "no", "好的", "是的", "不用"): listener
+    words that answer a yes-or-no question the agent has just asked."""
+    t = _normal(text)
+    if not t:
+        return False
+    parts = [p for p in re.split(r"[\s,，。、]+", t) if p]
+    return all(p in ANSWERS_EN or p in ANSWERS_ZH for p in parts)
 
 
 def _zh_backchannel(t: str) -> bool:
@@ -163,16 +183,17 @@ class Endpointer:
 
     def silence_needed(self, partial: str | None, expect: str = "") -> tuple[float, str]:
         """(seconds, reason). `partial`: the quick transcript of the turn so far, None when not
-        known yet; `expect`: what the agent's last reply asked for (one of EXPECTS, or "")."""
+        known yet; `expect`: what the agent's last reply asked for (one of EXPECTS; YES_NO or ""
+        wait for nothing more)."""
         o = self.options
         if partial is not None:
             kind = mid_identifier(partial)
             if kind:
                 return o.long_silence_s, f"partial transcript ends mid-{kind}"
-            if expect and not has_identifier(partial, expect) and looking_it_up(partial):
+            if expect in EXPECTS and not has_identifier(partial, expect) and looking_it_up(partial):
                 return o.long_silence_s, f"asked for {expect}, caller looking it up"
             return o.base_silence_s, "complete"
-        if expect:
+        if expect in EXPECTS:
             return o.long_silence_s, f"asked for {expect}"
         return o.base_silence_s, "base"
 

@@ -115,6 +115,14 @@ class Player:
                 break  # the next sentence is still being synthesised: pad, don't wait
         return out * self.gain if self.gain != 1.0 else out
 
+    def on_last_sentence(self) -> bool:
+        """Whether the sentence playing now (or paused in) is the reply's last: all of it has
+        been handed over and no later sentence is queued."""
+        if not self.finished_adding or not self._texts:
+            return False
+        playing = self._queue[0].sentence if self._queue else len(self._texts) - 1
+        return playing == len(self._texts) - 1
+
     def stop(self) -> str:
         """Drop what is left; return what the caller heard."""
         heard = self.heard()

@@ -235,7 +235,7 @@ class VoiceSession(AgentTurn):
         p = self._probe
         if self._speaking is not None:
             if p is None:
-                self._probe = Probe(start_s, self.now_s)
+                self._probe = Probe(start_s, self.now_s, over_last=self.player.on_last_sentence())
                 if self._speaking.playing:
                     self.player.duck(self.options.duck_gain)
             elif p.final_launched and p.next_onset_s is None:  # p's words are being judged

@@ -148,7 +148,8 @@ class ScriptedResponder:
 
 
 CALLER = {200: "where is my order", 250: "wait, I have a different question", 300: "uh-huh",
-          350: "my order number is 4 5", 400: "6 7", 430: "thanks", 460: "hold on", 480: "好的"}  # fmt: skip
+          350: "my order number is 4 5", 400: "6 7", 430: "thanks", 460: "hold on", 480: "好的",
+          330: "yeah"}  # fmt: skip
 HZ = {text: hz for hz, text in CALLER.items()}
 LONG_REPLY = Reply(
     "Your order shipped on Monday. It is with the courier now. It should arrive on Friday.",
