@@ -145,13 +145,19 @@ class Store:
 
     def start_conversation(
         self, channel: str, customer_id: str | None = None, consent: bool = False,
-        language: str = "", started_at: float | None = None,
+        language: str = "", started_at: float | None = None, conversation_id: str | None = None,
     ) -> str:  # fmt: skip
-        """A new conversation; `consent` says the customer agreed to its use for training."""
+        """A new conversation; `consent` says the customer agreed to its use for training.
+        `conversation_id`: the id to give it (a UUID the caller made), so that starting it again
+        after a failure whose commit did land returns the same conversation, not a second one."""
         if channel not in s.CHANNELS:
             raise ValueError(f"unknown channel {channel!r}; choose from {s.CHANNELS}")
-        conv = str(uuid.uuid4())
+        conv = conversation_id or str(uuid.uuid4())
         with self.transaction() as conn:
+            if conversation_id is not None and conn.execute(
+                select(s.conversations.c.id).where(s.conversations.c.id == conv)
+            ).first():
+                return conv  # started already: its commit landed, its answer was lost
             conn.execute(
                 insert(s.conversations).values(
                     id=conv, customer_id=customer_id, channel=channel, language=language,
@@ -225,6 +231,16 @@ class Store:
             conn.execute(insert(s.turns).values(**v))
         self._audit(conn, "create", "turns", conversation_id, idx=[v["idx"] for v in values])
         return [v["idx"] for v in values]
+
+    def turn_count(self, conversation_id: str) -> int:
+        """How many turn rows the conversation has (its next index): how a writer whose write
+        failed tells a lost commit from a lost answer (dialogue.records.writer). Not audited: it
+        reads no content."""
+        with self.transaction() as conn:
+            last = conn.execute(
+                select(func.max(s.turns.c.idx)).where(s.turns.c.conversation_id == conversation_id)
+            ).scalar()
+        return 0 if last is None else int(last) + 1
 
     def add_turns(self, conversation_id: str, rows: Sequence[TurnIn]) -> list[int]:
         """Append turns to a conversation in one transaction; returns their indexes."""

@@ -12,7 +12,10 @@ once when earlier turns still wait, the reply goes on and the write follows. A w
 is logged and counted (`on_error`) and tried again at the next turn or after `retry_s`, doubling
 up to `retry_max_s`, until the store takes it: a database
 that refuses fails at once, one that is silent holds the thread (never the reply) until it answers
-or the connection times out (`dialogue.records.db.DatabaseOptions`). At most `max_unsaved` turns
+or the connection times out (`dialogue.records.db.DatabaseOptions`). A write whose commit landed
+but whose answer was lost (the connection dropped at the commit) is not written twice: before it
+is tried again the writer counts the conversation's rows, and the conversation is started under an
+id the writer made, so starting it again finds it. At most `max_unsaved` turns
 wait; beyond that the oldest is dropped with an error naming it. After `end`, turns the store
 still has not taken `give_up_s` later are logged as lost with their count: nothing is lost
 without a log line, though nothing waiting outlives the process.
@@ -23,11 +26,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from dialogue.records.rows import TurnIn
+from dialogue.records.rows import TurnIn, turn_rows
 from dialogue.types import Turn
 
 logger = logging.getLogger(__name__)
@@ -58,6 +62,9 @@ class TurnWriter:
         self._numbered = 0
         self._failures = 0
         self._writing: int | None = None  # the number of the turn being written
+        self._new_id = str(uuid.uuid4())  # the id of the conversation this writer starts
+        self._stored: int | None = None  # the conversation's rows the store is known to have
+        self._unsure: int | None = None  # the turn whose last write failed: it may have landed
         self._ending: dict[str, Any] | None = None  # set by end(): what is left to do
         self._done = threading.Event()  # the thread has finished (after end)
         self._cv = threading.Condition()
@@ -166,13 +173,25 @@ class TurnWriter:
 
     def _write(self, item: tuple[int, Turn | TurnIn]) -> None:
         number, turn = item
-        if self.conversation_id is None:
-            language = turn.language if isinstance(turn, Turn) else ""
-            self.conversation_id = self.store.start_conversation(self.channel, language=language)
-        if isinstance(turn, Turn):
-            self.store.add_turn_record(self.conversation_id, turn)
-        else:
-            self.store.add_turns(self.conversation_id, [turn])
+        rows = list(turn_rows(turn)) if isinstance(turn, Turn) else [turn]
+        try:
+            if self.conversation_id is None:
+                language = turn.language if isinstance(turn, Turn) else ""
+                self.conversation_id = self.store.start_conversation(
+                    self.channel, language=language, conversation_id=self._new_id
+                )
+            if self._stored is None:
+                self._stored = self.store.turn_count(self.conversation_id)
+            if self._unsure == number and self.store.turn_count(self.conversation_id) >= self._stored + len(rows):  # fmt: skip
+                logger.warning("records: turn %d of conversation %s was stored before its write "
+                               "was reported failed; it is not written twice", number, self.conversation_id)  # fmt: skip
+            else:
+                self.store.add_turns(self.conversation_id, rows)
+        except Exception:
+            self._unsure = number
+            raise
+        self._stored += len(rows)
+        self._unsure = None
         with self._cv:
             self._pending = [(n, t) for n, t in self._pending if n != number]
             self._writing = None

@@ -27,9 +27,13 @@ class Held:
         if self.refuse.is_set():
             raise ConnectionError("connection refused")
 
-    def start_conversation(self, channel, language="", started_at=None):
+    def start_conversation(self, channel, language="", started_at=None, conversation_id=None):
         self._call()
         return "c1"
+
+    def turn_count(self, conversation_id):
+        self._call()
+        return len(self.rows)
 
     def add_turns(self, conversation_id, rows):
         self._call()
@@ -87,3 +91,72 @@ def test_turns_beyond_max_unsaved_are_dropped_with_an_error(caplog):
         writer.add(TurnIn("customer", text))
     assert len(writer.unsaved) == 2 and "dropped unwritten" in caplog.text
     store.answer.set()
+
+
+def _store(tmp_path):
+    from dialogue.records.crypto import Keyring, new_key
+    from dialogue.records.store import Store
+
+    return Store.open(f"sqlite:///{tmp_path / 'records.db'}", keyring=Keyring.from_strings([new_key()]))  # fmt: skip
+
+
+class LostAnswer:
+    """The real store of a SQLite file whose calls named in `lost` ({method: n}) land their first
+    n times and then raise, as when the connection drops after the database committed and
+    before its answer came back."""
+
+    def __init__(self, store, lost: dict[str, int]):
+        self.store, self.lost = store, dict(lost)
+
+    def __getattr__(self, name):
+        real = getattr(self.store, name)
+        if name not in self.lost:
+            return real
+
+        def landed_then_lost(*a, **k):
+            out = real(*a, **k)
+            if self.lost[name] > 0:
+                self.lost[name] -= 1
+                raise ConnectionError("server closed the connection unexpectedly")
+            return out
+
+        return landed_then_lost
+
+
+def test_a_write_whose_answer_was_lost_is_not_written_twice(tmp_path, caplog):
+    """The commit landed, the answer did not: the retry finds the conversation and the turn
+    already stored, and the conversation has one copy of each turn, in order."""
+    store = _store(tmp_path)
+    lossy = LostAnswer(store, {"start_conversation": 1, "add_turns": 1})
+    writer = TurnWriter(lossy, "phone", FAST)
+    for text in ("one", "two", "three"):
+        writer.add(TurnIn("customer", text))
+    assert writer.end()
+    (conversation,) = store.conversation_ids()
+    assert [t.text for t in store.turns(conversation)] == ["one", "two", "three"]
+    assert "stored before its write was reported failed" in caplog.text
+    assert len(writer.errors) == 2  # both failures were still logged and counted
+
+
+def test_a_write_that_failed_before_its_commit_is_written_on_retry(tmp_path):
+    class Refused(LostAnswer):
+        def __getattr__(self, name):
+            real = getattr(self.store, name)
+            if name not in self.lost:
+                return real
+
+            def refuse(*a, **k):
+                if self.lost[name] > 0:
+                    self.lost[name] -= 1
+                    raise ConnectionError("connection refused")
+                return real(*a, **k)
+
+            return refuse
+
+    store = _store(tmp_path)
+    writer = TurnWriter(Refused(store, {"add_turns": 1}), "phone", FAST)
+    for text in ("one", "two"):
+        writer.add(TurnIn("customer", text))
+    assert writer.end()
+    (conversation,) = store.conversation_ids()
+    assert [t.text for t in store.turns(conversation)] == ["one", "two"]
