@@ -35,7 +35,7 @@ EXPECT = {
 END_CALL = {"goodbye"}
 
 
-def _expect(turn) -> str:
+def expect_of(turn) -> str:
     """What the reply asks the caller for: an identifier (EXPECT), or a yes or a no when a write
     waits for one (any decision of kind "confirm"): "yeah" over that question answers it."""
     if turn.decision.kind == "confirm":
@@ -57,7 +57,7 @@ class AgentResponder:
             timings_ms=dict(turn.timings_ms),
             handoff=turn.handoff,
             end_call=turn.decision.template in END_CALL,
-            expect=_expect(turn),
+            expect=expect_of(turn),
         )
 
     def played(self, heard: str) -> None:

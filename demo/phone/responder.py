@@ -81,10 +81,10 @@ class CallResponder(AgentResponder):
         return replace(reply, text=f"{reply.text} {extra}") if extra else reply
 
     def reply_of(self, t) -> Reply:
-        from dialogue.voice_agent import END_CALL, EXPECT
+        from dialogue.voice_agent import END_CALL, expect_of
 
         return Reply(t.said(), t.language, dict(t.timings_ms), t.handoff,
-                     t.decision.template in END_CALL, EXPECT.get(t.decision.template, ""))  # fmt: skip
+                     t.decision.template in END_CALL, expect_of(t))  # fmt: skip
 
     def played(self, heard: str) -> None:
         with self._lock:

@@ -651,3 +651,19 @@ def test_a_full_line_says_so_and_transfers_never_a_time_out(office, tmp_path):
     assert "all our lines are busy" in second[1] and "目前线路繁忙" in second[1]
     assert second[1].index("<Say") < second[1].index("<Dial><Sip>sip:desk@pbx.example</Sip></Dial>")
     assert metrics[("cca_calls_refused_total", (("reason", "line_full"),))] == 1
+
+
+@pytest.mark.parametrize(("kind", "template", "expect"),
+                         [("confirm", "confirm_action", "yes_no"), ("confirm", "ask_yes_no", "yes_no"),
+                          ("ask", "ask_auth", "email"), ("answer", "kb_answer", "")])  # fmt: skip
+def test_a_calls_reply_says_what_it_asks_for_as_the_voice_agents_does(kind, template, expect):
+    """The phone line's replies expect what AgentResponder's expect: a yes or a no after a
+    write's confirmation question, so that "yeah" over that question answers it on a call too."""
+    from types import SimpleNamespace
+
+    from demo.phone.responder import CallResponder
+    from dialogue.types import Decision
+
+    turn = SimpleNamespace(said=lambda: "Shall I?", language="en", timings_ms={}, handoff=False,
+                           decision=Decision(kind, template))  # fmt: skip
+    assert CallResponder.reply_of(None, turn).expect == expect
