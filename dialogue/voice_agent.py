@@ -50,7 +50,11 @@ class AgentResponder:
         self.agent = agent
 
     def respond(self, transcript: Transcript, say: Callable[[str, str], None] | None = None) -> Reply:  # fmt: skip
-        turn = self.agent.respond(TurnInput(transcript=transcript), say=say)
+        return self.reply_of(self.agent.respond(TurnInput(transcript=transcript), say=say))
+
+    @staticmethod
+    def reply_of(turn) -> Reply:
+        """The session's Reply for the Agent's `Turn`."""
         return Reply(
             text=turn.said(),  # a long list summarised for the ear
             language=turn.language,

@@ -264,15 +264,8 @@ def _phone_guess(digits: str, plus: bool) -> str | None:
 
 def _phone(m: re.Match[str]) -> str | None:
     v = m.groupdict().get("v") or m[0]
-    return _phone_guess(_digits(v), v.startswith("+"))
-
-
-def _phone_cued(m: re.Match[str]) -> str | None:
-    """After a phone cue, a capital W run into the digits is Whisper writing "double" ("double-u"):
-    "my number is double five five, one two three..." comes out as "W551234567", 555..."""
-    v = m["v"]
-    if v.startswith("W"):
-        v = v[1] + v[1:]
+    if v.startswith("W"):  # after a phone cue, Whisper writing "double" ("double-u"):
+        v = v[1] + v[1:]  # "my number is double five five..." -> "W551234567", 555...
     return _phone_guess(_digits(v), v.startswith("+"))
 
 
@@ -334,7 +327,7 @@ _RULES: dict[str, tuple[tuple[int, re.Pattern[str], Normaliser], ...]] = {
         (40, _rx(r"(?<![0-9A-Za-z+])(?:\+?86[ -]?)?1[3-9][0-9](?:[ -]?[0-9]{4}){2}" + _R), _phone),
         (40, _rx(r"(?<![0-9A-Za-z+])(?:1[ .-]?)?(?:\([2-9][0-9]{2}\)[ ]?|[2-9][0-9]{2}[ .-])[0-9]{3}[ .-][0-9]{4}" + _R), _phone_us),
         (40, _rx(_L + r"(?:0[1-9][0-9]{1,2}-[0-9]{7,8}|400[0-9]{7})" + _R), _phone),
-        (39, _rx(r"(?:(?<![A-Za-z])(?:phone|tel|mobile|call)(?:[ \t]*(?:number|no\.?))?|(?<![A-Za-z])(?:my|your)[ \t]+number(?=[ \t]+is)|联系电话|电话号码|电话|手机号码|手机号|手机)" + _SEP + r"(?P<v>(?-i:W)?\+?[0-9][0-9 ()-]{5,18}[0-9])(?![0-9])", _I), _phone_cued),
+        (39, _rx(r"(?:(?<![A-Za-z])(?:phone|tel|mobile|call)(?:[ \t]*(?:number|no\.?))?|(?<![A-Za-z])(?:my|your)[ \t]+number(?=[ \t]+is)|联系电话|电话号码|电话|手机号码|手机号|手机)" + _SEP + r"(?P<v>(?-i:W)?\+?[0-9][0-9 ()-]{5,18}[0-9])(?![0-9])", _I), _phone),
     ),
     "amount": (
         (31, _rx(r"(?<![" + _CN_NUMERALS + r"0-9])(?P<n>[0-9" + _CN_NUMERALS + r"]+)[ \t]*块(?P<j>[一二三四五六七八九1-9])(?:毛)?(?![0-9" + _CN_NUMERALS + r"])"), _yuan_jiao),

@@ -80,12 +80,6 @@ class CallResponder(AgentResponder):
             say(extra, reply.language)
         return replace(reply, text=f"{reply.text} {extra}") if extra else reply
 
-    def reply_of(self, t) -> Reply:
-        from dialogue.voice_agent import END_CALL, expect_of
-
-        return Reply(t.said(), t.language, dict(t.timings_ms), t.handoff,
-                     t.decision.template in END_CALL, expect_of(t))  # fmt: skip
-
     def played(self, heard: str) -> None:
         with self._lock:
             super().played(heard)

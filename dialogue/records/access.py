@@ -47,6 +47,7 @@ PERMISSIONS: dict[str, str] = {
     "end_conversation": "agent",
     "add_turns": "agent",
     "add_turn_record": "agent",
+    "turn_count": "agent",
     "add_recording": "agent",
     "conversation": "agent",
     "conversation_ids": "agent",

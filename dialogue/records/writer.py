@@ -6,7 +6,7 @@ is slow, down or silent never holds a reply.
     writer.end(recording)     # the last writes, the recording and the end time, behind
 
 A turn is queued, then written by the writer's thread: oldest first, each once, one transaction
-per turn (`Store.add_turn_record`). `add` waits a moment for its write (`reply_wait_s`), so that a
+per turn (`Store.add_turns`: a dialogue Turn is its two rows). `add` waits a moment for its write (`reply_wait_s`), so that a
 healthy store has the turn when the reply goes out (and a failure shows on it); past that, or at
 once when earlier turns still wait, the reply goes on and the write follows. A write that fails
 is logged and counted (`on_error`) and tried again at the next turn or after `retry_s`, doubling
@@ -180,7 +180,8 @@ class TurnWriter:
                 self.conversation_id = self.store.start_conversation(
                     self.channel, language=language, conversation_id=self._new_id
                 )
-            if self._stored is None:
+                self._stored = 0  # started here: no row of it is anyone else's
+            if self._stored is None:  # going on with a stored conversation: count once
                 self._stored = self.store.turn_count(self.conversation_id)
             if self._unsure == number and self.store.turn_count(self.conversation_id) >= self._stored + len(rows):  # fmt: skip
                 logger.warning("records: turn %d of conversation %s was stored before its write "

@@ -39,12 +39,12 @@ BACKCHANNELS_ZH = {
     "明白", "知道了", "好好", "嗯好", "嗯对", "对的",
 }  # fmt: skip
 # listener words that also answer a yes-or-no question: said over such a question they are the
-# caller's answer, not a backchannel (fillers such as "um", "oh", "mm", "嗯", "哦" answer nothing)
-ANSWERS_EN = {
-    "ok", "okay", "k", "yeah", "yea", "yep", "yes", "yup", "right", "alright", "all right", "sure",
-    "fine", "ok ok", "oh okay", "no", "nope", "nah",
-}  # fmt: skip
-ANSWERS_ZH = {"对", "对对", "对对对", "好", "好的", "是", "是的", "行", "好好", "嗯好", "嗯对", "对的", "可以", "不", "不用", "不要", "不是"}  # fmt: skip
+# caller's answer, not a backchannel. Fillers answer nothing; a plain no is no backchannel at all
+ANSWERS_EN = BACKCHANNELS_EN - {
+    "uh-huh", "uh huh", "uhhuh", "mhm", "mm", "mmm", "hmm", "mm-hmm", "mmhmm", "um", "uh", "ah",
+    "oh", "got it", "i see", "cool", "great",
+} | {"no", "nope", "nah"}  # fmt: skip
+ANSWERS_ZH = BACKCHANNELS_ZH - {"嗯", "嗯嗯", "哦", "噢", "啊", "明白", "知道了"} | {"可以", "不", "不用", "不要", "不是"}  # fmt: skip
 
 NUMBER_WORDS = {
     "zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",

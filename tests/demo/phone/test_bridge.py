@@ -666,4 +666,4 @@ def test_a_calls_reply_says_what_it_asks_for_as_the_voice_agents_does(kind, temp
 
     turn = SimpleNamespace(said=lambda: "Shall I?", language="en", timings_ms={}, handoff=False,
                            decision=Decision(kind, template))  # fmt: skip
-    assert CallResponder.reply_of(None, turn).expect == expect
+    assert CallResponder.reply_of(turn).expect == expect
