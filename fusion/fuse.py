@@ -53,13 +53,15 @@ CHATML = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 
+# Words that address the agent itself (its instructions, its role, its prompt). What a customer
+# demands ("give me my money back now!") is not among them: a customer may ask for anything, and the
+# policy decides what is done.
 _INJECTION = re.compile(
     r"ignore (?:all |any |the )?(?:your |my |previous |prior |above |earlier )*(?:instructions|rules|prompts?)"
     r"|disregard (?:all |your |the |previous )*(?:instructions|rules|policy)"
     r"|you are now\b|new instructions|system prompt|developer mode|act as (?:an? )?(?:admin|agent|manager)"
-    r"|(?:approve|issue|give me|process) (?:a |the |my )?(?:full )?refund (?:now|immediately|without)"
     r"|忽略(?:你的|之前的|以上的?|所有的?|前面的?)*(?:指令|指示|规则|提示)"
-    r"|无视(?:你的|之前的|以上的?|所有的?)*(?:指令|指示|规则)|你现在是|系统提示|立即(?:全额)?退款",
+    r"|无视(?:你的|之前的|以上的?|所有的?)*(?:指令|指示|规则)|你现在是|系统提示",
     re.IGNORECASE,
 )
 _BLOCK_TAG = re.compile(r"<\s*/?\s*data\b", re.IGNORECASE)

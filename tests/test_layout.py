@@ -229,7 +229,6 @@ ALLOWED_WORDS = (
 # may only fall. The entity kinds order_number and tracking_number are kept in JSON outputs
 # (cca nlu --json, cca see --json) and are not counted.
 RETAIL_DEBT = {
-    "fusion/fuse.py": 2,  # injection phrases that ask for a refund
     "vision/fields.py": 3,  # the Chinese cues of the order_number and tracking_number kinds, 退款 a money word
     "vision/kind.py": 1,  # an order page's words
     "voice/tts/text.py": 1,  # id words read digit by digit
