@@ -497,7 +497,10 @@ def test_encoder_reads_windows_as_openai_whisper_transcribe_gives_them(tiny_mode
     hears a short Mandarin clip wrongly with the latter."""
     asr = WhisperASR(tiny_model, replace(FAST, language="en", compute_type="float32"))
     rng = np.random.default_rng(3)
-    windows = [rng.normal(0, 0.1, int(s * 16000)).astype(np.float32) for s in (2.5, 7.0)]
+    # a short window, one whose length is no whole number of frames, the longest, and silence
+    lengths = (2.5 * 16000, 7.0 * 16000 + 77, 29.5 * 16000)
+    windows = [rng.normal(0, 0.1, int(n)).astype(np.float32) for n in lengths]
+    windows.append(np.zeros(16000, np.float32))
     seen = []
     real_forward = tiny_model.encoder.forward
 
@@ -506,9 +509,9 @@ def test_encoder_reads_windows_as_openai_whisper_transcribe_gives_them(tiny_mode
         return real_forward(x)
 
     monkeypatch.setattr(tiny_model.encoder, "forward", spy)
-    asr.decode_windows(windows, [5.0, 5.0])  # not at 0: no lead-in silence
+    asr.decode_windows(windows, [5.0] * len(windows))  # not at 0: no lead-in silence
     mels = seen[0]
-    assert mels.shape == (2, 80, 3000)
+    assert mels.shape == (len(windows), 80, 3000)
     for mel, w in zip(mels, windows, strict=True):
         torch.testing.assert_close(mel, transcribe_mel(w))
         assert not mel[:, len(w) // 160 :].any()  # the padding is zeros
