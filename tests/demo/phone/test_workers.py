@@ -50,9 +50,11 @@ def url(request, tmp_path):
     return fresh_postgres_database(request.getfixturevalue("postgres_url"))
 
 
-def worker(office, tmp_path, url: str, name: str, records: bool = False, state=None):
+def worker(office, tmp_path, url: str, name: str, records: bool = False, state=None,
+           public_url: str = ""):  # fmt: skip
     """One `cca phone` worker: its own call state connection over `url`, and a records store
-    there too (`records`; else each call's transcript goes to tmp_path/NAME/CALL_SID/)."""
+    there too (`records`; else each call's transcript goes to tmp_path/NAME/CALL_SID/);
+    `public_url`: the line's address as the provider signs it (a balancer's)."""
     ocr = FakeOCR(lines=(("Order #W1234567 payment failed", (10, 10, 300, 30)),))
     services = AgentServices(nlu=FakeNLU(SCRIPT), office=office, reader=ScreenshotReader(ocr))
     asr, tts = ToneASR(SAID), ToneTTS(seconds_per_char=0.01)
@@ -65,7 +67,7 @@ def worker(office, tmp_path, url: str, name: str, records: bool = False, state=N
     store = Store.open(url, keyring=KEY, actor=name) if records else None
     state = state if state is not None else open_call_state(url, keyring=KEY)
     http = Captured()
-    options = PhoneOptions(auth_token=TOKEN, call=call, public_url="")
+    options = PhoneOptions(auth_token=TOKEN, call=call, public_url=public_url)
     bridge = PhoneBridge(Runtime(services, store=store), new_session, options, http=http,
                          reader=services.reader, state=state)  # fmt: skip
     return bridge, http
