@@ -40,7 +40,9 @@ def part_files(distributions: Sequence[str], suffix: str) -> list[Path]:
             ) from e
         files = [f for f in dist.files or () if f.name.rsplit(".", 1)[0].endswith(suffix)]
         if len(files) != 1:
-            raise ValueError(f"{name}: expected one *{suffix}.NNN file, found {files}; reinstall it")
+            raise ValueError(
+                f"{name}: expected one *{suffix}.NNN file, found {files}; reinstall it"
+            )
         found.append(Path(dist.locate_file(files[0])))
     return found
 

@@ -16,7 +16,9 @@ class DialogueState:
     tools: Any
     language: str = "en"
     task: str | None = None  # the account task being served, kept across turns
-    slots: dict[str, Any] = field(default_factory=dict)  # what the task in hand has gathered: ids, a reason ...
+    slots: dict[str, Any] = field(
+        default_factory=dict
+    )  # what the task in hand has gathered: ids, a reason ...
     last_task: str | None = None  # the task finished last, for a follow-up that names no task
     failures: int = 0  # turns in a row where the agent could not help
     handed_off: bool = False

@@ -154,9 +154,12 @@ class Store:
             raise ValueError(f"unknown channel {channel!r}; choose from {s.CHANNELS}")
         conv = conversation_id or str(uuid.uuid4())
         with self.transaction() as conn:
-            if conversation_id is not None and conn.execute(
-                select(s.conversations.c.id).where(s.conversations.c.id == conv)
-            ).first():
+            if (
+                conversation_id is not None
+                and conn.execute(
+                    select(s.conversations.c.id).where(s.conversations.c.id == conv)
+                ).first()
+            ):
                 return conv  # started already: its commit landed, its answer was lost
             conn.execute(
                 insert(s.conversations).values(

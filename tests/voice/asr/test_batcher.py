@@ -78,7 +78,14 @@ def test_concurrent_turns_share_batches_and_each_gets_its_own_transcript():
     asr = BatchingASR(WithVAD(model, EnergyVAD()), BatchOptions(max_batch=8, max_wait_s=0.05))
     leads = (0.3, 0.6, 0.9, 1.2, 1.5, 1.8)
     got = at_once(asr, [turn(level, lead) for level, lead in zip((2, 4, 6, 8, 9, 3), leads, strict=True)])  # fmt: skip
-    assert [t.text for t in got] == ["level 2", "level 4", "level 6", "level 8", "level 9", "level 3"]
+    assert [t.text for t in got] == [
+        "level 2",
+        "level 4",
+        "level 6",
+        "level 8",
+        "level 9",
+        "level 3",
+    ]
     assert sum(model.batches) == 6 and len(model.batches) < 6  # decoded together
     assert max(model.batches) <= 8 and asr.waiting == 0
     starts = [t.segments[0].start_s for t in got]  # each at its own audio's time
