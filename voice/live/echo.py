@@ -23,8 +23,10 @@ by name (`make_echo_canceller(name)`, `SessionOptions.echo`):
    `max_delay_s`; once known: when the residual is louder than `double_talk_db` under the
    predicted echo (a good fit leaves pure echo far quieter than that).
 
-Times are in samples of the 16 kHz input stream: `play(samples)` puts the reference at the input
-position it was played at, `process(samples)` advances the input position.
+Times are in samples of the 16 kHz input stream: `play(samples, at)` puts the reference at the
+input position it was played at (the session's `voice.live.frames.InputClock`: where the stream
+is by the wall clock, not only the samples taken so far), `process(samples)` advances the input
+position.
 """
 
 from __future__ import annotations
@@ -48,9 +50,9 @@ class EchoCanceller(Protocol):
     sample_rate: int  # of the reference and the line
     latency_samples: int  # the output lags the input by this much (whole internal frames)
 
-    def play(self, samples: np.ndarray) -> None:
-        """What was just played, placed at the current input position (or after the reference
-        already queued)."""
+    def play(self, samples: np.ndarray, at: int | None = None) -> None:
+        """What was just played, placed at input position `at` (default: the current one), or
+        after the reference already queued."""
 
     def process(self, samples: np.ndarray) -> np.ndarray:
         """The caller's line, the echo of the reference taken out."""
@@ -87,18 +89,19 @@ class DelayGainCanceller:
         self._since_estimate = 0
         self._played_recently = 0  # input position until which the reference is non-silent
 
-    def play(self, samples: np.ndarray) -> None:
-        """What was just played (16 kHz), placed at the current input position or after the
-        reference already queued."""
+    def play(self, samples: np.ndarray, at: int | None = None) -> None:
+        """What was just played (16 kHz), placed at input position `at` (default: the current
+        one) or after the reference already queued."""
         x = np.asarray(samples, dtype=np.float32)
         end = self._ref0 + len(self._ref)
-        if self.n > end:  # a gap in playback: silence in the reference
-            self._ref = np.concatenate([self._ref, np.zeros(self.n - end, np.float32)])
+        at = self.n if at is None else max(at, self.n)
+        if at > end:  # a gap in playback: silence in the reference
+            self._ref = np.concatenate([self._ref, np.zeros(at - end, np.float32)])
             if np.any(x):
                 # playback starts again after a silence: where it lands against the input is
                 # new, so the old delay is not trusted (Geigel's test until a new estimate)
                 self.delay, self.gain, self.correlation = None, 0.0, 0.0
-            end = self.n
+            end = at
         self._ref = np.concatenate([self._ref, x])
         if np.any(x):
             self._played_recently = end + len(x)

@@ -47,11 +47,12 @@ class WebRTCCanceller:
         self._ref = np.zeros(0, np.float32)  # reference for line positions [_ref0, ...)
         self._ref0 = 0
 
-    def play(self, samples: np.ndarray) -> None:
+    def play(self, samples: np.ndarray, at: int | None = None) -> None:
         x = np.asarray(samples, dtype=np.float32)
         end = self._ref0 + len(self._ref)
-        if self.n > end:  # a gap in playback: silence in the reference
-            self._ref = np.concatenate([self._ref, np.zeros(self.n - end, np.float32)])
+        at = self.n if at is None else max(at, self.n)
+        if at > end:  # a gap in playback: silence in the reference
+            self._ref = np.concatenate([self._ref, np.zeros(at - end, np.float32)])
         self._ref = np.concatenate([self._ref, x])
 
     def process(self, samples: np.ndarray) -> np.ndarray:

@@ -101,3 +101,36 @@ def reference_window(ref: np.ndarray, ref0: int, start: int, length: int) -> np.
     if b > a:
         out[a - start : b - start] = ref[a - ref0 : b - ref0]
     return out
+
+
+class InputClock:
+    """Where the caller's stream is *now*, in its samples, though its frames are taken late.
+
+    Frames arrive in real time, but a session takes them when its event loop gets to them: after
+    a stall (the ASR or the TTS holding the CPU) the samples taken lag the wall clock, and a
+    reply played then would be placed against the input as if it were played earlier. Its echo
+    comes back on the line at the wall-clock position, so an echo canceller given the sample
+    count sees a new delay for each reply. `took(n, now)` after every frame; `position(now)`: the
+    samples the stream holds at `now`, from the earliest start that any frame of the last
+    `window_s` allows (frames are never early, only late), and never less than those taken.
+    """
+
+    def __init__(self, sample_rate: int, window_s: float = 10.0):
+        self.sample_rate = sample_rate
+        self.window_s = window_s
+        self.taken = 0
+        self._starts: list[tuple[float, float]] = []  # (when, the stream's start it implies)
+
+    def took(self, n: int, now: float) -> None:
+        self.taken += n
+        start = now - self.taken / self.sample_rate
+        while self._starts and self._starts[-1][1] >= start:
+            self._starts.pop()  # a later, earlier start makes it moot (a monotonic deque)
+        self._starts.append((now, start))
+        while self._starts[0][0] < now - self.window_s and len(self._starts) > 1:
+            self._starts.pop(0)
+
+    def position(self, now: float) -> int:
+        if not self._starts:
+            return self.taken
+        return max(self.taken, int(round((now - self._starts[0][1]) * self.sample_rate)))

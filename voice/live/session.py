@@ -63,7 +63,7 @@ from voice.live.agent_turn import AgentTurn, Job, Probe, Speaking
 from voice.live.clock import RealClock
 from voice.live.echo import EchoCanceller, make_echo_canceller
 from voice.live.endpoint import Endpointer
-from voice.live.frames import StreamResampler, as_samples
+from voice.live.frames import InputClock, StreamResampler, as_samples
 from voice.live.playback import Player
 from voice.live.stream_vad import VAD_RATE, StreamVAD
 from voice.live.types import (
@@ -107,6 +107,7 @@ class VoiceSession(AgentTurn):
         self.log: list[Event] = []
         self.ended = ""  # why the session ended ("" while it goes on)
         self._in = StreamResampler(in_rate, VAD_RATE)
+        self._in_clock = InputClock(VAD_RATE)  # the input's position by the wall clock
         self._ref = StreamResampler(out_rate, VAD_RATE)
         self._subscribers: list[asyncio.Queue] = []
         self._wake = asyncio.Event()
@@ -147,6 +148,7 @@ class VoiceSession(AgentTurn):
             raise ValueError(f"frame at {rate} Hz; this session takes {self.in_rate} Hz "
                              "(VoiceSession(..., in_rate=...))")  # fmt: skip
         x = self._in.process(x)
+        self._in_clock.took(len(x), self.clock.now())
         for i in range(0, len(x), 512):
             self._step(x[i : i + 512])
 
@@ -172,8 +174,10 @@ class VoiceSession(AgentTurn):
                 frame = np.zeros(self.frame_samples, dtype=np.float32)
             else:
                 self._played(frame)
-            if self.echo is not None:
-                self.echo.play(self._ref.process(frame))
+            if self.echo is not None:  # where the line is now, though its frames come late
+                self.echo.play(
+                    self._ref.process(frame), at=self._in_clock.position(self.clock.now())
+                )
             yield Audio(frame, self.out_rate, "agent")
 
     async def events(self):

@@ -133,3 +133,38 @@ def test_a_canceller_by_name_and_the_choices_when_unknown():
         make_echo_canceller("nlms")
     with pytest.raises(ValueError, match="available"):
         SessionOptions(echo="nlms")
+
+
+def reply_with_a_stall(canceller, place: bool, stall_s=0.08, at_s=1.5, reply_s=4.0) -> float:
+    """One reply played frame by frame; `at_s` into it the session's loop stalls for `stall_s`
+    (the ASR or the TTS held the CPU): the line's jitter buffer runs dry (silence on the line),
+    then the rest of the reply follows, and from then on the session's input count lags the line
+    by the stall. `place`: each frame's reference goes where the line is (`play(x, at=)`, the
+    session's InputClock); else at the input count. -> dB of echo taken out after the stall."""
+    v = speech_like(reply_s, seed=5)[: int(reply_s * SR)]
+    start, stall, cut = SR, int(stall_s * SR) // FRAME * FRAME, int(at_s * SR) // FRAME * FRAME
+    line = np.zeros(start + len(v) + stall + SR, np.float32)
+    line[start : start + cut] = v[:cut]
+    line[start + cut + stall : start + len(v) + stall] = v[cut:]
+    echo = np.convolve(line, echo_path("delay"))[: len(line)].astype(np.float32)
+    out, k = [], 0
+    for n in range(0, len(line), FRAME):
+        if n >= start and k < len(v):
+            where = n + (stall if n >= start + cut else 0)  # the line runs ahead after the stall
+            canceller.play(v[k : k + FRAME], at=where) if place else canceller.play(v[k : k + FRAME])  # fmt: skip
+            k += FRAME
+        out.append(canceller.process(echo[n : n + FRAME]))
+    y = np.concatenate(out)
+    y = np.concatenate([y[canceller.latency_samples :], np.zeros(canceller.latency_samples, np.float32)])  # fmt: skip
+    after = slice(start + cut + stall, start + len(v) + stall)
+    return db(echo[after]) - db(y[after])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_reply_placed_where_the_line_is_stays_cancelled_after_a_stall(name):
+    """The reference placed by the clock (`at=`) keeps the echo's one delay through a stall of
+    the session's loop; placed at the input count, it runs 80 ms early for the rest of the
+    reply (the one-gain canceller then takes out almost nothing)."""
+    assert reply_with_a_stall(make_echo_canceller(name), place=True) >= 35.0
+    if name == "gain":
+        assert reply_with_a_stall(make_echo_canceller(name), place=False) < 15.0
