@@ -38,7 +38,7 @@ from typing import Protocol
 
 import numpy as np
 
-from voice.live.frames import reference_window
+from voice.live.frames import reference_start, reference_window
 
 logger = logging.getLogger(__name__)
 
@@ -94,14 +94,14 @@ class DelayGainCanceller:
         one) or after the reference already queued."""
         x = np.asarray(samples, dtype=np.float32)
         end = self._ref0 + len(self._ref)
-        at = self.n if at is None else max(at, self.n)
-        if at > end:  # a gap in playback: silence in the reference
-            self._ref = np.concatenate([self._ref, np.zeros(at - end, np.float32)])
+        start = reference_start(at, self.n, end, self.sample_rate)
+        if start > end:  # a gap in playback: silence in the reference
+            self._ref = np.concatenate([self._ref, np.zeros(start - end, np.float32)])
             if np.any(x):
                 # playback starts again after a silence: where it lands against the input is
                 # new, so the old delay is not trusted (Geigel's test until a new estimate)
                 self.delay, self.gain, self.correlation = None, 0.0, 0.0
-            end = at
+            end = start
         self._ref = np.concatenate([self._ref, x])
         if np.any(x):
             self._played_recently = end + len(x)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from voice.live.frames import reference_window
+from voice.live.frames import reference_start, reference_window
 
 try:
     import pywebrtc_audio
@@ -50,9 +50,9 @@ class WebRTCCanceller:
     def play(self, samples: np.ndarray, at: int | None = None) -> None:
         x = np.asarray(samples, dtype=np.float32)
         end = self._ref0 + len(self._ref)
-        at = self.n if at is None else max(at, self.n)
-        if at > end:  # a gap in playback: silence in the reference
-            self._ref = np.concatenate([self._ref, np.zeros(at - end, np.float32)])
+        start = reference_start(at, self.n, end, self.sample_rate)
+        if start > end:  # a gap in playback: silence in the reference
+            self._ref = np.concatenate([self._ref, np.zeros(start - end, np.float32)])
         self._ref = np.concatenate([self._ref, x])
 
     def process(self, samples: np.ndarray) -> np.ndarray:

@@ -93,6 +93,19 @@ def frames_of(audio: Audio, frame_ms: float = 20.0) -> list[Audio]:
     ]
 
 
+PLAY_SLACK_S = 0.01  # a gap in playback shorter than this is the clock's jitter, not a pause
+
+
+def reference_start(at: int | None, n: int, end: int, sample_rate: int) -> int:
+    """Where samples just played go in an echo canceller's reference: at input position `at` (the
+    current one, `n`, when None; never before it), or right after the reference already queued
+    (`end`) when that is later or the gap to it is under PLAY_SLACK_S. A gap that short is a
+    frame sent a little late or a resampler's rounding, not the line pausing, and a gap in the
+    reference where the line has none would put the rest of the reply early."""
+    at = n if at is None else max(at, n)
+    return at if at - end > PLAY_SLACK_S * sample_rate else end
+
+
 def reference_window(ref: np.ndarray, ref0: int, start: int, length: int) -> np.ndarray:
     """The played samples `ref` (the first at input position `ref0`) for input positions
     [start, start + length), zeros where nothing was played."""

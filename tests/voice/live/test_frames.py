@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voice.live.frames import InputClock
+from voice.live.frames import PLAY_SLACK_S, InputClock, reference_start
 
 RATE, FRAME = 16_000, 320  # 20 ms frames
 
@@ -46,3 +46,15 @@ def test_a_slower_line_clock_is_followed_after_the_window():
         assert c.position(t) >= c.taken
     # by the last 2 s, the start is at most 2 s x 1% stale: the position is within ~20 ms of it
     assert c.position(t) - c.taken <= 0.021 * RATE
+
+
+def test_a_reference_gap_shorter_than_the_slack_is_no_gap():
+    """A frame sent a few ms late, or a resampler's 319 samples for 320, leaves no gap in the
+    echo reference (the line plays it back to back); a real pause in playback does."""
+    slack = int(PLAY_SLACK_S * RATE)
+    assert reference_start(None, n=1000, end=1000, sample_rate=RATE) == 1000
+    assert reference_start(1000 + slack, n=900, end=1000, sample_rate=RATE) == 1000  # jitter
+    assert reference_start(1000 + slack + 1, n=900, end=1000, sample_rate=RATE) == 1001 + slack
+    assert reference_start(None, n=5000, end=1000, sample_rate=RATE) == 5000  # after a pause
+    assert reference_start(200, n=5000, end=1000, sample_rate=RATE) == 5000  # never before now
+    assert reference_start(1200, n=900, end=3000, sample_rate=RATE) == 3000  # after the queue
