@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 
 from demo.phone.wire import twilio_signature
+from tests.demo.phone.test_bridge import serving
 from tests.demo.phone.test_workers import HZ, TOKEN, entries, leg, said, worker
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -115,7 +116,7 @@ def test_a_call_through_the_balancer_survives_its_worker(office, tmp_path, kind)
         runners = {}
         for name, port in zip("ab", ports, strict=True):
             bridges[name] = behind(office, tmp_path, name, public["url"])
-            runners[name] = await serving_on(bridges[name], port)
+            runners[name] = (await serving(bridges[name], port))[0]
         lost = None
         try:
             async with aiohttp.ClientSession() as s:
@@ -160,15 +161,6 @@ def test_a_call_through_the_balancer_survives_its_worker(office, tmp_path, kind)
     heard_lost = [e["text"] for e in entries(tmp_path, lost) if e["role"] == "caller"]
     heard_kept = [e["text"] for e in entries(tmp_path, kept) if e["role"] == "caller"]
     assert heard_lost == ["my card number is [CARD]"] and heard_kept == ["[CARD]"]
-
-
-async def serving_on(bridge, port: int):
-    from aiohttp import web
-
-    runner = web.AppRunner(bridge.app())
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner
 
 
 @pytest.mark.parametrize("kind", sorted(CONFIGS))

@@ -82,10 +82,10 @@ def make_bridge(office, tmp_path, token: str = "", tts_s: float = 0.01, links=No
     return bridge, http
 
 
-async def serving(bridge) -> tuple[web.AppRunner, str]:
+async def serving(bridge, port: int = 0) -> tuple[web.AppRunner, str]:
     runner = web.AppRunner(bridge.app())
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
     port = runner.addresses[0][1]
     return runner, f"http://127.0.0.1:{port}"
