@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from dialogue.lm.decoding import GenerationOptions
+from dialogue.lm.llama_buffers import model_params_for, use_extra_buffers
 from dialogue.lm.text import IncrementalDecoder, StopMatcher
 
 logger = logging.getLogger(__name__)
@@ -69,6 +70,9 @@ class LlamaCppOptions:
     n_batch: int = 256  # prompt tokens evaluated per step
     n_gpu_layers: int | None = None  # None: all on a GPU build, 0 otherwise; an int forces it
     seed: int = 0
+    # llama.cpp's repacked weight buffers (AMX tiles, interleaved blocks); None: off on a CPU
+    # with AMX, where llama.cpp's AMX product crashes (dialogue.lm.llama_buffers), else on
+    extra_buffers: bool | None = None
 
 
 def _llama_class():
@@ -133,12 +137,14 @@ class LlamaCppGenerator:
             gpu = -1 if llama_cpp.llama_supports_gpu_offload() else 0
             logger.info("llama.cpp: %s", "every layer on the GPU" if gpu else "CPU: no GPU offload in this build")  # fmt: skip
         threads = engine.n_threads or len(os.sched_getaffinity(0))
+        extra = use_extra_buffers(engine.extra_buffers)
         try:
-            llm = Llama(
-                model_path=str(path), lora_path=str(lora) if lora else None,
-                n_ctx=engine.n_ctx, n_threads=threads, n_threads_batch=engine.n_threads_batch or threads,
-                n_batch=engine.n_batch, n_gpu_layers=gpu, seed=engine.seed, verbose=False,
-            )  # fmt: skip
+            with model_params_for(extra):
+                llm = Llama(
+                    model_path=str(path), lora_path=str(lora) if lora else None,
+                    n_ctx=engine.n_ctx, n_threads=threads, n_threads_batch=engine.n_threads_batch or threads,
+                    n_batch=engine.n_batch, n_gpu_layers=gpu, seed=engine.seed, verbose=False,
+                )  # fmt: skip
         except (ValueError, RuntimeError) as e:
             raise LlamaCppError(f"llama.cpp could not load {path}: {e}") from e
         name = f"llama.cpp:{model}" + (f"+{Path(lora).name}" if lora else "")

@@ -173,8 +173,8 @@ class OpenAIGenerator:
         except OSError as e:
             conn.close()
             raise LMUnavailable(
-                f"{url}: could not connect ({e}); start the server (python -m llama_cpp.server "
-                "--model FILE.gguf, or vllm serve MODEL) or fix the address in --lm",
+                f"{url}: could not connect ({e}); start the server (python -m dialogue.lm.llama_buffers "
+                "--model FILE.gguf, llama-cpp-python's server; or vllm serve MODEL) or fix the address in --lm",
                 retryable=True,
             ) from e
         sock = conn.sock  # the response reads from it; `conn` lets go of it when the reply ends

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from dialogue.lm.llama_buffers import model_params_for, use_extra_buffers
 from dialogue.lm.lora_gguf import LoraConversionError, convert_lora
 from tests.conftest import tiny_llama
 from tests.gguf_fixture import N_VOCAB, gguf_from_llama
@@ -40,9 +41,10 @@ def pair(tmp_path_factory):
 def llama_cpp_logits(path, ids, lora=None):
     import llama_cpp
 
-    llm = llama_cpp.Llama(
-        str(path), lora_path=str(lora) if lora else None, n_ctx=128, logits_all=True, verbose=False
-    )
+    with model_params_for(use_extra_buffers()):  # not AMX's buffers, where they crash
+        llm = llama_cpp.Llama(
+            str(path), lora_path=str(lora) if lora else None, n_ctx=128, logits_all=True, verbose=False
+        )  # fmt: skip
     llm.eval(ids)
     return np.array(llm.scores[: len(ids)])
 

@@ -227,7 +227,7 @@ class LlamaServer:
         # small quantized model then picks another token at a near-tie)
         with log.open("w") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--port", str(port),
+                [sys.executable, "-m", "dialogue.lm.llama_buffers", "--model", str(model), "--port", str(port),
                  "--host", "127.0.0.1", "--n_ctx", "1024", "--model_alias", "cca", "--n_batch", "1",
                  "--n_threads", str(len(os.sched_getaffinity(0)))],
                 stdout=out, stderr=subprocess.STDOUT,
