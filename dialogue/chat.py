@@ -25,6 +25,7 @@ from pathlib import Path
 from dialogue.agent import Agent, AgentServices, CustomerTurn
 from dialogue.knowledge.store import store_exists
 from dialogue.lm.shipped import add_lm_args, choose
+from vision.fields import CORE_CUES
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +45,10 @@ class _Lazy:
         return getattr(self._obj, name)
 
 
-def perception_and_model(asr_model: str, lm: str | None, adapter: str | None):
-    """(asr, reader, generator, fusion): Whisper and the screenshot reader, loaded the first time
-    a turn needs them, and the dialogue model when one is named (else the templates phrase)."""
+def perception_and_model(asr_model: str, lm: str | None, adapter: str | None, pack=None):
+    """(asr, reader, generator, fusion): Whisper and the screenshot reader (with the words of
+    `pack`, a DomainPack, beside the core's), loaded the first time a turn needs them, and the
+    dialogue model when one is named (else the templates phrase)."""
 
     def asr():
         from voice.asr.stt import WithVAD
@@ -62,7 +64,8 @@ def perception_and_model(asr_model: str, lm: str | None, adapter: str | None):
     def reader():
         from vision.see import ScreenshotReader
 
-        return ScreenshotReader.from_names(encoder=encoder["name"])
+        cues, kinds = pack.reading_words() if pack else (CORE_CUES, None)
+        return ScreenshotReader.from_names(encoder=encoder["name"], cues=cues, kind_words=kinds)
 
     generator = fusion = None
     if lm:  # the dialogue model phrases the policy's decisions; without one, the templates do
@@ -103,7 +106,7 @@ def build_pack_services(
     elif pack.knowledge_dir.is_dir():
         knowledge = KnowledgeBase.open(kb or f"sqlite:///{pack.name}_knowledge.db")
         knowledge.add([pack.knowledge_dir])
-    asr, reader, generator, fusion = perception_and_model(asr_model, lm, adapter)
+    asr, reader, generator, fusion = perception_and_model(asr_model, lm, adapter, pack)
     return AgentServices(
         nlu=NLU.from_domain(pack.root), office=office, knowledge=knowledge, asr=asr, reader=reader,
         generator=generator, fusion=fusion, policy=DeclaredPolicy(declarations), sessions=tools.session,

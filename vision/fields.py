@@ -28,106 +28,17 @@ Choices:
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
+from vision.numerals import CN_DIGITS, CN_NUMERALS, digit_string, parse_chinese_number
 from vision.types import Field
 
 FIELD_KINDS = ("order_number", "error_code", "amount", "date", "email", "phone", "tracking_number")
-
-# ---------------------------------------------------------------- Chinese numerals
-
-_CN_DIGITS = {
-    ch: i
-    for i, chars in enumerate(
-        ("零〇", "一壹幺", "二两兩贰貳", "三叁參", "四肆", "五伍", "六陆陸", "七柒", "八捌", "九玖")
-    )
-    for ch in chars
-}
-_CN_UNITS = {"十": 10, "拾": 10, "百": 100, "佰": 100, "千": 1000, "仟": 1000}
-_CN_BIG = {"万": 10**4, "萬": 10**4, "亿": 10**8, "億": 10**8}
-_CN_NUMERALS = "".join(_CN_DIGITS) + "".join(_CN_UNITS) + "".join(_CN_BIG) + "点"
-_HOW = "write digits (一二三 or 123), units (十百千万亿, 拾佰仟), 两, 〇 and 点, e.g. 一百二十八 or 3万5千"
-
-
-def _junk(text: str, why: str) -> ValueError:
-    return ValueError(f"cannot read {text!r} as a number: {why}; {_HOW}")
-
-
-def _digit_string(s: str) -> str | None:
-    """Read "一二三四五" or "2026" digit by digit; None when something else is in it."""
-    out = []
-    for ch in s:
-        if ch in _CN_DIGITS:
-            out.append(str(_CN_DIGITS[ch]))
-        elif "0" <= ch <= "9":
-            out.append(ch)
-        else:
-            return None
-    return "".join(out)
-
-
-def _read_units(s: str, text: str) -> Decimal:
-    """Read a numeral with units: "一亿二千万", "三百零五", "3万5千", "一万五" (15000)."""
-    total = section = chunk = Decimal(0)  # above 亿, between 万 and 亿, below 万
-    num: Decimal | None = None  # the digit waiting for its unit
-    last_unit = 0  # the unit just before `num`: in "一万五" the 五 means 5000
-    smallest = 10**4  # small units must fall inside a chunk: 千 then 百 then 十
-    for tok in re.findall(r"[0-9]+(?:\.[0-9]+)?|\S", s):
-        if tok[0] in "0123456789" or tok in _CN_DIGITS:
-            if num is not None:
-                raise _junk(text, f"two digits in a row before {tok!r}")
-            if tok in _CN_DIGITS and _CN_DIGITS[tok] == 0:
-                last_unit = 0  # 零 only holds a place: 一百零五
-                continue
-            num = Decimal(tok) if tok[0] in "0123456789" else Decimal(_CN_DIGITS[tok])
-        elif tok in _CN_UNITS:
-            unit = _CN_UNITS[tok]
-            if unit >= smallest:
-                raise _junk(
-                    text, f"{tok!r} cannot follow a smaller unit (千 comes before 百 before 十)"
-                )
-            chunk += (1 if num is None else num) * unit
-            smallest, last_unit, num = unit, unit, None
-        elif tok in _CN_BIG:
-            big, n = _CN_BIG[tok], chunk + (num or 0)
-            if big == 10**8:
-                total, section = total + (section + n) * big, Decimal(0)
-            elif n == 0:
-                raise _junk(text, f"{tok!r} needs a number before it")
-            else:
-                section += n * big
-            chunk, num, smallest, last_unit = Decimal(0), None, 10**4, big
-        else:
-            raise _junk(text, f"{tok!r} is not a numeral")
-    if total == section == chunk == 0 and num is None:
-        raise _junk(text, "there is no digit in it")
-    if num is not None and last_unit >= 100:
-        num *= last_unit // 10  # spoken short forms: 三百五 = 350, 一万五 = 15000
-    return total + section + chunk + (num or 0)
-
-
-def parse_chinese_number(text: str) -> int | float:
-    """The value of a Chinese numeral: "一百二十八" -> 128, "3万5千" -> 35000, "三点五" -> 3.5,
-    "壹佰贰拾捌" -> 128, and digit by digit "一二三四五" -> 12345. A float only when the value
-    has a fractional part or is written with 点. Raises ValueError on anything else."""
-    s = text.strip()
-    if not s:
-        raise _junk(text, "it is empty")
-    whole, point, frac = s.partition("点")
-    if point and (not whole or not frac or "点" in frac):
-        raise _junk(text, "点 needs digits on both sides, once")
-    frac_digits = _digit_string(frac) if point else ""
-    if frac_digits is None:
-        raise _junk(text, "only digits may follow 点")
-    digits = _digit_string(whole)
-    value = Decimal(digits) if digits else _read_units(whole, text)
-    if point:
-        return float(value + Decimal(f"0.{frac_digits}"))
-    return int(value) if value == value.to_integral_value() else float(value)
-
 
 # ---------------------------------------------------------------- patterns and normalisers
 
@@ -135,7 +46,7 @@ Normaliser = Callable[[re.Match[str]], "str | None"]
 _L, _R = r"(?<![0-9A-Za-z_])", r"(?![0-9A-Za-z_])"  # \b would see CJK characters as letters
 _SEP = r"[ \t]*(?:is|是|为)?[ \t]*[:#]?[ \t]*"  # between a cue and its value: "is", ":", "#"
 _ID = r"(?=[A-Za-z0-9-]*[0-9])[A-Za-z0-9][A-Za-z0-9-]{3,}"  # >= 4 characters, one a digit
-_CN_ID = f"[{''.join(_CN_DIGITS)}]{{4,}}"
+_CN_ID = f"[{''.join(CN_DIGITS)}]{{4,}}"
 _FULLWIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 
 
@@ -149,7 +60,7 @@ def _digits(s: str) -> str:
 
 def _order(m: re.Match[str]) -> str | None:
     v = m["v"]
-    return _digit_string(v) if v[0] in _CN_DIGITS else v.upper()
+    return digit_string(v) if v[0] in CN_DIGITS else v.upper()
 
 
 def _error(m: re.Match[str]) -> str | None:
@@ -199,7 +110,7 @@ def _yuan_jiao(m: re.Match[str]) -> str | None:
         yuan = Decimal(m["n"]) if m["n"].isdigit() else Decimal(str(parse_chinese_number(m["n"])))
     except ValueError:
         return None
-    jiao = Decimal(_CN_DIGITS.get(m["j"], m["j"])) / 10
+    jiao = Decimal(CN_DIGITS.get(m["j"], m["j"])) / 10
     return f"{(yuan + jiao).quantize(Decimal('0.01'))} CNY"
 
 
@@ -244,7 +155,7 @@ def _date_zh(m: re.Match[str]) -> str | None:
         return None  # "十十月"
     if m["y"] is None:
         return f"--{month:02d}-{day:02d}" if _ymd(2000, month, day) else None
-    return _ymd(int(_digit_string(m["y"]) or 0), month, day)
+    return _ymd(int(digit_string(m["y"]) or 0), month, day)
 
 
 def _phone_guess(digits: str, plus: bool) -> str | None:
@@ -297,15 +208,15 @@ _RULES: dict[str, tuple[tuple[int, re.Pattern[str], Normaliser], ...]] = {
         (100, _rx(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![A-Za-z0-9-])"), lambda m: m[0].lower()),
     ),
     "tracking_number": (
-        (92, _rx(r"(?:tracking(?:[ \t]*(?:number|num|no\.?|id|code|#))?|waybill(?:[ \t]*(?:number|no\.?))?|快递单号|运单号码|运单编号|运单号|物流单号|物流编号|快递号)" + _SEP + r"(?P<v>(?=[A-Za-z0-9-]*[0-9])[A-Za-z0-9][A-Za-z0-9-]*(?: [0-9]{3,})*)" + _R, _I), _tracking),
         (80, _rx(_L + r"(?P<v>1Z[0-9A-Z]{16}|SF[0-9]{12,13}|[A-Z]{2}[0-9]{9}[A-Z]{2}|TBA[0-9]{12}|JJD[0-9]{18})" + _R), _tracking),
         (91, _rx(r"tracking(?:[ \t]*(?:number|num|no\.?|id|code))?(?:[ \t]+(?:on|in|of)[ \t]+(?:the|my|your)[ \t]+[a-z]+)?[ \t]+(?:says|reads|shows|is)[ \t]*:?[ \t]*(?P<v>[0-9](?:[ -]?[0-9]){9,21})" + _R, _I), _tracking_digits),
         (75, _rx(_L + r"(?P<v>9[2-5][0-9]{2}(?: ?[0-9]{4}){4}(?: ?[0-9]{1,2})?)" + _R), _usps),
     ),
     "order_number": (
         (90, _rx(r"(?<![A-Za-z])order(?![a-z])(?:[ \t]*(?:number|num|no\.?|id|#))?" + _SEP + f"(?P<v>{_ID})" + _R, _I), _order),
-        (90, _rx(r"(?:订单编号|订单号码|订单号|订单|单号)" + _SEP + f"(?P<v>{_ID}{_R}|{_CN_ID})"), _order),
         (70, _rx(_L + r"(?P<v>ORD(?:ER)?[-_]?(?=[A-Z0-9-]*[0-9])[A-Z0-9][A-Z0-9-]{3,})" + _R, _I), _order),
+        # 单号 alone may name an order or a waybill: below a tracking number's shape
+        (79, _rx(r"单号" + _SEP + f"(?P<v>{_ID}{_R}|{_CN_ID})"), _order),
         (70, _rx(r"(?<![0-9A-Za-z&#])#(?P<v>" + _ID + ")" + _R), _order),
     ),
     "error_code": (
@@ -330,14 +241,69 @@ _RULES: dict[str, tuple[tuple[int, re.Pattern[str], Normaliser], ...]] = {
         (39, _rx(r"(?:(?<![A-Za-z])(?:phone|tel|mobile|call)(?:[ \t]*(?:number|no\.?))?|(?<![A-Za-z])(?:my|your)[ \t]+number(?=[ \t]+is)|联系电话|电话号码|电话|手机号码|手机号|手机)" + _SEP + r"(?P<v>(?-i:W)?\+?[0-9][0-9 ()-]{5,18}[0-9])(?![0-9])", _I), _phone),
     ),
     "amount": (
-        (31, _rx(r"(?<![" + _CN_NUMERALS + r"0-9])(?P<n>[0-9" + _CN_NUMERALS + r"]+)[ \t]*块(?P<j>[一二三四五六七八九1-9])(?:毛)?(?![0-9" + _CN_NUMERALS + r"])"), _yuan_jiao),
+        (31, _rx(r"(?<![" + CN_NUMERALS + r"0-9])(?P<n>[0-9" + CN_NUMERALS + r"]+)[ \t]*块(?P<j>[一二三四五六七八九1-9])(?:毛)?(?![0-9" + CN_NUMERALS + r"])"), _yuan_jiao),
         (30, _rx(r"(?<![A-Za-z])(?P<c>" + _PREFIX + r")[ \t]*(?P<n>" + _NUM + r")(?:[ \t]*(?:元|块钱))?(?![0-9])", _I), _amount),
-        (30, _rx(r"(?<![0-9A-Za-z.," + _CN_NUMERALS + r"])(?P<n>[0-9" + _CN_NUMERALS + r"][0-9.," + _CN_NUMERALS + r"]*)[ \t]*(?P<c>" + _SUFFIX + r")(?![A-Za-z])", _I), _amount),
-
-        # said with no currency after a money word: "付了三百五", "一共花了一千二"
-        (29, _rx(r"(?:花了|付了|退了|退我|退款|退回|收了|扣了|多扣了?|少退了?|一共|总共|价格是?|价钱是?)[ \t]*(?P<v>[" + _CN_NUMERALS + r"]*[十百千万拾佰仟][" + _CN_NUMERALS + r"]*)(?![" + _CN_NUMERALS + r"块元毛角0-9个件次天])"), _cn_money),
+        (30, _rx(r"(?<![0-9A-Za-z.," + CN_NUMERALS + r"])(?P<n>[0-9" + CN_NUMERALS + r"][0-9.," + CN_NUMERALS + r"]*)[ \t]*(?P<c>" + _SUFFIX + r")(?![A-Za-z])", _I), _amount),
     ),
 }  # fmt: skip
+# The rules that also read a business's own cue words (FieldCues): kind -> (priority, pattern
+# with {cue} where the words go, the core's words, flags, normaliser).
+_CUED: dict[str, tuple[int, str, str, int, Normaliser]] = {
+    "tracking_number": (92, r"(?:tracking(?:[ \t]*(?:number|num|no\.?|id|code|#))?|waybill(?:[ \t]*(?:number|no\.?))?|{cue})" + _SEP + r"(?P<v>(?=[A-Za-z0-9-]*[0-9])[A-Za-z0-9][A-Za-z0-9-]*(?: [0-9]{3,})*)" + _R, "运单号码|运单编号|运单号", _I, _tracking),
+    "order_number": (90, r"(?:{cue})" + _SEP + f"(?P<v>{_ID}{_R}|{_CN_ID})", "", 0, _order),
+    # said with no currency after a money word: "付了三百五", "一共花了一千二"
+    "amount": (29, r"(?:{cue})[ \t]*(?P<v>[" + CN_NUMERALS + r"]*[十百千万拾佰仟][" + CN_NUMERALS + r"]*)(?![" + CN_NUMERALS + r"块元毛角0-9个件次天])", "花了|付了|退了|退我|退回|收了|扣了|多扣了?|少退了?|一共|总共|价格是?|价钱是?", 0, _cn_money),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FieldCues:
+    """A business's own words that name a field before its value, beside the core's ("order
+    number", "tracking", 单号, 运单号, 花了...): a pack's [fields] table (DomainPack.field_cues).
+    Plain words, not patterns; any language: a bank might give 卡号 and 转账 (the sample shop's
+    are in its pack)."""
+
+    order_number: tuple[str, ...] = ()
+    tracking_number: tuple[str, ...] = ()
+    amount: tuple[
+        str, ...
+    ] = ()  # money words before a Chinese amount said with no unit: 转账三百五
+
+    def __post_init__(self):
+        for kind in _CUED:
+            words = getattr(self, kind)
+            if not isinstance(words, tuple) or not all(isinstance(w, str) and w.strip() for w in words):  # fmt: skip
+                raise ValueError(f"FieldCues.{kind} = {words!r}; give a tuple of words, e.g. ('卡号',)")  # fmt: skip
+
+    @classmethod
+    def from_table(cls, table: dict, where: str = "domain.toml") -> FieldCues:
+        """A pack's [fields] table: kind = ["word", ...] for the kinds above; ValueError naming
+        `where` (the file) and the fix."""
+        unknown = sorted(set(table) - set(_CUED))
+        if unknown:
+            raise ValueError(f"{where}: [fields] no field kind {unknown}; cue words go to {sorted(_CUED)}")  # fmt: skip
+        bad = [kind for kind, words in table.items() if not isinstance(words, list | tuple)]
+        if bad:
+            raise ValueError(f'{where}: [fields] {bad[0]} = {table[bad[0]]!r}; give a list of words, e.g. ["卡号"]')  # fmt: skip
+        try:
+            return cls(**{kind: tuple(words) for kind, words in table.items()})
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{where}: [fields] {e}") from None
+
+
+CORE_CUES = FieldCues()
+
+
+@functools.lru_cache(maxsize=32)
+def _rules(cues: FieldCues) -> dict[str, tuple[tuple[int, re.Pattern[str], Normaliser], ...]]:
+    """The table with the cued rules compiled for `cues`: its words first, longest first."""
+    rules = dict(_RULES)
+    for kind, (priority, pattern, core, flags, normalise) in _CUED.items():
+        words = sorted({re.escape(w.strip()) for w in getattr(cues, kind)}, key=len, reverse=True)
+        if words or core:
+            cued = _rx(pattern.replace("{cue}", "|".join(filter(None, [*words, core]))), flags)
+            rules[kind] = (*rules.get(kind, ()), (priority, cued, normalise))
+    return rules
 
 
 def _wanted(kinds: Iterable[str] | None) -> set[str]:
@@ -350,17 +316,20 @@ def _wanted(kinds: Iterable[str] | None) -> set[str]:
     return wanted
 
 
-def extract_fields(text: str, kinds: Iterable[str] | None = None) -> tuple[Field, ...]:
+def extract_fields(
+    text: str, kinds: Iterable[str] | None = None, cues: FieldCues = CORE_CUES
+) -> tuple[Field, ...]:
     """Every field in `text`, sorted by where it starts, no two overlapping.
 
     kinds: the kinds to return (all of FIELD_KINDS when None; one name may be given as a str).
         Overlaps are settled among all kinds first, so filtering never turns an order number
         into a phone: the answer is the full answer with the other kinds left out.
+    cues: a business's own cue words beside the core's (a pack's, `DomainPack.field_cues`).
     """
     wanted = _wanted(kinds)
     search = text.translate(_FULLWIDTH)  # same length, so spans index `text`
     found: list[tuple[int, int, int, str, str]] = []  # priority, start, end, kind, value
-    for kind, rules in _RULES.items():
+    for kind, rules in _rules(cues).items():
         for priority, pattern, normalise in rules:
             for m in pattern.finditer(search):
                 value = normalise(m)

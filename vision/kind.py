@@ -44,7 +44,7 @@ _WORDS = {
     "order_page": (
         r"\border\b|\breceipt\b|\binvoice\b|\btotal\b|\bsubtotal\b|\bshipping\b|\bqty\b|"
         r"\bquantity\b|\bpaid\b|\bdelivered\b|\btracking\b|\bship to\b|\bitems?\b|\btax\b|"
-        r"订单|合计|总计|小计|运费|数量|单价|实付|发货|收货|物流|快递|商品|已支付|付款|配送"
+        r"合计|总计|小计|运费|数量|单价|实付|发货|收货|商品|已支付|付款|配送"
     ),
     "chat": (
         r"\bagent\b|\bcustomer\b|\bsupport\b|\bhi\b|\bhello\b|\bthanks?\b|\bthank you\b|"
@@ -55,7 +55,7 @@ _WORDS = {
         r"\bnotifications?\b|\bhow (?:do|can|to)\b|设置|账户|帮助|常见问题|搜索|隐私|通知|如何|怎么"
     ),
 }
-_PATTERNS = {k: re.compile(v, re.IGNORECASE) for k, v in _WORDS.items()}
+WORD_KINDS = tuple(_WORDS)  # the kinds that words tell (a photo is told by having few)
 _CLOCK = re.compile(r"\b(?:[01]?\d|2[0-3]):[0-5]\d\b")
 _FIELD_CUES = {
     "error_code": "error_dialog",
@@ -86,8 +86,21 @@ class KindClassifier:
         labels: Sequence[str] = (),
         prototypes: Mapping[str, np.ndarray] | None = None,
         weights: KindWeights = KindWeights(),
+        words: Mapping[str, Sequence[str]] | None = None,
     ):
+        """words: a business's own words per kind, beside the core's (a pack's [kinds] table,
+        `DomainPack.kind_words`), e.g. {"order_page": ["账单", "发票"]}; plain words, any language."""
         self.weights = weights
+        unknown = set(words or {}) - set(WORD_KINDS)
+        if unknown:
+            raise ValueError(f"words for kinds {sorted(unknown)}; words tell {WORD_KINDS}")
+        self._patterns = {
+            kind: re.compile(
+                "|".join([core, *(re.escape(w) for w in (words or {}).get(kind, ()) if w.strip())]),
+                re.IGNORECASE,
+            )  # fmt: skip
+            for kind, core in _WORDS.items()
+        }
         self._screen = np.array([label in SCREEN_LABELS for label in labels], dtype=bool)
         self.prototypes = dict(prototypes or {})
         unknown = set(self.prototypes) - set(KINDS)
@@ -100,7 +113,7 @@ class KindClassifier:
         w = self.weights
         s = dict.fromkeys(KINDS, 0.0)
         text = page.text
-        for kind, pattern in _PATTERNS.items():
+        for kind, pattern in self._patterns.items():
             s[kind] += w.words * min(len({m.lower() for m in pattern.findall(text)}), 4)
         for f in fields:
             if f.kind in _FIELD_CUES:

@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from vision.encoder import ImageEncoder
-from vision.fields import extract_fields
+from vision.fields import CORE_CUES, FieldCues, extract_fields
 from vision.image import ACCEPTED, ImageError, ImageLimits, load_image
 from vision.kind import KindClassifier
 from vision.ocr import OCREngine, OCRError, available_ocr, load_ocr
+from vision.pack_words import pack_words
 from vision.types import Image, Screenshot
 
 logger = logging.getLogger(__name__)
@@ -29,23 +30,28 @@ SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 
 
 class ScreenshotReader:
-    """OCR (required), an image encoder (optional) and the kind classifier, composed."""
+    """OCR (required), an image encoder (optional) and the kind classifier, composed; `cues`
+    are a business's own words that name a field (a pack's, `DomainPack.field_cues`)."""
 
     def __init__(
         self,
         ocr: OCREngine,
         encoder: ImageEncoder | None = None,
         classifier: KindClassifier | None = None,
+        cues: FieldCues = CORE_CUES,
     ):
-        self.ocr = ocr
+        self.ocr, self.cues = ocr, cues
         self.encoder = encoder
         self.classifier = classifier or KindClassifier(labels=encoder.labels if encoder else ())
 
     @classmethod
     def from_names(
         cls, ocr: str = "rapidocr", encoder: str | None = "auto", device: str | None = None,
-        prototypes: str | None = None,
+        prototypes: str | None = None, cues: FieldCues = CORE_CUES,
+        kind_words: dict[str, Sequence[str]] | None = None,
     ) -> ScreenshotReader:  # fmt: skip
+        """cues, kind_words: a business's own words that name fields and kinds of picture,
+        beside the core's (a pack's [fields] and [kinds] tables; `pack_words`)."""
         enc = None
         if encoder == "auto":  # the packaged encoder when the offline extra is installed
             try:
@@ -55,9 +61,10 @@ class ScreenshotReader:
         elif encoder:
             enc = ImageEncoder.from_pretrained(encoder, device=device)
         protos = dict(np.load(prototypes)) if prototypes else None
-        return cls(
-            load_ocr(ocr), enc, KindClassifier(labels=enc.labels if enc else (), prototypes=protos)
+        kinds = KindClassifier(
+            labels=enc.labels if enc else (), prototypes=protos, words=kind_words
         )
+        return cls(load_ocr(ocr), enc, kinds, cues)
 
     def read(self, images: Sequence[Image]) -> list[Screenshot]:
         t0 = time.perf_counter()
@@ -68,7 +75,7 @@ class ScreenshotReader:
             t1 = time.perf_counter()
             page = self.ocr.read(image)
             t2 = time.perf_counter()
-            fields = extract_fields(page.text)
+            fields = extract_fields(page.text, cues=self.cues)
             kind = self.classifier.classify(page, fields, feats)
             t3 = time.perf_counter()
             timings = {"ocr": (t2 - t1) * 1000, "fields_kind": (t3 - t2) * 1000}
@@ -119,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
         "a torchvision name, ARCH:FILE, a folder, or none",
     )  # fmt: skip
     p.add_argument("--kind-prototypes", default=None, help=".npz of per-kind mean embeddings")
+    p.add_argument(
+        "--domain", default=None, metavar="DIR",
+        help="a domain pack whose words name fields and kinds of picture beside the core's "
+        "(its domain.toml [fields] and [kinds], e.g. domains/retail); default: the core's alone",
+    )  # fmt: skip
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if present)")
     p.add_argument(
         "--max-mb", type=float, default=20.0, help="refuse files larger than this (default 20)"
@@ -141,7 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     encoder = None if args.encoder.lower() == "none" else args.encoder
     try:
-        reader = ScreenshotReader.from_names(args.ocr, encoder, args.device, args.kind_prototypes)
+        cues, kind_words = pack_words(args.domain) if args.domain else (CORE_CUES, None)
+        reader = ScreenshotReader.from_names(
+            args.ocr, encoder, args.device, args.kind_prototypes, cues, kind_words
+        )
     except (ImportError, FileNotFoundError, ValueError, RuntimeError) as e:
         print(f"cca see: {e}", file=sys.stderr)
         return 2

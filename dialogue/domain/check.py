@@ -88,7 +88,7 @@ def _check_toml(pack: DomainPack) -> list[Problem]:
 
 def _check_code_and_cues(pack: DomainPack) -> list[Problem]:
     """Every [code] entry importable, the [cues], [templates] and [screens] files readable, the
-    [promises] patterns compiled, each a core kind or with a pattern of its own (the guard's
+    [fields] and [kinds] words well formed, the [promises] patterns compiled, each a core kind or with a pattern of its own (the guard's
     `promises_of`, which the agent's services read at start)."""
     from dialogue.policy.guard import promises_of
 
@@ -99,7 +99,8 @@ def _check_code_and_cues(pack: DomainPack) -> list[Problem]:
         except DomainError as e:
             out.append(_from_error(e))
     screens = (pack.screen_words,) if "screens" in pack.tables else ()
-    for read in (pack.cue_book, pack.reply_templates, lambda: promises_of(pack), *screens):
+    reads = (pack.cue_book, pack.reading_words, pack.reply_templates, lambda: promises_of(pack))
+    for read in (*reads, *screens):
         try:
             read()
         except DomainError as e:

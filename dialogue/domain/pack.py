@@ -19,6 +19,10 @@
                    this turn (dialogue.policy.guard), each kind = { pattern = '...' (a regex),
                    tools = ["..."] }; a kind of the core's (cancelled, discount, delivery_date)
                    may give tools alone
+    [fields]       the words that name a field before its value, beside the core's
+                   (vision.fields.FieldCues): order_number, tracking_number, amount = ["..."]
+    [kinds]        the words that tell a kind of picture, beside the core's (vision.kind),
+                   e.g. order_page = ["账单"]
     [screens]      file = "screens.toml": the words of the pack's synthetic screenshots
                    (vision.synth_vocab), for tests and benchmarks of the screenshot reader
     [check]        turns = ["..."] (and screenshot = "file") that `cca demo --check` sends;
@@ -46,6 +50,8 @@ from typing import Any
 
 from dialogue.nlu.cues import GENERIC, CueBook
 from dialogue.paths import default_domain
+from vision.fields import FieldCues
+from vision.pack_words import pack_words
 
 PACK_FILE = "domain.toml"
 INTENT_COLUMNS = ("text", "intent", "language")
@@ -54,7 +60,7 @@ OUT_OF_SCOPE = "out_of_scope"
 # tables of domain.toml that only a pack declaring its tools uses (dialogue.policy.declare)
 LATER_TABLES = ("tools", "policy", "slots")
 KNOWN_TABLES = ("domain", "handoff", "intents", "knowledge", "model", "code", "check", "cues",
-                "templates", "promises", "screens", *LATER_TABLES)  # fmt: skip
+                "templates", "promises", "screens", "fields", "kinds", *LATER_TABLES)  # fmt: skip
 Words = dict[str, str]  # language -> text with {slot} marks
 
 
@@ -160,6 +166,14 @@ class DomainPack:
             return GENERIC
         try:
             return CueBook.load(self.root / name)
+        except ValueError as e:
+            raise DomainError(str(e)) from None
+
+    def reading_words(self) -> tuple[FieldCues, dict[str, tuple[str, ...]]]:
+        """(the words that name a field, the words that tell a kind of picture) of the pack's
+        [fields] and [kinds] tables, beside the core's (`vision.see.pack_words`)."""
+        try:
+            return pack_words(self.root)
         except ValueError as e:
             raise DomainError(str(e)) from None
 

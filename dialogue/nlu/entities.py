@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dialogue.nlu.spoken import normalise_spoken
-from vision.fields import FIELD_KINDS, extract_fields
+from vision.fields import CORE_CUES, FIELD_KINDS, FieldCues, extract_fields
 
 ENTITY_TYPES = (*FIELD_KINDS, "zip_code", "product")
 MAX_ENTITY_TEXT = 100_000  # characters; longer text is a paste, not a turn
@@ -110,10 +110,13 @@ def _product_value(surface: str, canonical: dict[str, str]) -> str:
     return surface
 
 
-def extract_entities(text: str, catalogue: Iterable[str] = ()) -> list[Entity]:
+def extract_entities(
+    text: str, catalogue: Iterable[str] = (), cues: FieldCues = CORE_CUES
+) -> list[Entity]:
     """Every entity in `text`, sorted by start, none overlapping (see the module docstring).
 
     catalogue: product names to look for; matched case-insensitively, longest first.
+    cues: a business's own words that name a field, beside the core's (`vision.fields`).
     """
     if not isinstance(text, str):
         raise TypeError(f"extract_entities wants a str, got {type(text).__name__}")
@@ -124,7 +127,7 @@ def extract_entities(text: str, catalogue: Iterable[str] = ()) -> list[Entity]:
         )
     norm = normalise_spoken(text)
     found: list[tuple[int, int, int, str, str]] = []  # priority, start, end, type, value
-    for f in extract_fields(norm.text):
+    for f in extract_fields(norm.text, cues=cues):
         start, end = norm.to_original(*f.span)
         found.append((_FIELD_PRIORITY, start, end, f.kind, f.value))
     for priority, pattern, kind in _EXTRA_RULES:

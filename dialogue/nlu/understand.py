@@ -37,6 +37,7 @@ from dialogue.nlu.intents import (
 )
 from dialogue.nlu.sentiment import Sentiment, sentiment
 from dialogue.paths import DEFAULT_DOMAIN
+from vision.fields import CORE_CUES, FieldCues
 
 logger = logging.getLogger(__name__)
 
@@ -90,10 +91,12 @@ class NLU:
     intent_model: a trained `IntentHead` (with `encoder`, the `dialogue.embed` encoder it was
         trained on), or any `IntentClassifier` such as a domain pack's `PackIntents`
     catalogue: product names to find in turns
+    cues: the business's own words that name an entity before its value, beside the core's
+        (a pack's [fields], `DomainPack.reading_words`)
     """
 
     def __init__(self, intent_model: IntentHead | IntentClassifier, encoder=None,
-                 catalogue: Iterable[str] = ()):  # fmt: skip
+                 catalogue: Iterable[str] = (), cues: FieldCues = CORE_CUES):  # fmt: skip
         if isinstance(intent_model, IntentHead):
             self.classifier: IntentClassifier = HeadClassifier(intent_model, encoder)
         elif isinstance(intent_model, IntentClassifier):
@@ -106,16 +109,18 @@ class NLU:
         self.intent_model = intent_model
         self.encoder = encoder
         self.catalogue = tuple(catalogue)
+        self.cues = cues
 
     @classmethod
     def load(
-        cls, path: str | Path = SHIPPED_HEAD, encoder=None, catalogue: Iterable[str] = ()
-    ) -> NLU:
+        cls, path: str | Path = SHIPPED_HEAD, encoder=None, catalogue: Iterable[str] = (),
+        cues: FieldCues = CORE_CUES,
+    ) -> NLU:  # fmt: skip
         """The head at `path` (default: the shipped one) with its encoder, loaded by name."""
         from dialogue.embed import load_text_encoder
 
         head = IntentHead.load(path)
-        return cls(head, encoder or load_text_encoder(head.encoder), catalogue)
+        return cls(head, encoder or load_text_encoder(head.encoder), catalogue, cues)
 
     @classmethod
     def from_domain(cls, folder: str | Path, catalogue: Iterable[str] = ()) -> NLU:
@@ -129,7 +134,8 @@ class NLU:
                 f"{pack.head_path}: the pack has no trained intent model; run "
                 f"`cca nlu train --domain {folder}`"
             )
-        return cls(PackIntents.load(pack.model_dir), catalogue=catalogue)
+        cues = pack.reading_words()[0]
+        return cls(PackIntents.load(pack.model_dir), catalogue=catalogue, cues=cues)
 
     def analyse(self, text: str, language: str | None = None) -> NLUResult:
         """One turn. Raises ValueError on empty or over-long text; binary junk (no words, or
@@ -156,7 +162,7 @@ class NLU:
                 "turn of %d characters: intent from the first %d", len(clean), MAX_INTENT_CHARS
             )
         pred = self.classifier.classify([clean[:MAX_INTENT_CHARS].strip()], [language])[0]
-        entities = tuple(extract_entities(clean, self.catalogue))
+        entities = tuple(extract_entities(clean, self.catalogue, self.cues))
         return NLUResult(
             text, language, pred.intent, pred.confidence, pred.out_of_scope, entities, feeling,
             pred.top,
@@ -221,8 +227,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.domain:
             nlu = NLU.from_domain(args.domain, catalogue=catalogue)
-        else:
-            nlu = NLU.load(args.head, catalogue=catalogue)
+        else:  # the sample pack's head, and its words
+            from dialogue.domain.pack import DomainPack
+
+            cues = DomainPack.load(DEFAULT_DOMAIN).reading_words()[0]
+            nlu = NLU.load(args.head, catalogue=catalogue, cues=cues)
     except (OSError, ValueError, ImportError) as e:
         print(f"cca nlu: {e}", file=sys.stderr)
         return 2

@@ -60,9 +60,10 @@ def build_services(
         from dialogue.knowledge.base import KnowledgeBase
 
         knowledge = KnowledgeBase.open(kb)
-    asr, reader, generator, fusion = perception_and_model(asr_model, lm, adapter)
+    pack = DomainPack.load(PACK)
+    asr, reader, generator, fusion = perception_and_model(asr_model, lm, adapter, pack)
     return AgentServices(
-        nlu=NLU.load(catalogue=catalogue), office=office, knowledge=knowledge,
-        asr=asr, reader=reader, generator=generator, fusion=fusion, policy=DialoguePolicy(),
-        replies=Replies.of(DomainPack.load(PACK)),
+        nlu=NLU.load(catalogue=catalogue, cues=pack.reading_words()[0]), office=office,
+        knowledge=knowledge, asr=asr, reader=reader, generator=generator, fusion=fusion,
+        policy=DialoguePolicy(), replies=Replies.of(pack),
     )  # fmt: skip

@@ -9,7 +9,17 @@ from itertools import pairwise
 import pytest
 
 from tests.conftest import ROOT
-from vision.fields import FIELD_KINDS, extract_fields, parse_chinese_number
+from vision.fields import CORE_CUES, FIELD_KINDS, FieldCues, extract_fields, parse_chinese_number
+from vision.pack_words import pack_words
+
+# The tables are written for the sample shop, so they are read with its words (订单号, 快递单号,
+# 退款...: its domain.toml [fields]) beside the core's; what the core reads alone is tested below.
+SHOP = pack_words(ROOT / "domains" / "retail")[0]
+
+
+def read(text, kinds=None):
+    return extract_fields(text, kinds, SHOP)
+
 
 # (text, kind, value): the text holds exactly this one field
 ONE_FIELD = [
@@ -229,7 +239,7 @@ ALL_TEXTS = [t for t, _, _ in ONE_FIELD] + NOTHING + [t for t, _ in OVERLAPS + P
 
 
 def pairs(text: str) -> list[tuple[str, str]]:
-    return [(f.kind, f.value) for f in extract_fields(text)]
+    return [(f.kind, f.value) for f in read(text)]
 
 
 @pytest.mark.parametrize(("text", "kind", "value"), ONE_FIELD)
@@ -239,7 +249,7 @@ def test_one_field(text, kind, value):
 
 @pytest.mark.parametrize("text", NOTHING)
 def test_nothing(text):
-    assert extract_fields(text) == ()
+    assert read(text) == ()
 
 
 @pytest.mark.parametrize(("text", "expected"), OVERLAPS)
@@ -249,12 +259,12 @@ def test_overlaps_keep_the_more_specific_field(text, expected):
 
 @pytest.mark.parametrize(("text", "expected"), PAGES)
 def test_ocr_pages(text, expected):
-    assert [(f.kind, f.text, f.value) for f in extract_fields(text)] == expected
+    assert [(f.kind, f.text, f.value) for f in read(text)] == expected
 
 
 @pytest.mark.parametrize("text", ALL_TEXTS)
 def test_spans_point_at_the_text_sorted_and_disjoint(text):
-    fields = extract_fields(text)
+    fields = read(text)
     for f in fields:
         assert f.kind in FIELD_KINDS
         assert 0 <= f.span[0] < f.span[1] <= len(text)
@@ -276,28 +286,26 @@ def test_spans_point_at_the_text_sorted_and_disjoint(text):
     ],
 )
 def test_a_field_is_its_value_without_the_cue(text, field_text):
-    (f,) = extract_fields(text)
+    (f,) = read(text)
     assert f.text == field_text
 
 
 @pytest.mark.parametrize("kinds", [("phone",), ("order_number", "amount"), FIELD_KINDS, ()])
 @pytest.mark.parametrize("text", [t for t, _ in OVERLAPS + PAGES])
 def test_kinds_filter_is_the_full_answer_with_other_kinds_left_out(text, kinds):
-    full = extract_fields(text)
-    assert extract_fields(text, kinds) == tuple(f for f in full if f.kind in kinds)
+    full = read(text)
+    assert read(text, kinds) == tuple(f for f in full if f.kind in kinds)
 
 
 def test_one_kind_may_be_given_as_a_string():
     assert pairs("order 12345, $5") == [("order_number", "12345"), ("amount", "5.00 USD")]
-    assert extract_fields("order 12345, $5", "amount") == extract_fields(
-        "order 12345, $5", ["amount"]
-    )
+    assert read("order 12345, $5", "amount") == read("order 12345, $5", ["amount"])
 
 
 @pytest.mark.parametrize("kinds", [["phone_number"], ["email", "mail"], "orders"])
 def test_unknown_kinds_raise_and_list_the_choices(kinds):
     with pytest.raises(ValueError, match="choose from") as info:
-        extract_fields("order 12345", kinds)
+        read("order 12345", kinds)
     assert all(kind in str(info.value) for kind in FIELD_KINDS)
 
 
@@ -346,12 +354,12 @@ def test_parse_chinese_number_rejects_junk_and_says_what_to_write(text):
 
 def test_many_fields_in_a_long_text_stay_fast_and_disjoint():
     line = "订单号 20261129001 支付 ¥128 11月30日 400-820-8820 Error 0x80070005 a@b.com\n"
-    fields = extract_fields(line * 500)
+    fields = read(line * 500)
     assert len(fields) == 6 * 500
     assert all(a.span[1] <= b.span[0] for a, b in pairwise(fields))
 
 
-def test_the_module_imports_only_the_stdlib_and_vision_types():
+def test_the_module_imports_only_the_stdlib_vision_types_and_its_numerals():
     tree = ast.parse((ROOT / "vision" / "fields.py").read_text(encoding="utf-8"))
     imported = {
         alias.name if isinstance(node, ast.Import) else node.module
@@ -364,7 +372,7 @@ def test_the_module_imports_only_the_stdlib_and_vision_types():
         for name in imported
         if name.split(".")[0] in {"voice", "vision", "fusion", "dialogue", "demo"}
     }
-    assert ours == {"vision.types"}
+    assert ours == {"vision.types", "vision.numerals"}
     assert "NLU" in (ast.get_docstring(tree) or "")
 
 
@@ -376,4 +384,55 @@ def test_the_module_imports_only_the_stdlib_and_vision_types():
     ],
 )
 def test_carrier_shapes_without_a_cue(text, value):
-    assert [(f.kind, f.value) for f in extract_fields(text)] == [("tracking_number", value)]
+    assert [(f.kind, f.value) for f in read(text)] == [("tracking_number", value)]
+
+
+# ---------------------------------------------------------------- a business's own cue words
+
+
+@pytest.mark.parametrize(
+    ("text", "core", "shop"),
+    [
+        ("订单编号：A1B2C3", [], [("order_number", "A1B2C3")]),
+        ("退款三百五", [], [("amount", "350.00 CNY")]),
+        ("物流编号 7731234567", [], [("tracking_number", "7731234567")]),
+        # the core's own: 单号 (an order, unless the value has a carrier's shape), 运单号, 花了
+        ("单号 12345678", [("order_number", "12345678")], [("order_number", "12345678")]),
+        ("快递单号 SF1234567890123", [("tracking_number", "SF1234567890123")], [("tracking_number", "SF1234567890123")]),
+        ("运单号 123456789012", [("tracking_number", "123456789012")], [("tracking_number", "123456789012")]),
+        ("一共花了三百五", [("amount", "350.00 CNY")], [("amount", "350.00 CNY")]),
+    ],
+)  # fmt: skip
+def test_a_business_adds_its_cue_words_to_the_cores(text, core, shop):
+    assert [(f.kind, f.value) for f in extract_fields(text)] == core
+    assert [(f.kind, f.value) for f in extract_fields(text, cues=SHOP)] == shop
+
+
+def test_cue_words_are_words_not_patterns():
+    """A word with regex characters is matched as written: "No.(" names an order, "." nothing."""
+    cues = FieldCues(order_number=("No.(", "卡号"))
+    assert [(f.kind, f.value) for f in extract_fields("No.( A12345", cues=cues)] == [("order_number", "A12345")]  # fmt: skip
+    assert [(f.kind, f.value) for f in extract_fields("卡号 62284801", cues=cues)] == [("order_number", "62284801")]  # fmt: skip
+    assert extract_fields("NoX( A12345", cues=cues) == ()
+    assert extract_fields("订单编号：A1B2C3", cues=CORE_CUES) == ()
+
+
+@pytest.mark.parametrize(
+    ("table", "match"),
+    [
+        ({"order": ["订单号"]}, r"domain.toml: \[fields\] no field kind \['order'\]"),
+        ({"order_number": "订单号"}, "give a list of words"),
+        ({"amount": ["退款", ""]}, "give a tuple of words"),
+        ({"tracking_number": [3]}, "give a tuple of words"),
+    ],
+)
+def test_bad_cue_words_say_where_and_how_to_fix(table, match):
+    with pytest.raises(ValueError, match=match):
+        FieldCues.from_table(table)
+
+
+def test_cue_words_are_compiled_once_per_set():
+    extract_fields("订单号 12345", cues=SHOP)
+    from vision.fields import _rules
+
+    assert _rules(SHOP) is _rules(pack_words(ROOT / "domains" / "retail")[0])

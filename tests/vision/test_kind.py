@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vision.fields import extract_fields
-from vision.kind import KINDS, SCREEN_LABELS, KindClassifier, fit_prototypes
+from vision.kind import KINDS, SCREEN_LABELS, KindClassifier, KindWeights, fit_prototypes
 from vision.ocr import make_page
 from vision.types import ImageFeatures, OCRLine
 
@@ -107,3 +107,18 @@ def test_prototype_errors():
         fit_prototypes([feats(), feats()], ["chat"])
     with pytest.raises(ValueError, match="unknown kind"):
         fit_prototypes([feats()], ["invoice"])
+
+
+def test_a_business_adds_words_that_tell_a_kind():
+    """A pack's [kinds] words count beside the core's; words for a kind that words do not tell
+    (a photo is told by having few) are refused."""
+    p = page(("账单 2026-11", 20, 300), ("转账 ¥128.00", 20, 780), ("余额", 20, 780))
+    fields = extract_fields(p.text)
+    core = KindClassifier().scores(p, fields, None)
+    bank = KindClassifier(words={"order_page": ["账单", "转账", "余额", ""]}).scores(
+        p, fields, None
+    )
+    assert bank["order_page"] == pytest.approx(core["order_page"] + 3 * KindWeights().words)
+    assert {k: v for k, v in bank.items() if k != "order_page"} == {k: v for k, v in core.items() if k != "order_page"}  # fmt: skip
+    with pytest.raises(ValueError, match="words tell"):
+        KindClassifier(words={"product_photo": ["照片"]})

@@ -72,7 +72,7 @@ _CURRENCY_EN = {"$": ("dollar", "dollars", "cent", "cents"), "€": ("euro", "eu
                 "£": ("pound", "pounds", "penny", "pence"), "¥": ("yuan", "yuan", "", ""),
                 "￥": ("yuan", "yuan", "", "")}  # fmt: skip
 _CURRENCY_ZH = {"$": "美元", "€": "欧元", "£": "英镑", "¥": "元", "￥": "元"}
-_ID_WORDS = r"(?:order|number|no\.|account|tracking|reference|ref|ticket|case|card|ID|invoice|ending in|订单号?|单号|编号|尾号)"
+_ID_WORDS = r"(?:order|number|no\.|account|tracking|reference|ref|ticket|case|card|ID|invoice|ending in|单号|编号|尾号)"
 
 
 def guess_language(text: str) -> str:
@@ -258,7 +258,7 @@ _ISO_DATE = re.compile(r"(?<!\d)(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?!\d)")
 _ZH_DATE = re.compile(r"(?:(\d{4})年)?(\d{1,2})月(\d{1,2})[日号]")
 _MONEY = re.compile(r"([$€£¥￥])\s?(\d[\d,]*(?:\.\d+)?)|(\d[\d,]*(?:\.\d+)?)\s?(元|块钱|块)")
 _ID_AFTER_WORD = re.compile(
-    rf"((?i:(?<!\w){_ID_WORDS}))(\s*(?:number|no\.|#|:)?\s*)#?([A-Z0-9-]*\d[A-Z0-9-]*)"
+    rf"((?i:(?<![A-Za-z0-9_]){_ID_WORDS}))(\s*(?:number|no\.|#|:)?\s*)#?([A-Z0-9-]*\d[A-Z0-9-]*)"
 )
 _HASH_ID = re.compile(r"#([A-Za-z0-9-]*\d[A-Za-z0-9-]*)")
 _ALNUM_ID = re.compile(

@@ -9,6 +9,7 @@ from dialogue.domain.check import check_pack
 from dialogue.domain.cli import main, new_pack
 from dialogue.domain.pack import DomainError, DomainPack, read_intents
 from tests.conftest import ROOT
+from vision.fields import FieldCues
 
 
 def write(folder, name, text):
@@ -233,3 +234,31 @@ def test_promises_are_read_and_a_bad_pattern_is_named(tmp_path):
     (tmp_path / "domain.toml").write_text('[domain]\nname = "t"\n[promises]\ngift = "a gift"\n', encoding="utf-8")  # fmt: skip
     with pytest.raises(DomainError, match=r"\[promises\] gift = 'a gift'; write"):
         DomainPack.load(tmp_path).promises()
+
+
+def test_a_packs_reading_words_are_read_and_bad_ones_named(pack):
+    """[fields] and [kinds]: the words that name a field and tell a kind of picture, beside the
+    core's; none is the core's alone; a bad table is a check error naming domain.toml."""
+    cues, kinds = DomainPack.load(pack).reading_words()
+    assert cues == FieldCues() and kinds == {}
+    toml = pack / "domain.toml"
+    base = toml.read_text(encoding="utf-8")
+    toml.write_text(base + '\n[fields]\namount = ["转账"]\n[kinds]\norder_page = ["账单"]\n', encoding="utf-8")  # fmt: skip
+    assert DomainPack.load(pack).reading_words() == (FieldCues(amount=("转账",)), {"order_page": ("账单",)})  # fmt: skip
+    assert not [p for p in check_pack(pack) if p.level == "error"]
+    for table, said in [('[fields]\ncard = ["卡号"]', "no field kind ['card']"),
+                        ('[fields]\namount = "转账"', "give a list of words"),
+                        ('[kinds]\nproduct_photo = ["照片"]', "words tell the kinds"),
+                        ('[kinds]\norder_page = "账单"', 'holds kind = ["word", ...]')]:  # fmt: skip
+        toml.write_text(base + "\n" + table + "\n", encoding="utf-8")
+        with pytest.raises(DomainError, match="domain.toml"):
+            DomainPack.load(pack).reading_words()
+        errors = [p for p in check_pack(pack) if p.level == "error"]
+        assert any(p.path.endswith("domain.toml") and said in p.message for p in errors), (table, errors)  # fmt: skip
+
+
+def test_the_sample_shop_gives_its_words_and_the_bank_none():
+    cues, kinds = DomainPack.load(ROOT / "domains" / "retail").reading_words()
+    assert "订单号" in cues.order_number and "快递单号" in cues.tracking_number
+    assert "订单" in kinds["order_page"]
+    assert DomainPack.load(ROOT / "domains" / "bank").reading_words() == (FieldCues(), {})

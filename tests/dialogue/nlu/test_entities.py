@@ -9,6 +9,10 @@ import pytest
 
 from dialogue.nlu.entities import ENTITY_TYPES, MAX_ENTITY_TEXT, extract_entities
 from dialogue.nlu.spoken import normalise_spoken
+from tests.conftest import ROOT
+from vision.pack_words import pack_words
+
+SHOP = pack_words(ROOT / "domains" / "retail")[0]  # the sample shop's cue words: 订单号, 退款...
 
 CATALOGUE = ("T-Shirt", "Wireless Earbuds", "Earbuds", "Mechanical Keyboard", "蓝牙耳机", "耳机")
 
@@ -85,7 +89,7 @@ ONE_ENTITY = [
 
 @pytest.mark.parametrize(("text", "kind", "value", "surface"), ONE_ENTITY)
 def test_one_entity(text, kind, value, surface):
-    entities = extract_entities(text, CATALOGUE)
+    entities = extract_entities(text, CATALOGUE, SHOP)
     assert [(e.type, e.value) for e in entities] == [(kind, value)]
     e = entities[0]
     assert text[e.start : e.end] == surface
@@ -115,12 +119,12 @@ NO_ENTITY = [
 
 @pytest.mark.parametrize("text", NO_ENTITY)
 def test_no_entity(text):
-    assert extract_entities(text, CATALOGUE) == []
+    assert extract_entities(text, CATALOGUE, SHOP) == []
 
 
 def test_longest_catalogue_match_wins():
     text = "my Wireless Earbuds and the 耳机 and 蓝牙耳机"
-    got = [(e.value, text[e.start : e.end]) for e in extract_entities(text, CATALOGUE)]
+    got = [(e.value, text[e.start : e.end]) for e in extract_entities(text, CATALOGUE, SHOP)]
     assert got == [
         ("Wireless Earbuds", "Wireless Earbuds"),
         ("耳机", "耳机"),
@@ -139,7 +143,7 @@ MANY = [
 
 @pytest.mark.parametrize("text", MANY)
 def test_invariants(text):
-    entities = extract_entities(text, CATALOGUE)
+    entities = extract_entities(text, CATALOGUE, SHOP)
     assert entities, "each of these holds several entities"
     for e in entities:
         assert e.type in ENTITY_TYPES
@@ -152,7 +156,7 @@ def test_invariants(text):
 
 def test_many_in_one_turn():
     text = MANY[0]
-    got = {e.type: e.value for e in extract_entities(text)}
+    got = {e.type: e.value for e in extract_entities(text, cues=SHOP)}
     assert got == {
         "email": "yusuf.rossi@example.com",
         "zip_code": "19122",
@@ -269,7 +273,9 @@ def test_entities_in_what_whisper_hears_from_spoken_phrases():
         x = np.asarray(resample(audio.samples, audio.sample_rate, SAMPLE_RATE), np.float32)
         heard = asr.transcribe(Audio(x, SAMPLE_RATE, "phrase")).text.strip()
         value = value or "".join(ch for ch in heard if ch.isdigit())
-        assert (kind, value) in [(e.type, e.value) for e in extract_entities(heard)], heard
+        assert (kind, value) in [(e.type, e.value) for e in extract_entities(heard, cues=SHOP)], (
+            heard
+        )
         redacted = Redactor().redact(heard).text
         if kind in ("phone", "email"):
             assert f"[{kind.upper()}]" in redacted, heard
