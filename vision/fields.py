@@ -11,7 +11,9 @@ that turns a match into the canonical `value`, or None to reject it (February 30
 Where matches overlap, the higher priority wins, then the longer match: an email beats anything
 inside it, a cue ("order number", "运单号") beats a bare shape, and a tracking number beats a
 phone number, which beats an amount. A field's span is its value without the cue: in "order 12345"
-the field is "12345". Matches never run across a line break.
+the field is "12345". Matches never run across a line break. The cue words are the core's,
+plus a business's own (`FieldCues`, a pack's [fields] table): the sample shop adds 订单号 and
+快递单号, which are its words, not the core's.
 
 Choices:
 - "¥" alone means CNY: this product serves mainland China. Write "JPY 500" or "500円" for yen.
@@ -259,15 +261,14 @@ _CUED: dict[str, tuple[int, str, str, int, Normaliser]] = {
 @dataclass(frozen=True)
 class FieldCues:
     """A business's own words that name a field before its value, beside the core's ("order
-    number", "tracking", 单号, 运单号, 花了...): a pack's [fields] table (DomainPack.field_cues).
+    number", "tracking", 单号, 运单号, 花了...): a pack's [fields] table (`DomainPack.reading_words`).
     Plain words, not patterns; any language: a bank might give 卡号 and 转账 (the sample shop's
     are in its pack)."""
 
     order_number: tuple[str, ...] = ()
     tracking_number: tuple[str, ...] = ()
-    amount: tuple[
-        str, ...
-    ] = ()  # money words before a Chinese amount said with no unit: 转账三百五
+    # money words before a Chinese amount said with no unit: 转账三百五
+    amount: tuple[str, ...] = ()
 
     def __post_init__(self):
         for kind in _CUED:
@@ -324,7 +325,7 @@ def extract_fields(
     kinds: the kinds to return (all of FIELD_KINDS when None; one name may be given as a str).
         Overlaps are settled among all kinds first, so filtering never turns an order number
         into a phone: the answer is the full answer with the other kinds left out.
-    cues: a business's own cue words beside the core's (a pack's, `DomainPack.field_cues`).
+    cues: a business's own cue words beside the core's (a pack's, `DomainPack.reading_words`).
     """
     wanted = _wanted(kinds)
     search = text.translate(_FULLWIDTH)  # same length, so spans index `text`

@@ -89,7 +89,7 @@ class KindClassifier:
         words: Mapping[str, Sequence[str]] | None = None,
     ):
         """words: a business's own words per kind, beside the core's (a pack's [kinds] table,
-        `DomainPack.kind_words`), e.g. {"order_page": ["账单", "发票"]}; plain words, any language."""
+        `DomainPack.reading_words`), e.g. {"order_page": ["账单", "发票"]}; plain words, any language."""
         self.weights = weights
         unknown = set(words or {}) - set(WORD_KINDS)
         if unknown:

@@ -31,7 +31,7 @@ SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 
 class ScreenshotReader:
     """OCR (required), an image encoder (optional) and the kind classifier, composed; `cues`
-    are a business's own words that name a field (a pack's, `DomainPack.field_cues`)."""
+    are a business's own words that name a field (a pack's, `DomainPack.reading_words`)."""
 
     def __init__(
         self,
