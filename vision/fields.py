@@ -12,8 +12,7 @@ Where matches overlap, the higher priority wins, then the longer match: an email
 inside it, a cue ("order number", "运单号") beats a bare shape, and a tracking number beats a
 phone number, which beats an amount. A field's span is its value without the cue: in "order 12345"
 the field is "12345". Matches never run across a line break. The cue words are the core's,
-plus a business's own (`FieldCues`, a pack's [fields] table): the sample shop adds 订单号 and
-快递单号, which are its words, not the core's.
+plus a business's own (`FieldCues`, a pack's [fields] table), which stay in its pack.
 
 Choices:
 - "¥" alone means CNY: this product serves mainland China. Write "JPY 500" or "500円" for yen.
