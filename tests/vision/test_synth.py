@@ -101,7 +101,9 @@ def test_lines_are_inside_the_canvas_and_apart(monkeypatch, caplog, kind, langua
         for i, a in enumerate(boxes):  # no two lines overlap: each can be read on its own
             for b in boxes[i + 1 :]:
                 assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3])
-    assert not caplog.records, "the vocabulary fits without cutting a line"
+    # vision's own warnings: a line cut to fit (a background thread of another test may log too)
+    cut = [r for r in caplog.records if r.name.startswith("vision.")]
+    assert not cut, "the vocabulary fits without cutting a line"
 
 
 @pytest.mark.parametrize("kind,language", PAIRS)
