@@ -27,6 +27,11 @@ def pack_words(folder: str | Path) -> tuple[FieldCues, dict[str, tuple[str, ...]
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise ValueError(f"{path}: {e}; give a pack's folder (one with a domain.toml)") from None
+    return words_of(data, path)
+
+
+def words_of(data: dict, path: str | Path) -> tuple[FieldCues, dict[str, tuple[str, ...]]]:
+    """`pack_words` of domain.toml's tables already read (`data`); `path` names the file in errors."""
     kinds = data.get("kinds", {})
     if not isinstance(kinds, dict) or not all(
         isinstance(w, list) and all(isinstance(x, str) and x.strip() for x in w) for w in kinds.values()

@@ -88,8 +88,9 @@ def _check_toml(pack: DomainPack) -> list[Problem]:
 
 def _check_code_and_cues(pack: DomainPack) -> list[Problem]:
     """Every [code] entry importable, the [cues], [templates] and [screens] files readable, the
-    [fields] and [kinds] words well formed, the [promises] patterns compiled, each a core kind or with a pattern of its own (the guard's
-    `promises_of`, which the agent's services read at start)."""
+    [fields] and [kinds] words well formed, the [promises] patterns compiled, each a core kind
+    or with a pattern of its own (the guard's `promises_of`, which the agent's services read at
+    start)."""
     from dialogue.policy.guard import promises_of
 
     out = []

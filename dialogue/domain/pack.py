@@ -51,7 +51,7 @@ from typing import Any
 from dialogue.nlu.cues import GENERIC, CueBook
 from dialogue.paths import default_domain
 from vision.fields import FieldCues
-from vision.pack_words import pack_words
+from vision.pack_words import words_of
 
 PACK_FILE = "domain.toml"
 INTENT_COLUMNS = ("text", "intent", "language")
@@ -171,9 +171,9 @@ class DomainPack:
 
     def reading_words(self) -> tuple[FieldCues, dict[str, tuple[str, ...]]]:
         """(the words that name a field, the words that tell a kind of picture) of the pack's
-        [fields] and [kinds] tables, beside the core's (`vision.see.pack_words`)."""
+        [fields] and [kinds] tables, beside the core's (`vision.pack_words`)."""
         try:
-            return pack_words(self.root)
+            return words_of(self.tables, self.root / PACK_FILE)
         except ValueError as e:
             raise DomainError(str(e)) from None
 
