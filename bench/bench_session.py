@@ -20,7 +20,9 @@ Systems, the same calls through each, taking turns call by call:
 - `streaming`: the session as shipped: adaptive endpointing with a quick partial transcript,
   the reply spoken sentence by sentence as the TTS makes it;
 - `naive` (the baseline): the same session with a fixed 1.0 s silence endpoint, no partial
-  transcript, and the whole reply synthesized before any of it plays.
+  transcript, and the whole reply synthesized before any of it plays;
+- `after` (`--systems streaming,after`): `streaming` answering only once the turn has ended,
+  not its quick transcript while the silence is timed (`SessionOptions(preemptive=False)`).
 
 Reports voice-to-voice latency (end of caller speech -> first reply frame out) with the
 session's own breakdown, and the same measured from outside (the end of the pushed line -> the
@@ -345,7 +347,8 @@ def _finished(e) -> bool:
     return e.kind == "playback_stopped" and e.data.get("reason") == "finished"
 
 
-SYSTEMS = ("streaming", "naive")
+SYSTEMS = ("streaming", "naive", "after")
+DEFAULT_SYSTEMS = "streaming,naive"  # "after": streaming, answering only once the turn has ended
 
 
 def build_session(system: str, runtime, asr, call: Call, rate: int, echo: str | None):
@@ -357,7 +360,7 @@ def build_session(system: str, runtime, asr, call: Call, rate: int, echo: str | 
     naive = system == "naive"
     tts = TimedTTS(runtime.speaker, whole=naive)
     responder = AgentResponder(runtime.start("voice"))
-    options = SessionOptions(language=call.language, echo=echo)
+    options = SessionOptions(language=call.language, echo=echo, preemptive=system != "after")
     if naive:
         responder = NotingResponder(responder, tts)
         fixed = EndpointOptions(base_silence_s=1.0, long_silence_s=1.0)
@@ -426,6 +429,7 @@ def analyse_call(system: str, call: Call, live: LiveCall, session, tts: TimedTTS
             "playout_ms": m.playout_ms, "outside_ms": outside, "speech_s": m.speech_s,
             "silence_needed_s": m.silence_needed_s, "endpoint_reason": m.endpoint_reason,
             "reused_partial": m.reused_partial, "after_inflight_partial_ms": wasted,
+            "ahead_ms": m.responder_ms.get("ahead"),  # answered from the partial, this long before
         })  # fmt: skip
     lines = []
     for k, line in enumerate(call.lines):
@@ -535,17 +539,20 @@ def share_rows(results: dict[str, list[dict]]) -> list[list[str]]:
 def endpoint_rows(results: dict[str, list[dict]]) -> list[list[str]]:
     """Turns by endpoint reason; final ASR started while the partial of the same speech ran."""
     rows = [["system", "endpoint reason", "turns", "silence needed s", "endpoint mean ms",
-             "partial reused", "ASR mean ms", "ASR queued behind partial", "of it after the partial ms"]]  # fmt: skip
+             "partial reused", "ASR mean ms", "ASR queued behind partial", "of it after the partial ms",
+             "answered ahead (head start p50 ms)"]]  # fmt: skip
     for system, calls in results.items():
         ts = [t for c in calls for t in c["turns"]]
         for reason in sorted({t["endpoint_reason"] for t in ts}):
             rs = [t for t in ts if t["endpoint_reason"] == reason]
             queued = [t["after_inflight_partial_ms"] for t in rs if t["after_inflight_partial_ms"]]
+            ahead = [t["ahead_ms"] for t in rs if t.get("ahead_ms") is not None]
             rows.append([system, reason, str(len(rs)), f"{rs[0]['silence_needed_s']:.2f}",
                          ms(np.mean([t["endpoint_ms"] for t in rs])),
                          f"{sum(t['reused_partial'] for t in rs)}/{len(rs)}",
                          ms(np.mean([t["asr_ms"] for t in rs])), f"{len(queued)}/{len(rs)}",
-                         ms(np.mean(queued)) if queued else "-"])  # fmt: skip
+                         ms(np.mean(queued)) if queued else "-",
+                         f"{len(ahead)}/{len(rs)} ({ms(pct(ahead, 50))})" if ahead else f"0/{len(rs)}"])  # fmt: skip
     return rows
 
 
@@ -653,7 +660,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help=f"two calls ({', '.join(QUICK)})")
     p.add_argument("--calls", default="", help="comma-separated call names (default: all six)")
-    p.add_argument("--systems", default=",".join(SYSTEMS), help="streaming,naive")
+    p.add_argument("--systems", default=DEFAULT_SYSTEMS, help="streaming (the session as it ships), naive (fixed 1 s endpoint, whole replies), after (streaming, but answering only once the turn has ended: SessionOptions(preemptive=False)); comma-separated, run side by side")  # fmt: skip
     p.add_argument("--rate", type=int, default=16_000, help="the line's rate, in and out")
     p.add_argument("--line-echo", nargs="?", const="delay", default=None, choices=LINE_ECHOES,
                    help="the agent's voice comes back 120 ms later at 0.3, with an echo canceller on: through a delay and a gain (delay, the default), or a phone hybrid's band and a short room (hybrid)")  # fmt: skip

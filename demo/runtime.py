@@ -127,10 +127,19 @@ class Conversation:
             if self.knowledge is not None:
                 self.knowledge.last = []
             record = self.agent.respond(turn, say=say)
-            self._store(record)
-            if self.metrics is not None:
-                self.metrics.observe_turn(record, self.channel)
+            self._kept(record)
             return record
+
+    def keep(self, record: Turn) -> None:
+        """A turn the Agent answered ahead of its end (dialogue.voice_agent.AgentResponder),
+        stored and counted as one answered here."""
+        with self._lock:
+            self._kept(record)
+
+    def _kept(self, record: Turn) -> None:
+        self._store(record)
+        if self.metrics is not None:
+            self.metrics.observe_turn(record, self.channel)
 
     def hold(self, text: str) -> None:
         """A customer's message after a handoff: stored for the colleague who takes over; the

@@ -40,6 +40,10 @@ class CallResponder(AgentResponder):
     def respond(self, transcript: Transcript, say: Callable[[str, str], None] | None = None) -> Reply:  # fmt: skip
         return self._turn(TurnInput(transcript=transcript), say)
 
+    def prepare(self, transcript: Transcript) -> None:
+        if not self._shots:  # a screenshot waiting joins the turn: it is answered as it ends
+            super().prepare(transcript)
+
     def respond_text(self, text: str) -> Reply:
         return self._turn(TurnInput(text=text))
 
@@ -61,9 +65,17 @@ class CallResponder(AgentResponder):
     def _turn(self, turn: TurnInput, say: Callable[[str, str], None] | None = None) -> Reply:
         with self._lock:
             shots, self._shots = tuple(self._shots), []
-            t = self.conversation.respond(
-                TurnInput(turn.text, turn.transcript, screenshots=shots), say=say
-            )
+            # a turn answered ahead (AgentResponder.prepare) is taken if it ends on its words and
+            # no screenshot came meanwhile; anything else stops it and is answered now
+            taken = self.take(turn.transcript, say) if turn.transcript is not None and not shots else None  # fmt: skip
+            if taken is None:
+                self.settle()
+                t = self.conversation.respond(
+                    TurnInput(turn.text, turn.transcript, screenshots=shots), say=say
+                )
+            else:
+                t = taken[0]
+                self.conversation.keep(t)
             reply = self.reply_of(t)
             self.expect = reply.expect
         if self.on_turn is not None:

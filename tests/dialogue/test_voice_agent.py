@@ -12,7 +12,7 @@ from tests.fakes import FakeNLU
 from tests.voice.live.test_session import ToneASR, ToneTTS, timeline
 from voice.live.clock import VirtualClock
 from voice.live.replay import replay
-from voice.live.session import VoiceSession
+from voice.live.session import SessionOptions, VoiceSession
 from voice.live.stream_vad import EnergyStream, StreamVAD
 from voice.types import Transcript
 
@@ -71,3 +71,46 @@ def test_a_writes_confirmation_asks_for_a_yes_or_a_no(office):
     assert office.order("#W1")["status"] != "cancelled"
     done = r.respond(Transcript("yeah", "en", 0.4))
     assert done.expect == "" and office.order("#W1")["status"] == "cancelled"
+
+
+class EagerResponder(AgentResponder):
+    """Prepares its answer to the end before the session goes on (the session's clock is
+    virtual, and the rehearsal's worker thread is not on it)."""
+
+    def __init__(self, agent: Agent):
+        super().__init__(agent)
+        self.prepared: list[str] = []
+
+    def prepare(self, transcript: Transcript) -> None:
+        self.prepared.append(transcript.text)
+        super().prepare(transcript)
+        self._ahead.wait()
+
+
+def test_the_session_answers_the_quick_transcript_ahead(office):
+    """A quick transcript taken in the caller's pause is answered while the silence is timed; the
+    turn that ends on those words takes that answer, and one the caller goes on with does not:
+    the conversation is the same as without answering ahead."""
+    script = {**SCRIPT, "I want to cancel an order bye": ("thanks_goodbye", 0.9, ())}
+    words = {200: "I want to cancel an order", 300: "bye"}
+    # a turn, the reply (~7 s of tone), a turn with a pause of 0.45 s inside (0.65 s ends a turn)
+    audio = timeline((0.3, None), (1.0, 200), (9.0, None), (0.8, 200), (0.45, None), (0.5, 300),
+                     (3.0, None))  # fmt: skip
+    runs = {}
+    for preemptive in (True, False):
+        a = Agent(AgentServices(nlu=FakeNLU(script), office=office), session_id="v")
+        r = EagerResponder(a)
+        session = VoiceSession(StreamVAD(EnergyStream()), ToneASR(words), r, ToneTTS(),
+                               SessionOptions(preemptive=preemptive), clock=VirtualClock())  # fmt: skip
+        result = asyncio.run(replay(session, audio))
+        replies = [e.text for e in result.events if e.kind == "reply"]
+        runs[preemptive] = (replies, [t.transcript for t in a.turns], a.history, r.prepared)
+        ahead = ["ahead" in m.responder_ms for m in result.metrics]
+        if preemptive:
+            # the 2nd in the pause the caller went on after (thrown away), the 3rd at its end
+            assert r.prepared == ["I want to cancel an order"] * 2 + ["I want to cancel an order bye"]  # fmt: skip
+            assert ahead == [True, True]
+        else:
+            assert r.prepared == [] and ahead == [False, False]
+    assert runs[True][:3] == runs[False][:3]
+    assert runs[True][1] == ["I want to cancel an order", "I want to cancel an order bye"]

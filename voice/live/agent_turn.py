@@ -183,6 +183,21 @@ class AgentTurn:
 
     # -- the agent's turn ---------------------------------------------------------------------
 
+    def _prepare(self, transcript: Transcript) -> None:
+        """Have a responder that can (`prepare`, `discard`) start answering `transcript` while
+        the silence is timed; the turn's `respond` takes that answer if it ends on these words."""
+        prepare = getattr(self.responder, "prepare", None)
+        if self.options.preemptive and prepare is not None:
+            try:
+                prepare(transcript)
+            except Exception as e:  # a hint: the turn is answered as usual
+                logger.warning("prepare failed: %s", e)
+
+    def _discard_prepared(self) -> None:
+        discard = getattr(self.responder, "discard", None)
+        if discard is not None:
+            discard()
+
     async def _answer(self, sp: Speaking, audio: Audio, reuse: Transcript | None,
                       pending: Job | None = None) -> None:  # fmt: skip
         """`reuse`: a transcript of exactly this speech; `pending`: the job still taking one
@@ -219,6 +234,7 @@ class AgentTurn:
         else:
             self._emit("transcript", transcript.text, {"language": transcript.language})
         if not said:  # noise, or only a backchannel: back to listening
+            self._discard_prepared()
             self._spoken(sp)  # speech begun meanwhile is the caller's next turn
             return
         sp.responding = True

@@ -247,6 +247,8 @@ class VoiceSession(AgentTurn):
             return
         if self._turn_start is None:  # begun before the agent's last word: "ok" is no turn
             self._turn_start, self._turn_overlapped = start_s, start_s < self._voice_end_s
+        else:  # the caller goes on: a reply prepared for their words so far is stale
+            self._discard_prepared()
 
     def _check_endpoint(self) -> None:
         o, vad = self.options, self.vad
@@ -275,6 +277,8 @@ class VoiceSession(AgentTurn):
         if transcript is not None and self.vad.time_s - self.vad.silence_s <= end_s:
             self._partial, self._partial_upto = transcript, end_s
             self._emit("partial", transcript.text)
+            if self._turn_start is not None and transcript.text.strip():
+                self._prepare(transcript)  # the turn may end on these words: answer them now
         return transcript
 
     def _end_turn(self, needed: float, reason: str) -> None:
@@ -286,6 +290,8 @@ class VoiceSession(AgentTurn):
         job = self._partial_job
         if reuse is None and job is not None and job.end_s == speech_end:
             pending = job
+        if reuse is None:
+            self._discard_prepared()
         self._partial_job = None
         self._turn_start, self._partial, self._partial_upto = None, None, -1.0
         sp = Speaking(start)

@@ -44,6 +44,19 @@ class Responder(Protocol):
         """After a barge-in: the part of the last reply the caller heard (may be "")."""
 
 
+class Prepares(Protocol):
+    """What a `Responder` may also do (dialogue.voice_agent.AgentResponder does): answer the
+    caller's words before their turn is known to have ended. `prepare(transcript)` is called with
+    a quick transcript taken in a pause and returns at once; the answer is made in the
+    background, with no effect that cannot be undone. If the turn ends on those words, the
+    session's `respond` gets the same `Transcript` and should use it. `discard()`: the caller
+    spoke again, or the turn ended on other words; returns at once."""
+
+    def prepare(self, transcript: Transcript) -> None: ...
+
+    def discard(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class TurnMetrics:
     """One turn's voice-to-voice latency and its parts; the parts add up to the total."""
@@ -89,6 +102,9 @@ class SessionOptions:
     resume_rewind_s: float = 0.4  # after a backchannel the voice goes on from this far back
     backchannel_max_s: float = 0.8  # longer speech during playback always interrupts
     partial_asr: bool = True  # take a quick transcript at pauses (endpointing, faster turns)
+    # a responder that `Prepares` starts answering that quick transcript while the silence is
+    # timed, and the turn takes the answer if it ends on those words (off: answered after it ends)
+    preemptive: bool = True
     silence_timeout_s: float | None = 8.0  # caller silence after the agent -> re-prompt, goodbye
     language: str = "en"  # for prompts before the caller's language is known
     # echo canceller on the line, by name (voice.live.echo: "webrtc", "gain"), or None for a
