@@ -161,7 +161,9 @@ class _Ahead:
         finally:
             self.started.set()
         try:
-            return self.rehearsal.twin.respond(TurnInput(transcript=self.transcript), say=self._said)
+            return self.rehearsal.twin.respond(
+                TurnInput(transcript=self.transcript), say=self._said
+            )
         except Abandoned as why:
             logger.debug("rehearsal abandoned: %s", why)
             return None

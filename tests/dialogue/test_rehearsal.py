@@ -52,7 +52,7 @@ def test_a_kept_rehearsal_leaves_what_answering_the_turn_leaves(office):
         want = r_plain.respond(heard(text))
         r_ahead.prepare(heard(text))
         said: list[str] = []
-        got = r_ahead.respond(r_ahead._ahead.transcript, lambda t, lang: said.append(t))
+        got = r_ahead.respond(r_ahead._ahead.transcript, lambda t, lang, said=said: said.append(t))
         assert "ahead" in got.timings_ms  # the prepared answer was taken
         assert (got.text, got.expect, got.language) == (want.text, want.expect, want.language)
         assert " ".join(said) == got.text
