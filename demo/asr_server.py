@@ -88,12 +88,16 @@ def make_app(asr) -> web.Application:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from voice.asr.context import TURN_CONTEXT_PAD_S
+
     p = argparse.ArgumentParser(prog="cca asr-serve", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="base", help="Whisper model: a name, a path, or an offline package's")  # fmt: skip
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8090)
     p.add_argument("--max-batch", type=int, default=8, help="windows decoded at once")
     p.add_argument("--max-wait-ms", type=float, default=10.0, help="how long a window waits for others")  # fmt: skip
+    p.add_argument("--context-pad-s", type=float, default=TURN_CONTEXT_PAD_S,
+                   help="the encoder reads a batch's longest window and this much padding, not 30 s (voice.asr.context); -1: all 30 s")  # fmt: skip
     return p
 
 
@@ -102,11 +106,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     from voice.asr.batcher import BatchingASR, BatchOptions
     from voice.asr.stt import WithVAD
+    from voice.asr.types import ASROptions
     from voice.asr.vad import SileroVAD
     from voice.asr.whisper import WhisperASR
 
     options = BatchOptions(args.max_batch, args.max_wait_ms / 1000)
-    asr = BatchingASR(WithVAD(WhisperASR.from_pretrained(args.model), SileroVAD.load()), options)
+    pad = None if args.context_pad_s < 0 else args.context_pad_s
+    whisper = WhisperASR.from_pretrained(args.model, options=ASROptions(context_pad_s=pad))
+    asr = BatchingASR(WithVAD(whisper, SileroVAD.load()), options)
     print(json.dumps({"listening": f"http://{args.host}:{args.port}", "model": asr.name}), flush=True)  # fmt: skip
     web.run_app(make_app(asr), host=args.host, port=args.port, print=None)
     return 0

@@ -51,11 +51,15 @@ def perception_and_model(asr_model: str, lm: str | None, adapter: str | None, pa
     dialogue model when one is named (else the templates phrase)."""
 
     def asr():
+        from voice.asr.context import TURN_CONTEXT_PAD_S
         from voice.asr.stt import WithVAD
+        from voice.asr.types import ASROptions
         from voice.asr.vad import SileroVAD
         from voice.asr.whisper import WhisperASR
 
-        model, vad = WhisperASR.from_pretrained(asr_model), SileroVAD.load()
+        # a customer's turn is a few seconds: the encoder reads it and some padding, not 30 s
+        options = ASROptions(context_pad_s=TURN_CONTEXT_PAD_S)
+        model, vad = WhisperASR.from_pretrained(asr_model, options=options), SileroVAD.load()
 
         return WithVAD(model, vad)
 

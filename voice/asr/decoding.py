@@ -7,6 +7,8 @@ from __future__ import annotations
 import torch
 from whisper.decoding import DecodingTask
 
+from voice.types import Word
+
 SECONDS_PER_TIMESTAMP = 0.02
 
 
@@ -57,7 +59,9 @@ class GroupDecodingTask(DecodingTask):
     def _get_audio_features(self, mel):
         # WhisperASR always passes the encoder's output, in its compute dtype (bfloat16 too,
         # which openai-whisper's own dtype check would refuse)
-        assert mel.shape[-2:] == (self.model.dims.n_audio_ctx, self.model.dims.n_audio_state)
+        # (over the full 30 s, or fewer frames: voice.asr.context)
+        assert mel.shape[-1] == self.model.dims.n_audio_state
+        assert mel.shape[-2] <= self.model.dims.n_audio_ctx
         return mel.repeat_interleave(self.n_group, dim=0) if self.n_group > 1 else mel
 
     row_prompts: torch.Tensor | None = None  # (n_audio, prompt length): each window's context
@@ -73,3 +77,30 @@ class GroupDecodingTask(DecodingTask):
             length = self.row_prompts.shape[1]
             tokens[:, 1 : 1 + length] = self.row_prompts.repeat_interleave(self.n_group, dim=0)
         return super()._main_loop(audio_features, tokens)
+
+
+def word_timings(model, spans, tokenizer, mel: torch.Tensor, n_samples: int) -> list[tuple[Word, ...]]:  # fmt: skip
+    """Word timings (relative to the window) of (start_s, end_s, text, tokens) spans, from the
+    cross-attention alignment heads (openai-whisper's `add_word_timestamps`, which encodes the
+    window's full 30 s log-mel `mel` itself)."""
+    from whisper.audio import HOP_LENGTH
+    from whisper.timing import add_word_timestamps
+
+    dicts = [{"seek": 0, "start": s, "end": e, "tokens": toks} for s, e, _, toks in spans]
+    if not dicts:
+        return []
+    add_word_timestamps(
+        segments=dicts,
+        model=model,
+        tokenizer=tokenizer,
+        mel=mel,
+        num_frames=n_samples // HOP_LENGTH,
+        last_speech_timestamp=0.0,
+    )
+    return [
+        tuple(
+            Word(w["start"], w["end"], w["word"].strip(), float(w["probability"]))
+            for w in d.get("words", [])
+        )
+        for d in dicts
+    ]

@@ -44,6 +44,15 @@ class ASROptions:
     seed: int = 0  # for the sampling at fallback temperatures: the same input, the same output
     # silence put before audio that starts with speech (Whisper drops such a first word)
     lead_pad_s: float = 0.5
+    # None: the encoder reads each window padded to Whisper's 30 s, as it was trained; seconds:
+    # the longest window of a batch and this much padding only (voice.asr.context), far less
+    # work for a short live turn; a window's language detected there below `redetect_below` is
+    # detected again over the full 30 s
+    context_pad_s: float | None = None
+    redetect_below: float = 0.9
+    # the languages decoded over that shortened context; a window heard in another is encoded
+    # over 30 s again and decoded there (Mandarin measured worse: bench/bench_live_asr.py)
+    fitted_languages: tuple[str, ...] = ("en",)
 
     def __post_init__(self):
         if self.chinese_script not in SCRIPTS:
@@ -56,6 +65,8 @@ class ASROptions:
             raise ValueError("lead_pad_s must be between 0 and 5 seconds")
         if not self.temperatures or self.temperatures[0] != 0.0:
             raise ValueError("temperatures must start at 0.0, e.g. (0.0, 0.2, 0.4)")
+        if self.context_pad_s is not None and not 0.0 <= self.context_pad_s <= 30.0:
+            raise ValueError("context_pad_s must be between 0 and 30 seconds, or None for all 30")
         if self.language is None and not self.languages:
             raise ValueError("give languages to detect among, or force one with language=")
 

@@ -27,7 +27,8 @@ except ImportError as e:  # pragma: no cover - depends on the install
         "Whisper ASR needs openai-whisper: pip install 'contact-centre-agent[voice]'"
     ) from e
 
-from voice.asr.decoding import split_timestamps
+from voice.asr.context import detect_languages, encode_fitted, fitted_frames
+from voice.asr.decoding import split_timestamps, word_timings
 from voice.asr.fallback import decode_with_fallback
 from voice.asr.types import ASRError, ASROptions, WindowResult
 
@@ -168,11 +169,10 @@ class WhisperASR:
             for lead, w in zip(leads, windows, strict=True)
         ]
         mels = [self._mel(w) for w in padded]
-        features = self.model.encoder(torch.stack(mels))
-        if features.dtype == torch.bfloat16:  # bfloat16 pays in the encoder's large matmuls;
-            features = features.float()  # the decoder's small steps are faster in float32
+        features = self._encode(mels, max(len(w) for w in padded))
+        full: dict[int, torch.Tensor] = {}  # windows encoded over 30 s too (voice.asr.context)
         if languages is None:
-            langs, probs = self._languages(features)
+            langs, probs = self._languages(features, mels, full)
         else:
             langs, probs = list(languages), [{lang: 1.0} for lang in languages]
         decoded: list = [None] * len(windows)
@@ -193,10 +193,9 @@ class WhisperASR:
                     continue
                 durations = [len(padded[i]) / SAMPLE_RATE for i in idx]
                 rows = [context[i] for i in idx] if context[idx[0]] else None
+                feats = self._features_for(lang, idx, features, mels, full)
                 for i, res in zip(
-                    idx,
-                    self._decode_with_fallback(features[idx], lang, durations, rows),
-                    strict=True,
+                    idx, self._decode_with_fallback(feats, lang, durations, rows), strict=True
                 ):
                     decoded[i] = res
         results, tails = [], []
@@ -232,7 +231,7 @@ class WhisperASR:
         spans, consumed = self._spans(res, tokenizer, language, duration)
         words: list[tuple[Word, ...]] = [()] * len(spans)
         if self.options.word_timestamps and spans:
-            words = self._words(spans, tokenizer, mel, n_samples)
+            words = word_timings(self.model, spans, tokenizer, mel, n_samples)
             # as openai-whisper does: a segment spans its words once they are aligned
             spans = [
                 (w[0].start_s, w[-1].end_s, *sp[2:]) if w else sp
@@ -318,19 +317,47 @@ class WhisperASR:
             task=self.options.task,
         )
 
-    def _languages(self, features: torch.Tensor) -> tuple[list[str], list[dict[str, float]]]:
+    def _encode(self, mels: list[torch.Tensor], longest: int | None) -> torch.Tensor:
+        """The encoder's features of a batch: over the full 30 s (`longest` None), or over the
+        longest window and `context_pad_s` (voice.asr.context). bfloat16 pays in the encoder's
+        large matmuls; the decoder's small steps are faster in float32."""
+        dims, pad = self.model.dims, self.options.context_pad_s if longest is not None else None
+        frames = fitted_frames(longest or 0, pad, dims.n_audio_ctx, SAMPLE_RATE)
+        batch = torch.stack(mels)
+        if frames is None:
+            features = self.model.encoder(batch)
+        else:
+            features = encode_fitted(self.model.encoder, batch[..., : 2 * frames])
+        return features.float() if features.dtype == torch.bfloat16 else features
+
+    def _full(self, idx: list[int], mels: list[torch.Tensor], full: dict) -> torch.Tensor:
+        """Windows `idx` encoded over the full 30 s, each once (kept in `full`)."""
+        todo = [i for i in idx if i not in full]
+        if todo:
+            full.update(zip(todo, self._encode([mels[i] for i in todo], None), strict=True))
+        return torch.stack([full[i] for i in idx])
+
+    def _features_for(self, lang: str, idx: list[int], features, mels, full) -> torch.Tensor:
+        """The features windows `idx` heard in `lang` decode from: over 30 s where the batch's
+        are shorter and `lang` is not in `ASROptions.fitted_languages`."""
+        if features.shape[1] == self.model.dims.n_audio_ctx or lang in self.options.fitted_languages:  # fmt: skip
+            return features[idx]
+        return self._full(idx, mels, full)
+
+    def _languages(self, features, mels, full) -> tuple[list[str], list[dict[str, float]]]:
+        """Each window's language; over a shortened context, a window unsure of it is asked
+        again over the full 30 s (voice.asr.context)."""
         o = self.options
         if o.language or not self.model.is_multilingual:
             lang = o.language or "en"
             return [lang] * len(features), [{lang: 1.0}] * len(features)
-        _, all_probs = self.model.detect_language(features, self._tokenizer("en"))
-        langs, probs = [], []
-        for p in all_probs:
-            sub = {lang: float(p.get(lang, 0.0)) for lang in o.languages}
-            total = sum(sub.values()) or 1.0
-            sub = {k: v / total for k, v in sub.items()}
-            langs.append(max(sub, key=sub.get))
-            probs.append(sub)
+        tokenizer = self._tokenizer("en")
+        langs, probs = detect_languages(self.model, features, tokenizer, o.languages)
+        unsure = [i for i, p in enumerate(probs) if max(p.values()) < o.redetect_below]
+        if unsure and features.shape[1] < self.model.dims.n_audio_ctx:
+            again = detect_languages(self.model, self._full(unsure, mels, full), tokenizer, o.languages)  # fmt: skip
+            for k, i in enumerate(unsure):
+                langs[i], probs[i] = again[0][k], again[1][k]
         return langs, probs
 
     def _prompt_tokens(self, tokenizer, text: str) -> list[int]:
@@ -371,27 +398,3 @@ class WhisperASR:
     def _clean(self, text: str, language: str) -> str:
         text = cut_repetitions(text.strip())
         return to_script(text, self.options.chinese_script) if language == "zh" else text
-
-    def _words(self, spans, tokenizer, mel: torch.Tensor, n_samples: int) -> list[tuple[Word, ...]]:
-        """Word timings (relative to the window) from the cross-attention alignment heads."""
-        from whisper.audio import HOP_LENGTH
-        from whisper.timing import add_word_timestamps
-
-        dicts = [{"seek": 0, "start": s, "end": e, "tokens": toks} for s, e, _, toks in spans]
-        if not dicts:
-            return []
-        add_word_timestamps(
-            segments=dicts,
-            model=self.model,
-            tokenizer=tokenizer,
-            mel=mel,
-            num_frames=n_samples // HOP_LENGTH,
-            last_speech_timestamp=0.0,
-        )
-        return [
-            tuple(
-                Word(w["start"], w["end"], w["word"].strip(), float(w["probability"]))
-                for w in d.get("words", [])
-            )
-            for d in dicts
-        ]
