@@ -216,9 +216,13 @@ class BatchTranscriber:
 
     def _options_key(self) -> str:
         o = self.options
+        asr = dataclasses.asdict(self.asr.options)
+        if asr.get("context_pad_s", 0) is None:  # over the full 30 s these change nothing
+            for name in ("context_pad_s", "redetect_below", "fitted_languages"):
+                asr.pop(name)
         desc = {
             "model": self.asr.name,
-            "asr": dataclasses.asdict(self.asr.options),
+            "asr": asr,
             "vad": getattr(self.vad, "name", type(self.vad).__name__),
             "split": [o.split_channels, list(o.channel_labels)],
         }

@@ -116,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="speaker per channel (default agent,customer)",
     )
     p.add_argument("--vad", default="silero", help="silero (default) or energy")
+    p.add_argument(
+        "--context-pad-s",
+        type=float,
+        default=None,
+        help="the encoder reads a batch's longest window and this much padding instead of "
+        "Whisper's 30 s (English windows; voice.asr.context): faster on short clips (default: 30 s)",
+    )
     p.add_argument("--overwrite", action="store_true", help="redo files already transcribed")
     p.add_argument(
         "--max-bytes",
@@ -177,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             temperatures=tuple(float(t) for t in args.temperatures.split(",")),
             word_timestamps=args.word_timestamps,
             chinese_script=args.chinese_script,
+            context_pad_s=args.context_pad_s,
         )
         options = BatchOptions(
             formats=formats,

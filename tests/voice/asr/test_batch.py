@@ -369,3 +369,17 @@ def test_two_workers_give_the_same_segments_on_every_run_and_after_a_kill(tmp_pa
     resumed = BatchTranscriber(FakeASR(), vad, BatchOptions(workers=2, batch_size=2)).run(jobs, out, progress=False)  # fmt: skip
     assert sorted(r.status for r in resumed) == ["done", "done", "done", "skipped"]
     assert segments(out) == runs[0]
+
+
+def test_the_fitted_context_options_key_a_run_only_when_the_context_is_fitted():
+    """Over the full 30 s the fitted context's options change nothing, so they do not change
+    which files a resumed run counts as done; a fitted context does."""
+    from types import SimpleNamespace
+
+    def key(**kw):
+        asr = SimpleNamespace(name="m", options=ASROptions(**kw))
+        return BatchTranscriber(asr, FakeVAD(), BatchOptions()).key
+
+    assert key() == key(redetect_below=0.5, fitted_languages=("en", "zh"))
+    assert key(context_pad_s=6.0) != key() != key(quantize="int8")
+    assert key(context_pad_s=6.0) != key(context_pad_s=6.0, fitted_languages=("en", "zh"))
