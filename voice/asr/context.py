@@ -21,9 +21,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from voice.types import SAMPLE_RATE
+
 HOP_S = 0.01  # one log-mel frame; the encoder's frames are two of them
 # the padding a customer's turns are transcribed with (dialogue.chat: cca chat, demo, phone)
 TURN_CONTEXT_PAD_S = 6.0
+# a fitted window's output under this many text tokens a second (speech is 2.5 to 5) is decoded
+# again over 30 s, when the window is at least this long (not "Okay.")
+MIN_TOKENS_PER_S = 1.5
+CHECK_FROM_S = 2.0
 
 
 def fitted_frames(longest_samples: int, pad_s: float | None, n_audio_ctx: int, rate: int) -> int | None:  # fmt: skip
@@ -66,3 +72,77 @@ def detect_languages(
         langs.append(codes[int(np.argmax(row))])
         out.append(sub)
     return langs, out
+
+
+class FittedContext:
+    """The encoding and the language detection of `voice.asr.whisper.WhisperASR` (mixed into
+    it: `self.model`, `self.options`, `self._tokenizer`, `self._decode_with_fallback`), over
+    the full 30 s or a fitted context."""
+
+    def _encode(self, mels: list[torch.Tensor], longest: int | None) -> torch.Tensor:
+        """The encoder's features of a batch: over the full 30 s (`longest` None), or over the
+        longest window and `context_pad_s` (voice.asr.context). bfloat16 pays in the encoder's
+        large matmuls; the decoder's small steps are faster in float32."""
+        dims, pad = self.model.dims, self.options.context_pad_s if longest is not None else None
+        frames = fitted_frames(longest or 0, pad, dims.n_audio_ctx, SAMPLE_RATE)
+        batch = torch.stack(mels)
+        if frames is None:
+            features = self.model.encoder(batch)
+        else:
+            features = encode_fitted(self.model.encoder, batch[..., : 2 * frames])
+        return features.float() if features.dtype == torch.bfloat16 else features
+
+    def _full(self, idx: list[int], mels: list[torch.Tensor], full: dict) -> torch.Tensor:
+        """Windows `idx` encoded over the full 30 s, each once (kept in `full`)."""
+        todo = [i for i in idx if i not in full]
+        if todo:
+            full.update(zip(todo, self._encode([mels[i] for i in todo], None), strict=True))
+        return torch.stack([full[i] for i in idx])
+
+    def _features_for(self, lang: str, idx: list[int], features, mels, full) -> torch.Tensor:
+        """The features windows `idx` heard in `lang` decode from: over 30 s where the batch's
+        are shorter and `lang` is not in `ASROptions.fitted_languages`."""
+        if features.shape[1] == self.model.dims.n_audio_ctx or lang in self.options.fitted_languages:  # fmt: skip
+            return features[idx]
+        return self._full(idx, mels, full)
+
+    def _languages(self, features, mels, full) -> tuple[list[str], list[dict[str, float]]]:
+        """Each window's language; over a shortened context, a window unsure of it is asked
+        again over the full 30 s (voice.asr.context)."""
+        o = self.options
+        if o.language or not self.model.is_multilingual:
+            lang = o.language or "en"
+            return [lang] * len(features), [{lang: 1.0}] * len(features)
+        tokenizer = self._tokenizer("en")
+        langs, probs = detect_languages(self.model, features, tokenizer, o.languages)
+        unsure = [i for i, p in enumerate(probs) if max(p.values()) < o.redetect_below]
+        if unsure and features.shape[1] < self.model.dims.n_audio_ctx:
+            again = detect_languages(self.model, self._full(unsure, mels, full), tokenizer, o.languages)  # fmt: skip
+            for k, i in enumerate(unsure):
+                langs[i], probs[i] = again[0][k], again[1][k]
+        return langs, probs
+
+    def _redo_cut(self, lang, idx, durations, rows, results, mels, full) -> list:
+        """`results` of windows `idx` decoded over a fitted context, where one that looks cut
+        short (`looks_cut`) is decoded again over the full 30 s."""
+        end = self._tokenizer(lang).eot
+        cut = [k for k, (r, d) in enumerate(zip(results, durations, strict=True)) if looks_cut(r.tokens, end, d)]  # fmt: skip
+        if not cut:
+            return results
+        again = self._decode_with_fallback(
+            self._full([idx[k] for k in cut], mels, full), lang, [durations[k] for k in cut],
+            [rows[k] for k in cut] if rows is not None else None,
+        )  # fmt: skip
+        results = list(results)
+        for k, r in zip(cut, again, strict=True):
+            results[k] = r
+        return results
+
+
+def looks_cut(tokens, eot: int, duration_s: float) -> bool:
+    """Whether a window's output is too short for its length to be all it says: under
+    `MIN_TOKENS_PER_S` text tokens a second over a window of `CHECK_FROM_S` or more. Whisper
+    sometimes ends its output early (a batch of short clips, beam 2, over a 6 s context: "Sunday
+    is" for "Sunday is the best part of the week.")."""
+    text = sum(1 for t in tokens if t < eot)
+    return duration_s >= CHECK_FROM_S and text < MIN_TOKENS_PER_S * duration_s

@@ -27,7 +27,7 @@ except ImportError as e:  # pragma: no cover - depends on the install
         "Whisper ASR needs openai-whisper: pip install 'contact-centre-agent[voice]'"
     ) from e
 
-from voice.asr.context import detect_languages, encode_fitted, fitted_frames
+from voice.asr.context import FittedContext
 from voice.asr.decoding import split_timestamps, word_timings
 from voice.asr.fallback import decode_with_fallback
 from voice.asr.types import ASRError, ASROptions, WindowResult
@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 MIN_TAIL_S = 1.0  # an undecoded rest of a window shorter than this is not decoded again
 
 
-class WhisperASR:
+class WhisperASR(FittedContext):
     """Transcribes with an openai-whisper model in batches of up to 30-second windows."""
 
     streaming = False
@@ -194,9 +194,10 @@ class WhisperASR:
                 durations = [len(padded[i]) / SAMPLE_RATE for i in idx]
                 rows = [context[i] for i in idx] if context[idx[0]] else None
                 feats = self._features_for(lang, idx, features, mels, full)
-                for i, res in zip(
-                    idx, self._decode_with_fallback(feats, lang, durations, rows), strict=True
-                ):
+                results = self._decode_with_fallback(feats, lang, durations, rows)
+                if feats.shape[1] < self.model.dims.n_audio_ctx:
+                    results = self._redo_cut(lang, idx, durations, rows, results, mels, full)
+                for i, res in zip(idx, results, strict=True):
                     decoded[i] = res
         results, tails = [], []
         for i, res in enumerate(decoded):
@@ -316,49 +317,6 @@ class WhisperASR:
             language=language,
             task=self.options.task,
         )
-
-    def _encode(self, mels: list[torch.Tensor], longest: int | None) -> torch.Tensor:
-        """The encoder's features of a batch: over the full 30 s (`longest` None), or over the
-        longest window and `context_pad_s` (voice.asr.context). bfloat16 pays in the encoder's
-        large matmuls; the decoder's small steps are faster in float32."""
-        dims, pad = self.model.dims, self.options.context_pad_s if longest is not None else None
-        frames = fitted_frames(longest or 0, pad, dims.n_audio_ctx, SAMPLE_RATE)
-        batch = torch.stack(mels)
-        if frames is None:
-            features = self.model.encoder(batch)
-        else:
-            features = encode_fitted(self.model.encoder, batch[..., : 2 * frames])
-        return features.float() if features.dtype == torch.bfloat16 else features
-
-    def _full(self, idx: list[int], mels: list[torch.Tensor], full: dict) -> torch.Tensor:
-        """Windows `idx` encoded over the full 30 s, each once (kept in `full`)."""
-        todo = [i for i in idx if i not in full]
-        if todo:
-            full.update(zip(todo, self._encode([mels[i] for i in todo], None), strict=True))
-        return torch.stack([full[i] for i in idx])
-
-    def _features_for(self, lang: str, idx: list[int], features, mels, full) -> torch.Tensor:
-        """The features windows `idx` heard in `lang` decode from: over 30 s where the batch's
-        are shorter and `lang` is not in `ASROptions.fitted_languages`."""
-        if features.shape[1] == self.model.dims.n_audio_ctx or lang in self.options.fitted_languages:  # fmt: skip
-            return features[idx]
-        return self._full(idx, mels, full)
-
-    def _languages(self, features, mels, full) -> tuple[list[str], list[dict[str, float]]]:
-        """Each window's language; over a shortened context, a window unsure of it is asked
-        again over the full 30 s (voice.asr.context)."""
-        o = self.options
-        if o.language or not self.model.is_multilingual:
-            lang = o.language or "en"
-            return [lang] * len(features), [{lang: 1.0}] * len(features)
-        tokenizer = self._tokenizer("en")
-        langs, probs = detect_languages(self.model, features, tokenizer, o.languages)
-        unsure = [i for i, p in enumerate(probs) if max(p.values()) < o.redetect_below]
-        if unsure and features.shape[1] < self.model.dims.n_audio_ctx:
-            again = detect_languages(self.model, self._full(unsure, mels, full), tokenizer, o.languages)  # fmt: skip
-            for k, i in enumerate(unsure):
-                langs[i], probs[i] = again[0][k], again[1][k]
-        return langs, probs
 
     def _prompt_tokens(self, tokenizer, text: str) -> list[int]:
         """The last `max_prompt_tokens` tokens of the context before a window, or [] for none."""

@@ -97,3 +97,25 @@ def test_a_language_not_fitted_is_decoded_over_30_s():
     full = WhisperASR(model, zh).transcribe(audio)
     fitted = WhisperASR(model, replace(zh, context_pad_s=1.0, fitted_languages=("en",)))
     assert fitted.transcribe(audio) == full
+
+
+def test_an_output_cut_short_over_a_fitted_context_is_decoded_again_over_30_s(monkeypatch):
+    """A window whose fitted decode says too little for its length ("Sunday is" for a 3 s
+    sentence) is decoded again from the full 30 s; a short one ("Okay.") is not checked."""
+    from voice.asr.context import looks_cut
+
+    assert looks_cut([1, 2], 50257, 3.0) and not looks_cut([1, 2, 3, 4, 5], 50257, 3.0)
+    assert not looks_cut([1], 50257, 1.0)  # "Okay.": too short to judge
+    assert not looks_cut([1, 2] + [50364 + k for k in range(20)], 50257, 1.9)
+    model = tiny_whisper()
+    asr = WhisperASR(model, replace(FAST, context_pad_s=2.0, max_new_tokens=1))
+    frames_seen = []
+    decode = asr._decode_with_fallback
+
+    def spy(features, *args):
+        frames_seen.append(features.shape[1])
+        return decode(features, *args)
+
+    monkeypatch.setattr(asr, "_decode_with_fallback", spy)
+    asr.transcribe(Audio(tone(3.0), 16_000, "tone"))  # one token for 3.5 s: looks cut
+    assert frames_seen[0] < 1500 and 1500 in frames_seen
