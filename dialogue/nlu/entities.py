@@ -66,10 +66,12 @@ _STATE_NAMES = (
     "west virginia|wisconsin|wyoming"
 )
 _ZIP = r"(?P<v>[0-9]{5}(?:-[0-9]{4})?)(?![0-9])"
+# after its cue, also as Whisper writes five spoken digits: "my zip code is 94,105"
+_CUED_ZIP = r"(?P<v>[0-9]{5}(?:-[0-9]{4})?|[0-9]{2},[0-9]{3})(?![0-9]|,[0-9])"
 _CUE_SEP = r"[ \t]*(?:is|was|是|为)?[ \t]*[:：#]?[ \t]*"
 # (priority, pattern, type); the span is the group "v"
 _EXTRA_RULES: tuple[tuple[int, re.Pattern[str], str], ...] = (
-    (95, re.compile(r"(?<![A-Za-z])(?:zip(?:[ \t]*code)?|postal[ \t]*code|post[ \t]*code|postcode)" + _CUE_SEP + _ZIP, re.I), "zip_code"),
+    (95, re.compile(r"(?<![A-Za-z])(?:zip(?:[ \t]*code)?|postal[ \t]*code|post[ \t]*code|postcode)" + _CUE_SEP + _CUED_ZIP, re.I), "zip_code"),
     (95, re.compile(r"(?:邮政编码|邮编)" + _CUE_SEP + r"(?P<v>[0-9]{6}|[0-9]{5}(?:-[0-9]{4})?)(?![0-9])"), "zip_code"),
     (45, re.compile(r"(?<![A-Za-z])(?:" + "|".join(_STATES) + r")\.?,?[ \t]+" + _ZIP), "zip_code"),
     (45, re.compile(r"(?<![A-Za-z])(?:" + _STATE_NAMES + r"),?[ \t]+" + _ZIP, re.I), "zip_code"),
@@ -136,6 +138,8 @@ def extract_entities(
             value = m["v"].upper()
             if kind == "order_number":  # "W 6247578" as a recogniser writes it: W6247578
                 value = re.sub(r"[^0-9A-Z]", "", value)
+            elif kind == "zip_code":
+                value = value.replace(",", "")
             found.append((priority, start, end, kind, value))
     pattern, canonical = _catalogue_pattern(catalogue)
     if pattern is not None:

@@ -30,6 +30,10 @@ TURN_CONTEXT_PAD_S = 6.0
 # again over 30 s, when the window is at least this long (not "Okay.")
 MIN_TOKENS_PER_S = 1.5
 CHECK_FROM_S = 2.0
+# a window shorter than this ("Okay.", a barge-in's first words) is heard over the full 30 s:
+# over a fitted context a 0.5 s "Okay." was once heard as Chinese, and the caller's backchannel
+# stopped the agent (bench_session.py)
+FIT_FROM_S = 2.0
 
 
 def fitted_frames(longest_samples: int, pad_s: float | None, n_audio_ctx: int, rate: int) -> int | None:  # fmt: skip
@@ -99,23 +103,29 @@ class FittedContext:
             full.update(zip(todo, self._encode([mels[i] for i in todo], None), strict=True))
         return torch.stack([full[i] for i in idx])
 
-    def _features_for(self, lang: str, idx: list[int], features, mels, full) -> torch.Tensor:
-        """The features windows `idx` heard in `lang` decode from: over 30 s where the batch's
-        are shorter and `lang` is not in `ASROptions.fitted_languages`."""
-        if features.shape[1] == self.model.dims.n_audio_ctx or lang in self.options.fitted_languages:  # fmt: skip
-            return features[idx]
-        return self._full(idx, mels, full)
+    def _parts(self, lang: str, idx: list[int], features, mels, full, sizes) -> list[tuple]:
+        """(windows, their features, fitted?) for windows `idx` heard in `lang`: the batch's
+        features where they are fitted and `lang` is in `ASROptions.fitted_languages` and the
+        window is `FIT_FROM_S` or longer; the others over the full 30 s."""
+        if features.shape[1] == self.model.dims.n_audio_ctx:
+            return [(idx, features[idx], False)]
+        fits = lang in self.options.fitted_languages
+        ok = [i for i in idx if fits and sizes[i] >= FIT_FROM_S * SAMPLE_RATE]
+        rest = [i for i in idx if i not in ok]
+        parts = [(ok, features[ok], True)] if ok else []
+        return parts + ([(rest, self._full(rest, mels, full), False)] if rest else [])
 
-    def _languages(self, features, mels, full) -> tuple[list[str], list[dict[str, float]]]:
-        """Each window's language; over a shortened context, a window unsure of it is asked
-        again over the full 30 s (voice.asr.context)."""
+    def _languages(self, features, mels, full, sizes) -> tuple[list[str], list[dict[str, float]]]:  # fmt: skip
+        """Each window's language; over a shortened context, a window unsure of it, or shorter
+        than `FIT_FROM_S`, is asked again over the full 30 s."""
         o = self.options
         if o.language or not self.model.is_multilingual:
             lang = o.language or "en"
             return [lang] * len(features), [{lang: 1.0}] * len(features)
         tokenizer = self._tokenizer("en")
         langs, probs = detect_languages(self.model, features, tokenizer, o.languages)
-        unsure = [i for i, p in enumerate(probs) if max(p.values()) < o.redetect_below]
+        short = FIT_FROM_S * SAMPLE_RATE
+        unsure = [i for i, p in enumerate(probs) if max(p.values()) < o.redetect_below or sizes[i] < short]  # fmt: skip
         if unsure and features.shape[1] < self.model.dims.n_audio_ctx:
             again = detect_languages(self.model, self._full(unsure, mels, full), tokenizer, o.languages)  # fmt: skip
             for k, i in enumerate(unsure):

@@ -169,10 +169,11 @@ class WhisperASR(FittedContext):
             for lead, w in zip(leads, windows, strict=True)
         ]
         mels = [self._mel(w) for w in padded]
-        features = self._encode(mels, max(len(w) for w in padded))
+        sizes = [len(w) for w in padded]
+        features = self._encode(mels, max(sizes))
         full: dict[int, torch.Tensor] = {}  # windows encoded over 30 s too (voice.asr.context)
         if languages is None:
-            langs, probs = self._languages(features, mels, full)
+            langs, probs = self._languages(features, mels, full, sizes)
         else:
             langs, probs = list(languages), [{lang: 1.0} for lang in languages]
         decoded: list = [None] * len(windows)
@@ -191,14 +192,14 @@ class WhisperASR(FittedContext):
             ):
                 if not idx:
                     continue
-                durations = [len(padded[i]) / SAMPLE_RATE for i in idx]
-                rows = [context[i] for i in idx] if context[idx[0]] else None
-                feats = self._features_for(lang, idx, features, mels, full)
-                results = self._decode_with_fallback(feats, lang, durations, rows)
-                if feats.shape[1] < self.model.dims.n_audio_ctx:
-                    results = self._redo_cut(lang, idx, durations, rows, results, mels, full)
-                for i, res in zip(idx, results, strict=True):
-                    decoded[i] = res
+                for part, feats, fitted in self._parts(lang, idx, features, mels, full, sizes):
+                    durations = [sizes[i] / SAMPLE_RATE for i in part]
+                    rows = [context[i] for i in part] if context[part[0]] else None
+                    results = self._decode_with_fallback(feats, lang, durations, rows)
+                    if fitted:  # an output cut short is decoded again over 30 s
+                        results = self._redo_cut(lang, part, durations, rows, results, mels, full)
+                    for i, res in zip(part, results, strict=True):
+                        decoded[i] = res
         results, tails = [], []
         for i, res in enumerate(decoded):
             result, consumed_s = self._window_result(

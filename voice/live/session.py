@@ -194,8 +194,8 @@ class VoiceSession(AgentTurn):
         if self._closed:
             return
         self._closed = True
-        if not self.ended:
-            self._end("closed")
+        self._end("closed")  # (if it had not ended already)
+        self._discard_prepared()  # an answer being prepared for a caller who has gone
         self._wake.set()
         for task in list(self._tasks):
             task.cancel()

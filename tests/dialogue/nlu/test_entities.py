@@ -73,6 +73,8 @@ ONE_ENTITY = [
     ("my zip code is 94103", "zip_code", "94103", "94103"),
     ("zip 94103-1234", "zip_code", "94103-1234", "94103-1234"),
     ("postal code: 10001", "zip_code", "10001", "10001"),
+    # five spoken digits as Whisper writes them
+    ("My name is Bob Jones and my zip code is 94,105.", "zip_code", "94105", "94,105"),
     ("zip is nine four one oh three", "zip_code", "94103", "nine four one oh three"),
     ("445 Maple Drive, Fort Worth, TX 76165", "zip_code", "76165", "76165"),
     ("Fort Worth, Texas 76165", "zip_code", "76165", "76165"),

@@ -119,3 +119,15 @@ def test_an_output_cut_short_over_a_fitted_context_is_decoded_again_over_30_s(mo
     monkeypatch.setattr(asr, "_decode_with_fallback", spy)
     asr.transcribe(Audio(tone(3.0), 16_000, "tone"))  # one token for 3.5 s: looks cut
     assert frames_seen[0] < 1500 and 1500 in frames_seen
+
+
+def test_a_short_window_is_heard_over_30_s():
+    """A window under FIT_FROM_S ("Okay.", a barge-in's first words) is detected and decoded over
+    the full 30 s whatever its language: the transcript is the one without a fitted context."""
+    from voice.asr.context import FIT_FROM_S
+
+    model = tiny_whisper()
+    audio = Audio(tone(FIT_FROM_S - 1.0, 330.0), 16_000, "tone")  # + the 0.5 s lead-in
+    full = WhisperASR(model, FAST).transcribe(audio)
+    every = replace(FAST, context_pad_s=1.0, fitted_languages=("en", "zh"), redetect_below=0.0)
+    assert WhisperASR(model, every).transcribe(audio) == full
