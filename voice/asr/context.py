@@ -87,7 +87,9 @@ class FittedContext:
         """The encoder's features of a batch: over the full 30 s (`longest` None), or over the
         longest window and `context_pad_s` (voice.asr.context). bfloat16 pays in the encoder's
         large matmuls; the decoder's small steps are faster in float32."""
-        dims, pad = self.model.dims, self.options.context_pad_s if longest is not None else None
+        dims, pad = self.model.dims, self.options.context_pad_s
+        if longest is None or longest < FIT_FROM_S * SAMPLE_RATE:  # short windows only: 30 s
+            pad = None
         frames = fitted_frames(longest or 0, pad, dims.n_audio_ctx, SAMPLE_RATE)
         batch = torch.stack(mels)
         if frames is None:
