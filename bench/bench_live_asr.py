@@ -38,7 +38,7 @@ from voice.types import Audio  # noqa: E402
 REAL = REPO.parent / "shared" / "data" / "speech" / "real"
 
 
-def material() -> list[tuple[str, str, str, Audio]]:
+def material() -> list[tuple[str, str, str, str, Audio]]:
     """(name, kind, language, reference, audio): real recordings, then synthesized caller lines."""
     from voice.audio import load_audio
 

@@ -67,9 +67,12 @@ class CallResponder(AgentResponder):
             shots, self._shots = tuple(self._shots), []
             # a turn answered ahead (AgentResponder.prepare) is taken if it ends on its words and
             # no screenshot came meanwhile; anything else stops it and is answered now
-            taken = self.take(turn.transcript, say) if turn.transcript is not None and not shots else None  # fmt: skip
-            if taken is None:
+            if turn.transcript is not None and not shots:
+                taken = self.take(turn.transcript, say)  # None: nothing left running
+            else:
                 self.settle()
+                taken = None
+            if taken is None:
                 t = self.conversation.respond(
                     TurnInput(turn.text, turn.transcript, screenshots=shots), say=say
                 )

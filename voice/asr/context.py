@@ -6,11 +6,11 @@ caller's turn on a live line is a few seconds, so most of the encoder's work, an
 decoding step's cross-attention, is spent on padding. `encode_fitted` runs the encoder on the
 window and `ASROptions.context_pad_s` of that padding only (its positions are the first of the
 30 s, where the speech is), which on a CPU takes about half the time of a short turn's
-transcript (bench/bench_live_asr.py). Whisper was trained on 30 s, and with less padding its
-language detection leans to Chinese on short English ("Okay." was heard as Chinese at 0.82), so
-`detect_languages` is asked again over the full 30 s for a window whose language is unsure
-(`ASROptions.redetect_below`); the words themselves came out the same, or one word apart, on the
-real speech measured.
+transcript (bench/bench_live_asr.py). Whisper was trained on 30 s, so a window goes back to the
+full 30 s where the shorter context was measured to hear it worse: its language is unsure
+(`ASROptions.redetect_below`), it is under `FIT_FROM_S`, it is heard in a language outside
+`ASROptions.fitted_languages`, or its output `looks_cut`. With those, the real and synthesized
+turns of the bench were heard word for word as over 30 s.
 """
 
 from __future__ import annotations
@@ -26,14 +26,13 @@ from voice.types import SAMPLE_RATE
 HOP_S = 0.01  # one log-mel frame; the encoder's frames are two of them
 # the padding a customer's turns are transcribed with (dialogue.chat: cca chat, demo, phone)
 TURN_CONTEXT_PAD_S = 6.0
-# a fitted window's output under this many text tokens a second (speech is 2.5 to 5) is decoded
-# again over 30 s, when the window is at least this long (not "Okay.")
-MIN_TOKENS_PER_S = 1.5
-CHECK_FROM_S = 2.0
 # a window shorter than this ("Okay.", a barge-in's first words) is heard over the full 30 s:
 # over a fitted context a 0.5 s "Okay." was once heard as Chinese, and the caller's backchannel
 # stopped the agent (bench_session.py)
 FIT_FROM_S = 2.0
+# a fitted window's output under this many text tokens a second (speech is 2.5 to 5) is decoded
+# again over 30 s
+MIN_TOKENS_PER_S = 1.5
 
 
 def fitted_frames(longest_samples: int, pad_s: float | None, n_audio_ctx: int, rate: int) -> int | None:  # fmt: skip
@@ -153,8 +152,8 @@ class FittedContext:
 
 def looks_cut(tokens, eot: int, duration_s: float) -> bool:
     """Whether a window's output is too short for its length to be all it says: under
-    `MIN_TOKENS_PER_S` text tokens a second over a window of `CHECK_FROM_S` or more. Whisper
+    `MIN_TOKENS_PER_S` text tokens a second over a window of `FIT_FROM_S` or more. Whisper
     sometimes ends its output early (a batch of short clips, beam 2, over a 6 s context: "Sunday
     is" for "Sunday is the best part of the week.")."""
     text = sum(1 for t in tokens if t < eot)
-    return duration_s >= CHECK_FROM_S and text < MIN_TOKENS_PER_S * duration_s
+    return duration_s >= FIT_FROM_S and text < MIN_TOKENS_PER_S * duration_s
