@@ -220,6 +220,8 @@ class BatchTranscriber:
         if asr.get("context_pad_s", 0) is None:  # over the full 30 s these change nothing
             for name in ("context_pad_s", "redetect_below", "fitted_languages"):
                 asr.pop(name)
+        if asr.get("head") == "candidates":  # the default: keys made before it stay valid
+            asr.pop("head")
         desc = {
             "model": self.asr.name,
             "asr": asr,

@@ -25,21 +25,9 @@ import warnings
 import torch
 from torch import nn
 
+from voice.asr.head import decoder_forward, int8_linear
+
 QUANTIZE = ("none", "int8")
-
-
-def _dynamic():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.ao.quantization announces its move to torchao
-        try:
-            from torch.ao.nn.quantized.dynamic import Linear as QLinear
-            from torch.ao.quantization import quantize_dynamic
-        except ImportError as e:  # pragma: no cover - depends on the torch release
-            raise RuntimeError(
-                "int8 decoding needs torch.ao.quantization, which this torch release lacks; "
-                "use quantize='none'"
-            ) from e
-    return quantize_dynamic, QLinear
 
 
 def is_quantized(model) -> bool:
@@ -58,39 +46,23 @@ def quantize_decoder(model):
         )
     if next(model.decoder.parameters()).dtype != torch.float32:
         raise ValueError("int8 decoding quantizes float32 weights; load the model in float32")
-    quantize_dynamic, QLinear = _dynamic()
+    try:
+        from torch.ao.quantization import quantize_dynamic
+    except ImportError as e:  # pragma: no cover - depends on the torch release
+        raise RuntimeError(
+            "int8 decoding needs torch.ao.quantization, which this torch release lacks; "
+            "use quantize='none'"
+        ) from e
     decoder = model.decoder
     for module in decoder.modules():
         # whisper's Linear only adds a cast of its weights to the input's dtype
         if isinstance(module, nn.Linear) and type(module) is not nn.Linear:
             module.__class__ = nn.Linear
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore")  # torch.ao.quantization announces its move to torchao
         quantize_dynamic(decoder, {nn.Linear}, dtype=torch.qint8, inplace=True)
-        embedding = decoder.token_embedding.weight.detach()
-        head = nn.Linear(embedding.shape[1], embedding.shape[0], bias=False)
-        head.weight = nn.Parameter(embedding.clone(), requires_grad=False)
-        head = QLinear.from_float(_with_qconfig(head))
-    decoder.head = head
-    decoder.forward = types.MethodType(_forward, decoder)
+    # the token embedding in int8 as the output projection, all of it approximate
+    decoder.head = int8_linear(decoder.token_embedding.weight)
+    decoder.forward = types.MethodType(decoder_forward, decoder)
     decoder.int8 = True
     return model
-
-
-def _with_qconfig(linear: nn.Linear) -> nn.Linear:
-    from torch.ao.quantization import default_dynamic_qconfig
-
-    linear.qconfig = default_dynamic_qconfig
-    return linear
-
-
-def _forward(self, x: torch.Tensor, xa: torch.Tensor, kv_cache: dict | None = None):
-    """whisper.model.TextDecoder.forward with the output projection through `self.head` (the
-    token embedding in int8) instead of a float32 matmul with the embedding."""
-    offset = next(iter(kv_cache.values())).shape[1] if kv_cache else 0
-    x = self.token_embedding(x) + self.positional_embedding[offset : offset + x.shape[-1]]
-    x = x.to(torch.float32)
-    xa = xa.to(torch.float32)
-    for block in self.blocks:
-        x = block(x, xa, mask=self.mask, kv_cache=kv_cache)
-    return self.head(self.ln(x)).float()

@@ -41,6 +41,11 @@ class ASROptions:
     # the text decoder's weights on a CPU: "int8" reads a quarter of the bytes a step
     # (voice.asr.quantize); "none" keeps float32. Ignored on a GPU.
     quantize: str = "none"
+    # the output projection when decoding in float32 on a CPU: "candidates" finds the likely
+    # next tokens with int8 weights and scores them and the special tokens exactly in float32
+    # (voice.asr.head: the same tokens, a quarter of the bytes a step); "full" scores every
+    # token in float32. Ignored on a GPU, in bfloat16 or float16, and with quantize="int8".
+    head: str = "candidates"
     seed: int = 0  # for the sampling at fallback temperatures: the same input, the same output
     # silence put before audio that starts with speech (Whisper drops such a first word)
     lead_pad_s: float = 0.5
@@ -59,6 +64,8 @@ class ASROptions:
             raise ValueError(f"chinese_script={self.chinese_script!r}; choose one of {SCRIPTS}")
         if self.quantize not in ("none", "int8"):
             raise ValueError(f"quantize={self.quantize!r}; choose 'none' or 'int8'")
+        if self.head not in ("candidates", "full"):
+            raise ValueError(f"head={self.head!r}; choose 'candidates' or 'full'")
         if self.beam_size is not None and self.beam_size < 1:
             raise ValueError("beam_size must be >= 1, or None for greedy decoding")
         if not 0.0 <= self.lead_pad_s <= 5.0:

@@ -79,6 +79,27 @@ class WhisperASR(FittedContext):
                 quantize_decoder(model)
             else:
                 logger.info("int8 decoding is for a CPU; %s decodes as it is", self.device)
+        self._install_head()
+
+    def _install_head(self) -> None:
+        """The candidate head (voice.asr.head) where the decoder runs in float32 on a CPU."""
+        from voice.asr.head import has_head, install_head
+
+        weights = self.model.decoder.token_embedding.weight.dtype
+        if self.options.head == "full":
+            if has_head(self.model):
+                logger.warning(
+                    "%s: head='full' asked for, but this model's decoder already has the "
+                    "candidate head or int8 weights (load the model again for float32)",
+                    self.name,
+                )
+            return
+        if self.device.type != "cpu" or weights != torch.float32 or self.dtype == torch.float16:
+            return
+        try:
+            install_head(self.model)
+        except RuntimeError as e:  # pragma: no cover - a torch without int8 kernels
+            logger.info("%s: full float32 output projection (%s)", self.name, e)
 
     @classmethod
     def from_pretrained(
