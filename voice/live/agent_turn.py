@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from voice.live.endpoint import YES_NO, is_backchannel, is_yes_no
+from voice.live.endpoint import YES_NO, is_backchannel, is_blip, is_yes_no
 from voice.live.frames import StreamResampler
 from voice.live.types import Reply, TurnMetrics
 from voice.tts.text import speech_pieces
@@ -106,7 +106,7 @@ class AgentTurn:
         if self._probe is not p:
             return
         text = transcript.text.strip() if transcript else ""
-        if text and not is_backchannel(text):
+        if text and not is_backchannel(text) and not self._misheard_listener(transcript):
             self._interrupt(f"caller said {text!r}")
         elif final and p.over_last and self._answers_question(text):
             # "yeah" over "Shall I go ahead?" is the answer, not "mm-hm": the caller's turn
@@ -120,6 +120,20 @@ class AgentTurn:
             if self._probe is None and self.player.paused:  # only "mm-hm": go on talking
                 self.player.resume(int(self.options.resume_rewind_s * self.out_rate))
                 self._emit("playback_resumed", data={"reason": "backchannel"})
+
+    def _misheard_listener(self, transcript: Transcript) -> bool:
+        """A word or two over the agent's voice heard in a language other than the one the
+        agent speaks: on speech this short Whisper's language detection is unsure, and a
+        listener word comes out in the other language (a Mandarin "好。" as "Hello", an English
+        "Okay." as "我认为"). It lets the agent go on, as "mm-hm" does; speech longer than
+        `backchannel_max_s` still stops it, in any language."""
+        if not transcript.language or transcript.language == self._language:
+            return False
+        if is_blip(transcript.text):
+            logger.info("%r heard in %s over a %s reply: taken as a listener sound",
+                        transcript.text, transcript.language, self._language)  # fmt: skip
+            return True
+        return False
 
     def _answers_question(self, text: str) -> bool:
         """Whether `text`, listener words said over the end of the agent's reply, answers it:
@@ -227,7 +241,9 @@ class AgentTurn:
             return
         said = transcript.text.strip()
         if (
-            sp.info.get("overlapped") and is_backchannel(said) and not self._answers_question(said)
+            sp.info.get("overlapped")
+            and (is_backchannel(said) or self._misheard_listener(transcript))
+            and not self._answers_question(said)
         ):  # "mm-hm" as the agent finished; a "yes" over its question is the caller's answer
             self._emit("backchannel", said)
             said = ""

@@ -16,7 +16,9 @@ The endpointing rule (`Endpointer.silence_needed`):
 - A turn is cut at `max_turn_s` of speech whatever the pauses.
 
 `is_backchannel(text)`: only listener words ("ok", "yeah", "uh-huh", "right", "嗯", "对", "好的",
-"是"...), which do not take the turn from the agent.
+"是"...), which do not take the turn from the agent. `is_blip(text)`: a word or two (at most
+`BLIP_UNITS` words or Chinese characters), what a backchannel misheard in the wrong language
+comes out as.
 """
 
 from __future__ import annotations
@@ -98,6 +100,15 @@ def is_backchannel(text: str) -> bool:
         bool(re.fullmatch(r"[\u4e00-\u9fff]+", t.replace(" ", "")))
         and _zh_backchannel(t.replace(" ", ""))
     )
+
+
+BLIP_UNITS = 3  # "Hello" (a Mandarin "好" heard as English), "我认为" (an English "okay")
+
+
+def is_blip(text: str) -> bool:
+    """Whether `text` is at most BLIP_UNITS words and Chinese characters (and not empty)."""
+    units = len(re.findall(r"[A-Za-z0-9']+", text)) + len(re.findall(r"[\u4e00-\u9fff]", text))
+    return 0 < units <= BLIP_UNITS
 
 
 def is_yes_no(text: str) -> bool:

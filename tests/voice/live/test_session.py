@@ -149,7 +149,7 @@ class ScriptedResponder:
 
 CALLER = {200: "where is my order", 250: "wait, I have a different question", 300: "uh-huh",
           350: "my order number is 4 5", 400: "6 7", 430: "thanks", 460: "hold on", 480: "好的",
-          330: "yeah"}  # fmt: skip
+          330: "yeah", 280: "hello"}  # fmt: skip
 HZ = {text: hz for hz, text in CALLER.items()}
 LONG_REPLY = Reply(
     "Your order shipped on Monday. It is with the courier now. It should arrive on Friday.",
@@ -559,3 +559,37 @@ def test_the_greetings_own_echo_is_no_turn(echo, voice):
                                      options=SessionOptions(echo=echo), line_echo=(0.12, 0.4))  # fmt: skip
     assert responder.transcripts == [] and "barge_in" not in kinds(result)
     assert [e.data["reason"] for e in result.events if e.kind == "playback_stopped"] == ["finished"]
+
+
+@dataclass
+class ScriptLanguageASR(ToneASR):
+    """ToneASR that hears words in Latin letters as English and the rest as Mandarin, as
+    Whisper detects a language per window."""
+
+    def transcribe(self, audio: Audio, vad=None) -> Transcript:
+        t = super().transcribe(audio, vad)
+        return replace(t, language="en" if t.text.isascii() else "zh")
+
+
+ZH_REPLY = Reply("您的订单已经在周一发货了，现在在快递员手上，预计周五能送到您家里，请您注意查收包裹，谢谢您的耐心等待。", "zh")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "reply, said, stops",
+    [
+        (ZH_REPLY, "hello", False),  # a Mandarin "好" heard as English over a Mandarin reply
+        (LONG_REPLY, "hello", True),  # the same word over an English reply is words
+        (ZH_REPLY, "wait, I have a different question", True),  # longer: stops in any language
+    ],
+)
+def test_a_word_heard_in_the_other_language_over_the_reply_is_a_listener_sound(reply, said, stops):  # fmt: skip
+    audio = timeline((0.3, None), (1.0, HZ["where is my order"]), (0.65 + 1.0, None),
+                     (0.4 if said == "hello" else 1.2, HZ[said]), (5.0, None))  # fmt: skip
+    result, _, responder, _, asr = run([reply, Reply("Sure.")], audio, asr=ScriptLanguageASR)
+    k = kinds(result)
+    assert said in asr.heard
+    assert ("barge_in" in k) == stops
+    assert ("backchannel" in k) == (not stops)
+    if not stops:  # the whole reply played, and nothing was answered
+        assert responder.transcripts == ["where is my order"] and responder.heard == []
+        assert [e.data["reason"] for e in result.events if e.kind == "playback_stopped"] == ["finished"]  # fmt: skip

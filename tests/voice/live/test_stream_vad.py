@@ -8,7 +8,13 @@ import pytest
 
 from tests.conftest import tone
 from voice.live.echo import DelayGainCanceller as EchoCanceller
-from voice.live.endpoint import Endpointer, has_identifier, is_backchannel, mid_identifier
+from voice.live.endpoint import (
+    Endpointer,
+    has_identifier,
+    is_backchannel,
+    is_blip,
+    mid_identifier,
+)
 from voice.live.frames import StreamResampler, as_samples
 from voice.live.playback import Player
 from voice.live.stream_vad import EnergyStream, SileroStream, StreamVAD, StreamVADOptions
@@ -93,6 +99,15 @@ def test_packaged_silero_finds_speech_in_8_khz_phone_frames():
 )  # fmt: skip
 def test_backchannels(text, expected):
     assert is_backchannel(text) is expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [("Hello", True), ("我认为", True), ("Ho!", True), ("no thanks", True), ("", False),
+     ("...", False), ("wait, not that one", False), ("我想取消订单", False), ("好 W1", True)],
+)  # fmt: skip
+def test_blips_are_a_word_or_two(text, expected):
+    assert is_blip(text) is expected
 
 
 @pytest.mark.parametrize(
