@@ -1,15 +1,17 @@
 """A customer's turn transcribed over Whisper's full 30 s against over the turn and some padding.
 
-    .venv/bin/python bench/bench_live_asr.py [--pads 6,3] [--repeat 3] [--model base]
+    .venv/bin/python bench/bench_live_asr.py [--pads 6,3] [--heads full,candidates] [--repeat 3]
 
 The material is turn-sized speech: the real recordings of ../shared/data/speech/real (10 English
 sentences, one Mandarin clip, with references) and every caller line of bench_session.py's six
 calls (English and Mandarin, synthesized once by its caller voices and cached in
 bench/material/session/; their references are the scripts' text). Each clip is transcribed as a
 voice session transcribes a turn (`WhisperASR.transcribe`, greedy, the packaged weights on the
-CPU), by one model in one process: with `context_pad_s=None` (the baseline: 30 s, as Whisper
+CPU), in one process: with `context_pad_s=None` (the baseline: 30 s, as Whisper
 was trained) and with each `--pads` value (`ASROptions.context_pad_s`, voice.asr.context),
-taking turns clip by clip. Prints per system: the median and 90th-percentile time of a turn's
+each with every `--heads` output projection (`ASROptions.head`, voice.asr.head: "full" float32,
+"candidates" found in int8 and scored in float32; one model loaded per head), taking turns
+clip by clip. The first system (30 s, the first head) is the baseline. Prints per system: the median and 90th-percentile time of a turn's
 transcript, the ratio against the baseline, WER (English) and CER (Chinese) against the
 references, the clips whose language differs from the baseline's, and whose text differs.
 Run by hand, never as a test.
@@ -68,18 +70,24 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--pads", default="6", help="context_pad_s values to run beside the full 30 s")
     p.add_argument("--repeat", type=int, default=3, help="timed runs per clip and system")
+    p.add_argument("--heads", default="full,candidates", help="ASROptions.head values to run")
     p.add_argument("--model", default="base")
     p.add_argument("--out", default=str(BENCH / "out" / "live_asr.json"))
     args = p.parse_args(argv)
+    from voice.asr.types import ASROptions
     from voice.asr.whisper import WhisperASR
 
     busy = cpu_busy()
     if busy > 0.3:
         print(f"warning: the CPUs are {100 * busy:.0f}% busy before the run", file=sys.stderr)
-    base = WhisperASR.from_pretrained(args.model, device="cpu")
-    systems = {"30 s (baseline)": base}
-    for pad in (float(x) for x in args.pads.split(",") if x):
-        systems[f"turn + {pad:g} s"] = WhisperASR(base.model, replace(base.options, context_pad_s=pad), base.name)  # fmt: skip
+    systems = {}
+    for head in (h.strip() for h in args.heads.split(",") if h.strip()):
+        options = ASROptions(head=head)
+        one = WhisperASR.from_pretrained(args.model, device="cpu", options=options)
+        systems[f"30 s, {head}"] = one
+        for pad in (float(x) for x in args.pads.split(",") if x):
+            systems[f"turn + {pad:g} s, {head}"] = WhisperASR(one.model, replace(options, context_pad_s=pad), one.name)  # fmt: skip
+    base = next(iter(systems.values()))
     clips = material()
     base.transcribe(clips[0][4])  # warm-up
     results = {name: [] for name in systems}

@@ -62,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(default none: float32); ignored on a GPU",
     )
     p.add_argument(
+        "--head",
+        default="candidates",
+        choices=["candidates", "full"],
+        help="the output projection on a CPU in float32: candidates found with int8 weights and "
+        "scored exactly (default), or every token in float32 (full)",
+    )
+    p.add_argument(
         "--format", default="all", help="comma list of txt,srt,vtt,json, or all (default)"
     )
     p.add_argument(
@@ -179,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             beam_size=None if args.beam_size == 1 else args.beam_size,  # 1: greedy, no beam
             compute_type=args.compute_type,
             quantize=args.quantize,
+            head=args.head,
             fallback_on_low_confidence=args.fallback_on_low_confidence,
             condition_on_previous_text=args.condition_on_previous_text,
             temperatures=tuple(float(t) for t in args.temperatures.split(",")),

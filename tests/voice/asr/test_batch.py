@@ -383,3 +383,23 @@ def test_the_fitted_context_options_key_a_run_only_when_the_context_is_fitted():
     assert key() == key(redetect_below=0.5, fitted_languages=("en", "zh"))
     assert key(context_pad_s=6.0) != key() != key(quantize="int8")
     assert key(context_pad_s=6.0) != key(context_pad_s=6.0, fitted_languages=("en", "zh"))
+
+
+def test_the_default_output_projection_keeps_the_keys_made_before_it():
+    """`ASROptions.head` is keyed only when it is not the default, so runs resumed across the
+    upgrade count their finished files as done; "full" is another run."""
+    import dataclasses
+    import hashlib
+    import json
+    from types import SimpleNamespace
+
+    options = ASROptions()
+    asr = SimpleNamespace(name="m", options=options)
+    key = BatchTranscriber(asr, FakeVAD(), BatchOptions()).key
+    before = {k: v for k, v in dataclasses.asdict(options).items()
+              if k not in ("head", "context_pad_s", "redetect_below", "fitted_languages")}  # fmt: skip
+    desc = {"model": "m", "asr": before, "vad": "fake-vad", "split": [False, ["agent", "customer"]]}
+    old = hashlib.sha256(json.dumps(desc, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    assert key == old
+    full = SimpleNamespace(name="m", options=ASROptions(head="full"))
+    assert BatchTranscriber(full, FakeVAD(), BatchOptions()).key != key
