@@ -403,3 +403,17 @@ def test_the_default_output_projection_keeps_the_keys_made_before_it():
     assert key == old
     full = SimpleNamespace(name="m", options=ASROptions(head="full"))
     assert BatchTranscriber(full, FakeVAD(), BatchOptions()).key != key
+
+
+def test_cli_head_full_is_another_run_with_the_same_text(calls, tmp_path, tiny_checkpoint, capsys):
+    out = tmp_path / "out"
+    argv = [str(calls / "a.wav"), "-o", str(out), "--model", str(tiny_checkpoint), "--device",
+            "cpu", "--vad", "energy", "--temperatures", "0", "--format", "json", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    fast = json.loads((out / "a.json").read_text())
+    assert main([*argv, "--head", "full"]) == 0
+    assert "1 done, 0 skipped" in capsys.readouterr().err  # not skipped: another run's options
+    full = json.loads((out / "a.json").read_text())
+    assert fast["segments"] and [s["text"] for s in full["segments"]] == [
+        s["text"] for s in fast["segments"]
+    ]
