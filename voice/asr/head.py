@@ -33,8 +33,6 @@ from torch import nn
 
 logger = logging.getLogger(__name__)
 
-HEADS = ("candidates", "full")
-
 
 def decoder_forward(self, x: torch.Tensor, xa: torch.Tensor, kv_cache: dict | None = None):
     """whisper.model.TextDecoder.forward in float32, with the output projection through

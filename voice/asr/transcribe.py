@@ -11,6 +11,7 @@ from pathlib import Path
 
 from voice.asr.batch import BatchOptions, BatchTranscriber, FileResult, expand_inputs
 from voice.asr.formats import parse_formats
+from voice.asr.types import HEADS
 from voice.audio import AudioLimits
 
 SUMMARY = "cca-transcribe-summary.json"
@@ -63,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--head",
-        default="candidates",
-        choices=["candidates", "full"],
+        default=HEADS[0],
+        choices=HEADS,
         help="the output projection on a CPU in float32: candidates found with int8 weights and "
         "scored exactly (default), or every token in float32 (full)",
     )

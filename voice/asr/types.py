@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from voice.asr.text import SCRIPTS
 from voice.types import Segment
 
+HEADS = ("candidates", "full")  # ASROptions.head (voice.asr.head)
+
 
 class ASRError(RuntimeError):
     """The ASR model failed at run time; `retryable` says whether trying again may help."""
@@ -43,7 +45,7 @@ class ASROptions:
     quantize: str = "none"
     # the output projection when decoding in float32 on a CPU: "candidates" finds the likely
     # next tokens with int8 weights and scores them and the special tokens exactly in float32
-    # (voice.asr.head: the same tokens, a quarter of the bytes a step); "full" scores every
+    # (voice.asr.head: the tokens float32 greedy decoding picks, a quarter of the bytes a step); "full" scores every
     # token in float32. Ignored on a GPU, in bfloat16 or float16, and with quantize="int8".
     head: str = "candidates"
     seed: int = 0  # for the sampling at fallback temperatures: the same input, the same output
@@ -64,8 +66,8 @@ class ASROptions:
             raise ValueError(f"chinese_script={self.chinese_script!r}; choose one of {SCRIPTS}")
         if self.quantize not in ("none", "int8"):
             raise ValueError(f"quantize={self.quantize!r}; choose 'none' or 'int8'")
-        if self.head not in ("candidates", "full"):
-            raise ValueError(f"head={self.head!r}; choose 'candidates' or 'full'")
+        if self.head not in HEADS:
+            raise ValueError(f"head={self.head!r}; choose one of {HEADS}")
         if self.beam_size is not None and self.beam_size < 1:
             raise ValueError("beam_size must be >= 1, or None for greedy decoding")
         if not 0.0 <= self.lead_pad_s <= 5.0:

@@ -85,7 +85,6 @@ class WhisperASR(FittedContext):
         """The candidate head (voice.asr.head) where the decoder runs in float32 on a CPU."""
         from voice.asr.head import has_head, install_head
 
-        weights = self.model.decoder.token_embedding.weight.dtype
         if self.options.head == "full":
             if has_head(self.model):
                 logger.warning(
@@ -94,7 +93,8 @@ class WhisperASR(FittedContext):
                     self.name,
                 )
             return
-        if self.device.type != "cpu" or weights != torch.float32 or self.dtype == torch.float16:
+        weights = self.model.decoder.token_embedding.weight.dtype
+        if self.device.type != "cpu" or weights != torch.float32:  # a GPU, or half weights
             return
         try:
             install_head(self.model)
