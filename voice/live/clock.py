@@ -51,6 +51,7 @@ class VirtualClock:
         self._sleepers: list[tuple[float, int, asyncio.Future]] = []
         self._seq = itertools.count()
         self._busy = 0  # offloaded calls still running in threads
+        self._finished = 0  # offloaded calls done so far
         self._spent = threading.local()
         self._driver: asyncio.Task | None = None
         self.settle_steps = settle_steps  # loop turns that let woken tasks run before time jumps
@@ -79,6 +80,7 @@ class VirtualClock:
             result, spent = await asyncio.to_thread(work)
         finally:
             self._busy -= 1
+            self._finished += 1
         await self.sleep(spent)
         return result
 
@@ -87,12 +89,17 @@ class VirtualClock:
         self._spent.s = getattr(self._spent, "s", 0.0) + seconds
 
     async def _settle(self) -> None:
+        """Return once no worker thread computes and the tasks have had `settle_steps` loop
+        turns since the last offloaded call came back: its caller's follow-up (an event, the
+        next frame) happens at the time the call returned, whenever the thread finished."""
         while True:
+            finished = self._finished
             for _ in range(self.settle_steps):
                 await asyncio.sleep(0)
-            if not self._busy:
+            if not self._busy and self._finished == finished:
                 return
-            await asyncio.sleep(0.0005)  # a worker thread is computing: real time passes
+            if self._busy:
+                await asyncio.sleep(0.0005)  # a worker thread is computing: real time passes
 
     async def _drive(self) -> None:
         while True:
