@@ -196,7 +196,7 @@ def finetune(
     y = torch.as_tensor([index[t] for t in targets])
     result = FinetunedIntents(model, tokenizer, labels, asdict(config))
     with torch.no_grad():  # start each class at the mean of its examples
-        emb = torch.as_tensor(_embed_all(result, texts, config))
+        emb = torch.as_tensor(_embed_all(result, texts, config, progress))
         for k in range(len(labels)):
             if (y == k).any():
                 model.classes.data[k] = emb[y == k].mean(0)
@@ -286,10 +286,17 @@ def _contrastive(emb: torch.Tensor, y: torch.Tensor, temperature: float) -> torc
 
 
 @torch.no_grad()
-def _embed_all(result: FinetunedIntents, texts: Sequence[str], config: FinetuneConfig):
+def _embed_all(result: FinetunedIntents, texts: Sequence[str], config: FinetuneConfig,
+               progress: bool = False):  # fmt: skip
+    """(len(texts), dim) unit vectors from the model as it is (the classes' starting points)."""
+    from tqdm.auto import tqdm
+
     result.model.eval()
     out = []
+    bar = tqdm(total=len(texts), desc="class vectors", unit="text", disable=not progress)
     for s in range(0, len(texts), 64):
         out.append(result.model.embed(*result._batch(texts[s : s + 64], config.max_length)))
+        bar.update(len(texts[s : s + 64]))
+    bar.close()
     result.model.train()
     return torch.cat(out).numpy()
