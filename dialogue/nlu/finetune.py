@@ -295,8 +295,9 @@ def _embed_all(result: FinetunedIntents, texts: Sequence[str], config: FinetuneC
     out = []
     bar = tqdm(total=len(texts), desc="class vectors", unit="text", disable=not progress)
     for s in range(0, len(texts), 64):
-        out.append(result.model.embed(*result._batch(texts[s : s + 64], config.max_length)))
-        bar.update(len(texts[s : s + 64]))
+        batch = texts[s : s + 64]
+        out.append(result.model.embed(*result._batch(batch, config.max_length)))
+        bar.update(len(batch))
     bar.close()
     result.model.train()
     return torch.cat(out).numpy()
